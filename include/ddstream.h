@@ -1,0 +1,276 @@
+/*
+ * ddstream.h — stream Datadog metric timeseries over long time ranges, in chunks.
+ *
+ * This is the only public header of libddstream. Nothing from libcurl, cJSON or any other dependency
+ * appears here, and every exported symbol starts with ddstream_ / DDSTREAM_.
+ *
+ * THREAD SAFETY
+ *   - Different streams may be used from different threads at the same time, freely.
+ *   - One stream must be used from one thread at a time (the caller serialises), with one exception:
+ *     ddstream_cancel() may be called from any thread at any time while the stream is open.
+ *   - Global set-up (libcurl's global init) happens once, inside the library, thread-safely
+ *     (pthread_once); it is the library's only global state and is never torn down.
+ *   - Each function below states its own rule again.
+ *
+ * OWNERSHIP
+ *   - The library copies every string it is given; the caller's config may be freed after a call.
+ *   - Objects handed out (ddstream_stream, ddstream_batch) are owned by the caller until passed to
+ *     their free/close function. Pointers inside a batch stay valid until ddstream_batch_free().
+ *   - ddstream_error is caller-owned; every function that takes one accepts NULL.
+ *
+ * ERRORS
+ *   Every fallible call returns a ddstream_status. DDSTREAM_OK, DDSTREAM_END and DDSTREAM_TIMEOUT are
+ *   not errors. Error messages name what was wrong and never contain an API or application key.
+ *
+ * The declarations between DDSTREAM_CDEF_BEGIN and DDSTREAM_CDEF_END are written so that cffi (ABI
+ * mode) and cgo can read them as they are: no unions, bitfields, or structs passed by value.
+ */
+#ifndef DDSTREAM_H
+#define DDSTREAM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(_WIN32)
+#  define DDSTREAM_API __declspec(dllimport)
+#elif defined(__GNUC__)
+#  define DDSTREAM_API __attribute__((visibility("default")))
+#else
+#  define DDSTREAM_API
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Version of this header. Compare with ddstream_version_int() at run time before trusting layouts. */
+#define DDSTREAM_VERSION_MAJOR 0
+#define DDSTREAM_VERSION_MINOR 1
+#define DDSTREAM_VERSION_PATCH 0
+#define DDSTREAM_VERSION_INT 256 /* (MAJOR << 16) | (MINOR << 8) | PATCH */
+
+/* DDSTREAM_CDEF_BEGIN */
+
+/*
+ * Status codes. Append-only: values are never renumbered or reused.
+ */
+typedef enum ddstream_status {
+    DDSTREAM_OK = 0,                /* success */
+    DDSTREAM_END = 1,               /* no more batches: the stream is exhausted (not an error) */
+    DDSTREAM_TIMEOUT = 2,           /* the wait timed out before a batch was ready: call again */
+    DDSTREAM_E_INVALID_ARGUMENT = 10, /* a NULL handle or pointer, or a struct_size we do not know */
+    DDSTREAM_E_CONFIG = 11,         /* the configuration is invalid; the message names the field */
+    DDSTREAM_E_NOMEM = 12,          /* an allocation failed */
+    DDSTREAM_E_AUTH = 20,           /* 401/403: the API or application key was refused */
+    DDSTREAM_E_RATE_LIMITED = 21,   /* 429 and the retry budget is spent */
+    DDSTREAM_E_QUERY = 22,          /* 400/404/422: Datadog rejected the query */
+    DDSTREAM_E_SERVER = 23,         /* 5xx (after retries) or an HTTP status we do not handle */
+    DDSTREAM_E_NETWORK = 24,        /* connection, DNS, TLS or transfer failure (after retries) */
+    DDSTREAM_E_TIMEOUT = 25,        /* a request exceeded its connect or total timeout (after retries) */
+    DDSTREAM_E_PROTOCOL = 26,       /* the answer was not what the Datadog API documents */
+    DDSTREAM_E_CANCELLED = 27,      /* ddstream_cancel() was called */
+    DDSTREAM_E_INTERNAL = 28        /* a bug in ddstream: please report it */
+} ddstream_status;
+
+/* Log levels (config.log_level). */
+typedef enum ddstream_log_level {
+    DDSTREAM_LOG_NONE = 0,
+    DDSTREAM_LOG_ERROR = 1,
+    DDSTREAM_LOG_WARN = 2,
+    DDSTREAM_LOG_INFO = 3,
+    DDSTREAM_LOG_DEBUG = 4
+} ddstream_log_level;
+
+/*
+ * A caller-owned error report. All fields are set by the function that fails; on success they are
+ * left untouched. message is NUL-terminated, truncated to fit, and never contains a key.
+ */
+typedef struct ddstream_error {
+    ddstream_status status;
+    int32_t http_status;            /* last HTTP status seen, 0 if none */
+    int64_t chunk_start;            /* epoch s of the chunk that failed, -1 if not about a chunk */
+    int64_t chunk_end;              /* exclusive end, epoch s, -1 if not about a chunk */
+    char message[512];
+} ddstream_error;
+
+/*
+ * Log sink. Called from library threads (the caller's or the stream's worker), possibly
+ * concurrently for different streams: it must be thread-safe and must not call back into the
+ * stream. message is valid only during the call and never contains a key.
+ */
+typedef void (*ddstream_log_fn)(void *user, int32_t level, const char *message);
+
+/*
+ * Options. Initialise with ddstream_config_init(), then set what you need. struct_size lets the
+ * struct grow at the end in later versions without breaking callers built against this one.
+ * Every string is copied by the library; NULL means "the default" as described.
+ */
+typedef struct ddstream_config {
+    size_t struct_size;             /* sizeof(ddstream_config), set by ddstream_config_init */
+    const char *api_key;            /* NULL: environment DD_API_KEY */
+    const char *app_key;            /* NULL: environment DD_APP_KEY */
+    const char *site;               /* NULL: environment DD_SITE, else "datadoghq.com" */
+    const char *base_url;           /* NULL: "https://api.<site>"; e.g. "http://127.0.0.1:8126" */
+    const char *query;              /* a single metric query, e.g. "avg:system.cpu.user{*} by {host}" */
+    int64_t range_start;            /* epoch seconds, inclusive */
+    int64_t range_end;              /* epoch seconds, exclusive */
+    int64_t granularity;            /* bucket size in seconds, > 0 (default 60) */
+    int64_t chunk_seconds;          /* seconds per request; 0 (default): the largest the point cap allows */
+    int32_t enable_prefetch;        /* nonzero (default): fetch the next chunks while the caller works */
+    int32_t prefetch_chunks;        /* how many chunks ahead of the caller, 1..64 (default 2) */
+    int32_t log_level;              /* ddstream_log_level (default DDSTREAM_LOG_NONE) */
+    int32_t log_to_queue;           /* nonzero and log_fn NULL: keep lines for ddstream_poll_log() */
+    ddstream_log_fn log_fn;         /* NULL: lines go to stderr (or to the queue, see above) */
+    void *log_user;                 /* passed to log_fn */
+    int32_t max_retries;            /* retries per request on 408/429/5xx/network errors (default 5) */
+    int32_t allow_insecure_http;    /* nonzero: allow http:// to hosts other than loopback */
+    int64_t max_retry_wait_ms;      /* total time one request may spend waiting to retry (default 300000) */
+    int64_t connect_timeout_ms;     /* (default 10000) */
+    int64_t request_timeout_ms;     /* whole request, connect to last byte (default 120000) */
+    int64_t max_body_bytes;         /* largest answer accepted, decompressed (default 256 MiB) */
+    const char *ca_bundle;          /* NULL: the system's CA store */
+} ddstream_config;
+
+/* One chunk of the plan: buckets with start in [start, end), epoch seconds, aligned to granularity. */
+typedef struct ddstream_chunk {
+    int64_t start;
+    int64_t end;
+} ddstream_chunk;
+
+/*
+ * One batch per chunk, as parallel columns: row i of every column describes the same bucket.
+ * Rows cover every bucket of the chunk (NaN where Datadog had no value). For grouped queries
+ * ("... by {host}") rows are ordered by series, then time; series[i] indexes series_tags.
+ * Read-only to the caller; valid until ddstream_batch_free().
+ */
+typedef struct ddstream_batch {
+    size_t struct_size;             /* sizeof(ddstream_batch) of the library that made it */
+    size_t length;                  /* number of rows */
+    const int64_t *timestamps;      /* bucket start, epoch seconds */
+    const double *avg;              /* NaN where Datadog had no value */
+    const double *min;
+    const double *max;
+    const double *sum;
+    const int32_t *series;          /* per row, index into series_tags; NULL for ungrouped queries */
+    size_t series_count;            /* 0 for ungrouped queries */
+    const char *const *series_tags; /* series_count strings: the tag set, comma-joined ("host:a,env:b") */
+    int64_t chunk_start_ms;         /* chunk bounds, epoch ms, [start, end) */
+    int64_t chunk_end_ms;
+    size_t chunk_index;             /* 0-based position of this chunk in the plan */
+    size_t chunk_count;             /* chunks in the plan */
+    int32_t is_last;                /* nonzero for the final chunk of the plan */
+    int32_t grouped;                /* nonzero when the query has a "by {...}" clause */
+    int64_t interval;               /* bucket size Datadog answered with, seconds */
+} ddstream_batch;
+
+typedef struct ddstream_stream ddstream_stream;
+
+/* Version. Thread-safe. The string is static. */
+DDSTREAM_API const char *ddstream_version(void);
+DDSTREAM_API int32_t ddstream_version_int(void);
+
+/* Static text for a status ("ok", "end of stream", ...). Thread-safe. Never NULL. */
+DDSTREAM_API const char *ddstream_status_str(ddstream_status status);
+
+/* Fill cfg with defaults (all pointers NULL). Thread-safe (touches only *cfg). */
+DDSTREAM_API void ddstream_config_init(ddstream_config *cfg);
+
+/*
+ * Check a config without any network I/O: keys present (after the environment defaults), query
+ * non-empty and a single expression without .rollup(), range_start < range_end, granularity > 0,
+ * site known, base_url well-formed. Thread-safe. Returns DDSTREAM_OK or DDSTREAM_E_CONFIG.
+ */
+DDSTREAM_API ddstream_status ddstream_config_validate(const ddstream_config *cfg, ddstream_error *err);
+
+/*
+ * The chunk plan for cfg: writes up to capacity chunks to chunks (which may be NULL when capacity
+ * is 0) and the total number to *count. Thread-safe. No network I/O.
+ */
+DDSTREAM_API ddstream_status ddstream_plan(const ddstream_config *cfg, ddstream_chunk *chunks,
+                                           size_t capacity, size_t *count, ddstream_error *err);
+
+/*
+ * Check the credentials against the server: the API key with GET /api/v1/validate, then the
+ * application key (and the query) with the smallest real query. Blocks (network I/O).
+ * Thread-safe. Returns DDSTREAM_OK, or the error (E_CONFIG, E_AUTH, E_QUERY, E_NETWORK, ...).
+ */
+DDSTREAM_API ddstream_status ddstream_validate(const ddstream_config *cfg, ddstream_error *err);
+
+/*
+ * Open a stream over cfg's plan. Validates cfg first (no network I/O for a bad config). With
+ * prefetch on, fetching starts at once on the stream's worker thread. On success *out owns the
+ * stream: close it with ddstream_close(). Thread-safe.
+ */
+DDSTREAM_API ddstream_status ddstream_open(const ddstream_config *cfg, ddstream_stream **out,
+                                           ddstream_error *err);
+
+/*
+ * The next batch, in chunk order. Blocks up to timeout_ms (< 0: without limit; 0: just check).
+ * Returns DDSTREAM_OK with *out set (free it with ddstream_batch_free), DDSTREAM_END when every
+ * chunk has been delivered, DDSTREAM_TIMEOUT when nothing was ready in time (call again), or an
+ * error about the next chunk. After an error the same chunk is tried again by the next call: no
+ * chunk is ever skipped. One thread at a time per stream.
+ */
+DDSTREAM_API ddstream_status ddstream_next(ddstream_stream *stream, int64_t timeout_ms,
+                                           ddstream_batch **out, ddstream_error *err);
+
+/* Free a batch (NULL is fine). Thread-safe for distinct batches; a batch outlives its stream. */
+DDSTREAM_API void ddstream_batch_free(ddstream_batch *batch);
+
+/* Nonzero while chunks remain to be delivered. One thread at a time per stream. */
+DDSTREAM_API int32_t ddstream_has_next(const ddstream_stream *stream);
+
+/* Fraction of chunks delivered, 0.0 to 1.0. One thread at a time per stream. */
+DDSTREAM_API double ddstream_progress(const ddstream_stream *stream);
+
+/* Number of chunks in the stream's plan; ddstream_chunk_at gives one. One thread at a time. */
+DDSTREAM_API size_t ddstream_chunk_count(const ddstream_stream *stream);
+DDSTREAM_API ddstream_status ddstream_chunk_at(const ddstream_stream *stream, size_t index,
+                                               ddstream_chunk *out);
+
+/*
+ * Restart delivery at chunk index (0 = the whole range again; chunk_count = nothing left).
+ * Drops prefetched batches and in-flight requests, clears a cancellation. One thread at a time.
+ */
+DDSTREAM_API ddstream_status ddstream_seek(ddstream_stream *stream, size_t chunk_index,
+                                           ddstream_error *err);
+
+/* ddstream_seek(stream, 0, err). */
+DDSTREAM_API ddstream_status ddstream_reset(ddstream_stream *stream, ddstream_error *err);
+
+/*
+ * Message of the last error returned by a call on this stream, "" if none. The pointer stays
+ * valid until the next call on the stream. One thread at a time per stream.
+ */
+DDSTREAM_API const char *ddstream_last_error(const ddstream_stream *stream);
+
+/*
+ * Ask the stream to stop: blocked and future calls return DDSTREAM_E_CANCELLED promptly, and
+ * in-flight requests are abandoned. Any thread, any time between ddstream_open and the start of
+ * ddstream_close. Idempotent.
+ * ddstream_seek/ddstream_reset clear it.
+ */
+DDSTREAM_API void ddstream_cancel(ddstream_stream *stream);
+
+/*
+ * Take the oldest queued log line (config.log_to_queue): copies it into buf (truncated to cap,
+ * NUL-terminated), sets *level, and returns DDSTREAM_OK; DDSTREAM_END when none is queued.
+ * The queue keeps the newest 256 lines. One thread at a time per stream.
+ */
+DDSTREAM_API ddstream_status ddstream_poll_log(ddstream_stream *stream, int32_t *level, char *buf,
+                                               size_t cap);
+
+/*
+ * Stop the worker, abandon requests, free everything the stream owns. NULL is fine. Batches
+ * already handed out stay valid. Safe while the worker is busy. No other call on the stream,
+ * ddstream_cancel included, may run during or after ddstream_close.
+ */
+DDSTREAM_API void ddstream_close(ddstream_stream *stream);
+
+/* DDSTREAM_CDEF_END */
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* DDSTREAM_H */

@@ -1,0 +1,289 @@
+/*
+ * assemble.c — one chunk's parsed series to one dense batch.
+ *
+ * Datadog answers with one series per (rollup, group), in no promised order, with points only
+ * where it chose to send them. The caller wants rows for every bucket of the chunk, the four
+ * rollups side by side. The join sorts series by tag set (O(n log n) in the number of series)
+ * and then writes each point straight into its row (O(1) per point): no per-point search.
+ */
+#include "assemble.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "batch.h"
+
+/* Chunk bounds and granularity beyond this many seconds are not real (parse caps timestamps at
+ * 1e15 ms); the cap also keeps every s -> ms product inside int64. */
+#define SECONDS_LIMIT 1000000000000LL
+
+#if defined(__GNUC__)
+#  define PRINTF_LIKE(a, b) __attribute__((format(printf, a, b)))
+#else
+#  define PRINTF_LIKE(a, b)
+#endif
+
+static void set_msg(char *msg, size_t cap, const char *fmt, ...) PRINTF_LIKE(3, 4);
+
+static void set_msg(char *msg, size_t cap, const char *fmt, ...)
+{
+    if (msg == NULL || cap == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, cap, fmt, ap);
+    va_end(ap);
+}
+
+static const char *rollup_name(int32_t q)
+{
+    static const char *const names[] = {"avg", "min", "max", "sum"};
+    return q >= 0 && q < 4 ? names[q] : "?";
+}
+
+static const char *tags_of(const dds_series *s)
+{
+    return s->tags != NULL ? s->tags : "";
+}
+
+int64_t dds_response_coarse_interval(const dds_response *r, int64_t granularity)
+{
+    if (r == NULL || granularity <= 0 || granularity > SECONDS_LIMIT)
+        return 0;
+    const int64_t grid_ms = granularity * 1000;
+    int64_t worst = 0;
+    int off_grid = 0;
+    for (size_t i = 0; i < r->count; i++) {
+        const dds_series *s = &r->series[i];
+        if (s->interval > granularity && s->interval > worst)
+            worst = s->interval;
+        for (size_t j = 0; j < s->length && !off_grid; j++)
+            if (s->ts_ms[j] % grid_ms != 0)
+                off_grid = 1;
+    }
+    if (worst == 0 && off_grid)
+        return granularity + 1;
+    return worst;
+}
+
+typedef struct entry {
+    const char *tags;
+    size_t index;  /* position in the response: the tie-break keeps the sort deterministic */
+} entry;
+
+static int entry_cmp(const void *a, const void *b)
+{
+    const entry *x = a, *y = b;
+    int c = strcmp(x->tags, y->tags);
+    if (c != 0)
+        return c;
+    return (x->index > y->index) - (x->index < y->index);
+}
+
+static double *rollup_column(const dds_batch_columns *c, int32_t q)
+{
+    switch (q) {
+    case DDS_ROLLUP_AVG:
+        return c->avg;
+    case DDS_ROLLUP_MIN:
+        return c->min;
+    case DDS_ROLLUP_MAX:
+        return c->max;
+    default:
+        return c->sum;
+    }
+}
+
+/* Every point is checked before anything is allocated: a bad answer costs no batch. */
+static ddstream_status check_series(const dds_response *r, int64_t granularity, char *msg,
+                                    size_t cap)
+{
+    const int64_t grid_ms = granularity * 1000;
+    for (size_t i = 0; i < r->count; i++) {
+        const dds_series *s = &r->series[i];
+        if (s->query_index < DDS_ROLLUP_AVG || s->query_index > DDS_ROLLUP_SUM) {
+            set_msg(msg, cap,
+                    "series[%zu]: query_index %d is not one of the 4 rollups asked for (0..3)", i,
+                    (int)s->query_index);
+            return DDSTREAM_E_PROTOCOL;
+        }
+        if (s->length > 0 && (s->ts_ms == NULL || s->values == NULL)) {
+            set_msg(msg, cap, "internal: series[%zu] has %zu points but no arrays", i, s->length);
+            return DDSTREAM_E_INTERNAL;
+        }
+        for (size_t j = 0; j < s->length; j++) {
+            if (s->ts_ms[j] % grid_ms != 0) {
+                set_msg(msg, cap,
+                        "series[%zu].pointlist[%zu]: timestamp %lld ms is not on the %lld s grid "
+                        "(the answer has another interval)",
+                        i, j, (long long)s->ts_ms[j], (long long)granularity);
+                return DDSTREAM_E_PROTOCOL;
+            }
+        }
+    }
+    return DDSTREAM_OK;
+}
+
+/* Ungrouped answers: one tag set per rollup, so every series maps to the single output series. */
+static ddstream_status check_ungrouped(const dds_response *r, char *msg, size_t cap)
+{
+    const char *seen[4] = {NULL, NULL, NULL, NULL};
+    for (size_t i = 0; i < r->count; i++) {
+        const dds_series *s = &r->series[i];
+        const char *t = tags_of(s);
+        const char **first = &seen[s->query_index];
+        if (*first == NULL) {
+            *first = t;
+        } else if (strcmp(*first, t) != 0) {
+            set_msg(msg, cap,
+                    "the query is not grouped but Datadog returned several series for the %s "
+                    "rollup (tags \"%.100s\" and \"%.100s\")",
+                    rollup_name(s->query_index), *first, t);
+            return DDSTREAM_E_PROTOCOL;
+        }
+    }
+    return DDSTREAM_OK;
+}
+
+/*
+ * Grouped answers: sort by tags and number the distinct tag sets in that order. group[i] receives
+ * the output series of response series i; *distinct and *tag_bytes size the batch.
+ */
+static ddstream_status group_by_tags(const dds_response *r, entry *sorted, size_t *group,
+                                     size_t *distinct, size_t *tag_bytes, char *msg, size_t cap)
+{
+    for (size_t i = 0; i < r->count; i++) {
+        sorted[i].tags = tags_of(&r->series[i]);
+        sorted[i].index = i;
+    }
+    if (r->count > 1)
+        qsort(sorted, r->count, sizeof *sorted, entry_cmp);
+    size_t n = 0, bytes = 0;
+    for (size_t k = 0; k < r->count; k++) {
+        if (k == 0 || strcmp(sorted[k - 1].tags, sorted[k].tags) != 0) {
+            n++;
+            bytes += strlen(sorted[k].tags) + 1;  /* bounded by the response's own memory */
+        }
+        group[sorted[k].index] = n - 1;
+    }
+    if (n > (size_t)INT32_MAX) {
+        set_msg(msg, cap, "Datadog returned %zu groups, more than a batch can index", n);
+        return DDSTREAM_E_PROTOCOL;
+    }
+    *distinct = n;
+    *tag_bytes = bytes;
+    return DDSTREAM_OK;
+}
+
+ddstream_status dds_assemble(const dds_response *r, int64_t chunk_start, int64_t chunk_end,
+                             int64_t granularity, int grouped, ddstream_batch **out, char *msg,
+                             size_t msg_cap)
+{
+    if (out == NULL || r == NULL || (r->count > 0 && r->series == NULL)) {
+        set_msg(msg, msg_cap, "internal: dds_assemble called without a response or output");
+        return DDSTREAM_E_INTERNAL;
+    }
+    *out = NULL;
+    if (granularity <= 0 || granularity > SECONDS_LIMIT || chunk_start > chunk_end ||
+        chunk_start < -SECONDS_LIMIT || chunk_end > SECONDS_LIMIT ||
+        chunk_start % granularity != 0 || chunk_end % granularity != 0) {
+        set_msg(msg, msg_cap,
+                "internal: chunk [%lld, %lld) is not a whole number of %lld s buckets",
+                (long long)chunk_start, (long long)chunk_end, (long long)granularity);
+        return DDSTREAM_E_INTERNAL;
+    }
+    ddstream_status st = check_series(r, granularity, msg, msg_cap);
+    if (st != DDSTREAM_OK)
+        return st;
+
+    size_t buckets = (size_t)((chunk_end - chunk_start) / granularity);
+    size_t nseries = 1, tag_bytes = 0;
+    entry *sorted = NULL;
+    size_t *group = NULL;
+    if (grouped) {
+        if (r->count > 0) {
+            sorted = malloc(r->count * sizeof *sorted);
+            group = malloc(r->count * sizeof *group);
+            if (sorted == NULL || group == NULL) {
+                set_msg(msg, msg_cap, "out of memory joining %zu series", r->count);
+                st = DDSTREAM_E_NOMEM;
+                goto done;
+            }
+        }
+        st = group_by_tags(r, sorted, group, &nseries, &tag_bytes, msg, msg_cap);
+    } else {
+        st = check_ungrouped(r, msg, msg_cap);
+    }
+    if (st != DDSTREAM_OK)
+        goto done;
+
+    if (nseries > 0 && buckets > SIZE_MAX / nseries) {
+        set_msg(msg, msg_cap, "out of memory: %zu series x %zu buckets", nseries, buckets);
+        st = DDSTREAM_E_NOMEM;
+        goto done;
+    }
+    size_t rows = nseries * buckets;
+    ddstream_batch *b = dds_batch_new(rows, grouped ? nseries : 0, tag_bytes, grouped);
+    if (b == NULL) {
+        set_msg(msg, msg_cap, "out of memory for a batch of %zu rows", rows);
+        st = DDSTREAM_E_NOMEM;
+        goto done;
+    }
+    dds_batch_columns c = dds_batch_columns_of(b);
+
+    for (size_t g = 0; g < nseries; g++) {
+        for (size_t k = 0; k < buckets; k++) {
+            size_t row = g * buckets + k;
+            c.timestamps[row] = chunk_start + (int64_t)k * granularity;
+            c.avg[row] = c.min[row] = c.max[row] = c.sum[row] = NAN;
+            if (grouped)
+                c.series[row] = (int32_t)g;
+        }
+    }
+    if (grouped) {
+        for (size_t k = 0; k < r->count; k++) {
+            const entry *e = &sorted[k];
+            if (k == 0 || strcmp(sorted[k - 1].tags, e->tags) != 0)
+                dds_batch_set_tag(b, group[e->index], e->tags);  /* sized above: cannot fail */
+        }
+    }
+
+    /* Response order decides "first" for a bucket given twice; null never hides a later value. */
+    const int64_t grid_ms = granularity * 1000;
+    const int64_t start_ms = chunk_start * 1000, end_ms = chunk_end * 1000;
+    int64_t answered = 0;
+    int agree = 1;
+    for (size_t i = 0; i < r->count; i++) {
+        const dds_series *s = &r->series[i];
+        size_t base = grouped ? group[i] * buckets : 0;
+        double *col = rollup_column(&c, s->query_index);
+        for (size_t j = 0; j < s->length; j++) {
+            int64_t t = s->ts_ms[j];
+            if (t < start_ms || t >= end_ms)
+                continue;
+            size_t row = base + (size_t)((t - start_ms) / grid_ms);
+            if (isnan(col[row]))
+                col[row] = s->values[j];
+        }
+        if (s->interval > 0) {
+            if (answered == 0)
+                answered = s->interval;
+            else if (answered != s->interval)
+                agree = 0;
+        }
+    }
+
+    b->chunk_start_ms = start_ms;
+    b->chunk_end_ms = end_ms;
+    b->interval = agree && answered > 0 ? answered : granularity;
+    *out = b;
+    st = DDSTREAM_OK;
+
+done:
+    free(sorted);
+    free(group);
+    return st;
+}

@@ -1,0 +1,37 @@
+/* assemble.h — join the four rollups of one chunk into a dense, ordered ddstream_batch. */
+#ifndef DDSTREAM_ASSEMBLE_H
+#define DDSTREAM_ASSEMBLE_H
+
+#include "ddstream.h"
+#include "parse.h"
+
+/* query_index of each rollup in the request ddstream sends (see query.h). */
+enum { DDS_ROLLUP_AVG = 0, DDS_ROLLUP_MIN = 1, DDS_ROLLUP_MAX = 2, DDS_ROLLUP_SUM = 3 };
+
+/*
+ * The coarsest spacing in r that does not fit the granularity: returns 0 when every series has
+ * interval <= granularity (or none) and every timestamp is a multiple of granularity seconds;
+ * otherwise the offending interval in seconds (the series' interval, or granularity+1 when only
+ * timestamps are off-grid). Datadog silently coarsens answers that would exceed 1500 points.
+ */
+int64_t dds_response_coarse_interval(const dds_response *r, int64_t granularity);
+
+/*
+ * Build the batch for chunk [chunk_start, chunk_end) (epoch s, multiples of granularity; anything
+ * else is DDSTREAM_E_INTERNAL). Every bucket of the chunk gets a row (NaN where no rollup had a
+ * value), per series. Points outside the chunk are dropped; a bucket given twice keeps its first
+ * non-null value. A point off the granularity grid, or a query_index outside 0..3, is
+ * DDSTREAM_E_PROTOCOL (never misplaced). Series with the same (query_index, tags) are merged, so a
+ * response built with dds_response_append from a split chunk assembles like a single one.
+ * Ungrouped (grouped == 0): one tag set at most per rollup (two different ones is
+ * DDSTREAM_E_PROTOCOL: the query was grouped after all); zero series gives all-NaN rows.
+ * Grouped: series keyed by tags, ordered by tags (strcmp), then time; zero series gives 0 rows.
+ * interval is the answered interval when every series that gave one agrees, else granularity.
+ * Fills chunk_start_ms/chunk_end_ms/grouped/interval/length and the columns; the caller sets
+ * chunk_index, chunk_count, is_last. On error writes msg and leaves *out NULL.
+ */
+ddstream_status dds_assemble(const dds_response *r, int64_t chunk_start, int64_t chunk_end,
+                             int64_t granularity, int grouped, ddstream_batch **out, char *msg,
+                             size_t msg_cap);
+
+#endif

@@ -1,0 +1,150 @@
+/*
+ * batch.c — the memory of a ddstream_batch.
+ *
+ * A batch is one aligned allocation laid out as
+ *     [block header | timestamps | avg | min | max | sum | series | tag pointers | tag text]
+ * so that freeing it is one free() whatever the caller's language does with it, and so that the
+ * Arrow export can hand columns out as buffers without copying: every column starts on a
+ * DDS_BATCH_ALIGN boundary and is zero-padded up to the next one.
+ */
+#include "batch.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct batch_block {
+    ddstream_batch pub;  /* first member: a ddstream_batch * is the block's own address */
+    char *tag_text;      /* tag_cap bytes; byte 0 is the "" every slot starts as */
+    size_t tag_cap;
+    size_t tag_used;
+} batch_block;
+
+static int add_size(size_t *acc, size_t n)
+{
+    if (n > SIZE_MAX - *acc)
+        return 0;
+    *acc += n;
+    return 1;
+}
+
+static int round_up(size_t *v)
+{
+    size_t r = *v % DDS_BATCH_ALIGN;
+    return r == 0 || add_size(v, DDS_BATCH_ALIGN - r);
+}
+
+/*
+ * Reserve a column of n elements of elem bytes at *off. A 0-row column still gets one aligned
+ * unit, so its pointer is non-NULL and points into the block (Arrow and numpy both accept it).
+ */
+static int reserve(size_t *off, size_t n, size_t elem, size_t *at, size_t *used)
+{
+    if (n > SIZE_MAX / elem)
+        return 0;
+    size_t bytes = n * elem;
+    *used = bytes;
+    if (bytes == 0)
+        bytes = DDS_BATCH_ALIGN;
+    if (!round_up(&bytes))
+        return 0;
+    *at = *off;
+    return add_size(off, bytes);
+}
+
+ddstream_batch *dds_batch_new(size_t rows, size_t series_count, size_t tag_bytes, int grouped)
+{
+    enum { TS, AVG, MIN, MAX, SUM, SERIES, TAGS, NCOL };
+    size_t at[NCOL] = {0}, used[NCOL] = {0}, end[NCOL] = {0};
+    size_t off = sizeof(batch_block);
+    if (!round_up(&off))
+        return NULL;
+    int ok = reserve(&off, rows, sizeof(int64_t), &at[TS], &used[TS]);
+    end[TS] = off;
+    for (int c = AVG; c <= SUM && ok; c++) {
+        ok = reserve(&off, rows, sizeof(double), &at[c], &used[c]);
+        end[c] = off;
+    }
+    if (ok && grouped) {
+        ok = reserve(&off, rows, sizeof(int32_t), &at[SERIES], &used[SERIES]);
+        end[SERIES] = off;
+        if (ok) {
+            ok = reserve(&off, series_count, sizeof(char *), &at[TAGS], &used[TAGS]);
+            end[TAGS] = off;
+        }
+    }
+    size_t text_at = off;
+    size_t text_cap = 1;  /* the shared "" */
+    if (ok && grouped)
+        ok = add_size(&text_cap, tag_bytes);
+    ok = ok && add_size(&off, text_cap) && round_up(&off);
+    if (!ok)
+        return NULL;
+
+    batch_block *blk = aligned_alloc(DDS_BATCH_ALIGN, off);
+    if (blk == NULL)
+        return NULL;
+    char *base = (char *)blk;
+    memset(blk, 0, sizeof *blk);
+    /* Zero the padding after each column: Arrow consumers may read whole aligned words. */
+    int ncols = grouped ? NCOL : SERIES;
+    for (int c = 0; c < ncols; c++)
+        memset(base + at[c] + used[c], 0, end[c] - at[c] - used[c]);
+
+    ddstream_batch *b = &blk->pub;
+    b->struct_size = sizeof(ddstream_batch);
+    b->length = rows;
+    b->timestamps = (const int64_t *)(void *)(base + at[TS]);
+    b->avg = (const double *)(void *)(base + at[AVG]);
+    b->min = (const double *)(void *)(base + at[MIN]);
+    b->max = (const double *)(void *)(base + at[MAX]);
+    b->sum = (const double *)(void *)(base + at[SUM]);
+    b->grouped = grouped ? 1 : 0;
+    blk->tag_text = base + text_at;
+    blk->tag_text[0] = '\0';
+    blk->tag_cap = text_cap;
+    blk->tag_used = 1;
+    if (grouped) {
+        b->series = (const int32_t *)(void *)(base + at[SERIES]);
+        char **slots = (char **)(void *)(base + at[TAGS]);
+        for (size_t i = 0; i < series_count; i++)
+            slots[i] = blk->tag_text;
+        b->series_tags = (const char *const *)slots;
+        b->series_count = series_count;
+    }
+    return b;
+}
+
+dds_batch_columns dds_batch_columns_of(ddstream_batch *b)
+{
+    /* The builder owns the block: casting const away here is writing to our own allocation. */
+    dds_batch_columns c;
+    c.timestamps = (int64_t *)(uintptr_t)b->timestamps;
+    c.avg = (double *)(uintptr_t)b->avg;
+    c.min = (double *)(uintptr_t)b->min;
+    c.max = (double *)(uintptr_t)b->max;
+    c.sum = (double *)(uintptr_t)b->sum;
+    c.series = (int32_t *)(uintptr_t)b->series;
+    c.series_tags = (char **)(uintptr_t)b->series_tags;
+    return c;
+}
+
+int dds_batch_set_tag(ddstream_batch *b, size_t i, const char *tags)
+{
+    batch_block *blk = (batch_block *)b;
+    if (b == NULL || tags == NULL || i >= b->series_count || b->series_tags == NULL)
+        return -1;
+    size_t n = strlen(tags) + 1;
+    if (n > blk->tag_cap - blk->tag_used)
+        return -1;
+    char *dst = blk->tag_text + blk->tag_used;
+    memcpy(dst, tags, n);
+    blk->tag_used += n;
+    dds_batch_columns_of(b).series_tags[i] = dst;
+    return 0;
+}
+
+DDSTREAM_API void ddstream_batch_free(ddstream_batch *batch)
+{
+    free(batch);  /* the whole batch is the one block dds_batch_new allocated */
+}

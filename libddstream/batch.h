@@ -1,0 +1,37 @@
+/* batch.h — allocation of ddstream_batch: one owner block per batch, freed by ddstream_batch_free. */
+#ifndef DDSTREAM_BATCH_H
+#define DDSTREAM_BATCH_H
+
+#include "ddstream.h"
+
+/* Alignment of every column start (Arrow recommends 64-byte aligned, 64-byte padded buffers). */
+#define DDS_BATCH_ALIGN 64
+
+/*
+ * A batch with room for rows rows, series_count tag strings and tag_bytes bytes of tag text (the
+ * sum of strlen(tag) + 1 over the tags to be set), all in one allocation, so ddstream_batch_free
+ * is a single free. Every column start is DDS_BATCH_ALIGN-aligned and padded with zeros to a
+ * multiple of it; columns are non-NULL even with 0 rows. series (the column) and series_tags are
+ * allocated when grouped is nonzero and are NULL otherwise; tag slots start as "".
+ * struct_size, length, series_count and grouped are set, everything else is 0 and the column
+ * contents are uninitialised. Returns NULL on allocation failure or size overflow.
+ */
+ddstream_batch *dds_batch_new(size_t rows, size_t series_count, size_t tag_bytes, int grouped);
+
+/* Writable views of a batch made by dds_batch_new (the public struct only has const views). */
+typedef struct dds_batch_columns {
+    int64_t *timestamps;
+    double *avg, *min, *max, *sum;
+    int32_t *series;     /* NULL when not grouped */
+    char **series_tags;  /* series_count slots; set with dds_batch_set_tag; NULL when not grouped */
+} dds_batch_columns;
+
+dds_batch_columns dds_batch_columns_of(ddstream_batch *b);
+
+/*
+ * Copy tags into slot i of the batch's series_tags, inside the batch's block. Returns 0, or -1
+ * when i >= series_count or the tag_bytes reserved by dds_batch_new are used up (a caller bug).
+ */
+int dds_batch_set_tag(ddstream_batch *b, size_t i, const char *tags);
+
+#endif

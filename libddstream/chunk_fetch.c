@@ -1,0 +1,78 @@
+/* chunk_fetch.c — request, parse and assemble one chunk. */
+#include "chunk_fetch.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "assemble.h"
+#include "error.h"
+#include "parse.h"
+
+/* Deep enough to split a 1500-bucket chunk down to single buckets. */
+#define MAX_SPLIT_DEPTH 12
+
+static ddstream_status fetch_response(dds_http *http, const dds_settings *s, dds_log *log,
+                                      const char *escaped_query, int64_t start, int64_t end,
+                                      int depth, dds_response *out, ddstream_error *err) {
+    size_t plen = strlen(escaped_query) + 96;
+    char *path_query = malloc(plen);
+    if (!path_query) return dds_error_set(err, DDSTREAM_E_NOMEM, "out of memory");
+    /* Datadog's `to` is inclusive: ask for the last second of the chunk, not the next bucket. */
+    snprintf(path_query, plen, "/api/v1/query?from=%" PRId64 "&to=%" PRId64 "&query=%s", start,
+             end - 1, escaped_query);
+    dds_body body;
+    ddstream_status st = dds_http_get(http, path_query, 1, &body, err);
+    free(path_query);
+    if (st != DDSTREAM_OK) return st;
+    char msg[400];
+    st = dds_parse_query_response(body.data, body.len, out, msg, sizeof msg);
+    dds_body_free(&body);
+    if (st != DDSTREAM_OK) return dds_error_set(err, st, "%s", msg);
+
+    int64_t g = s->granularity;
+    int64_t coarse = dds_response_coarse_interval(out, g);
+    if (coarse == 0) return DDSTREAM_OK;
+    dds_response_free(out);
+    int64_t buckets = (end - start) / g;
+    if (buckets <= 1 || depth >= MAX_SPLIT_DEPTH)
+        return dds_error_set(err, DDSTREAM_E_PROTOCOL,
+                             "Datadog answered at a %" PRId64 " s interval where %" PRId64
+                             " s was asked, even for a single bucket",
+                             coarse, g);
+    int64_t mid = start + (buckets / 2) * g;
+    dds_logf(log, DDSTREAM_LOG_WARN,
+             "Datadog answered [%" PRId64 ", %" PRId64 ") at %" PRId64 " s instead of %" PRId64
+             " s: asking again in two halves",
+             start, end, coarse, g);
+    st = fetch_response(http, s, log, escaped_query, start, mid, depth + 1, out, err);
+    if (st != DDSTREAM_OK) return st;
+    dds_response second = {0};
+    st = fetch_response(http, s, log, escaped_query, mid, end, depth + 1, &second, err);
+    if (st == DDSTREAM_OK) {
+        st = dds_response_append(out, &second);
+        if (st != DDSTREAM_OK) dds_error_set(err, st, "out of memory joining split answers");
+    }
+    dds_response_free(&second);
+    if (st != DDSTREAM_OK) dds_response_free(out);
+    return st;
+}
+
+ddstream_status dds_fetch_chunk(dds_http *http, const dds_settings *s, dds_log *log,
+                                const char *rollup_query, int64_t start, int64_t end,
+                                ddstream_batch **out, ddstream_error *err) {
+    *out = NULL;
+    char *escaped = dds_http_escape(http, rollup_query);
+    if (!escaped) return dds_error_set(err, DDSTREAM_E_NOMEM, "out of memory escaping the query");
+    dds_response resp = {0};
+    ddstream_status st = fetch_response(http, s, log, escaped, start, end, 0, &resp, err);
+    free(escaped);
+    if (st == DDSTREAM_OK) {
+        char msg[400];
+        st = dds_assemble(&resp, start, end, s->granularity, s->grouped, out, msg, sizeof msg);
+        if (st != DDSTREAM_OK) dds_error_set(err, st, "%s", msg);
+    }
+    dds_response_free(&resp);
+    return st;
+}

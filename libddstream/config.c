@@ -1,0 +1,299 @@
+/* config.c — defaults, environment, and validation with messages that name the field and the rule. */
+#include "config.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+
+/* The sites of shared/DATADOG.md; the API lives at https://api.<site>. */
+static const char *const known_sites[] = {
+    "datadoghq.com", "us3.datadoghq.com", "us5.datadoghq.com", "datadoghq.eu",
+    "ap1.datadoghq.com", "ap2.datadoghq.com", "uk1.datadoghq.com", "ddog-gov.com",
+    "us2.ddog-gov.com",
+};
+
+/* Year 9999: beyond it epoch seconds stop being a plausible Datadog timestamp. */
+#define DDS_MAX_EPOCH INT64_C(253402300799)
+
+DDSTREAM_API void ddstream_config_init(ddstream_config *cfg) {
+    if (!cfg) return;
+    memset(cfg, 0, sizeof *cfg);
+    cfg->struct_size = sizeof *cfg;
+    cfg->granularity = 60;
+    cfg->chunk_seconds = 0;
+    cfg->enable_prefetch = 1;
+    cfg->prefetch_chunks = 2;
+    cfg->log_level = DDSTREAM_LOG_NONE;
+    cfg->max_retries = 5;
+    cfg->max_retry_wait_ms = 300000;
+    cfg->connect_timeout_ms = 10000;
+    cfg->request_timeout_ms = 120000;
+    cfg->max_body_bytes = INT64_C(256) * 1024 * 1024;
+}
+
+static const char *nonempty_env(const char *name) {
+    const char *v = getenv(name);
+    return (v && *v) ? v : NULL;
+}
+
+static int is_blank(const char *s) {
+    for (; *s; s++)
+        if (!isspace((unsigned char)*s)) return 0;
+    return 1;
+}
+
+static int has_control_chars(const char *s) {
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f) return 1;
+    return 0;
+}
+
+static int site_known(const char *site) {
+    for (size_t i = 0; i < sizeof known_sites / sizeof known_sites[0]; i++)
+        if (strcmp(site, known_sites[i]) == 0) return 1;
+    return 0;
+}
+
+/* Case-insensitive search for needle in hay. */
+static const char *find_ci(const char *hay, const char *needle) {
+    size_t n = strlen(needle);
+    for (; *hay; hay++) {
+        size_t i = 0;
+        while (i < n && hay[i] && tolower((unsigned char)hay[i]) == tolower((unsigned char)needle[i]))
+            i++;
+        if (i == n) return hay;
+    }
+    return NULL;
+}
+
+/*
+ * Walk the query once, tracking {} and () depth: ddstream appends ".rollup(...)" to the whole
+ * query and joins four copies with commas, so a top-level comma or unbalanced brackets would
+ * change what the server sees. Returns NULL if fine, else a message.
+ */
+static const char *query_shape_error(const char *q) {
+    int brace = 0, paren = 0;
+    for (const char *p = q; *p; p++) {
+        switch (*p) {
+        case '{': brace++; break;
+        case '}': if (--brace < 0) return "has a '}' without a matching '{'"; break;
+        case '(': paren++; break;
+        case ')': if (--paren < 0) return "has a ')' without a matching '('"; break;
+        case ',':
+            if (brace == 0 && paren == 0)
+                return "must be a single expression: a top-level ',' would join several queries";
+            break;
+        default: break;
+        }
+    }
+    if (brace) return "has an unclosed '{'";
+    if (paren) return "has an unclosed '('";
+    return NULL;
+}
+
+int dds_query_is_grouped(const char *q) {
+    int brace = 0, paren = 0;
+    for (const char *p = q; *p; p++) {
+        if (*p == '{') brace++;
+        else if (*p == '}') brace--;
+        else if (*p == '(') paren++;
+        else if (*p == ')') paren--;
+        else if (brace == 0 && (p[0] == 'b' || p[0] == 'B') && (p[1] == 'y' || p[1] == 'Y') &&
+                 (p == q || isspace((unsigned char)p[-1]) || p[-1] == '}' || p[-1] == ')')) {
+            const char *r = p + 2;
+            while (isspace((unsigned char)*r)) r++;
+            if (*r == '{') return 1;
+        }
+    }
+    return 0;
+}
+
+/* Host part of an http(s) URL: writes it to host (lower-cased). Returns 0 or -1 if malformed. */
+static int url_host(const char *url, char *host, size_t cap) {
+    const char *p = strstr(url, "://");
+    if (!p) return -1;
+    p += 3;
+    const char *end;
+    if (*p == '[') {
+        end = strchr(p, ']');
+        if (!end) return -1;
+        end++;
+    } else {
+        end = p + strcspn(p, ":/?#");
+    }
+    size_t n = (size_t)(end - p);
+    if (n == 0 || n >= cap) return -1;
+    for (size_t i = 0; i < n; i++) host[i] = (char)tolower((unsigned char)p[i]);
+    host[n] = 0;
+    return 0;
+}
+
+static int host_is_loopback(const char *host) {
+    return strcmp(host, "localhost") == 0 || strncmp(host, "127.", 4) == 0 ||
+           strcmp(host, "[::1]") == 0;
+}
+
+static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
+
+void dds_settings_free(dds_settings *s) {
+    if (!s) return;
+    dds_free_secret(s->api_key);
+    dds_free_secret(s->app_key);
+    free(s->site);
+    free(s->base_url);
+    free(s->query);
+    free(s->ca_bundle);
+    memset(s, 0, sizeof *s);
+}
+
+#define CONFIG_ERR(...) (dds_error_set(err, DDSTREAM_E_CONFIG, __VA_ARGS__))
+
+static ddstream_status check_numbers(const ddstream_config *c, ddstream_error *err) {
+    if (c->range_start < 0 || c->range_start > DDS_MAX_EPOCH)
+        return CONFIG_ERR("range_start must be epoch seconds between 0 and %lld, got %lld",
+                          (long long)DDS_MAX_EPOCH, (long long)c->range_start);
+    if (c->range_end < 0 || c->range_end > DDS_MAX_EPOCH)
+        return CONFIG_ERR("range_end must be epoch seconds between 0 and %lld, got %lld",
+                          (long long)DDS_MAX_EPOCH, (long long)c->range_end);
+    if (c->range_start >= c->range_end)
+        return CONFIG_ERR("range_start (%lld) must be before range_end (%lld)",
+                          (long long)c->range_start, (long long)c->range_end);
+    if (c->granularity <= 0 || c->granularity > 31536000)
+        return CONFIG_ERR("granularity must be between 1 and 31536000 seconds, got %lld",
+                          (long long)c->granularity);
+    if (c->chunk_seconds < 0)
+        return CONFIG_ERR("chunk_seconds must be 0 (automatic) or positive, got %lld",
+                          (long long)c->chunk_seconds);
+    if (c->prefetch_chunks < 1 || c->prefetch_chunks > 64)
+        return CONFIG_ERR("prefetch_chunks must be between 1 and 64, got %d", (int)c->prefetch_chunks);
+    if (c->log_level < DDSTREAM_LOG_NONE || c->log_level > DDSTREAM_LOG_DEBUG)
+        return CONFIG_ERR("log_level must be between 0 (none) and 4 (debug), got %d", (int)c->log_level);
+    if (c->max_retries < 0 || c->max_retries > 100)
+        return CONFIG_ERR("max_retries must be between 0 and 100, got %d", (int)c->max_retries);
+    if (c->max_retry_wait_ms < 0)
+        return CONFIG_ERR("max_retry_wait_ms must not be negative, got %lld",
+                          (long long)c->max_retry_wait_ms);
+    if (c->connect_timeout_ms <= 0)
+        return CONFIG_ERR("connect_timeout_ms must be positive, got %lld",
+                          (long long)c->connect_timeout_ms);
+    if (c->request_timeout_ms <= 0)
+        return CONFIG_ERR("request_timeout_ms must be positive, got %lld",
+                          (long long)c->request_timeout_ms);
+    if (c->max_body_bytes <= 0)
+        return CONFIG_ERR("max_body_bytes must be positive, got %lld", (long long)c->max_body_bytes);
+    return DDSTREAM_OK;
+}
+
+static ddstream_status check_query(const char *q, ddstream_error *err) {
+    if (!q || is_blank(q)) return CONFIG_ERR("query is empty: set a metric query such as 'avg:system.cpu.user{*}'");
+    if (strlen(q) > 4000) return CONFIG_ERR("query is longer than 4000 characters");
+    if (has_control_chars(q)) return CONFIG_ERR("query contains control characters");
+    if (find_ci(q, ".rollup(") || find_ci(q, "rollup("))
+        return CONFIG_ERR("query must not contain rollup(): ddstream adds the avg/min/max/sum rollups at the granularity");
+    const char *shape = query_shape_error(q);
+    if (shape) return CONFIG_ERR("query %s", shape);
+    return DDSTREAM_OK;
+}
+
+static ddstream_status check_key(const char *key, const char *field, const char *env,
+                                 ddstream_error *err) {
+    if (!key || is_blank(key))
+        return CONFIG_ERR("%s is missing: set it in the config or in the environment variable %s", field, env);
+    /* A key goes into an HTTP header: a newline would let it inject other headers. */
+    if (has_control_chars(key)) return CONFIG_ERR("%s contains control characters", field);
+    if (strlen(key) > 512) return CONFIG_ERR("%s is longer than 512 characters", field);
+    return DDSTREAM_OK;
+}
+
+ddstream_status dds_settings_load(const ddstream_config *cfg_in, dds_settings *out,
+                                  ddstream_error *err) {
+    if (!out) return dds_error_set(err, DDSTREAM_E_INVALID_ARGUMENT, "settings output is NULL");
+    memset(out, 0, sizeof *out);
+    if (!cfg_in) return dds_error_set(err, DDSTREAM_E_INVALID_ARGUMENT, "config is NULL");
+    if (cfg_in->struct_size != sizeof(ddstream_config))
+        return dds_error_set(err, DDSTREAM_E_INVALID_ARGUMENT,
+                             "config.struct_size is %zu, expected %zu: initialise the config with "
+                             "ddstream_config_init() from the same ddstream version",
+                             cfg_in->struct_size, sizeof(ddstream_config));
+    const ddstream_config *c = cfg_in;
+    ddstream_status st = check_numbers(c, err);
+    if (st != DDSTREAM_OK) return st;
+    if ((st = check_query(c->query, err)) != DDSTREAM_OK) return st;
+
+    const char *api_key = c->api_key ? c->api_key : nonempty_env("DD_API_KEY");
+    const char *app_key = c->app_key ? c->app_key : nonempty_env("DD_APP_KEY");
+    if ((st = check_key(api_key, "api_key", "DD_API_KEY", err)) != DDSTREAM_OK) return st;
+    if ((st = check_key(app_key, "app_key", "DD_APP_KEY", err)) != DDSTREAM_OK) return st;
+
+    const char *site = c->site ? c->site : nonempty_env("DD_SITE");
+    if (!site) site = "datadoghq.com";
+    if (!site_known(site))
+        return CONFIG_ERR("site '%.100s' is not a Datadog site; expected one of datadoghq.com, "
+                          "us3.datadoghq.com, us5.datadoghq.com, datadoghq.eu, ap1.datadoghq.com, "
+                          "ap2.datadoghq.com, uk1.datadoghq.com, ddog-gov.com, us2.ddog-gov.com "
+                          "(or set base_url)", site);
+
+    const char *base = c->base_url ? c->base_url : nonempty_env("DDSTREAM_BASE_URL");
+    char default_base[128];
+    if (!base) {
+        snprintf(default_base, sizeof default_base, "https://api.%s", site);
+        base = default_base;
+    }
+    int https = strncmp(base, "https://", 8) == 0;
+    if (!https && strncmp(base, "http://", 7) != 0)
+        return CONFIG_ERR("base_url '%.200s' must start with https:// or http://", base);
+    if (has_control_chars(base) || strchr(base, ' '))
+        return CONFIG_ERR("base_url contains spaces or control characters");
+    char host[256];
+    if (url_host(base, host, sizeof host) != 0)
+        return CONFIG_ERR("base_url '%.200s' has no host", base);
+    if (strchr(host, '@'))
+        return CONFIG_ERR("base_url must not contain credentials (user@host)");
+    if (!https && !c->allow_insecure_http && !host_is_loopback(host))
+        return CONFIG_ERR("base_url '%.200s' is plain http to a non-loopback host: the keys would "
+                          "travel unencrypted; use https:// or set allow_insecure_http", base);
+    if (c->ca_bundle && !*c->ca_bundle) return CONFIG_ERR("ca_bundle is an empty path");
+
+    out->api_key = strdup(api_key);
+    out->app_key = strdup(app_key);
+    out->site = strdup(site);
+    out->base_url = strdup(base);
+    out->query = strdup(c->query);
+    out->ca_bundle = dup_or_null(c->ca_bundle);
+    if (!out->api_key || !out->app_key || !out->site || !out->base_url || !out->query ||
+        (c->ca_bundle && !out->ca_bundle)) {
+        dds_settings_free(out);
+        return dds_error_set(err, DDSTREAM_E_NOMEM, "out of memory copying the config");
+    }
+    size_t blen = strlen(out->base_url);
+    while (blen > 0 && out->base_url[blen - 1] == '/') out->base_url[--blen] = 0;
+    out->range_start = c->range_start;
+    out->range_end = c->range_end;
+    out->granularity = c->granularity;
+    out->chunk_seconds = c->chunk_seconds;
+    out->enable_prefetch = c->enable_prefetch != 0;
+    out->prefetch_chunks = c->prefetch_chunks;
+    out->log_level = c->log_level;
+    out->log_to_queue = c->log_to_queue != 0;
+    out->log_fn = c->log_fn;
+    out->log_user = c->log_user;
+    out->max_retries = c->max_retries;
+    out->allow_insecure_http = c->allow_insecure_http != 0;
+    out->max_retry_wait_ms = c->max_retry_wait_ms;
+    out->connect_timeout_ms = c->connect_timeout_ms;
+    out->request_timeout_ms = c->request_timeout_ms;
+    out->max_body_bytes = c->max_body_bytes;
+    out->grouped = dds_query_is_grouped(out->query);
+    return DDSTREAM_OK;
+}
+
+DDSTREAM_API ddstream_status ddstream_config_validate(const ddstream_config *cfg,
+                                                      ddstream_error *err) {
+    dds_settings s;
+    ddstream_status st = dds_settings_load(cfg, &s, err);
+    if (st == DDSTREAM_OK) dds_settings_free(&s);
+    return st;
+}

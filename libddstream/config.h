@@ -1,0 +1,41 @@
+/* config.h — ddstream_config checked and copied into settings the library owns. */
+#ifndef DDSTREAM_CONFIG_H
+#define DDSTREAM_CONFIG_H
+
+#include <stdint.h>
+
+#include "ddstream.h"
+
+/* Datadog's cap on points per series in one answer (shared/DATADOG.md). */
+#define DDS_MAX_POINTS 1500
+
+/* A validated, owned copy of a ddstream_config with every default resolved. */
+typedef struct dds_settings {
+    char *api_key;
+    char *app_key;
+    char *site;
+    char *base_url;   /* no trailing '/' */
+    char *query;
+    char *ca_bundle;  /* NULL: system store */
+    int64_t range_start, range_end, granularity, chunk_seconds;
+    int32_t enable_prefetch, prefetch_chunks, log_level, log_to_queue;
+    ddstream_log_fn log_fn;
+    void *log_user;
+    int32_t max_retries, allow_insecure_http;
+    int64_t max_retry_wait_ms, connect_timeout_ms, request_timeout_ms, max_body_bytes;
+    int grouped;      /* the query has a top-level "by {...}" clause */
+} dds_settings;
+
+/*
+ * Check cfg and resolve defaults (environment DD_API_KEY, DD_APP_KEY, DD_SITE, DDSTREAM_BASE_URL).
+ * No network I/O. On success *out owns copies (free with dds_settings_free); on failure *out is
+ * zeroed and err names the field and the rule (DDSTREAM_E_CONFIG or E_INVALID_ARGUMENT).
+ */
+ddstream_status dds_settings_load(const ddstream_config *cfg, dds_settings *out,
+                                  ddstream_error *err);
+void dds_settings_free(dds_settings *s);
+
+/* Nonzero if the query has a top-level "by {" clause (grouped output). */
+int dds_query_is_grouped(const char *query);
+
+#endif

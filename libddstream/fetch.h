@@ -1,0 +1,47 @@
+/* fetch.h — HTTP GET against the Datadog API with retries and rate-limit pacing.
+ * The only module that includes curl/curl.h. One dds_http per thread of use. */
+#ifndef DDSTREAM_FETCH_H
+#define DDSTREAM_FETCH_H
+
+#include <stddef.h>
+
+#include "cancel.h"
+#include "config.h"
+#include "ddstream.h"
+#include "log.h"
+
+typedef struct dds_http dds_http;
+
+/* A 200 answer's body (NUL-terminated for convenience; len excludes the NUL). */
+typedef struct dds_body {
+    char *data;
+    size_t len;
+} dds_body;
+
+/* Runs libcurl's global init once per process (thread-safe). Returns 0 on success. */
+int dds_http_global_init(void);
+
+/*
+ * A client for s->base_url with a keep-alive connection. settings, log and cancel are borrowed
+ * and must outlive the client. cancel's trigger interrupts a transfer in progress.
+ */
+dds_http *dds_http_new(const dds_settings *s, dds_log *log, dds_cancel *cancel, ddstream_error *err);
+void dds_http_free(dds_http *h);
+
+/* URL-encode a query parameter value. malloc'd; NULL on allocation failure. */
+char *dds_http_escape(dds_http *h, const char *value);
+
+/*
+ * GET <base_url><path_query>. Sends DD-API-KEY (and DD-APPLICATION-KEY if send_app_key), asks for
+ * compressed answers, retries 408/429/5xx and transient network errors with exponential backoff
+ * and jitter (429: as long as x-ratelimit-reset says), within max_retries and max_retry_wait_ms,
+ * and waits for the window to reset before sending when x-ratelimit-remaining said 0.
+ * On DDSTREAM_OK *body holds the 200 answer (free with dds_body_free). Otherwise err says what
+ * failed, with the HTTP status and the server's own message when there was one.
+ */
+ddstream_status dds_http_get(dds_http *h, const char *path_query, int send_app_key, dds_body *body,
+                             ddstream_error *err);
+
+void dds_body_free(dds_body *b);
+
+#endif

@@ -1,0 +1,58 @@
+/* parse.h — turn Datadog response bodies into plain C data. The only module that sees cJSON. */
+#ifndef DDSTREAM_PARSE_H
+#define DDSTREAM_PARSE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ddstream.h"
+
+/* One series of a v1 /api/v1/query answer. Every field was checked by the parser. */
+typedef struct dds_series {
+    int32_t query_index;  /* position of its sub-query in the comma-joined query, 0..999999 */
+    char *tags;           /* tag_set joined with ',' in the order Datadog gave; "" when ungrouped */
+    int64_t interval;     /* seconds as answered; 0 when absent or null */
+    size_t length;        /* points, as counted in pointlist (the "length" field is ignored) */
+    int64_t *ts_ms;       /* bucket start, epoch ms, |ts| <= 1e15 (integer or whole float in JSON) */
+    double *values;       /* finite, or NaN where the JSON value was null */
+} dds_series;            /* ts_ms and values are NULL when length is 0 */
+
+/* A parsed answer: owns its series and everything in them. */
+typedef struct dds_response {
+    dds_series *series;
+    size_t count;
+    size_t capacity;
+} dds_response;
+
+/*
+ * Parse a 200 answer of GET /api/v1/query. body need not be NUL-terminated. On success fills *out
+ * (free with dds_response_free). On failure returns DDSTREAM_E_PROTOCOL (malformed JSON, wrong
+ * types, missing fields), DDSTREAM_E_QUERY ("status":"error" with an error string) or
+ * DDSTREAM_E_NOMEM, writes a precise message naming the offending part to msg, and leaves *out empty.
+ */
+ddstream_status dds_parse_query_response(const char *body, size_t len, dds_response *out,
+                                         char *msg, size_t msg_cap);
+
+/* Free what a response owns and zero it. Safe on a zeroed response. */
+void dds_response_free(dds_response *r);
+
+/*
+ * Move every series of *from to the end of *into (from is left empty). For split chunks.
+ * DDSTREAM_E_NOMEM leaves both untouched.
+ */
+ddstream_status dds_response_append(dds_response *into, dds_response *from);
+
+/*
+ * Extract a human-readable message from an error body: {"errors": ["a","b"]} gives "a; b", items
+ * as objects give "title: detail", {"error": "..."}, an HTML page gives its <title> or else its
+ * visible text, anything else (including JSON without those keys) its text. Always NUL-terminates
+ * out (out_cap > 0); writes "" for an empty body. The result is valid UTF-8 without control
+ * characters, whitespace collapsed, at most 300 bytes and out_cap - 1, ending in "..." when cut.
+ */
+void dds_parse_error_body(const char *body, size_t len, char *out, size_t out_cap);
+
+/* Parse a 200 answer of GET /api/v1/validate: sets *valid from {"valid": bool}. */
+ddstream_status dds_parse_validate_response(const char *body, size_t len, int *valid, char *msg,
+                                            size_t msg_cap);
+
+#endif

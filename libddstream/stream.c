@@ -1,0 +1,366 @@
+/* stream.c — the stream: a worker thread fetches chunks in order, up to prefetch_chunks ahead of
+ * the caller, into a bounded FIFO; ddstream_next hands them out strictly in chunk order.
+ *
+ * Locking: one mutex guards every field below `mu`; one condition variable (monotonic clock) is
+ * broadcast on every change, and both the worker and the caller re-check their own predicate.
+ * The worker never holds the mutex during network I/O. */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cancel.h"
+#include "chunk_fetch.h"
+#include "config.h"
+#include "ddstream.h"
+#include "error.h"
+#include "fetch.h"
+#include "log.h"
+#include "plan.h"
+#include "query.h"
+
+struct ddstream_stream {
+    dds_settings s;
+    dds_plan plan;
+    dds_log log;
+    dds_cancel stop; /* aborts the worker's transfer and sleeps: on cancel, seek and close */
+    dds_http *http;  /* used by the worker thread only */
+    char *rollup_query;
+    pthread_t worker;
+    int worker_started;
+
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int quit;                  /* the worker must exit */
+    int cancelled;             /* ddstream_cancel was called */
+    size_t next_deliver;       /* index of the next chunk ddstream_next hands out */
+    size_t next_fetch;         /* index of the chunk the worker fetches next */
+    size_t wanted;             /* chunks the caller has asked for (without prefetch, the limit) */
+    uint64_t demand_seq;       /* bumped by every ddstream_next */
+    uint64_t fail_seq;         /* demand_seq when the last fetch failed: retry only on new demand */
+    int failed;                /* the chunk at next_fetch failed and has not been retried */
+    int error_pending;         /* error below not yet delivered */
+    ddstream_error error;
+    ddstream_batch **queue;    /* ring of prefetch_chunks slots */
+    size_t qhead, qcount, qcap;
+    char last_error[sizeof(((ddstream_error *)0)->message)];
+};
+
+static void format_utc(int64_t epoch, char *buf, size_t cap) {
+    time_t t = (time_t)epoch;
+    struct tm tm;
+    if (gmtime_r(&t, &tm)) strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    else snprintf(buf, cap, "%" PRId64, epoch);
+}
+
+/* Prefix an error with the chunk it is about, so a user knows which part of the range failed. */
+static void describe_chunk_error(ddstream_stream *st, size_t idx, ddstream_error *err) {
+    ddstream_chunk c = dds_plan_chunk(&st->plan, idx);
+    char a[32], b[32], msg[sizeof err->message + 128];
+    format_utc(c.start, a, sizeof a);
+    format_utc(c.end, b, sizeof b);
+    snprintf(msg, sizeof msg, "chunk %zu of %zu [%s, %s): %s", idx + 1, st->plan.count, a, b,
+             err->message);
+    dds_redact(msg, st->s.api_key);
+    dds_redact(msg, st->s.app_key);
+    size_t n = strnlen(msg, sizeof err->message - 1); /* truncate, keeping the chunk prefix */
+    memcpy(err->message, msg, n);
+    err->message[n] = 0;
+    err->chunk_start = c.start;
+    err->chunk_end = c.end;
+}
+
+static int worker_may_fetch(const ddstream_stream *st) {
+    if (st->quit || st->cancelled || st->error_pending) return 0;
+    if (st->next_fetch >= st->plan.count) return 0;
+    if (st->failed && st->demand_seq <= st->fail_seq) return 0;
+    if (st->qcount >= st->qcap) return 0;
+    size_t limit = st->s.enable_prefetch ? st->next_deliver + (size_t)st->s.prefetch_chunks : st->wanted;
+    return st->next_fetch < limit;
+}
+
+static void *worker_main(void *arg) {
+    ddstream_stream *st = arg;
+    pthread_mutex_lock(&st->mu);
+    for (;;) {
+        while (!st->quit && !worker_may_fetch(st)) pthread_cond_wait(&st->cv, &st->mu);
+        if (st->quit) break;
+        size_t idx = st->next_fetch;
+        pthread_mutex_unlock(&st->mu);
+
+        ddstream_chunk c = dds_plan_chunk(&st->plan, idx);
+        ddstream_batch *batch = NULL;
+        ddstream_error err;
+        memset(&err, 0, sizeof err);
+        dds_logf(&st->log, DDSTREAM_LOG_DEBUG, "fetching chunk %zu of %zu [%" PRId64 ", %" PRId64 ")",
+                 idx + 1, st->plan.count, c.start, c.end);
+        ddstream_status rc = dds_fetch_chunk(st->http, &st->s, &st->log, st->rollup_query, c.start,
+                                             c.end, &batch, &err);
+
+        pthread_mutex_lock(&st->mu);
+        if (st->quit) {
+            ddstream_batch_free(batch);
+            break;
+        }
+        if (rc == DDSTREAM_OK) {
+            batch->chunk_index = idx;
+            batch->chunk_count = st->plan.count;
+            batch->is_last = idx + 1 == st->plan.count;
+            st->queue[(st->qhead + st->qcount) % st->qcap] = batch;
+            st->qcount++;
+            st->next_fetch++;
+            st->failed = 0;
+        } else if (!(rc == DDSTREAM_E_CANCELLED && st->cancelled)) {
+            describe_chunk_error(st, idx, &err);
+            dds_logf(&st->log, DDSTREAM_LOG_ERROR, "%s", err.message);
+            st->error = err;
+            st->error_pending = 1;
+            st->failed = 1;
+            st->fail_seq = st->demand_seq;
+        }
+        pthread_cond_broadcast(&st->cv);
+    }
+    pthread_mutex_unlock(&st->mu);
+    return NULL;
+}
+
+static ddstream_status start_worker(ddstream_stream *st, ddstream_error *err) {
+    st->quit = 0;
+    if (st->plan.count == 0) return DDSTREAM_OK;
+    if (pthread_create(&st->worker, NULL, worker_main, st) != 0)
+        return dds_error_set(err, DDSTREAM_E_INTERNAL, "could not start the stream's worker thread");
+    st->worker_started = 1;
+    return DDSTREAM_OK;
+}
+
+static void stop_worker(ddstream_stream *st) {
+    if (!st->worker_started) return;
+    pthread_mutex_lock(&st->mu);
+    st->quit = 1;
+    pthread_cond_broadcast(&st->cv);
+    pthread_mutex_unlock(&st->mu);
+    dds_cancel_trigger(&st->stop);
+    pthread_join(st->worker, NULL);
+    st->worker_started = 0;
+}
+
+static void drop_queue(ddstream_stream *st) {
+    while (st->qcount) {
+        ddstream_batch_free(st->queue[st->qhead]);
+        st->queue[st->qhead] = NULL;
+        st->qhead = (st->qhead + 1) % st->qcap;
+        st->qcount--;
+    }
+    st->qhead = 0;
+}
+
+DDSTREAM_API void ddstream_close(ddstream_stream *st) {
+    if (!st) return;
+    stop_worker(st);
+    if (st->queue) drop_queue(st);
+    free(st->queue);
+    dds_http_free(st->http);
+    free(st->rollup_query);
+    dds_cancel_destroy(&st->stop);
+    pthread_cond_destroy(&st->cv);
+    pthread_mutex_destroy(&st->mu);
+    dds_log_destroy(&st->log);
+    dds_settings_free(&st->s);
+    free(st);
+}
+
+static int init_sync(ddstream_stream *st) {
+    if (pthread_mutex_init(&st->mu, NULL) != 0) return -1;
+    pthread_condattr_t attr;
+    if (pthread_condattr_init(&attr) != 0) return -1;
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    int rc = pthread_cond_init(&st->cv, &attr);
+    pthread_condattr_destroy(&attr);
+    if (rc != 0) return -1;
+    return dds_cancel_init(&st->stop);
+}
+
+DDSTREAM_API ddstream_status ddstream_open(const ddstream_config *cfg, ddstream_stream **out,
+                                           ddstream_error *err) {
+    if (!out) return dds_error_set(err, DDSTREAM_E_INVALID_ARGUMENT, "out is NULL");
+    *out = NULL;
+    ddstream_stream *st = calloc(1, sizeof *st);
+    if (!st) return dds_error_set(err, DDSTREAM_E_NOMEM, "out of memory creating the stream");
+    ddstream_status rc = dds_settings_load(cfg, &st->s, err);
+    if (rc != DDSTREAM_OK) {
+        free(st);
+        return rc;
+    }
+    dds_log_init(&st->log, st->s.log_level, st->s.log_fn, st->s.log_user, st->s.log_to_queue,
+                 st->s.api_key, st->s.app_key);
+    if (init_sync(st) != 0) {
+        dds_log_destroy(&st->log);
+        dds_settings_free(&st->s);
+        free(st);
+        return dds_error_set(err, DDSTREAM_E_INTERNAL, "could not create the stream's locks");
+    }
+    rc = dds_plan_make(st->s.range_start, st->s.range_end, st->s.granularity, st->s.chunk_seconds,
+                       &st->plan, err);
+    if (rc != DDSTREAM_OK) goto fail;
+    if (st->plan.clamped)
+        dds_logf(&st->log, DDSTREAM_LOG_WARN,
+                 "chunk_seconds=%" PRId64 " would need more than %d points per series at %" PRId64
+                 " s granularity: using %" PRId64 " s chunks",
+                 st->s.chunk_seconds, DDS_MAX_POINTS, st->s.granularity, st->plan.step);
+    else if (st->plan.rounded)
+        dds_logf(&st->log, DDSTREAM_LOG_WARN,
+                 "chunk_seconds=%" PRId64 " is not a multiple of the granularity: using %" PRId64 " s",
+                 st->s.chunk_seconds, st->plan.step);
+    dds_logf(&st->log, DDSTREAM_LOG_INFO,
+             "plan: %zu chunks of %" PRId64 " s at %" PRId64 " s granularity over [%" PRId64 ", %" PRId64 ")",
+             st->plan.count, st->plan.step, st->s.granularity, st->plan.start, st->plan.end);
+    st->qcap = st->s.enable_prefetch ? (size_t)st->s.prefetch_chunks : 1;
+    st->queue = calloc(st->qcap, sizeof *st->queue);
+    st->rollup_query = dds_rollup_query(st->s.query, st->s.granularity);
+    if (!st->queue || !st->rollup_query) {
+        rc = dds_error_set(err, DDSTREAM_E_NOMEM, "out of memory creating the stream");
+        goto fail;
+    }
+    st->http = dds_http_new(&st->s, &st->log, &st->stop, err);
+    if (!st->http) {
+        rc = err ? err->status : DDSTREAM_E_NOMEM;
+        goto fail;
+    }
+    rc = start_worker(st, err);
+    if (rc != DDSTREAM_OK) goto fail;
+    *out = st;
+    return DDSTREAM_OK;
+fail:
+    ddstream_close(st);
+    return rc;
+}
+
+static ddstream_status remember(ddstream_stream *st, ddstream_status rc, const ddstream_error *e) {
+    if (rc == DDSTREAM_OK || rc == DDSTREAM_END) st->last_error[0] = 0;
+    else if (rc != DDSTREAM_TIMEOUT && e) memcpy(st->last_error, e->message, sizeof st->last_error);
+    return rc;
+}
+
+DDSTREAM_API ddstream_status ddstream_next(ddstream_stream *st, int64_t timeout_ms,
+                                           ddstream_batch **out, ddstream_error *err) {
+    if (!st || !out) return dds_error_set(err, DDSTREAM_E_INVALID_ARGUMENT, "stream or out is NULL");
+    *out = NULL;
+    ddstream_error local;
+    ddstream_error *e = err ? err : &local;
+    ddstream_status rc;
+    struct timespec until = dds_deadline_after(timeout_ms > 0 ? timeout_ms : 0);
+    pthread_mutex_lock(&st->mu);
+    if (st->cancelled) {
+        rc = dds_error_set(e, DDSTREAM_E_CANCELLED, "the stream was cancelled");
+        goto done;
+    }
+    if (st->next_deliver >= st->plan.count) {
+        rc = DDSTREAM_END;
+        goto done;
+    }
+    st->demand_seq++;
+    if (st->wanted < st->next_deliver + 1) st->wanted = st->next_deliver + 1;
+    pthread_cond_broadcast(&st->cv);
+    while (st->qcount == 0 && !st->error_pending && !st->cancelled) {
+        if (timeout_ms == 0) break;
+        if (timeout_ms < 0) {
+            pthread_cond_wait(&st->cv, &st->mu);
+        } else if (pthread_cond_timedwait(&st->cv, &st->mu, &until) == ETIMEDOUT) {
+            break;
+        }
+    }
+    if (st->cancelled) {
+        rc = dds_error_set(e, DDSTREAM_E_CANCELLED, "the stream was cancelled");
+    } else if (st->qcount) {
+        *out = st->queue[st->qhead];
+        st->queue[st->qhead] = NULL;
+        st->qhead = (st->qhead + 1) % st->qcap;
+        st->qcount--;
+        st->next_deliver++;
+        pthread_cond_broadcast(&st->cv);
+        rc = DDSTREAM_OK;
+    } else if (st->error_pending) {
+        *e = st->error;
+        st->error_pending = 0;
+        rc = e->status;
+    } else {
+        rc = DDSTREAM_TIMEOUT;
+    }
+done:
+    remember(st, rc, e);
+    pthread_mutex_unlock(&st->mu);
+    return rc;
+}
+
+DDSTREAM_API int32_t ddstream_has_next(const ddstream_stream *st) {
+    if (!st) return 0;
+    ddstream_stream *m = (ddstream_stream *)st; /* locking does not change the observable state */
+    pthread_mutex_lock(&m->mu);
+    int32_t more = m->next_deliver < m->plan.count;
+    pthread_mutex_unlock(&m->mu);
+    return more;
+}
+
+DDSTREAM_API double ddstream_progress(const ddstream_stream *st) {
+    if (!st) return 0.0;
+    ddstream_stream *m = (ddstream_stream *)st;
+    pthread_mutex_lock(&m->mu);
+    double p = m->plan.count ? (double)m->next_deliver / (double)m->plan.count : 1.0;
+    pthread_mutex_unlock(&m->mu);
+    return p;
+}
+
+DDSTREAM_API size_t ddstream_chunk_count(const ddstream_stream *st) { return st ? st->plan.count : 0; }
+
+DDSTREAM_API ddstream_status ddstream_chunk_at(const ddstream_stream *st, size_t index,
+                                               ddstream_chunk *out) {
+    if (!st || !out || index >= st->plan.count) return DDSTREAM_E_INVALID_ARGUMENT;
+    *out = dds_plan_chunk(&st->plan, index);
+    return DDSTREAM_OK;
+}
+
+DDSTREAM_API ddstream_status ddstream_seek(ddstream_stream *st, size_t index, ddstream_error *err) {
+    if (!st) return dds_error_set(err, DDSTREAM_E_INVALID_ARGUMENT, "stream is NULL");
+    if (index > st->plan.count)
+        return dds_error_set(err, DDSTREAM_E_INVALID_ARGUMENT, "chunk index %zu is past the plan's %zu chunks",
+                             index, st->plan.count);
+    stop_worker(st);
+    pthread_mutex_lock(&st->mu);
+    drop_queue(st);
+    st->cancelled = 0;
+    st->error_pending = 0;
+    st->failed = 0;
+    st->next_deliver = st->next_fetch = st->wanted = index;
+    st->demand_seq = st->fail_seq = 0;
+    st->last_error[0] = 0;
+    dds_cancel_clear(&st->stop);
+    pthread_mutex_unlock(&st->mu);
+    return start_worker(st, err);
+}
+
+DDSTREAM_API ddstream_status ddstream_reset(ddstream_stream *st, ddstream_error *err) {
+    return ddstream_seek(st, 0, err);
+}
+
+DDSTREAM_API const char *ddstream_last_error(const ddstream_stream *st) {
+    return st ? st->last_error : "";
+}
+
+DDSTREAM_API void ddstream_cancel(ddstream_stream *st) {
+    if (!st) return;
+    pthread_mutex_lock(&st->mu);
+    st->cancelled = 1;
+    pthread_cond_broadcast(&st->cv);
+    pthread_mutex_unlock(&st->mu);
+    dds_cancel_trigger(&st->stop);
+}
+
+DDSTREAM_API ddstream_status ddstream_poll_log(ddstream_stream *st, int32_t *level, char *buf,
+                                               size_t cap) {
+    if (!st) return DDSTREAM_E_INVALID_ARGUMENT;
+    return dds_log_pop(&st->log, level, buf, cap) ? DDSTREAM_OK : DDSTREAM_END;
+}

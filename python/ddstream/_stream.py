@@ -1,0 +1,470 @@
+"""``DDStream``: pull batches of a Datadog metric query, one chunk at a time."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import weakref
+from types import TracebackType
+from typing import Any
+
+import numpy as np
+
+from ._config import DDStreamConfig, NativeConfig
+from ._lib import ffi, lib
+from .errors import (
+    STATUS_E_CANCELLED,
+    STATUS_END,
+    STATUS_OK,
+    STATUS_TIMEOUT,
+    CancelledError,
+    ConfigError,
+    DDStreamError,
+    error_class_for_status,
+)
+
+__all__ = ["Batch", "DDStream"]
+
+Batch = dict[str, Any]
+"""A batch: ``timestamps`` (int64 epoch s), ``avg``/``min``/``max``/``sum`` (float64, NaN where
+Datadog had no value), ``chunk_start_ms``, ``chunk_end_ms``, ``chunk_index``, ``interval`` (int),
+``is_last`` (bool), and for grouped queries ``series`` (int32 per row) and ``series_tags``."""
+
+logger = logging.getLogger("ddstream")
+
+# How long one C call may block before Python gets a chance to handle signals (Ctrl-C).
+_SLICE_MS = 100
+_LOG_LINE_BYTES = 2048
+_LOG_LEVELS = {
+    1: logging.ERROR,
+    2: logging.WARNING,
+    3: logging.INFO,
+    4: logging.DEBUG,
+}
+_INT64 = np.dtype(np.int64).str
+_FLOAT64 = np.dtype(np.float64).str
+_INT32 = np.dtype(np.int32).str
+
+
+def _error(status: int, err: Any) -> DDStreamError:
+    """The exception for a failed call, from its ``ddstream_error``."""
+    message = ffi.string(err.message).decode("utf-8", "replace")
+    if not message:
+        message = ffi.string(lib.ddstream_status_str(status)).decode("utf-8", "replace")
+    cls = error_class_for_status(int(status))
+    start = int(err.chunk_start)
+    end = int(err.chunk_end)
+    return cls(
+        message,
+        status=int(status),
+        http_status=int(err.http_status),
+        chunk_start=None if start < 0 else start,
+        chunk_end=None if end < 0 else end,
+    )
+
+
+def _new_error() -> Any:
+    err = ffi.new("ddstream_error *")
+    err.chunk_start = -1
+    err.chunk_end = -1
+    return err
+
+
+def _drain_logs(ptr: Any) -> None:
+    """Move the stream's queued log lines to ``logging.getLogger("ddstream")``."""
+    level = ffi.new("int32_t *")
+    buf = ffi.new("char[]", _LOG_LINE_BYTES)
+    while lib.ddstream_poll_log(ptr, level, buf, _LOG_LINE_BYTES) == STATUS_OK:
+        text = ffi.string(buf).decode("utf-8", "replace")
+        logger.log(_LOG_LEVELS.get(int(level[0]), logging.DEBUG), "%s", text)
+
+
+def _free_batch_box(box: Any) -> None:
+    """Destructor of a ``ddstream_batch **`` box: frees the batch it holds, if any."""
+    batch = box[0]
+    if batch != ffi.NULL:
+        box[0] = ffi.NULL
+        lib.ddstream_batch_free(batch)
+
+
+def _new_batch_box() -> Any:
+    """A ``ddstream_batch **`` that frees its batch when the last reference to it goes.
+
+    ``ddstream_next`` writes straight into it, so a batch is owned from the instant it exists:
+    an exception (Ctrl-C) at any point can neither leak nor double-free it.
+    """
+    box = ffi.new("ddstream_batch **")
+    box[0] = ffi.NULL
+    return ffi.gc(box, _free_batch_box)
+
+
+class _Column:
+    """Exposes one C column to numpy (``__array_interface__``) and keeps its batch alive.
+
+    numpy stores this object as the array's ``.base``, so the C batch lives as long as any array
+    (or view) made from it, even after the stream is closed and the batch dict is dropped.
+    """
+
+    __slots__ = ("__array_interface__", "_owner")
+
+    def __init__(self, owner: Any, address: int, typestr: str, length: int) -> None:
+        self._owner = owner
+        self.__array_interface__ = {
+            "version": 3,
+            "shape": (length,),
+            "typestr": typestr,
+            "data": (address, False),  # writable: the batch belongs to the caller
+        }
+
+
+def _column(owner: Any, pointer: Any, typestr: str, length: int) -> np.ndarray[Any, Any]:
+    if length == 0 or pointer == ffi.NULL:
+        return np.empty(length, dtype=np.dtype(typestr))
+    address = int(ffi.cast("uintptr_t", pointer))
+    return np.asarray(_Column(owner, address, typestr, length))
+
+
+def _make_batch(box: Any) -> Batch:
+    """The batch dict over the C batch in ``box`` (zero-copy; the arrays keep ``box`` alive)."""
+    b = box[0]
+    n = int(b.length)
+    batch: Batch = {
+        "timestamps": _column(box, b.timestamps, _INT64, n),
+        "avg": _column(box, b.avg, _FLOAT64, n),
+        "min": _column(box, b.min, _FLOAT64, n),
+        "max": _column(box, b.max, _FLOAT64, n),
+        "sum": _column(box, b.sum, _FLOAT64, n),
+        "chunk_start_ms": int(b.chunk_start_ms),
+        "chunk_end_ms": int(b.chunk_end_ms),
+        "chunk_index": int(b.chunk_index),
+        "interval": int(b.interval),
+        "is_last": bool(b.is_last),
+    }
+    if b.grouped:
+        batch["series"] = _column(box, b.series, _INT32, n)
+        batch["series_tags"] = [
+            ffi.string(b.series_tags[i]).decode("utf-8", "replace")
+            for i in range(int(b.series_count))
+        ]
+    return batch
+
+
+class _Handle:
+    """The C stream pointer, its locks, and closing it exactly once.
+
+    ``call_lock`` serialises the C calls on the stream (the C API wants one thread at a time);
+    ``state_lock`` guards the pointer itself so that ``cancel`` (allowed from any thread at any
+    time) never races with ``close``.
+    """
+
+    __slots__ = ("call_lock", "ptr", "state_lock")
+
+    def __init__(self, ptr: Any) -> None:
+        self.ptr: Any = ptr
+        self.call_lock = threading.Lock()
+        self.state_lock = threading.Lock()
+
+    def cancel(self) -> None:
+        with self.state_lock:
+            if self.ptr is not None:
+                lib.ddstream_cancel(self.ptr)
+
+    def close(self) -> None:
+        if not self.call_lock.acquire(blocking=False):
+            # Another thread is inside a call on this stream: wake it up, then wait for it.
+            self.cancel()
+            self.call_lock.acquire()
+        try:
+            with self.state_lock:
+                ptr, self.ptr = self.ptr, None
+            if ptr is not None:
+                # Logging may be torn down already when this runs at interpreter exit.
+                with contextlib.suppress(Exception):
+                    _drain_logs(ptr)
+                lib.ddstream_close(ptr)
+        finally:
+            self.call_lock.release()
+
+
+class DDStream:
+    """A stream of batches over a Datadog metric query, one batch per chunk of the range.
+
+    Opening checks the configuration (a bad one raises :class:`~ddstream.ConfigError`, before
+    any network I/O) and, with prefetch on, starts fetching at once on a background thread.
+
+    Use it as an iterator (``for batch in stream``), which raises the matching
+    :class:`~ddstream.DDStreamError` on error, or call :meth:`next_batch` in a
+    ``while stream.has_next()`` loop, which returns ``None`` on error (see :meth:`last_error`).
+    Calling again after an error retries the same chunk: no chunk is ever skipped.
+
+    Every blocking call releases the GIL, so streams in different threads run in parallel, and
+    waits in short slices, so Ctrl-C interrupts it. One stream may be shared between threads
+    (calls are serialised); :meth:`cancel` may be called from any thread. Close it with
+    :meth:`close` or a ``with`` block; a stream that is garbage-collected is closed for you.
+    """
+
+    def __init__(self, cfg: DDStreamConfig) -> None:
+        if not isinstance(cfg, DDStreamConfig):
+            raise TypeError(f"DDStream() takes a DDStreamConfig, not {type(cfg).__name__}")
+        native = cfg.to_native()
+        out = ffi.new("ddstream_stream **")
+        err = _new_error()
+        status = lib.ddstream_open(native.ptr, out, err)
+        if status != STATUS_OK:
+            raise _error(status, err)
+        ptr = out[0]
+        self._handle = _Handle(ptr)
+        self._finalizer = weakref.finalize(self, self._handle.close)
+        self._query: str = cfg.query
+        self._granularity = cfg.granularity
+        self._pending: Any = None  # a batch received while Ctrl-C interrupted next_batch
+        self._last_error = ""
+        self._last_exc: DDStreamError | None = None
+        with self._handle.call_lock:
+            _drain_logs(ptr)
+            count = int(lib.ddstream_chunk_count(ptr))
+            chunk = ffi.new("ddstream_chunk *")
+            chunks: list[tuple[int, int]] = []
+            for i in range(count):
+                status = lib.ddstream_chunk_at(ptr, i, chunk)
+                if status != STATUS_OK:  # pragma: no cover - only on a library bug
+                    self.close()
+                    raise error_class_for_status(int(status))(
+                        f"ddstream_chunk_at({i}) failed", status=int(status)
+                    )
+                chunks.append((int(chunk.start), int(chunk.end)))
+        self._chunks = chunks
+
+    # ------------------------------------------------------------------ static helpers
+
+    @staticmethod
+    def validate(cfg: DDStreamConfig) -> str | None:
+        """Check ``cfg`` and the credentials against the server.
+
+        Checks the config (no network I/O if it is invalid), then the API key
+        (``/api/v1/validate``), then the application key and the query with the smallest real
+        query. Blocks for the duration of those requests (the GIL is released meanwhile). It
+        logs nothing: the message returned is the whole report.
+
+        Returns:
+            ``None`` when everything is fine, else the error message.
+        """
+        try:
+            native = cfg.to_native()
+        except ConfigError as exc:
+            return exc.message
+        # Without a stream there is no log queue to drain, and the library would write its lines
+        # to stderr: keep all of ddstream's logging in the logging module (the message returned
+        # says what went wrong).
+        native.ptr.log_level = 0
+        err = _new_error()
+        status = lib.ddstream_validate(native.ptr, err)
+        if status == STATUS_OK:
+            return None
+        return _error(status, err).message
+
+    @staticmethod
+    def plan(cfg: DDStreamConfig) -> list[tuple[int, int]]:
+        """The chunks a stream over ``cfg`` would fetch, as ``(start, end)`` epoch seconds.
+
+        One HTTP request per chunk; ``end`` is exclusive. No network I/O.
+
+        Raises:
+            ConfigError: ``cfg`` is invalid.
+        """
+        native = cfg.to_native()
+        return _plan(native)
+
+    # ------------------------------------------------------------------ reading
+
+    def has_next(self) -> bool:
+        """True while chunks remain to be delivered (False once the stream is closed)."""
+        with self._handle.call_lock:
+            ptr = self._handle.ptr
+            if ptr is None:
+                return False
+            if self._pending is not None:
+                return True
+            return bool(lib.ddstream_has_next(ptr))
+
+    def next_batch(self) -> Batch | None:
+        """The next batch, in chunk order; blocks until it has arrived.
+
+        Returns:
+            The batch dict; ``None`` at the end of the stream (then :meth:`last_error` is ``""``)
+            or on error (then :meth:`last_error` says what went wrong and the next call tries
+            the same chunk again).
+
+        Raises:
+            ValueError: the stream is closed.
+        """
+        with self._handle.call_lock:
+            box, self._pending = self._pending, None
+        if box is not None:
+            self._last_error = ""
+            self._last_exc = None
+            return _make_batch(box)
+        self._require_open()
+        box = _new_batch_box()
+        err = _new_error()
+        status = STATUS_TIMEOUT
+        try:
+            while status == STATUS_TIMEOUT:
+                # One slice per lock hold: other threads (progress bars, cancel, close) get in
+                # between slices, and Ctrl-C is handled between them.
+                with self._handle.call_lock:
+                    ptr = self._handle.ptr
+                    if ptr is None:  # closed by another thread while we waited
+                        closed = CancelledError("the stream was closed", status=STATUS_E_CANCELLED)
+                        self._last_error = closed.message
+                        self._last_exc = closed
+                        return None
+                    try:
+                        status = lib.ddstream_next(ptr, _SLICE_MS, box, err)
+                    finally:
+                        _drain_logs(ptr)
+        except BaseException:
+            if box[0] != ffi.NULL:
+                self._pending = box  # delivered by C: hand it out on the next call
+            raise
+        if status == STATUS_OK:
+            self._last_error = ""
+            self._last_exc = None
+            return _make_batch(box)
+        if status == STATUS_END:
+            self._last_error = ""
+            self._last_exc = None
+            return None
+        exc = _error(status, err)
+        self._last_error = exc.message
+        self._last_exc = exc
+        return None
+
+    def last_error(self) -> str:
+        """The message of the last error returned by :meth:`next_batch`, ``""`` if none."""
+        return self._last_error
+
+    def progress(self) -> float:
+        """Fraction of chunks delivered, 0.0 to 1.0."""
+        with self._handle.call_lock:
+            return float(lib.ddstream_progress(self._require_open()))
+
+    @property
+    def chunk_count(self) -> int:
+        """Number of chunks (HTTP requests) in the stream's plan."""
+        return len(self._chunks)
+
+    @property
+    def chunks(self) -> list[tuple[int, int]]:
+        """The plan: ``(start, end)`` epoch seconds of each chunk, ``end`` exclusive."""
+        return list(self._chunks)
+
+    # ------------------------------------------------------------------ control
+
+    def seek(self, chunk_index: int) -> None:
+        """Restart delivery at ``chunk_index`` (0: from the start; ``chunk_count``: nothing left).
+
+        Drops prefetched batches and in-flight requests and clears a cancellation.
+        """
+        index = int(chunk_index)
+        if not 0 <= index <= len(self._chunks):
+            raise IndexError(f"chunk_index {index} is outside 0..{len(self._chunks)}")
+        with self._handle.call_lock:
+            ptr = self._require_open()
+            self._pending = None
+            err = _new_error()
+            try:
+                status = lib.ddstream_seek(ptr, index, err)
+            finally:
+                _drain_logs(ptr)
+            if status != STATUS_OK:
+                raise _error(status, err)
+            self._last_error = ""
+            self._last_exc = None
+
+    def reset(self) -> None:
+        """Restart delivery from the first chunk (``seek(0)``)."""
+        self.seek(0)
+
+    def cancel(self) -> None:
+        """Stop the stream: a blocked or later :meth:`next_batch` fails with
+        :class:`~ddstream.CancelledError`. Any thread, any time; :meth:`reset` clears it."""
+        self._handle.cancel()
+
+    def close(self) -> None:
+        """Stop the worker and free the stream. Idempotent. Batches already handed out stay
+        valid."""
+        self._finalizer()
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` has run."""
+        return self._handle.ptr is None
+
+    def _require_open(self) -> Any:
+        ptr = self._handle.ptr
+        if ptr is None:
+            raise ValueError("I/O operation on a closed DDStream")
+        return ptr
+
+    # ------------------------------------------------------------------ protocols
+
+    def __iter__(self) -> DDStream:
+        return self
+
+    def __next__(self) -> Batch:
+        batch = self.next_batch()
+        if batch is not None:
+            return batch
+        if self._last_exc is not None:
+            raise self._last_exc
+        raise StopIteration
+
+    def __enter__(self) -> DDStream:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else "open"
+        return (
+            f"<ddstream.DDStream {state} query={self._query!r} granularity={self._granularity} "
+            f"chunks={len(self._chunks)}>"
+        )
+
+
+def _plan(native: NativeConfig) -> list[tuple[int, int]]:
+    count = ffi.new("size_t *")
+    err = _new_error()
+    status = lib.ddstream_plan(native.ptr, ffi.NULL, 0, count, err)
+    if status != STATUS_OK:
+        raise _error(status, err)
+    n = int(count[0])
+    if n == 0:
+        return []
+    chunks = ffi.new("ddstream_chunk[]", n)
+    status = lib.ddstream_plan(native.ptr, chunks, n, count, err)
+    if status != STATUS_OK:
+        raise _error(status, err)
+    return [(int(chunks[i].start), int(chunks[i].end)) for i in range(min(n, int(count[0])))]
+
+
+def _check_status_values() -> None:
+    """errors.py repeats the ddstream_status values: make sure they match the library's enum."""
+    from . import errors
+
+    for name, value in vars(errors).items():
+        if name.startswith("STATUS_"):
+            declared = getattr(lib, "DDSTREAM_" + name[len("STATUS_") :])
+            if declared != value:  # pragma: no cover - caught in development
+                raise ImportError(f"ddstream: errors.{name} = {value}, header says {declared}")
+
+
+_check_status_values()

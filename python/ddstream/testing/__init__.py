@@ -1,0 +1,69 @@
+"""ddstream.testing: a fake Datadog to test against — no account, no network, no credentials.
+
+:class:`FakeDatadog` is a real HTTP server on 127.0.0.1 that answers Datadog's metrics query API
+(``/api/v1/query``, ``/api/v1/validate``) with deterministic data, and can be told to misbehave
+(errors, HTML pages, rate limits, latency, custom :class:`Fault` subclasses)::
+
+    from ddstream.testing import FakeDatadog
+
+    with FakeDatadog() as dd:
+        ...  # point a client at dd.url with any non-empty keys
+        print(dd.requests[-1].status)
+
+The data are documented in :mod:`ddstream.testing._data` precisely enough to be recomputed
+independently; :meth:`FakeDatadog.answer` and :meth:`Dataset.rollup` give the server's own values.
+
+This subpackage imports nothing from the rest of ``ddstream`` (only the standard library and
+numpy), so it works without the compiled library: ``python -m ddstream.testing`` runs a server.
+"""
+
+from __future__ import annotations
+
+from ._data import BLACKOUTS, HOST_GAP_PERIOD, RAW_PERIOD, Dataset, metric_base
+from ._query import QueryError, SubQuery, parse_query, split_top_level
+from ._server import (
+    AUTO_INTERVALS,
+    AUTO_MAX_POINTS,
+    COARSENING_LADDER,
+    MAX_POINTS,
+    QUERY_PATH,
+    UNLIMITED_RATE,
+    VALIDATE_PATH,
+    CannedResponse,
+    Exchange,
+    FakeDatadog,
+    Fault,
+    RequestRecord,
+    Response,
+    auto_interval,
+    bucket_grid,
+    capped_interval,
+)
+
+__all__ = [
+    "AUTO_INTERVALS",
+    "AUTO_MAX_POINTS",
+    "BLACKOUTS",
+    "COARSENING_LADDER",
+    "HOST_GAP_PERIOD",
+    "MAX_POINTS",
+    "QUERY_PATH",
+    "RAW_PERIOD",
+    "UNLIMITED_RATE",
+    "VALIDATE_PATH",
+    "CannedResponse",
+    "Dataset",
+    "Exchange",
+    "FakeDatadog",
+    "Fault",
+    "QueryError",
+    "RequestRecord",
+    "Response",
+    "SubQuery",
+    "auto_interval",
+    "bucket_grid",
+    "capped_interval",
+    "metric_base",
+    "parse_query",
+    "split_top_level",
+]

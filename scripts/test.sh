@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The whole test suite: C tests (plain, then under AddressSanitizer + UndefinedBehaviorSanitizer),
+# lint and types, then the Python tests against the installed package. Does its own set-up.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+export PATH="$PWD/.venv/bin:$PATH"
+status=0
+step() { echo; echo "=== $*"; }
+
+step "C build and tests"
+[ -f build/build.ninja ] || meson setup build >/dev/null
+meson compile -C build >/dev/null
+meson test -C build --print-errorlogs || status=1
+
+step "C tests under AddressSanitizer + UndefinedBehaviorSanitizer"
+[ -f build-asan/build.ninja ] || meson setup build-asan -Db_sanitize=address,undefined -Db_lundef=false >/dev/null
+meson compile -C build-asan >/dev/null
+UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
+  meson test -C build-asan --print-errorlogs || status=1
+
+step "Python package build and install"
+scripts/install.sh
+
+step "ruff and mypy"
+ruff check python tests examples bench || status=1
+mypy || status=1
+
+step "Python tests"
+python -m pytest tests/python -q -p no:cacheprovider || status=1
+
+echo
+if [ $status -eq 0 ]; then echo "test.sh: all suites passed"; else echo "test.sh: FAILED"; fi
+exit $status

@@ -1,0 +1,131 @@
+/* test_batch.c — the batch block: layout, alignment, tags, and freeing. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "batch.h"
+#include "check.h"
+
+static int aligned(const void *p)
+{
+    return p != NULL && (uintptr_t)p % DDS_BATCH_ALIGN == 0;
+}
+
+static void test_empty_ungrouped(void)
+{
+    ddstream_batch *b = dds_batch_new(0, 0, 0, 0);
+    CHECK(b != NULL);
+    if (b == NULL)
+        return;
+    CHECK_INT(b->struct_size, sizeof(ddstream_batch));
+    CHECK_INT(b->length, 0);
+    CHECK(aligned(b->timestamps) && aligned(b->avg) && aligned(b->min) && aligned(b->max) &&
+          aligned(b->sum));
+    CHECK(b->series == NULL);
+    CHECK(b->series_tags == NULL);
+    CHECK_INT(b->series_count, 0);
+    CHECK_INT(b->grouped, 0);
+    CHECK_INT(b->interval, 0);
+    CHECK_INT(b->chunk_start_ms, 0);
+    /* Zero rows still get an aligned, zeroed unit each: readable by Arrow without a branch. */
+    for (size_t i = 0; i < DDS_BATCH_ALIGN / sizeof(double); i++)
+        CHECK_INT(((const int64_t *)b->timestamps)[i], 0);
+    dds_batch_columns c = dds_batch_columns_of(b);
+    CHECK(c.series == NULL && c.series_tags == NULL);
+    CHECK_INT(dds_batch_set_tag(b, 0, "x"), -1);
+    ddstream_batch_free(b);
+}
+
+static void test_empty_grouped(void)
+{
+    ddstream_batch *b = dds_batch_new(0, 0, 0, 1);
+    CHECK(b != NULL);
+    if (b == NULL)
+        return;
+    CHECK(aligned(b->series));
+    CHECK(b->series_tags != NULL);
+    CHECK_INT(b->series_count, 0);
+    CHECK_INT(b->grouped, 1);
+    ddstream_batch_free(b);
+}
+
+static void test_grouped_columns(void)
+{
+    const size_t rows = 1001;  /* not a multiple of anything: exercises the padding */
+    const char *tags[] = {"host:a", "", "env:prod,host:b"};
+    size_t tag_bytes = 0;
+    for (size_t i = 0; i < 3; i++)
+        tag_bytes += strlen(tags[i]) + 1;
+    ddstream_batch *b = dds_batch_new(rows, 3, tag_bytes, 1);
+    CHECK(b != NULL);
+    if (b == NULL)
+        return;
+    CHECK_INT(b->length, rows);
+    CHECK_INT(b->series_count, 3);
+    CHECK(aligned(b->timestamps) && aligned(b->avg) && aligned(b->min) && aligned(b->max) &&
+          aligned(b->sum) && aligned(b->series));
+    /* Columns do not overlap and keep their order in the block. */
+    CHECK((const char *)b->avg >= (const char *)(b->timestamps + rows));
+    CHECK((const char *)b->min >= (const char *)(b->avg + rows));
+    CHECK((const char *)b->max >= (const char *)(b->min + rows));
+    CHECK((const char *)b->sum >= (const char *)(b->max + rows));
+    CHECK((const char *)b->series >= (const char *)(b->sum + rows));
+    /* Padding after the last row is zero up to the next 64-byte boundary. */
+    const unsigned char *pad = (const unsigned char *)(b->avg + rows);
+    int nonzero = 0;
+    for (size_t i = 0; (uintptr_t)(pad + i) % DDS_BATCH_ALIGN != 0; i++)
+        nonzero += pad[i] != 0;
+    CHECK_INT(nonzero, 0);
+
+    /* Slots start as "" (never NULL), then hold copies. */
+    for (size_t i = 0; i < 3; i++)
+        CHECK_STR(b->series_tags[i], "");
+    dds_batch_columns c = dds_batch_columns_of(b);
+    for (size_t i = 0; i < rows; i++) {  /* every cell writable (the sanitizers watch the edges) */
+        c.timestamps[i] = (int64_t)i;
+        c.avg[i] = c.min[i] = c.max[i] = c.sum[i] = (double)i;
+        c.series[i] = (int32_t)(i % 3);
+    }
+    char scratch[32];
+    for (size_t i = 0; i < 3; i++) {
+        strcpy(scratch, tags[i]);
+        CHECK_INT(dds_batch_set_tag(b, i, scratch), 0);
+        memset(scratch, 'z', strlen(scratch));  /* the batch must hold a copy */
+    }
+    for (size_t i = 0; i < 3; i++)
+        CHECK_STR(b->series_tags[i], tags[i]);
+    CHECK_INT(dds_batch_set_tag(b, 3, "x"), -1);     /* out of range */
+    CHECK_INT(dds_batch_set_tag(b, 0, "more"), -1);  /* reserved bytes used up */
+    CHECK_INT(dds_batch_set_tag(b, 0, NULL), -1);
+    CHECK_INT(dds_batch_set_tag(NULL, 0, "x"), -1);
+    CHECK_STR(b->series_tags[0], "host:a");
+    CHECK_INT(b->timestamps[rows - 1], (int64_t)rows - 1);
+    CHECK_INT(b->series[rows - 1], (int32_t)((rows - 1) % 3));
+    ddstream_batch_free(b);
+}
+
+static void test_sizes(void)
+{
+    /* Sizes that overflow are refused before any allocation. */
+    CHECK(dds_batch_new(SIZE_MAX / 4, 0, 0, 0) == NULL);
+    CHECK(dds_batch_new(SIZE_MAX / 8 + 1, 0, 0, 0) == NULL);
+    CHECK(dds_batch_new(1, SIZE_MAX / 4, 0, 1) == NULL);
+    CHECK(dds_batch_new(1, 1, SIZE_MAX, 1) == NULL);
+    CHECK(dds_batch_new(1, 1, SIZE_MAX - 64, 1) == NULL);
+    /* Ungrouped batches ignore series_count and tag_bytes. */
+    ddstream_batch *b = dds_batch_new(3, 5, 100, 0);
+    CHECK(b != NULL && b->series_count == 0 && b->series_tags == NULL);
+    ddstream_batch_free(b);
+    ddstream_batch_free(NULL);  /* allowed */
+}
+
+int main(int argc, char **argv)
+{
+    (void)argc;
+    test_empty_ungrouped();
+    test_empty_grouped();
+    test_grouped_columns();
+    test_sizes();
+    return check_report(argv[0]);
+}

@@ -1,0 +1,307 @@
+/*
+ * test_stream.c — the whole C path end to end (config, plan, worker thread, libcurl, parse,
+ * assemble) against a real fake Datadog server started by tests/c/with_fake_datadog.py, which
+ * exports DDSTREAM_BASE_URL (normal server, keys "test-api-key"/"test-app-key" required) and
+ * DDSTREAM_SLOW_URL (the same with 2 s latency per query).
+ */
+#include <inttypes.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ddstream.h"
+
+static int failures;
+#define CHECK(cond, ...)                                                         \
+    do {                                                                         \
+        if (!(cond)) {                                                           \
+            failures++;                                                          \
+            fprintf(stderr, "%s:%d: CHECK(%s) failed: ", __FILE__, __LINE__, #cond); \
+            fprintf(stderr, __VA_ARGS__);                                        \
+            fputc('\n', stderr);                                                 \
+        }                                                                        \
+    } while (0)
+
+static const char *API_KEY = "test-api-key";
+static const char *APP_KEY = "test-app-key";
+/* 2026-11-01T00:00:00Z: a fixed, aligned day so counts are exact. */
+static const int64_t DAY0 = INT64_C(1793491200);
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void base_config(ddstream_config *cfg, const char *query) {
+    ddstream_config_init(cfg);
+    cfg->api_key = API_KEY;
+    cfg->app_key = APP_KEY;
+    cfg->base_url = getenv("DDSTREAM_BASE_URL");
+    cfg->query = query;
+    cfg->range_start = DAY0;
+    cfg->range_end = DAY0 + 86400;
+    cfg->granularity = 60;
+    cfg->chunk_seconds = 14400;
+    cfg->max_retries = 1;
+}
+
+typedef struct summary {
+    size_t batches, rows, nan_avg;
+    double sum_avg;
+    int64_t first_ts, last_ts;
+    int ordered;
+    ddstream_status end_status;
+} summary;
+
+static summary drain(ddstream_stream *s) {
+    summary r = {0, 0, 0, 0.0, -1, -1, 1, DDSTREAM_OK};
+    ddstream_batch *b;
+    ddstream_error err;
+    ddstream_status st;
+    int64_t prev = INT64_MIN;
+    while ((st = ddstream_next(s, -1, &b, &err)) == DDSTREAM_OK) {
+        r.batches++;
+        for (size_t i = 0; i < b->length; i++) {
+            int64_t ts = b->timestamps[i];
+            if (!b->grouped) {
+                if (prev != INT64_MIN && ts != prev + 60) r.ordered = 0;
+                prev = ts;
+            }
+            if (r.first_ts < 0 || ts < r.first_ts) r.first_ts = ts;
+            if (ts > r.last_ts) r.last_ts = ts;
+            if (isnan(b->avg[i])) r.nan_avg++;
+            else r.sum_avg += b->avg[i];
+        }
+        r.rows += b->length;
+        ddstream_batch_free(b);
+    }
+    r.end_status = st;
+    return r;
+}
+
+static void test_plan_counts(void) {
+    ddstream_config cfg;
+    base_config(&cfg, "avg:system.cpu.user{*}");
+    cfg.range_end = DAY0 + 30 * 86400;
+    size_t n = 0;
+    cfg.chunk_seconds = 0;
+    CHECK(ddstream_plan(&cfg, NULL, 0, &n, NULL) == DDSTREAM_OK, "plan");
+    CHECK(n == 29, "30 days at 60 s with automatic chunks: %zu chunks, expected 29", n);
+    cfg.chunk_seconds = 14400;
+    CHECK(ddstream_plan(&cfg, NULL, 0, &n, NULL) == DDSTREAM_OK, "plan");
+    CHECK(n == 180, "30 days in 14400 s chunks: %zu, expected 180", n);
+    cfg.chunk_seconds = 10 * 86400; /* above the point cap: clamped to 1500 buckets */
+    ddstream_chunk chunks[64];
+    CHECK(ddstream_plan(&cfg, chunks, 64, &n, NULL) == DDSTREAM_OK, "plan");
+    CHECK(n == 29 && chunks[0].end - chunks[0].start == 90000, "clamped plan: %zu chunks", n);
+    /* unaligned range: first bucket is the boundary at or after range_start */
+    cfg.range_start = DAY0 + 1;
+    cfg.range_end = DAY0 + 3601;
+    cfg.chunk_seconds = 0;
+    CHECK(ddstream_plan(&cfg, chunks, 64, &n, NULL) == DDSTREAM_OK && n == 1, "plan");
+    CHECK(chunks[0].start == DAY0 + 60 && chunks[0].end == DAY0 + 3660, "[%" PRId64 ", %" PRId64 ")",
+          chunks[0].start - DAY0, chunks[0].end - DAY0);
+}
+
+static void test_config_errors(void) {
+    ddstream_config cfg;
+    ddstream_error err;
+    ddstream_stream *s = NULL;
+    base_config(&cfg, "");
+    CHECK(ddstream_open(&cfg, &s, &err) == DDSTREAM_E_CONFIG && s == NULL, "empty query");
+    CHECK(strstr(err.message, "query") != NULL, "message names the field: %s", err.message);
+    base_config(&cfg, "avg:m{*}");
+    cfg.range_end = cfg.range_start;
+    CHECK(ddstream_open(&cfg, &s, &err) == DDSTREAM_E_CONFIG, "start >= end");
+    CHECK(strstr(err.message, "range_start") != NULL, "%s", err.message);
+    base_config(&cfg, "avg:m{*}");
+    cfg.granularity = 0;
+    CHECK(ddstream_open(&cfg, &s, &err) == DDSTREAM_E_CONFIG, "granularity 0");
+    CHECK(strstr(err.message, "granularity") != NULL, "%s", err.message);
+    base_config(&cfg, "avg:m{*}");
+    cfg.base_url = NULL;
+    cfg.site = "datadoghq.example";
+    CHECK(ddstream_open(&cfg, &s, &err) == DDSTREAM_E_CONFIG, "unknown site");
+    CHECK(strstr(err.message, "site") != NULL, "%s", err.message);
+    base_config(&cfg, "avg:m{*}");
+    cfg.base_url = "http://198.51.100.7:8080";
+    CHECK(ddstream_open(&cfg, &s, &err) == DDSTREAM_E_CONFIG, "plain http to a remote host");
+    base_config(&cfg, "avg:m{*}.rollup(sum, 60)");
+    CHECK(ddstream_open(&cfg, &s, &err) == DDSTREAM_E_CONFIG, "rollup in the query");
+    base_config(&cfg, "avg:a{*},avg:b{*}");
+    CHECK(ddstream_open(&cfg, &s, &err) == DDSTREAM_E_CONFIG, "two queries");
+    base_config(&cfg, "avg:m{*}");
+    cfg.struct_size = 8;
+    CHECK(ddstream_open(&cfg, &s, &err) == DDSTREAM_E_INVALID_ARGUMENT, "struct_size");
+}
+
+static void test_full_stream(int prefetch, summary *out) {
+    ddstream_config cfg;
+    base_config(&cfg, "avg:system.cpu.user{*}");
+    cfg.enable_prefetch = prefetch;
+    ddstream_stream *s = NULL;
+    ddstream_error err;
+    CHECK(ddstream_open(&cfg, &s, &err) == DDSTREAM_OK, "open: %s", err.message);
+    if (!s) return;
+    CHECK(ddstream_chunk_count(s) == 6, "6 chunks of 4 h");
+    CHECK(ddstream_has_next(s), "has_next at start");
+    summary r = drain(s);
+    CHECK(r.end_status == DDSTREAM_END, "ended with %s: %s", ddstream_status_str(r.end_status),
+          ddstream_last_error(s));
+    CHECK(r.batches == 6 && r.rows == 1440, "batches %zu rows %zu", r.batches, r.rows);
+    CHECK(r.ordered, "timestamps contiguous, 60 s apart");
+    CHECK(r.first_ts == DAY0 && r.last_ts == DAY0 + 86400 - 60, "first %" PRId64 " last %" PRId64,
+          r.first_ts - DAY0, r.last_ts - DAY0);
+    /* The fake's documented blackouts on this day (a "(t // 86400) % 7 == 3" day): 12:00-18:00
+     * (360 buckets) and 05:00-05:10 (10 buckets) have no raw point, so no value. */
+    CHECK(r.nan_avg == 370, "empty buckets: %zu, expected 370", r.nan_avg);
+    CHECK(!ddstream_has_next(s) && ddstream_progress(s) == 1.0, "exhausted");
+    ddstream_batch *b;
+    CHECK(ddstream_next(s, -1, &b, &err) == DDSTREAM_END, "END is sticky");
+    /* reset replays the same data */
+    CHECK(ddstream_reset(s, &err) == DDSTREAM_OK, "reset");
+    summary again = drain(s);
+    CHECK(again.rows == r.rows && again.sum_avg == r.sum_avg, "reset replays identical data");
+    /* seek to the last chunk */
+    CHECK(ddstream_seek(s, 5, &err) == DDSTREAM_OK, "seek");
+    summary tail = drain(s);
+    CHECK(tail.batches == 1 && tail.first_ts == DAY0 + 5 * 14400, "seek to chunk 5");
+    ddstream_close(s);
+    *out = r;
+}
+
+static void test_grouped(void) {
+    ddstream_config cfg;
+    base_config(&cfg, "avg:system.cpu.user{*} by {host}");
+    cfg.chunk_seconds = 0;
+    ddstream_stream *s = NULL;
+    ddstream_error err;
+    CHECK(ddstream_open(&cfg, &s, &err) == DDSTREAM_OK, "open: %s", err.message);
+    if (!s) return;
+    ddstream_batch *b;
+    CHECK(ddstream_next(s, -1, &b, &err) == DDSTREAM_OK, "next: %s", err.message);
+    CHECK(b->grouped && b->series_count == 3, "3 hosts, got %zu", b->series_count);
+    CHECK(b->length == 3 * 1440, "rows %zu", b->length);
+    for (size_t i = 0; i + 1 < b->length; i++) {
+        int same = b->series[i] == b->series[i + 1];
+        if (same && b->timestamps[i + 1] != b->timestamps[i] + 60) {
+            CHECK(0, "row %zu not ordered by time within its series", i);
+            break;
+        }
+    }
+    for (size_t k = 0; k + 1 < b->series_count; k++)
+        CHECK(strcmp(b->series_tags[k], b->series_tags[k + 1]) < 0, "series ordered by tags");
+    CHECK(strncmp(b->series_tags[0], "host:", 5) == 0, "tags %s", b->series_tags[0]);
+    ddstream_batch_free(b);
+    ddstream_close(s);
+}
+
+static void test_errors(void) {
+    ddstream_config cfg;
+    ddstream_error err;
+    ddstream_stream *s = NULL;
+    ddstream_batch *b = NULL;
+    base_config(&cfg, "avg:system.cpu.user{*");
+    /* unbalanced braces never reach the network */
+    CHECK(ddstream_open(&cfg, &s, &err) == DDSTREAM_E_CONFIG, "unbalanced");
+    base_config(&cfg, "nonsense query !!");
+    CHECK(ddstream_open(&cfg, &s, &err) == DDSTREAM_OK, "open");
+    if (s) {
+        CHECK(ddstream_next(s, -1, &b, &err) == DDSTREAM_E_QUERY, "bad query: %s", err.message);
+        CHECK(err.http_status == 400 && err.chunk_start == DAY0, "http %d", (int)err.http_status);
+        CHECK(strstr(err.message, "chunk 1 of 6") != NULL, "names the chunk: %s", err.message);
+        CHECK(strcmp(ddstream_last_error(s), err.message) == 0, "last_error");
+        /* the same chunk is tried again, never skipped */
+        CHECK(ddstream_next(s, -1, &b, &err) == DDSTREAM_E_QUERY && err.chunk_start == DAY0, "retry");
+        CHECK(ddstream_progress(s) == 0.0, "nothing delivered");
+        ddstream_close(s);
+    }
+    base_config(&cfg, "avg:system.cpu.user{*}");
+    cfg.api_key = "wrong-secret-api-key-0123456789";
+    s = NULL;
+    CHECK(ddstream_open(&cfg, &s, &err) == DDSTREAM_OK, "open");
+    if (s) {
+        CHECK(ddstream_next(s, -1, &b, &err) == DDSTREAM_E_AUTH, "bad key: %s", err.message);
+        CHECK(err.http_status == 403, "403");
+        CHECK(strstr(err.message, "wrong-secret") == NULL, "key not in message");
+        ddstream_close(s);
+    }
+    CHECK(ddstream_validate(&cfg, &err) == DDSTREAM_E_AUTH, "validate bad key: %s", err.message);
+    base_config(&cfg, "avg:system.cpu.user{*}");
+    CHECK(ddstream_validate(&cfg, &err) == DDSTREAM_OK, "validate good keys: %s", err.message);
+    cfg.app_key = "wrong-app-key-0123456789";
+    CHECK(ddstream_validate(&cfg, &err) == DDSTREAM_E_AUTH, "validate bad app key: %s", err.message);
+}
+
+typedef struct canceller {
+    ddstream_stream *s;
+    double delay;
+} canceller;
+
+static void *cancel_later(void *arg) {
+    canceller *c = arg;
+    struct timespec ts = {0, (long)(c->delay * 1e9)};
+    nanosleep(&ts, NULL);
+    ddstream_cancel(c->s);
+    return NULL;
+}
+
+static void test_cancel_and_close_while_busy(void) {
+    const char *slow = getenv("DDSTREAM_SLOW_URL");
+    CHECK(slow != NULL, "DDSTREAM_SLOW_URL is set by the runner");
+    if (!slow) return;
+    ddstream_config cfg;
+    base_config(&cfg, "avg:system.cpu.user{*}");
+    cfg.base_url = slow;
+    ddstream_stream *s = NULL;
+    ddstream_error err;
+    ddstream_batch *b = NULL;
+    CHECK(ddstream_open(&cfg, &s, &err) == DDSTREAM_OK, "open");
+    if (!s) return;
+    /* a timed wait returns TIMEOUT while the slow request is in flight */
+    CHECK(ddstream_next(s, 50, &b, &err) == DDSTREAM_TIMEOUT, "timeout slice");
+    pthread_t t;
+    canceller c = {s, 0.3};
+    pthread_create(&t, NULL, cancel_later, &c);
+    double t0 = now_s();
+    ddstream_status st = ddstream_next(s, -1, &b, &err);
+    double waited = now_s() - t0;
+    pthread_join(t, NULL);
+    CHECK(st == DDSTREAM_E_CANCELLED, "cancelled, got %s", ddstream_status_str(st));
+    CHECK(waited < 0.3 + 0.2, "returned %.3f s after the start, cancel was at 0.3 s", waited);
+    CHECK(ddstream_next(s, -1, &b, &err) == DDSTREAM_E_CANCELLED, "stays cancelled");
+    /* seek clears the cancellation; then close while the worker is mid-request */
+    CHECK(ddstream_reset(s, &err) == DDSTREAM_OK, "reset after cancel");
+    struct timespec ts = {0, 100 * 1000000L};
+    nanosleep(&ts, NULL);
+    t0 = now_s();
+    ddstream_close(s);
+    CHECK(now_s() - t0 < 0.5, "close while busy took %.3f s", now_s() - t0);
+}
+
+int main(void) {
+    if (!getenv("DDSTREAM_BASE_URL")) {
+        fprintf(stderr, "run me through tests/c/with_fake_datadog.py\n");
+        return 1;
+    }
+    summary with_prefetch = {0}, without = {0};
+    test_plan_counts();
+    test_config_errors();
+    test_full_stream(1, &with_prefetch);
+    test_full_stream(0, &without);
+    CHECK(with_prefetch.rows == without.rows && with_prefetch.sum_avg == without.sum_avg,
+          "prefetch on and off give the same data");
+    test_grouped();
+    test_errors();
+    test_cancel_and_close_while_busy();
+    if (failures) {
+        fprintf(stderr, "test_stream: %d check(s) failed\n", failures);
+        return 1;
+    }
+    printf("test_stream: all checks passed\n");
+    return 0;
+}
