@@ -23,7 +23,7 @@ step "Python package build and install"
 scripts/install.sh
 
 step "ruff and mypy"
-ruff check python tests examples bench || status=1
+ruff check . || status=1
 mypy || status=1
 
 step "Python tests"
