@@ -9,7 +9,10 @@
  *   - One stream must be used from one thread at a time (the caller serialises), with one exception:
  *     ddstream_cancel() may be called from any thread at any time while the stream is open.
  *   - Global set-up (libcurl's global init) happens once, inside the library, thread-safely
- *     (pthread_once); it is the library's only global state and is never torn down.
+ *     (pthread_once) and is never torn down. The only other global state is the registry of
+ *     rate-limit budgets: one per (base URL, API key), shared by every stream of the process so
+ *     that streams in a thread pool pace themselves together. It is mutex-protected, fork-safe,
+ *     and holds a hash of each key, never the key.
  *   - Each function below states its own rule again.
  *
  * OWNERSHIP
@@ -122,13 +125,24 @@ typedef struct ddstream_config {
     int32_t log_to_queue;           /* nonzero and log_fn NULL: keep lines for ddstream_poll_log() */
     ddstream_log_fn log_fn;         /* NULL: lines go to stderr (or to the queue, see above) */
     void *log_user;                 /* passed to log_fn */
-    int32_t max_retries;            /* retries per request on 408/429/5xx/network errors (default 5) */
+    int32_t max_retries;            /* retries per request on 408/429/5xx, network errors, timeouts
+                                       and cut-short answers (default 5) */
     int32_t allow_insecure_http;    /* nonzero: allow http:// to hosts other than loopback */
-    int64_t max_retry_wait_ms;      /* total time one request may spend waiting to retry (default 300000) */
+    int64_t max_retry_wait_ms;      /* time one request may spend retrying after its first failure:
+                                       backoff sleeps and retried attempts, not the waits for a
+                                       rate-limit window (default 300000) */
     int64_t connect_timeout_ms;     /* (default 10000) */
     int64_t request_timeout_ms;     /* whole request, connect to last byte (default 120000) */
     int64_t max_body_bytes;         /* largest answer accepted, decompressed (default 256 MiB) */
     const char *ca_bundle;          /* NULL: the system's CA store */
+    int64_t retry_backoff_ms;       /* first retry waits 50-100% of this, doubling per retry up to
+                                       30 s (default 500) */
+    int64_t low_speed_limit;        /* abort a transfer slower than this many bytes/s ... */
+    int64_t low_speed_time_ms;      /* ... for this long (default 1 B/s for 30000 ms; 0: off) */
+    int64_t start_chunk;            /* first chunk to deliver, 0..chunk count (default 0): resume
+                                       without refetching the chunks before it */
+    const char *resume_token;       /* NULL, or a token from ddstream_resume_token(): start where it
+                                       says, after checking it was made for this query and plan */
 } ddstream_config;
 
 /* One chunk of the plan: buckets with start in [start, end), epoch seconds, aligned to granularity. */
@@ -191,7 +205,9 @@ DDSTREAM_API ddstream_status ddstream_plan(const ddstream_config *cfg, ddstream_
 
 /*
  * Check the credentials against the server: the API key with GET /api/v1/validate, then the
- * application key (and the query) with the smallest real query. Blocks (network I/O).
+ * application key (and the query) with the smallest real query. Blocks (network I/O), but does not
+ * wait out a rate-limit window (spent by streams of this process) that ends later than
+ * max_retry_wait_ms: that is DDSTREAM_E_RATE_LIMITED at once.
  * Thread-safe. Returns DDSTREAM_OK, or the error (E_CONFIG, E_AUTH, E_QUERY, E_NETWORK, ...).
  */
 DDSTREAM_API ddstream_status ddstream_validate(const ddstream_config *cfg, ddstream_error *err);
@@ -239,6 +255,22 @@ DDSTREAM_API ddstream_status ddstream_seek(ddstream_stream *stream, size_t chunk
 DDSTREAM_API ddstream_status ddstream_reset(ddstream_stream *stream, ddstream_error *err);
 
 /*
+ * A resume token: where this stream stands (the next chunk ddstream_next will deliver) plus a
+ * fingerprint of what it streams (query, range, granularity, chunk size). Store it once you have
+ * stored the batches before it; a stream opened later, in any process, with config.resume_token
+ * set to it starts at that chunk without refetching the earlier ones, and refuses a token made for
+ * another query or plan (DDSTREAM_E_CONFIG). Printable ASCII, at most 64 bytes with its NUL.
+ * Writes it to buf (cap >= 64) and returns DDSTREAM_OK, or DDSTREAM_E_INVALID_ARGUMENT.
+ * One thread at a time per stream.
+ */
+DDSTREAM_API ddstream_status ddstream_resume_token(const ddstream_stream *stream, char *buf,
+                                                   size_t cap);
+
+/* The resume token for chunk_index (0..chunk count) of this stream's plan. Same rules. */
+DDSTREAM_API ddstream_status ddstream_resume_token_at(const ddstream_stream *stream,
+                                                      size_t chunk_index, char *buf, size_t cap);
+
+/*
  * Message of the last error returned by a call on this stream, "" if none. The pointer stays
  * valid until the next call on the stream. One thread at a time per stream.
  */
@@ -266,6 +298,152 @@ DDSTREAM_API ddstream_status ddstream_poll_log(ddstream_stream *stream, int32_t 
  * ddstream_cancel included, may run during or after ddstream_close.
  */
 DDSTREAM_API void ddstream_close(ddstream_stream *stream);
+
+/*
+ * ARROW
+ * The Arrow C data and C stream interfaces, verbatim from the Arrow specification
+ * (https://arrow.apache.org/docs/format/CDataInterface.html and CStreamInterface.html) under their
+ * canonical guards, so this header works beside Arrow's, nanoarrow's or any other copy. Nothing
+ * else of Arrow is needed to use them: examples/c/arrow_example.c reads the stream with plain C.
+ * The schema of ddstream's record batches is in docs/arrow.md.
+ */
+#ifndef ARROW_C_DATA_INTERFACE
+#define ARROW_C_DATA_INTERFACE
+
+#define ARROW_FLAG_DICTIONARY_ORDERED 1
+#define ARROW_FLAG_NULLABLE 2
+#define ARROW_FLAG_MAP_KEYS_SORTED 4
+
+struct ArrowSchema {
+  // Array type description
+  const char* format;
+  const char* name;
+  const char* metadata;
+  int64_t flags;
+  int64_t n_children;
+  struct ArrowSchema** children;
+  struct ArrowSchema* dictionary;
+
+  // Release callback
+  void (*release)(struct ArrowSchema*);
+  // Opaque producer-specific data
+  void* private_data;
+};
+
+struct ArrowArray {
+  // Array data description
+  int64_t length;
+  int64_t null_count;
+  int64_t offset;
+  int64_t n_buffers;
+  int64_t n_children;
+  const void** buffers;
+  struct ArrowArray** children;
+  struct ArrowArray* dictionary;
+
+  // Release callback
+  void (*release)(struct ArrowArray*);
+  // Opaque producer-specific data
+  void* private_data;
+};
+
+#endif  // ARROW_C_DATA_INTERFACE
+
+#ifndef ARROW_C_STREAM_INTERFACE
+#define ARROW_C_STREAM_INTERFACE
+
+struct ArrowArrayStream {
+  // Callback to get the stream type
+  // (will be the same for all arrays in the stream).
+  //
+  // Return value: 0 if successful, an `errno`-compatible error code otherwise.
+  //
+  // If successful, the ArrowSchema must be released independently from the stream.
+  int (*get_schema)(struct ArrowArrayStream*, struct ArrowSchema* out);
+
+  // Callback to get the next array
+  // (if no error and the array is released, the stream has ended)
+  //
+  // Return value: 0 if successful, an `errno`-compatible error code otherwise.
+  //
+  // If successful, the ArrowArray must be released independently from the stream.
+  int (*get_next)(struct ArrowArrayStream*, struct ArrowArray* out);
+
+  // Callback to get optional detailed error information.
+  // This must only be called if the last stream operation failed
+  // with a non-0 return code.
+  //
+  // Return value: pointer to a null-terminated character array describing
+  // the last error, or NULL if no description is available.
+  //
+  // The returned pointer is only valid until the next operation on this stream
+  // (including release).
+  const char* (*get_last_error)(struct ArrowArrayStream*);
+
+  // Release callback: release the stream's own resources.
+  // Note that arrays returned by `get_next` must be individually released.
+  void (*release)(struct ArrowArrayStream*);
+
+  // Opaque producer-specific data
+  void* private_data;
+};
+
+#endif  // ARROW_C_STREAM_INTERFACE
+
+/*
+ * Hand out the chunks that stream has not delivered yet as an Arrow C stream (*out): one record
+ * batch per chunk, in chunk order, none skipped. Columns: timestamp (timestamp[s, UTC]), avg, min,
+ * max, sum (float64, null where Datadog had no value) and, for grouped queries, series (the tag
+ * set, dictionary<int32, utf8>). The schema's metadata holds the query and the chunk plan.
+ * Column buffers are the batch's own memory, not copies (docs/arrow.md says what is built).
+ *
+ * The schema is fixed before any chunk arrives: a series column when the stream's query has a
+ * "by {...}" clause. The query goes into the schema's metadata.
+ *
+ * Ownership: on DDSTREAM_OK the Arrow stream owns `stream`: make no other call on it, except
+ * ddstream_cancel() and ddstream_poll_log(), which any thread may call until *out and every handle
+ * shared from it are released. When the last handle is released the stream is closed
+ * (ddstream_close): the worker stops and requests in flight are abandoned — releasing early is how
+ * a consumer stops fetching. On an error nothing changes: stream is still the caller's and *out
+ * is untouched.
+ *
+ * The callbacks: get_schema does no I/O. get_next blocks until the next chunk is there; at the end
+ * it returns 0 with out->release == NULL; on an error it returns an errno (EACCES: keys refused;
+ * EBUSY: rate limited; EINVAL: query refused; ETIMEDOUT; ECANCELED: cancelled;
+ * EPROTO: unexpected answer; ENOMEM; EIO: server, network or other) and a later call retries the
+ * same chunk. get_last_error gives the message ddstream_next() would have given (chunk bounds
+ * included, never a key), valid until the next call on the handle.
+ *
+ * Threads: as the Arrow specification says, one handle's callbacks are called from one thread at a
+ * time. The release callback may be called from any thread, as may the release of every
+ * ArrowArray and ArrowSchema handed out, which are independent of the stream and outlive it.
+ */
+DDSTREAM_API ddstream_status ddstream_stream_arrow(ddstream_stream *stream,
+                                                   struct ArrowArrayStream *out,
+                                                   ddstream_error *err);
+
+/*
+ * A second handle on the Arrow stream `stream` (made by ddstream_stream_arrow): the same schema
+ * and the same sequence of batches — a batch read through either handle is gone for both. For
+ * consumers that open a source more than once (DuckDB asks for the schema through one handle, then
+ * scans through another). Each handle is released on its own; the stream is closed when the last
+ * one goes. Handles may be used from different threads: their get_next calls are serialised.
+ * Returns DDSTREAM_OK, or DDSTREAM_E_INVALID_ARGUMENT if `stream` is released or not ddstream's.
+ */
+DDSTREAM_API ddstream_status ddstream_stream_arrow_share(struct ArrowArrayStream *stream,
+                                                         struct ArrowArrayStream *out,
+                                                         ddstream_error *err);
+
+/*
+ * get_next with a timeout and a ddstream_error, for callers that want to stay responsive (or the
+ * exact status): waits up to timeout_ms (< 0: without limit; 0: just check) for the next batch.
+ * Returns DDSTREAM_OK with *out set (release it), DDSTREAM_END (out->release == NULL),
+ * DDSTREAM_TIMEOUT (call again), or the chunk's error, as ddstream_next() does. Same threading
+ * rules as get_next.
+ */
+DDSTREAM_API ddstream_status ddstream_stream_arrow_next(struct ArrowArrayStream *stream,
+                                                        int64_t timeout_ms, struct ArrowArray *out,
+                                                        ddstream_error *err);
 
 /* DDSTREAM_CDEF_END */
 

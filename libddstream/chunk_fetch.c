@@ -27,9 +27,12 @@ static ddstream_status fetch_response(dds_http *http, const dds_settings *s, dds
     free(path_query);
     if (st != DDSTREAM_OK) return st;
     char msg[400];
-    st = dds_parse_query_response(body.data, body.len, out, msg, sizeof msg);
+    st = dds_parse_query_response_inplace(body.data, body.len, out, msg, sizeof msg);
     dds_body_free(&body);
-    if (st != DDSTREAM_OK) return dds_error_set(err, st, "%s", msg);
+    if (st != DDSTREAM_OK) {
+        dds_http_scrub(http, msg); /* the message may quote the body, and the body may quote a key */
+        return dds_error_set(err, st, "%s", msg);
+    }
 
     int64_t g = s->granularity;
     int64_t coarse = dds_response_coarse_interval(out, g);

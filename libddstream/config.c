@@ -32,6 +32,11 @@ DDSTREAM_API void ddstream_config_init(ddstream_config *cfg) {
     cfg->connect_timeout_ms = 10000;
     cfg->request_timeout_ms = 120000;
     cfg->max_body_bytes = INT64_C(256) * 1024 * 1024;
+    cfg->retry_backoff_ms = 500;
+    cfg->low_speed_limit = 1;
+    cfg->low_speed_time_ms = 30000;
+    cfg->start_chunk = 0;
+    cfg->resume_token = NULL;
 }
 
 static const char *nonempty_env(const char *name) {
@@ -131,9 +136,28 @@ static int url_host(const char *url, char *host, size_t cap) {
     return 0;
 }
 
+/* 127.x.y.z written as an IPv4 literal: four decimal parts, each 0..255. "127.0.0.1.example.com"
+ * starts the same way but is a name that can resolve anywhere. */
+static int is_ipv4_loopback(const char *host) {
+    if (strncmp(host, "127.", 4) != 0) return 0;
+    int parts = 0;
+    for (const char *p = host; *p;) {
+        int value = 0, digits = 0;
+        while (isdigit((unsigned char)*p) && digits < 4) {
+            value = value * 10 + (*p++ - '0');
+            digits++;
+        }
+        if (digits == 0 || digits > 3 || value > 255) return 0;
+        parts++;
+        if (*p == '.') p++;
+        else if (*p) return 0;
+        if (*p == 0 && p[-1] == '.') return 0;
+    }
+    return parts == 4;
+}
+
 static int host_is_loopback(const char *host) {
-    return strcmp(host, "localhost") == 0 || strncmp(host, "127.", 4) == 0 ||
-           strcmp(host, "[::1]") == 0;
+    return strcmp(host, "localhost") == 0 || is_ipv4_loopback(host) || strcmp(host, "[::1]") == 0;
 }
 
 static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
@@ -146,6 +170,7 @@ void dds_settings_free(dds_settings *s) {
     free(s->base_url);
     free(s->query);
     free(s->ca_bundle);
+    free(s->resume_token);
     memset(s, 0, sizeof *s);
 }
 
@@ -184,6 +209,17 @@ static ddstream_status check_numbers(const ddstream_config *c, ddstream_error *e
                           (long long)c->request_timeout_ms);
     if (c->max_body_bytes <= 0)
         return CONFIG_ERR("max_body_bytes must be positive, got %lld", (long long)c->max_body_bytes);
+    if (c->retry_backoff_ms < 1 || c->retry_backoff_ms > 3600000)
+        return CONFIG_ERR("retry_backoff_ms must be between 1 and 3600000, got %lld",
+                          (long long)c->retry_backoff_ms);
+    if (c->low_speed_limit < 0)
+        return CONFIG_ERR("low_speed_limit must be 0 (off) or positive bytes/s, got %lld",
+                          (long long)c->low_speed_limit);
+    if (c->low_speed_time_ms < 0 || c->low_speed_time_ms > INT64_C(86400000))
+        return CONFIG_ERR("low_speed_time_ms must be between 0 and 86400000, got %lld",
+                          (long long)c->low_speed_time_ms);
+    if (c->start_chunk < 0)
+        return CONFIG_ERR("start_chunk must not be negative, got %lld", (long long)c->start_chunk);
     return DDSTREAM_OK;
 }
 
@@ -256,6 +292,8 @@ ddstream_status dds_settings_load(const ddstream_config *cfg_in, dds_settings *o
         return CONFIG_ERR("base_url '%.200s' is plain http to a non-loopback host: the keys would "
                           "travel unencrypted; use https:// or set allow_insecure_http", base);
     if (c->ca_bundle && !*c->ca_bundle) return CONFIG_ERR("ca_bundle is an empty path");
+    if (c->resume_token && (strlen(c->resume_token) > 63 || has_control_chars(c->resume_token)))
+        return CONFIG_ERR("resume_token is not a token made by ddstream_resume_token()");
 
     out->api_key = strdup(api_key);
     out->app_key = strdup(app_key);
@@ -263,8 +301,9 @@ ddstream_status dds_settings_load(const ddstream_config *cfg_in, dds_settings *o
     out->base_url = strdup(base);
     out->query = strdup(c->query);
     out->ca_bundle = dup_or_null(c->ca_bundle);
+    out->resume_token = dup_or_null(c->resume_token);
     if (!out->api_key || !out->app_key || !out->site || !out->base_url || !out->query ||
-        (c->ca_bundle && !out->ca_bundle)) {
+        (c->ca_bundle && !out->ca_bundle) || (c->resume_token && !out->resume_token)) {
         dds_settings_free(out);
         return dds_error_set(err, DDSTREAM_E_NOMEM, "out of memory copying the config");
     }
@@ -286,6 +325,10 @@ ddstream_status dds_settings_load(const ddstream_config *cfg_in, dds_settings *o
     out->connect_timeout_ms = c->connect_timeout_ms;
     out->request_timeout_ms = c->request_timeout_ms;
     out->max_body_bytes = c->max_body_bytes;
+    out->retry_backoff_ms = c->retry_backoff_ms;
+    out->low_speed_limit = c->low_speed_limit;
+    out->low_speed_time_ms = c->low_speed_time_ms;
+    out->start_chunk = c->start_chunk;
     out->grouped = dds_query_is_grouped(out->query);
     return DDSTREAM_OK;
 }

@@ -23,6 +23,9 @@ typedef struct dds_settings {
     void *log_user;
     int32_t max_retries, allow_insecure_http;
     int64_t max_retry_wait_ms, connect_timeout_ms, request_timeout_ms, max_body_bytes;
+    int64_t retry_backoff_ms, low_speed_limit, low_speed_time_ms;
+    int64_t start_chunk;  /* checked against the plan by ddstream_open */
+    char *resume_token;   /* NULL when not set; parsed and checked by ddstream_open */
     int grouped;      /* the query has a top-level "by {...}" clause */
 } dds_settings;
 

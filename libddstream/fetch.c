@@ -9,6 +9,7 @@
 #include <curl/curl.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,12 +17,12 @@
 
 #include "error.h"
 #include "parse.h"
+#include "ratelimit.h"
 
-#define BACKOFF_BASE_MS 500
 #define BACKOFF_CAP_MS 30000
 #define POLL_SLICE_MS 100
-/* Abort a transfer that moves less than 1 byte/s for this long (a stalled or slow-loris server). */
-#define LOW_SPEED_TIME_S 30L
+/* The endpoint whose answers draw on the process-wide rate-limit budget (ratelimit.h). */
+#define QUERY_ENDPOINT "/api/v1/query"
 
 struct dds_http {
     const dds_settings *s;
@@ -32,11 +33,17 @@ struct dds_http {
     struct curl_slist *headers_query;    /* DD-API-KEY + DD-APPLICATION-KEY */
     struct curl_slist *headers_validate; /* DD-API-KEY only */
     char user_agent[96];
+    char errbuf[CURL_ERROR_SIZE]; /* libcurl's detail of the last failure */
     uint64_t rng;
     /* Per response, from the headers. -1: not sent. */
     int64_t rl_remaining, rl_reset_s, rl_limit, rl_period, retry_after_s;
-    /* Pacing: the window's budget is spent until this monotonic time. */
-    int64_t paused_until_ms;
+    int64_t headers_at_ms; /* when the headers arrived: the base of x-ratelimit-reset */
+    /* The process-wide budget of query requests for (base_url, API key). */
+    dds_budget *budget;
+    int64_t ticket;       /* the reservation of the transfer in progress... */
+    int ticket_open;      /* ...until its answer (or its failure) is reported to the budget */
+    long header_status;   /* status line of the answer being received */
+    int64_t pacing_limit_ms; /* longest wait for a window before giving up; -1: no limit */
     /* Per transfer. */
     char *buf;
     size_t len, cap;
@@ -99,10 +106,42 @@ static int64_t header_int(const char *v, const char *end) {
     return x;
 }
 
+static int64_t reset_ms(const dds_http *h);
+
+/* Tell the shared budget what the answer said, once per transfer. fallback_reset_ms: the wait
+ * for a 429 that does not say how long (the caller's backoff). */
+static void settle_budget(dds_http *h, long status, int64_t fallback_reset_ms) {
+    if (!h->ticket_open) return;
+    h->ticket_open = 0;
+    if (status == 0 && h->rl_remaining < 0) {
+        dds_budget_abandoned(h->budget, h->ticket);
+        return;
+    }
+    int64_t reset = reset_ms(h);
+    if (status == 429 && reset < 0) reset = fallback_reset_ms;
+    dds_budget_answered(h->budget, h->ticket, dds_now_ms(), status, h->rl_limit, h->rl_remaining,
+                        reset, h->rl_period);
+}
+
 static size_t on_header(char *line, size_t size, size_t nmemb, void *userdata) {
     dds_http *h = userdata;
     size_t n = size * nmemb;
     const char *end = line + n, *v;
+    /* A status line starts the headers of a new answer (after a 100 Continue, say). */
+    if (n >= 5 && memcmp(line, "HTTP/", 5) == 0) {
+        h->rl_remaining = h->rl_reset_s = h->rl_limit = h->rl_period = h->retry_after_s = -1;
+        h->headers_at_ms = dds_now_ms();
+        const char *p = memchr(line, ' ', n);
+        h->header_status = p ? (long)header_int(p, end) : 0;
+        return n;
+    }
+    if (n <= 2 && (line[0] == '\r' || line[0] == '\n')) {
+        /* End of the headers: the other streams need not wait for the body to learn the budget
+         * (unless this is a 429 without a reset, whose wait the retry logic decides). */
+        if (h->header_status >= 200 && (h->header_status != 429 || reset_ms(h) >= 0))
+            settle_budget(h, h->header_status, -1);
+        return n;
+    }
     if (header_is(line, n, "x-ratelimit-remaining", &v)) h->rl_remaining = header_int(v, end);
     else if (header_is(line, n, "x-ratelimit-reset", &v)) h->rl_reset_s = header_int(v, end);
     else if (header_is(line, n, "x-ratelimit-limit", &v)) h->rl_limit = header_int(v, end);
@@ -158,12 +197,20 @@ dds_http *dds_http_new(const dds_settings *s, dds_log *log, dds_cancel *cancel, 
     h->s = s;
     h->log = log;
     h->cancel = cancel;
+    h->pacing_limit_ms = s->max_retry_wait_ms;
     h->rng = (uint64_t)dds_now_ms() ^ ((uint64_t)(uintptr_t)h << 16) ^ UINT64_C(0x9e3779b97f4a7c15);
     h->easy = curl_easy_init();
     h->multi = curl_multi_init();
     h->headers_query = key_headers(s, 1);
     h->headers_validate = key_headers(s, 0);
-    if (!h->easy || !h->multi || !h->headers_query || !h->headers_validate) {
+    size_t slen = strlen(s->base_url) + sizeof QUERY_ENDPOINT;
+    char *scope = malloc(slen);
+    if (scope) {
+        snprintf(scope, slen, "%s%s", s->base_url, QUERY_ENDPOINT);
+        h->budget = dds_budget_acquire(scope, s->api_key);
+        free(scope);
+    }
+    if (!h->easy || !h->multi || !h->headers_query || !h->headers_validate || !h->budget) {
         dds_http_free(h);
         dds_error_set(err, DDSTREAM_E_NOMEM, "out of memory creating the HTTP client");
         return NULL;
@@ -177,8 +224,12 @@ dds_http *dds_http_new(const dds_settings *s, dds_log *log, dds_cancel *cancel, 
     curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, ""); /* every encoding libcurl can decode */
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)s->connect_timeout_ms);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)s->request_timeout_ms);
-    curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, LOW_SPEED_TIME_S);
+    /* A stalled or slow-loris server: abort below low_speed_limit bytes/s for low_speed_time_ms
+     * (libcurl counts whole seconds: round up). request_timeout_ms bounds the rest. */
+    if (s->low_speed_limit > 0) {
+        curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, (long)s->low_speed_limit);
+        curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, (long)((s->low_speed_time_ms + 999) / 1000));
+    }
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
     /* Never follow redirects: a Location elsewhere would receive the keys. */
@@ -189,6 +240,7 @@ dds_http *dds_http_new(const dds_settings *s, dds_log *log, dds_cancel *cancel, 
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
     if (s->ca_bundle) curl_easy_setopt(e, CURLOPT_CAINFO, s->ca_bundle);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, h->errbuf);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, h);
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
@@ -212,10 +264,40 @@ void dds_http_free(dds_http *h) {
     }
     if (h->multi) curl_multi_cleanup(h->multi);
     if (h->easy) curl_easy_cleanup(h->easy);
+    dds_budget_release(h->budget);
     free_key_headers(h->headers_query);
     free_key_headers(h->headers_validate);
     free(h->buf);
     free(h);
+}
+
+/* Replace every run of at least SCRUB_MIN characters of msg that also occurs in secret with "***".
+ * Whole keys are redacted everywhere already; this catches the pieces of a key that a hostile or
+ * debugging server echoes back and that a message then cuts (an excerpt of 24 bytes around a
+ * JSON syntax error, a page title truncated at 300). Messages and keys are short: the quadratic
+ * search costs microseconds, and only on error paths. */
+#define SCRUB_MIN 8
+static void scrub_fragments(char *msg, const char *secret) {
+    size_t m = secret ? strlen(secret) : 0;
+    if (m < SCRUB_MIN) return;
+    for (size_t i = 0; msg[i]; i++) {
+        size_t best = 0;
+        for (size_t j = 0; j + SCRUB_MIN <= m; j++) {
+            size_t k = 0;
+            while (msg[i + k] && j + k < m && msg[i + k] == secret[j + k]) k++;
+            if (k > best) best = k;
+        }
+        if (best >= SCRUB_MIN) {
+            memcpy(msg + i, "***", 3);
+            memmove(msg + i + 3, msg + i + best, strlen(msg + i + best) + 1);
+            i += 2;
+        }
+    }
+}
+
+void dds_http_scrub(const dds_http *h, char *msg) {
+    scrub_fragments(msg, h->s->api_key);
+    scrub_fragments(msg, h->s->app_key);
 }
 
 char *dds_http_escape(dds_http *h, const char *value) {
@@ -231,6 +313,8 @@ static CURLcode transfer(dds_http *h, const char *url, int send_app_key, long *h
                          int *aborted) {
     h->len = 0;
     h->too_large = 0;
+    h->errbuf[0] = 0;
+    h->headers_at_ms = dds_now_ms();
     h->rl_remaining = h->rl_reset_s = h->rl_limit = h->rl_period = h->retry_after_s = -1;
     *http_status = 0;
     *aborted = 0;
@@ -265,7 +349,9 @@ static CURLcode transfer(dds_http *h, const char *url, int send_app_key, long *h
             if (m->msg == CURLMSG_DONE) result = m->data.result;
     }
     curl_multi_remove_handle(h->multi, h->easy);
-    if (!*aborted && result == CURLE_OK) curl_easy_getinfo(h->easy, CURLINFO_RESPONSE_CODE, http_status);
+    /* Also after a failure: a status that arrived before the body broke tells the budget that
+     * the server counted the request. */
+    if (!*aborted) curl_easy_getinfo(h->easy, CURLINFO_RESPONSE_CODE, http_status);
     return result;
 }
 
@@ -278,71 +364,145 @@ static uint64_t next_random(dds_http *h) {
 }
 
 static int64_t backoff_ms(dds_http *h, int attempt) {
-    int64_t d = BACKOFF_BASE_MS;
-    for (int i = 0; i < attempt && d < BACKOFF_CAP_MS; i++) d *= 2;
-    if (d > BACKOFF_CAP_MS) d = BACKOFF_CAP_MS;
+    int64_t d = h->s->retry_backoff_ms;
+    int64_t cap = d > BACKOFF_CAP_MS ? d : BACKOFF_CAP_MS;
+    for (int i = 0; i < attempt && d < cap; i++) d *= 2;
+    if (d > cap) d = cap;
     /* "equal jitter": at least half the backoff, so retries stay spread but never hammer */
     return d / 2 + (int64_t)(next_random(h) % (uint64_t)(d / 2 + 1));
 }
 
-/* Seconds until the rate-limit window resets; x-ratelimit-reset is a duration, but accept an
- * epoch timestamp too (some proxies rewrite it). -1 when unknown. */
-static int64_t reset_seconds(const dds_http *h) {
+/* Milliseconds from now until the rate-limit window resets, -1 when unknown.
+ * x-ratelimit-reset is a duration in seconds (Retry-After too), counted from when the headers
+ * arrived, not from the end of a long body. Proxies have been seen to rewrite it as an epoch
+ * timestamp (seconds or ms): accept those. A window cannot last longer than its period (or an
+ * hour, Datadog's longest, when the period is not sent): a larger value is clamped so that a
+ * broken header cannot park every stream of the process for years. */
+static int64_t reset_ms(const dds_http *h) {
     int64_t v = h->rl_reset_s >= 0 ? h->rl_reset_s : h->retry_after_s;
     if (v < 0) return -1;
+    int64_t ms;
     if (v > INT64_C(1000000000)) {
-        int64_t now = (int64_t)time(NULL);
-        v = v > now ? v - now : 0;
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+        /* epoch ms, or epoch s: whole seconds, so the window may end up to a second later */
+        int64_t at = v > INT64_C(100000000000) ? v : v * 1000 + 1000;
+        ms = at > now ? at - now : 0;
+    } else {
+        ms = v * 1000;
     }
-    return v;
+    int64_t longest = h->rl_period > 0 && h->rl_period < 86400 ? h->rl_period * 1000 : 3600 * 1000;
+    if (ms > longest) ms = longest;
+    int64_t since = dds_now_ms() - h->headers_at_ms;
+    if (since > 0) ms = ms > since ? ms - since : 0;
+    return ms;
 }
 
-static void remember_rate_limit(dds_http *h) {
-    if (h->rl_remaining == 0) {
-        int64_t reset = reset_seconds(h);
-        if (reset < 0) reset = 1;
-        h->paused_until_ms = dds_now_ms() + reset * 1000;
-    } else {
-        h->paused_until_ms = 0;
+/* Whether a JSON body stops inside a string or with brackets still open: the answer was cut
+ * short (a connection dropped by a proxy that still framed it, a body shorter than it says...).
+ * Cutting is a transport fault worth a retry, unlike an answer that is wrong from start to end.
+ * A body that does not start like JSON is left to the parser to describe. One pass, no allocation. */
+static int json_cut_short(const char *p, size_t n, size_t *open_brackets) {
+    size_t i = 0;
+    if (n >= 3 && (unsigned char)p[0] == 0xEF && (unsigned char)p[1] == 0xBB && (unsigned char)p[2] == 0xBF)
+        i = 3;
+    while (i < n && isspace((unsigned char)p[i])) i++;
+    if (i == n || (p[i] != '{' && p[i] != '[')) return 0;
+    size_t depth = 0;
+    int in_string = 0;
+    for (; i < n; i++) {
+        char c = p[i];
+        if (in_string) {
+            if (c == '\\') i++;
+            else if (c == '"') in_string = 0;
+        } else if (c == '"') {
+            in_string = 1;
+        } else if (c == '{' || c == '[') {
+            depth++;
+        } else if (c == '}' || c == ']') {
+            if (depth == 0) return 0; /* unbalanced the other way: malformed, not cut */
+            depth--;
+        }
     }
+    *open_brackets = depth;
+    return in_string || depth > 0;
 }
 
 typedef enum { OUTCOME_OK, OUTCOME_RETRY, OUTCOME_FAIL } outcome;
+
+static outcome curl_failure(dds_http *h, CURLcode rc, int attempt, int64_t *delay_ms,
+                            ddstream_error *err) {
+    const char *detail = h->errbuf[0] ? h->errbuf : curl_easy_strerror(rc);
+    if (rc == CURLE_WRITE_ERROR && h->too_large) {
+        dds_error_set(err, DDSTREAM_E_PROTOCOL,
+                      "the answer exceeded max_body_bytes (%lld bytes, counted decompressed); "
+                      "raise it or use smaller chunks",
+                      (long long)h->s->max_body_bytes);
+        return OUTCOME_FAIL;
+    }
+    switch (rc) {
+    case CURLE_PEER_FAILED_VERIFICATION:
+        dds_error_set(err, DDSTREAM_E_NETWORK,
+                      "TLS certificate verification failed: %s (libcurl error %d); if the server "
+                      "uses a private CA, set ca_bundle to its certificate",
+                      detail, (int)rc);
+        return OUTCOME_FAIL;
+    case CURLE_SSL_CACERT_BADFILE:
+        dds_error_set(err, DDSTREAM_E_CONFIG, "ca_bundle could not be used: %s (libcurl error %d)",
+                      detail, (int)rc);
+        return OUTCOME_FAIL;
+    default:
+        break;
+    }
+    ddstream_status st = rc == CURLE_OPERATION_TIMEDOUT ? DDSTREAM_E_TIMEOUT : DDSTREAM_E_NETWORK;
+    dds_error_set(err, st, "%s (libcurl error %d)", detail, (int)rc);
+    switch (rc) {
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_OPERATION_TIMEDOUT:
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+    case CURLE_PARTIAL_FILE:
+    case CURLE_GOT_NOTHING:
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM:
+    case CURLE_BAD_CONTENT_ENCODING:
+        *delay_ms = backoff_ms(h, attempt);
+        return OUTCOME_RETRY;
+    default:
+        return OUTCOME_FAIL; /* bad URL, unsupported protocol, ...: retrying cannot help */
+    }
+}
 
 /* Classify one attempt. For RETRY sets *delay_ms; for FAIL fills err. */
 static outcome classify(dds_http *h, CURLcode rc, long status, int attempt, int64_t *delay_ms,
                         ddstream_error *err) {
     char server_msg[320];
-    if (rc != CURLE_OK) {
-        if (rc == CURLE_WRITE_ERROR && h->too_large) {
-            dds_error_set(err, DDSTREAM_E_PROTOCOL,
-                          "the answer exceeded max_body_bytes (%lld bytes); raise it or use smaller chunks",
-                          (long long)h->s->max_body_bytes);
-            return OUTCOME_FAIL;
-        }
-        ddstream_status st = rc == CURLE_OPERATION_TIMEDOUT ? DDSTREAM_E_TIMEOUT : DDSTREAM_E_NETWORK;
-        dds_error_set(err, st, "%s (libcurl error %d)", curl_easy_strerror(rc), (int)rc);
-        switch (rc) {
-        case CURLE_COULDNT_RESOLVE_HOST:
-        case CURLE_COULDNT_RESOLVE_PROXY:
-        case CURLE_COULDNT_CONNECT:
-        case CURLE_OPERATION_TIMEDOUT:
-        case CURLE_SEND_ERROR:
-        case CURLE_RECV_ERROR:
-        case CURLE_PARTIAL_FILE:
-        case CURLE_GOT_NOTHING:
-        case CURLE_SSL_CONNECT_ERROR:
-        case CURLE_HTTP2:
-        case CURLE_HTTP2_STREAM:
-        case CURLE_BAD_CONTENT_ENCODING:
-            *delay_ms = backoff_ms(h, attempt);
-            return OUTCOME_RETRY;
-        default:
-            return OUTCOME_FAIL; /* TLS verification, bad URL, ...: retrying cannot help */
-        }
+    if (rc != CURLE_OK) return curl_failure(h, rc, attempt, delay_ms, err);
+    if (status == 200) {
+        size_t open = 0;
+        if (!json_cut_short(h->buf ? h->buf : "", h->len, &open)) return OUTCOME_OK;
+        dds_error_set(err, DDSTREAM_E_NETWORK,
+                      "the answer was cut short: its %zu bytes of JSON end with %zu bracket(s) "
+                      "still open",
+                      h->len, open);
+        *delay_ms = backoff_ms(h, attempt);
+        return OUTCOME_RETRY;
     }
-    if (status == 200) return OUTCOME_OK;
+    if (status >= 300 && status < 400) {
+        dds_error_set(err, DDSTREAM_E_SERVER,
+                      "HTTP %ld: the server redirects elsewhere; redirects are not followed because "
+                      "the keys would go with them (set base_url to the final address)",
+                      status);
+        if (err) err->http_status = (int32_t)status;
+        return OUTCOME_FAIL;
+    }
+    /* The status decides, whatever the body is: a 429 or 403 may well be an HTML page. */
     dds_parse_error_body(h->buf ? h->buf : "", h->len, server_msg, sizeof server_msg);
+    dds_http_scrub(h, server_msg);
     const char *sep = server_msg[0] ? ": " : "";
     ddstream_status st;
     const char *hint = "";
@@ -367,8 +527,8 @@ static outcome classify(dds_http *h, CURLcode rc, long status, int attempt, int6
     dds_error_set(err, st, "HTTP %ld from Datadog%s%s%s", status, sep, server_msg, hint);
     if (err) err->http_status = (int32_t)status;
     if (status == 429) {
-        int64_t reset = reset_seconds(h);
-        *delay_ms = reset >= 0 ? reset * 1000 + 50 : backoff_ms(h, attempt);
+        int64_t reset = reset_ms(h);
+        *delay_ms = reset >= 0 ? reset + 50 : backoff_ms(h, attempt);
         return OUTCOME_RETRY;
     }
     if (status == 408 || status >= 500) {
@@ -378,40 +538,91 @@ static outcome classify(dds_http *h, CURLcode rc, long status, int attempt, int6
     return OUTCOME_FAIL;
 }
 
+static void append(ddstream_error *err, const char *fmt, ...) DDS_PRINTF(2, 3);
+static void append(ddstream_error *err, const char *fmt, ...) {
+    if (!err) return;
+    size_t n = strlen(err->message);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->message + n, sizeof err->message - n, fmt, ap);
+    va_end(ap);
+}
+
+void dds_http_wait_for_windows(dds_http *h) { h->pacing_limit_ms = -1; }
+
+/* Wait until the shared budget lets one more query out. Returns the ms waited, -1 if cancelled
+ * meanwhile, -2 if the window ends further away than pacing_limit_ms allows. On success *ticket
+ * holds the reservation. */
+static int64_t wait_for_budget(dds_http *h, int64_t *ticket, int64_t *wait_out) {
+    int64_t waited = 0;
+    int told = 0;
+    for (;;) {
+        int64_t t = dds_now_ms();
+        int64_t wait = dds_budget_reserve(h->budget, t, ticket);
+        if (wait == 0) return waited;
+        *wait_out = wait;
+        if (h->pacing_limit_ms >= 0 && waited + wait > h->pacing_limit_ms) return -2;
+        if (!told && wait > 100) {
+            dds_logf(h->log, DDSTREAM_LOG_INFO,
+                     "rate-limit budget spent: waiting %lld ms for the window to reset", (long long)wait);
+            told = 1;
+        }
+        if (dds_cancel_sleep(h->cancel, wait)) return -1;
+        waited += dds_now_ms() - t;
+    }
+}
+
 ddstream_status dds_http_get(dds_http *h, const char *path_query, int send_app_key, dds_body *body,
                              ddstream_error *err) {
     body->data = NULL;
     body->len = 0;
-    size_t ulen = strlen(h->s->base_url) + strlen(path_query) + 1;
-    char *url = malloc(ulen);
+    size_t blen = strlen(h->s->base_url), qlen = strlen(path_query);
+    char *url = malloc(blen + qlen + 1);
     if (!url) return dds_error_set(err, DDSTREAM_E_NOMEM, "out of memory building the URL");
-    snprintf(url, ulen, "%s%s", h->s->base_url, path_query);
-    int64_t waited_ms = 0;
+    memcpy(url, h->s->base_url, blen);
+    memcpy(url + blen, path_query, qlen + 1);
+    size_t plen = strlen(QUERY_ENDPOINT);
+    int paced = strncmp(path_query, QUERY_ENDPOINT, plen) == 0 &&
+                (path_query[plen] == '?' || path_query[plen] == 0);
+    int64_t first_failure_at = -1; /* the retry-time budget counts from the first failure */
+    int64_t paced_ms = 0;          /* ...minus the waits for the rate-limit window, which are not retries */
     ddstream_status result = DDSTREAM_E_INTERNAL;
     for (int attempt = 0;; attempt++) {
-        int64_t pause = h->paused_until_ms - dds_now_ms();
-        if (pause > 0) {
-            dds_logf(h->log, DDSTREAM_LOG_INFO,
-                     "rate-limit budget spent: waiting %lld ms for the window to reset", (long long)pause);
-            if (dds_cancel_sleep(h->cancel, pause)) {
+        int64_t ticket = 0;
+        if (paced) {
+            int64_t wait = 0;
+            int64_t waited = wait_for_budget(h, &ticket, &wait);
+            if (waited == -2) {
+                result = dds_error_set(err, DDSTREAM_E_RATE_LIMITED,
+                                       "the rate-limit window is spent and resets in %lld ms, "
+                                       "later than max_retry_wait_ms=%lld allows",
+                                       (long long)wait, (long long)h->pacing_limit_ms);
+                break;
+            }
+            if (waited < 0) {
                 result = dds_error_set(err, DDSTREAM_E_CANCELLED, "cancelled");
                 break;
             }
+            if (first_failure_at >= 0) paced_ms += waited;
         }
         dds_logf(h->log, DDSTREAM_LOG_DEBUG, "GET %s%s", h->s->base_url, path_query);
         long status;
         int aborted;
         int64_t t0 = dds_now_ms();
+        h->ticket = ticket;
+        h->ticket_open = paced;
+        h->header_status = 0;
         CURLcode rc = transfer(h, url, send_app_key, &status, &aborted);
         if (aborted) {
+            settle_budget(h, 0, -1);
             result = dds_error_set(err, DDSTREAM_E_CANCELLED, "cancelled");
             break;
         }
         dds_logf(h->log, DDSTREAM_LOG_DEBUG, "HTTP %ld, %zu bytes in %lld ms (remaining %lld)", status,
                  h->len, (long long)(dds_now_ms() - t0), (long long)h->rl_remaining);
-        remember_rate_limit(h);
         int64_t delay = 0;
         outcome o = classify(h, rc, status, attempt, &delay, err);
+        settle_budget(h, status, delay); /* a 429 without a reset: everyone waits this out */
         if (o == OUTCOME_OK) {
             body->data = h->buf;
             body->len = h->len;
@@ -433,20 +644,16 @@ ddstream_status dds_http_get(dds_http *h, const char *path_query, int send_app_k
         }
         ddstream_status retry_status = err ? err->status : DDSTREAM_E_SERVER;
         if (attempt >= h->s->max_retries) {
-            if (err && attempt > 0) {
-                size_t n = strlen(err->message);
-                snprintf(err->message + n, sizeof err->message - n, " (after %d retries)", attempt);
-            }
+            if (attempt > 0) append(err, " (after %d retries)", attempt);
             result = retry_status;
             break;
         }
-        if (waited_ms + delay > h->s->max_retry_wait_ms) {
-            if (err) {
-                size_t n = strlen(err->message);
-                snprintf(err->message + n, sizeof err->message - n,
-                         " (next retry in %lld ms would exceed max_retry_wait_ms=%lld)",
-                         (long long)delay, (long long)h->s->max_retry_wait_ms);
-            }
+        int64_t now = dds_now_ms();
+        if (first_failure_at < 0) first_failure_at = now;
+        int64_t spent = now - first_failure_at - paced_ms;
+        if (spent + delay > h->s->max_retry_wait_ms) {
+            append(err, " (after %d retries; the next, in %lld ms, would exceed max_retry_wait_ms=%lld)",
+                   attempt, (long long)delay, (long long)h->s->max_retry_wait_ms);
             result = retry_status;
             break;
         }
@@ -457,7 +664,6 @@ ddstream_status dds_http_get(dds_http *h, const char *path_query, int send_app_k
             result = dds_error_set(err, DDSTREAM_E_CANCELLED, "cancelled");
             break;
         }
-        waited_ms += delay;
     }
     free(url);
     return result;

@@ -28,6 +28,17 @@ int dds_http_global_init(void);
 dds_http *dds_http_new(const dds_settings *s, dds_log *log, dds_cancel *cancel, ddstream_error *err);
 void dds_http_free(dds_http *h);
 
+/*
+ * Waiting for a spent rate-limit window is bounded by max_retry_wait_ms by default (a one-off
+ * call such as ddstream_validate should not sit out an hour-long window). A stream, which exists
+ * to get through a bulk export, calls this to wait as long as the window says (cancellably).
+ */
+void dds_http_wait_for_windows(dds_http *h);
+
+/* Scrub the keys, and any piece of them of 8 characters or more, from msg (in place). For text
+ * that came from the server: a body may echo a key, and a message may cut it. */
+void dds_http_scrub(const dds_http *h, char *msg);
+
 /* URL-encode a query parameter value. malloc'd; NULL on allocation failure. */
 char *dds_http_escape(dds_http *h, const char *value);
 

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "cJSON.h"
+#include "pointlist.h"
 
 /*
  * |timestamp| <= 1e15 ms (about ±31,000 years) keeps every accepted timestamp exact in a double
@@ -744,8 +745,8 @@ static ddstream_status parse_points(const cJSON *pointlist, size_t si, dds_serie
     return DDSTREAM_OK;
 }
 
-static ddstream_status parse_series(const cJSON *obj, size_t si, dds_series *s, char *msg,
-                                    size_t cap)
+static ddstream_status parse_series(const cJSON *obj, size_t si, dds_series *s,
+                                    dds_fast_pointlist *fast, char *msg, size_t cap)
 {
     if (!cJSON_IsObject(obj)) {
         set_msg(msg, cap, "series[%zu]: expected an object, got %s", si, type_name(obj));
@@ -799,6 +800,15 @@ static ddstream_status parse_series(const cJSON *obj, size_t si, dds_series *s, 
     ddstream_status st = parse_tags(tag_set, si, &s->tags, msg, cap);
     if (st != DDSTREAM_OK)
         return st;
+    if (fast != NULL) {
+        /* Already read and checked by the fast path (pointlist.c); its text is now "[]". */
+        s->length = fast->length;
+        s->ts_ms = fast->ts_ms;
+        s->values = fast->values;
+        fast->ts_ms = NULL;
+        fast->values = NULL;
+        return DDSTREAM_OK;
+    }
     return parse_points(pointlist, si, s, msg, cap);
 }
 
@@ -811,8 +821,8 @@ static void body_text(const char *s, char *out, size_t cap)
     text_finish(&t);
 }
 
-ddstream_status dds_parse_query_response(const char *body, size_t len, dds_response *out,
-                                         char *msg, size_t msg_cap)
+static ddstream_status parse_query(const char *body, size_t len, dds_fast_pointlists *fast,
+                                   dds_response *out, char *msg, size_t msg_cap)
 {
     if (out == NULL || (body == NULL && len > 0)) {
         set_msg(msg, msg_cap, "internal: dds_parse_query_response called without a body or output");
@@ -905,11 +915,12 @@ ddstream_status dds_parse_query_response(const char *body, size_t len, dds_respo
         }
         out->capacity = n;
     }
-    size_t i = 0;
+    size_t i = 0, cursor = 0;
     for (const cJSON *c = series->child; c != NULL; c = c->next, i++) {
         /* Counted before parsing: a half-filled series is freed with the others on failure. */
         out->count = i + 1;
-        st = parse_series(c, i, &out->series[i], msg, msg_cap);
+        dds_fast_pointlist *pl = fast ? dds_fast_pointlists_take(fast, i, &cursor) : NULL;
+        st = parse_series(c, i, &out->series[i], pl, msg, msg_cap);
         if (st != DDSTREAM_OK)
             goto done;
     }
@@ -919,6 +930,28 @@ done:
     cJSON_Delete(root);
     if (st != DDSTREAM_OK)
         dds_response_free(out);
+    return st;
+}
+
+ddstream_status dds_parse_query_response(const char *body, size_t len, dds_response *out,
+                                         char *msg, size_t msg_cap)
+{
+    return parse_query(body, len, NULL, out, msg, msg_cap);
+}
+
+ddstream_status dds_parse_query_response_inplace(char *body, size_t len, dds_response *out,
+                                                 char *msg, size_t msg_cap)
+{
+    dds_fast_pointlists fast;
+    if (out != NULL)
+        memset(out, 0, sizeof *out);
+    if (dds_fast_pointlists_scan(body, len, &fast) != 0) {
+        set_msg(msg, msg_cap, "out of memory reading a %zu-byte answer", len);
+        return DDSTREAM_E_NOMEM;
+    }
+    dds_fast_pointlists_blank(body, &fast);
+    ddstream_status st = parse_query(body, len, &fast, out, msg, msg_cap);
+    dds_fast_pointlists_free(&fast);
     return st;
 }
 

@@ -23,7 +23,10 @@ static ddstream_status check_api_key(dds_http *http, ddstream_error *err) {
     char msg[300];
     st = dds_parse_validate_response(body.data, body.len, &valid, msg, sizeof msg);
     dds_body_free(&body);
-    if (st != DDSTREAM_OK) return dds_error_set(err, st, "/api/v1/validate: %s", msg);
+    if (st != DDSTREAM_OK) {
+        dds_http_scrub(http, msg); /* the message may quote the body, and the body a key */
+        return dds_error_set(err, st, "/api/v1/validate: %s", msg);
+    }
     if (!valid) return dds_error_set(err, DDSTREAM_E_AUTH, "Datadog says the API key is not valid");
     return DDSTREAM_OK;
 }
@@ -55,7 +58,10 @@ static ddstream_status check_app_key_and_query(dds_http *http, const dds_setting
     st = dds_parse_query_response(body.data, body.len, &r, msg, sizeof msg);
     dds_body_free(&body);
     dds_response_free(&r);
-    if (st != DDSTREAM_OK) return dds_error_set(err, st, "%s", msg);
+    if (st != DDSTREAM_OK) {
+        dds_http_scrub(http, msg);
+        return dds_error_set(err, st, "%s", msg);
+    }
     return DDSTREAM_OK;
 }
 

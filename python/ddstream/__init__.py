@@ -17,6 +17,7 @@ retries and rate limiting, parsing, and prefetching on a background thread, with
 from __future__ import annotations
 
 from . import _lib
+from ._arrow import ArrowBatch
 from ._config import DDStreamConfig
 from ._stream import Batch, DDStream
 from .errors import (
@@ -36,6 +37,7 @@ from .errors import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "ArrowBatch",
     "AuthError",
     "Batch",
     "CancelledError",

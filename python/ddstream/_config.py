@@ -31,9 +31,14 @@ _DEFAULTS: dict[str, Any] = {
     "max_body_bytes": None,
     "ca_bundle": None,
     "allow_insecure_http": False,
+    "retry_backoff_ms": None,
+    "low_speed_limit": None,
+    "low_speed_time_ms": None,
+    "start_chunk": 0,
+    "resume_token": None,
 }
 
-_STRING_FIELDS = ("api_key", "app_key", "site", "base_url", "query", "ca_bundle")
+_STRING_FIELDS = ("api_key", "app_key", "site", "base_url", "query", "ca_bundle", "resume_token")
 _INT_FIELDS = (
     "range_start",
     "range_end",
@@ -46,6 +51,10 @@ _INT_FIELDS = (
     "connect_timeout_ms",
     "request_timeout_ms",
     "max_body_bytes",
+    "retry_backoff_ms",
+    "low_speed_limit",
+    "low_speed_time_ms",
+    "start_chunk",
 )
 _BOOL_FIELDS = ("enable_prefetch", "allow_insecure_http")
 _SECRET_FIELDS = ("api_key", "app_key")
@@ -89,12 +98,23 @@ class DDStreamConfig:
         base_url: API base URL; ``None`` reads ``DDSTREAM_BASE_URL``, else ``https://api.<site>``.
         max_retries: retries per request on 408/429/5xx/network errors (``None``: the
             library's default, 5).
-        max_retry_wait_ms: total time one request may wait to retry (``None``: 300000).
+        max_retry_wait_ms: time one request may spend retrying after its first failure,
+            backoff and retried attempts included, rate-limit waits not (``None``: 300000).
         connect_timeout_ms: ``None``: 10000.
         request_timeout_ms: whole request, connect to last byte (``None``: 120000).
         max_body_bytes: largest answer accepted, decompressed (``None``: 256 MiB).
         ca_bundle: path to a CA bundle; ``None`` uses the system's CA store.
         allow_insecure_http: allow ``http://`` to hosts other than loopback (default False).
+        retry_backoff_ms: the first retry waits 50-100% of this, doubling per retry up to 30 s
+            (``None``: 500).
+        low_speed_limit: abort a transfer slower than this many bytes/s for
+            ``low_speed_time_ms`` (``None``: 1 B/s for 30000 ms; 0 turns it off); a slow or stalled
+            server is then retried like any network error.
+        low_speed_time_ms: see ``low_speed_limit``.
+        start_chunk: the first chunk to deliver (default 0): resume a stream without refetching
+            the chunks before it.
+        resume_token: a token from :meth:`DDStream.resume_token`: start where it says, after
+            checking it was made for this query and plan (``None``: not resuming).
 
     Setting an attribute that does not exist raises :class:`AttributeError`.
     """
@@ -121,6 +141,11 @@ class DDStreamConfig:
     max_body_bytes: int | None
     ca_bundle: str | None
     allow_insecure_http: bool
+    retry_backoff_ms: int | None
+    low_speed_limit: int | None
+    low_speed_time_ms: int | None
+    start_chunk: int
+    resume_token: str | None
 
     def __init__(self, **kwargs: Any) -> None:
         unknown = sorted(set(kwargs) - set(_DEFAULTS))

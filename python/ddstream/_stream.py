@@ -7,11 +7,14 @@ import logging
 import threading
 import weakref
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ._config import DDStreamConfig, NativeConfig
+
+if TYPE_CHECKING:
+    from ._arrow import ArrowBatch
 from ._lib import ffi, lib
 from .errors import (
     STATUS_E_CANCELLED,
@@ -19,7 +22,6 @@ from .errors import (
     STATUS_OK,
     STATUS_TIMEOUT,
     CancelledError,
-    ConfigError,
     DDStreamError,
     error_class_for_status,
 )
@@ -155,13 +157,15 @@ class _Handle:
 
     ``call_lock`` serialises the C calls on the stream (the C API wants one thread at a time);
     ``state_lock`` guards the pointer itself so that ``cancel`` (allowed from any thread at any
-    time) never races with ``close``.
+    time) never races with ``close``. Once the stream is handed to Arrow, ``arrow`` (an
+    ``_arrow.ArrowSource``) owns it, and closing lets go of the Arrow root handle instead.
     """
 
-    __slots__ = ("call_lock", "ptr", "state_lock")
+    __slots__ = ("arrow", "call_lock", "ptr", "state_lock")
 
     def __init__(self, ptr: Any) -> None:
         self.ptr: Any = ptr
+        self.arrow: Any = None
         self.call_lock = threading.Lock()
         self.state_lock = threading.Lock()
 
@@ -178,11 +182,15 @@ class _Handle:
         try:
             with self.state_lock:
                 ptr, self.ptr = self.ptr, None
+                arrow, self.arrow = self.arrow, None
             if ptr is not None:
                 # Logging may be torn down already when this runs at interpreter exit.
                 with contextlib.suppress(Exception):
                     _drain_logs(ptr)
-                lib.ddstream_close(ptr)
+                if arrow is not None:
+                    arrow.release()  # the C stream closes when the last Arrow reader lets go
+                else:
+                    lib.ddstream_close(ptr)
         finally:
             self.call_lock.release()
 
@@ -204,9 +212,13 @@ class DDStream:
     :meth:`close` or a ``with`` block; a stream that is garbage-collected is closed for you.
     """
 
-    def __init__(self, cfg: DDStreamConfig) -> None:
+    def __init__(self, cfg: DDStreamConfig, *, resume: str | None = None) -> None:
+        """Open a stream over ``cfg``; ``resume``: a token from :meth:`resume_token` (same as
+        ``cfg.resume_token``) to start where an earlier stream, in any process, stood."""
         if not isinstance(cfg, DDStreamConfig):
             raise TypeError(f"DDStream() takes a DDStreamConfig, not {type(cfg).__name__}")
+        if resume is not None:
+            cfg = cfg.copy(resume_token=resume)
         native = cfg.to_native()
         out = ffi.new("ddstream_stream **")
         err = _new_error()
@@ -219,6 +231,8 @@ class DDStream:
         self._query: str = cfg.query
         self._granularity = cfg.granularity
         self._pending: Any = None  # a batch received while Ctrl-C interrupted next_batch
+        self._enable_arrow = bool(cfg.enable_arrow)
+        self._arrow_batches: Any = None  # enable_arrow iteration (an _arrow.ArrowBatches)
         self._last_error = ""
         self._last_exc: DDStreamError | None = None
         with self._handle.call_lock:
@@ -251,18 +265,25 @@ class DDStream:
             ``None`` when everything is fine, else the error message.
         """
         try:
-            native = cfg.to_native()
-        except ConfigError as exc:
+            DDStream.check(cfg)
+        except DDStreamError as exc:
             return exc.message
+        return None
+
+    @staticmethod
+    def check(cfg: DDStreamConfig) -> None:
+        """Like :meth:`validate`, but raises the matching :class:`DDStreamError` subclass
+        (``ConfigError``, ``AuthError``, ``QueryError``, ``NetworkError``, ...) instead of
+        returning a message, so a caller can tell what failed."""
+        native = cfg.to_native()
         # Without a stream there is no log queue to drain, and the library would write its lines
-        # to stderr: keep all of ddstream's logging in the logging module (the message returned
-        # says what went wrong).
+        # to stderr: keep all of ddstream's logging in the logging module (the exception says
+        # what went wrong).
         native.ptr.log_level = 0
         err = _new_error()
         status = lib.ddstream_validate(native.ptr, err)
-        if status == STATUS_OK:
-            return None
-        return _error(status, err).message
+        if status != STATUS_OK:
+            raise _error(status, err)
 
     @staticmethod
     def plan(cfg: DDStreamConfig) -> list[tuple[int, int]]:
@@ -286,6 +307,11 @@ class DDStream:
                 return False
             if self._pending is not None:
                 return True
+            if self._handle.arrow is not None:  # the C stream is Arrow's now
+                batches = self._arrow_batches
+                if batches is None:
+                    self._require_open()  # raises: read it through Arrow
+                return not batches.done
             return bool(lib.ddstream_has_next(ptr))
 
     def next_batch(self) -> Batch | None:
@@ -387,6 +413,23 @@ class DDStream:
         """Restart delivery from the first chunk (``seek(0)``)."""
         self.seek(0)
 
+    def resume_token(self) -> str:
+        """Where this stream stands, as a short string: pass it to ``DDStream(cfg, resume=...)``
+        (in this or another process) to continue with the next undelivered chunk without
+        refetching the others. Take it after storing the batches received so far. A token made
+        for another query or plan is refused with :class:`~ddstream.ConfigError`."""
+        buf = ffi.new("char[]", 64)
+        with self._handle.call_lock:
+            ptr = self._require_open()
+            pending = self._pending
+            if pending is not None:  # delivered by C but not yet handed out: still to come
+                status = lib.ddstream_resume_token_at(ptr, pending[0].chunk_index, buf, 64)
+            else:
+                status = lib.ddstream_resume_token(ptr, buf, 64)
+        if status != STATUS_OK:  # pragma: no cover - only on a library bug
+            raise error_class_for_status(int(status))("no resume token", status=int(status))
+        return str(ffi.string(buf).decode("ascii"))
+
     def cancel(self) -> None:
         """Stop the stream: a blocked or later :meth:`next_batch` fails with
         :class:`~ddstream.CancelledError`. Any thread, any time; :meth:`reset` clears it."""
@@ -394,7 +437,11 @@ class DDStream:
 
     def close(self) -> None:
         """Stop the worker and free the stream. Idempotent. Batches already handed out stay
-        valid."""
+        valid. A stream handed to Arrow is cancelled: its readers get
+        :class:`~ddstream.CancelledError` (a stream merely garbage-collected is not: its readers
+        go on)."""
+        if self._handle.arrow is not None:
+            self._handle.cancel()
         self._finalizer()
 
     @property
@@ -406,20 +453,105 @@ class DDStream:
         ptr = self._handle.ptr
         if ptr is None:
             raise ValueError("I/O operation on a closed DDStream")
+        if self._handle.arrow is not None:
+            raise ValueError(
+                "this DDStream was handed to Arrow (to_arrow, __arrow_c_stream__ or enable_arrow "
+                "iteration): read the rest from there"
+            )
         return ptr
+
+    # ------------------------------------------------------------------ Arrow (docs/arrow.md)
+
+    def _arrow(self) -> Any:
+        """The stream's ArrowSource, handing the C stream to Arrow on first use."""
+        from ._arrow import ArrowSource
+
+        with self._handle.call_lock:
+            if self._handle.arrow is not None:
+                return self._handle.arrow
+            ptr = self._require_open()
+            if self._pending is not None:  # delivered to Python but not to the caller: put back
+                err = _new_error()
+                status = lib.ddstream_seek(ptr, self._pending[0].chunk_index, err)
+                if status != STATUS_OK:  # pragma: no cover - only on a library bug
+                    raise _error(status, err)
+                self._pending = None
+            source = ArrowSource(ptr, _drain_logs, _error)
+            with self._handle.state_lock:
+                self._handle.arrow = source
+            return source
+
+    def to_arrow(self) -> Any:
+        """The remaining chunks as a ``pyarrow.RecordBatchReader``, one record batch per chunk.
+
+        The batches are imported from the C library's Arrow C stream without copying a column;
+        nulls are Arrow nulls (no NaN). Errors raise :class:`~ddstream.DDStreamError` subclasses,
+        as iteration does. The stream is handed to Arrow: ``next_batch`` and iteration no longer
+        apply, and fetching stops once the stream is closed and its readers are released.
+        Needs pyarrow.
+        """
+        return self._arrow().reader()
+
+    def __arrow_c_stream__(self, requested_schema: Any = None) -> Any:
+        """The Arrow PyCapsule interface: ``pa.table(stream)``, ``pl.DataFrame(stream)``,
+        ``duckdb.sql("select ... from stream")`` read the C library's Arrow C stream without a
+        copy. Each call gives a new handle on the same batches (DuckDB asks more than once).
+        ``requested_schema`` is passed on to pyarrow, which the capsule needs."""
+        return self._arrow().capsule(requested_schema)
+
+    def to_pandas(self) -> Any:
+        """The remaining chunks as one ``pandas.DataFrame`` (through pyarrow): ``timestamp`` as
+        UTC datetimes, NaN where Datadog had no value, ``series`` as a categorical."""
+        return self.to_arrow().read_all().to_pandas()
+
+    def write_ipc(self, sink: Any) -> int:
+        """Write the remaining chunks as one Arrow IPC stream to ``sink`` (a path or a writable
+        binary file); returns the number of record batches. Needs pyarrow."""
+        from ._arrow import pyarrow
+
+        source = self._arrow()
+        batches = 0
+        with pyarrow().ipc.new_stream(sink, source.schema()) as writer:
+            for batch in source.batches():
+                writer.write_batch(batch)
+                batches += 1
+        return batches
 
     # ------------------------------------------------------------------ protocols
 
     def __iter__(self) -> DDStream:
         return self
 
-    def __next__(self) -> Batch:
+    def __next__(self) -> Any:
+        """The next batch dict (:data:`Batch`), or with ``enable_arrow`` the next
+        :class:`~ddstream.ArrowBatch` (typed ``Any``: which one depends on the config)."""
+        if self._enable_arrow:
+            return self._next_arrow()
         batch = self.next_batch()
         if batch is not None:
             return batch
         if self._last_exc is not None:
             raise self._last_exc
         raise StopIteration
+
+    def _next_arrow(self) -> ArrowBatch:
+        """``enable_arrow`` iteration: the next chunk as an :class:`~ddstream.ArrowBatch`."""
+        from ._arrow import ArrowBatch
+
+        if self._arrow_batches is None:
+            self._arrow_batches = self._arrow().batches()
+        batches = self._arrow_batches
+        try:
+            batch = next(batches)
+        except DDStreamError as exc:
+            self._last_error = exc.message
+            self._last_exc = exc
+            raise
+        self._last_error = ""
+        self._last_exc = None
+        source = self._handle.arrow
+        chunk = source.chunk_bounds(batches.position - 1) if source else (0, 0, 0)
+        return ArrowBatch.from_record_batch(batch, source.metadata if source else {}, chunk)
 
     def __enter__(self) -> DDStream:
         return self

@@ -23,10 +23,11 @@ from . import DDStream, DDStreamConfig, DDStreamError
 
 @contextlib.contextmanager
 def _target(force_fake: bool) -> Iterator[tuple[str, str | None]]:
-    """Yield (description, base_url): real Datadog if credentials are set, else a fake server."""
+    """Yield (description, URL of a fake server we started or None): real Datadog (or the
+    DDSTREAM_BASE_URL server) if credentials are set, else the built-in fake server."""
     if not force_fake and os.environ.get("DD_API_KEY") and os.environ.get("DD_APP_KEY"):
         site = os.environ.get("DD_SITE", "datadoghq.com")
-        yield f"Datadog ({site})", os.environ.get("DDSTREAM_BASE_URL")
+        yield os.environ.get("DDSTREAM_BASE_URL") or f"Datadog ({site})", None
         return
     from .testing import FakeDatadog
 
@@ -49,13 +50,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--fake", action="store_true", help="use the fake server even with keys")
     args = parser.parse_args(argv)
 
-    with _target(args.fake) as (description, base_url):
+    with _target(args.fake) as (description, fake_url):
         cfg = DDStreamConfig()
-        if base_url is not None:
-            cfg.base_url = base_url
-            # The fake server accepts any key; real keys never reach it.
-            cfg.api_key = cfg.api_key or "demo-api-key"
-            cfg.app_key = cfg.app_key or "demo-app-key"
+        if fake_url is not None:
+            cfg.base_url = fake_url
+            # The built-in fake accepts any key; real keys never reach it.
+            cfg.api_key = "demo-api-key"
+            cfg.app_key = "demo-app-key"
         cfg.query = args.query
         cfg.range_end = int(time.time())
         cfg.range_start = cfg.range_end - int(args.hours * 3600)

@@ -2,7 +2,9 @@
 
 :class:`FakeDatadog` is a real HTTP server on 127.0.0.1 that answers Datadog's metrics query API
 (``/api/v1/query``, ``/api/v1/validate``) with deterministic data, and can be told to misbehave
-(errors, HTML pages, rate limits, latency, custom :class:`Fault` subclasses)::
+(errors, HTML pages, rate limits, latency, resets, truncation, slow bodies, garbage, gzip bombs,
+redirects, HTTPS with a self-signed certificate: see :mod:`ddstream.testing._faults`, and custom
+:class:`Fault` subclasses)::
 
     from ddstream.testing import FakeDatadog
 
@@ -20,6 +22,19 @@ numpy), so it works without the compiled library: ``python -m ddstream.testing``
 from __future__ import annotations
 
 from ._data import BLACKOUTS, HOST_GAP_PERIOD, RAW_PERIOD, Dataset, metric_base
+from ._faults import (
+    RECOVERABLE_KINDS,
+    Garbage,
+    GzipBomb,
+    Hangup,
+    Mutate,
+    RandomFaults,
+    Redirect,
+    ResetMidBody,
+    SlowBody,
+    Truncate,
+    TruncatedJSON,
+)
 from ._query import QueryError, SubQuery, parse_query, split_top_level
 from ._server import (
     AUTO_INTERVALS,
@@ -49,6 +64,7 @@ __all__ = [
     "MAX_POINTS",
     "QUERY_PATH",
     "RAW_PERIOD",
+    "RECOVERABLE_KINDS",
     "UNLIMITED_RATE",
     "VALIDATE_PATH",
     "CannedResponse",
@@ -56,10 +72,20 @@ __all__ = [
     "Exchange",
     "FakeDatadog",
     "Fault",
+    "Garbage",
+    "GzipBomb",
+    "Hangup",
+    "Mutate",
     "QueryError",
+    "RandomFaults",
+    "Redirect",
     "RequestRecord",
+    "ResetMidBody",
     "Response",
+    "SlowBody",
     "SubQuery",
+    "Truncate",
+    "TruncatedJSON",
     "auto_interval",
     "bucket_grid",
     "capped_interval",

@@ -33,9 +33,14 @@ import logging
 import math
 import random
 import re
+import shutil
 import socket
 import socketserver
+import ssl
+import struct
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 import zlib
@@ -44,6 +49,7 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
@@ -98,6 +104,7 @@ _KEY_PARAMS = frozenset({"api_key", "application_key"})
 _KEY_HEADERS = frozenset({"dd-api-key", "dd-application-key"})
 _DAY = 86400
 _IDLE_TIMEOUT = 120.0  # seconds an idle keep-alive connection is kept open
+_HANDSHAKE_TIMEOUT = 10.0  # seconds a TLS handshake may take
 
 
 # -- the bucket grid ------------------------------------------------------------------------------
@@ -188,7 +195,7 @@ class Exchange:
     def __init__(
         self,
         fake: FakeDatadog,
-        handler: BaseHTTPRequestHandler,
+        handler: _Handler,
         method: str,
         path: str,
         params: Mapping[str, str],
@@ -250,6 +257,17 @@ class Exchange:
     def close_connection(self) -> None:
         """Close the TCP connection once this exchange is over (whatever was written)."""
         self._handler.close_connection = True
+
+    def reset_connection(self) -> None:
+        """Abort the TCP connection with a reset (RST) once this exchange is over: the client
+        sees "connection reset by peer" where it expected more bytes, not an orderly end."""
+        self._handler.close_connection = True
+        self._handler.reset_on_close = True
+
+    @property
+    def server_running(self) -> bool:
+        """False once the server is stopping: long faults (slow bodies) should give up."""
+        return self._fake.running
 
 
 class Fault:
@@ -328,6 +346,11 @@ class CannedResponse(Fault):
 # -- the HTTP layer -------------------------------------------------------------------------------
 
 
+# Ports handed to FakeDatadog instances of this process (see FakeDatadog._bind).
+_USED_PORTS: set[int] = set()
+_USED_PORTS_LOCK = threading.Lock()
+
+
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
@@ -337,8 +360,9 @@ class _HTTPServer(ThreadingHTTPServer):
         super().__init__(address, _Handler)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
-        """Quiet about clients that hang up (that is what tests of timeouts do); loud on bugs."""
-        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+        """Quiet about clients that hang up (that is what tests of timeouts do) and about failed
+        TLS handshakes (that is what tests of certificate checks do); loud on bugs."""
+        if isinstance(sys.exc_info()[1], OSError):  # ConnectionError, TimeoutError, ssl.SSLError
             return
         super().handle_error(request, client_address)
 
@@ -357,16 +381,36 @@ class _Handler(BaseHTTPRequestHandler):
     timeout = _IDLE_TIMEOUT
     server: _HTTPServer
     connection_id = 0
+    reset_on_close = False
 
     def setup(self) -> None:
+        context = self.server.fake._ssl_context
+        if context is not None:
+            # The handshake runs here, on the connection's own thread, so a client that stalls
+            # or refuses the certificate holds up nobody else.
+            self.request.settimeout(_HANDSHAKE_TIMEOUT)
+            self.request = context.wrap_socket(self.request, server_side=True)
         super().setup()
         self.connection_id = self.server.fake._open_connection(self.connection)
 
     def finish(self) -> None:
         try:
             super().finish()
+        except OSError:
+            pass  # the client went away, or a fault reset the connection
         finally:
             self.server.fake._close_connection(self.connection_id)
+            if self.reset_on_close:
+                # SO_LINGER 0: close() sends RST at once instead of an orderly FIN.
+                with contextlib.suppress(OSError):
+                    self.connection.setsockopt(
+                        socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+                    )
+                    self.connection.close()
+            elif self.server.fake._ssl_context is not None:
+                # The TLS socket took over the descriptor: the server's own close cannot reach it.
+                with contextlib.suppress(OSError):
+                    self.connection.close()
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: no line per request on stderr."""
@@ -409,6 +453,15 @@ class FakeDatadog:
     ``hosts`` and ``raw_interval`` shape the data (see ``_data``). ``cache_size`` / ``cache_bytes``
     bound the LRU cache of rendered answers (entries / uncompressed bytes), which makes repeated
     benchmark runs cheap. All but the data options can be changed as attributes while running.
+
+    ``tls=True`` serves HTTPS (``https://127.0.0.1:<port>``) with a self-signed certificate made
+    at start (for ``127.0.0.1`` and ``localhost``, by the ``openssl`` command, else the
+    ``cryptography`` package); :attr:`ca_file` is its path, to pass as a client's CA bundle.
+
+    How the rate limiter's 429 looks: ``rate_limit_html`` (an HTML page, as some proxies send),
+    ``rate_limit_reset_epoch`` (``x-ratelimit-reset`` as an epoch timestamp rather than seconds
+    to go), ``rate_limit_header_case`` (``"lower"`` as Datadog, ``"title"`` or ``"upper"``).
+    More faults: :mod:`ddstream.testing._faults`.
     """
 
     def __init__(
@@ -427,6 +480,10 @@ class FakeDatadog:
         max_points: int = MAX_POINTS,
         cache_size: int = 256,
         cache_bytes: int = 64 << 20,
+        tls: bool = False,
+        rate_limit_html: bool = False,
+        rate_limit_reset_epoch: bool = False,
+        rate_limit_header_case: str = "lower",
     ) -> None:
         if max_points < 1:
             raise ValueError(f"max_points must be at least 1, got {max_points}")
@@ -456,6 +513,17 @@ class FakeDatadog:
         self._rate_epoch = time.monotonic()
         self._rate_window = 0
         self._rate_count = 0
+        if rate_limit_header_case not in _HEADER_CASES:
+            raise ValueError(
+                f"rate_limit_header_case must be one of {sorted(_HEADER_CASES)}, "
+                f"got {rate_limit_header_case!r}"
+            )
+        self.rate_limit_html = rate_limit_html
+        self.rate_limit_reset_epoch = rate_limit_reset_epoch
+        self.rate_limit_header_case = rate_limit_header_case
+        self.tls = tls
+        self._tls_dir: str | None = None
+        self._ssl_context: ssl.SSLContext | None = None
 
     # -- life cycle -------------------------------------------------------------------------
 
@@ -463,7 +531,13 @@ class FakeDatadog:
         """Bind (same port as last time after a restart) and serve on a daemon thread."""
         if self._server is not None:
             return self
-        server = _HTTPServer(("127.0.0.1", self._port), self)
+        if self.tls and self._ssl_context is None:
+            self._tls_dir = tempfile.mkdtemp(prefix="fakedatadog-tls-")
+            cert, key = _self_signed_certificate(self._tls_dir)
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(cert, key)
+            self._ssl_context = context
+        server = self._bind()
         self._port = server.server_address[1]
         self._server = server
         with self._lock:
@@ -478,6 +552,30 @@ class FakeDatadog:
         )
         self._thread.start()
         return self
+
+    def _bind(self) -> _HTTPServer:
+        """Bind self._port, or (port 0) a port no earlier FakeDatadog of this process used.
+
+        A client remembers per server what it learnt (ddstream keeps one rate-limit budget per
+        base URL and key for the whole process), so a new fake on a recycled port would inherit
+        an old fake's spent window: each fake gets a base URL of its own.
+        """
+        if self._port:
+            return _HTTPServer(("127.0.0.1", self._port), self)
+        rejected = []
+        try:
+            for _ in range(64):
+                server = _HTTPServer(("127.0.0.1", 0), self)
+                port = server.server_address[1]
+                with _USED_PORTS_LOCK:
+                    if port not in _USED_PORTS:
+                        _USED_PORTS.add(port)
+                        return server
+                rejected.append(server)  # kept open until the end, so the OS offers another
+            raise OSError("no fresh port for FakeDatadog after 64 tries")
+        finally:
+            for other in rejected:
+                other.server_close()
 
     def stop(self) -> None:
         """Stop serving and drop open connections (clients see them close). Idempotent."""
@@ -494,6 +592,10 @@ class FakeDatadog:
         server.server_close()
         if thread is not None:
             thread.join()
+        if self._tls_dir is not None:
+            shutil.rmtree(self._tls_dir, ignore_errors=True)
+            self._tls_dir = None
+            self._ssl_context = None
 
     def __enter__(self) -> Self:
         return self.start()
@@ -517,10 +619,17 @@ class FakeDatadog:
 
     @property
     def url(self) -> str:
-        """``http://127.0.0.1:<port>``: what a client uses as its site URL."""
+        """``http://127.0.0.1:<port>`` (``https://`` with ``tls=True``): a client's base URL."""
         if self._server is None:
             raise RuntimeError("FakeDatadog is not running: call start() or use it in a with block")
-        return f"http://127.0.0.1:{self._port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self._port}"
+
+    @property
+    def ca_file(self) -> str:
+        """Path of the self-signed certificate (PEM) of a ``tls=True`` server while it runs."""
+        if self._tls_dir is None:
+            raise RuntimeError("FakeDatadog has no certificate: start it with tls=True")
+        return str(Path(self._tls_dir) / "cert.pem")
 
     @property
     def running(self) -> bool:
@@ -541,6 +650,14 @@ class FakeDatadog:
             self._rate_epoch = time.monotonic()
             self._rate_window = 0
             self._rate_count = 0
+
+    def rate_window(self, when: float) -> int:
+        """The index of the rate-limit window (0 = the first, from :meth:`start` or the last
+        change of ``rate_limit``) containing ``when`` (a ``time.monotonic()`` value, such as
+        :attr:`RequestRecord.started`)."""
+        _, period = self._rate_limit or UNLIMITED_RATE
+        with self._lock:
+            return int((when - self._rate_epoch) // period)
 
     # -- faults -----------------------------------------------------------------------------
 
@@ -813,12 +930,17 @@ class FakeDatadog:
         headers, allowed = self._rate_headers(consume=True)
         if not allowed:
             limit, period = self._rate_limit or UNLIMITED_RATE
-            return error_response(
-                429,
+            message = (
                 f"Rate limit of {limit} requests in {_format_seconds(period)} seconds reached. "
-                "Please try again later.",
-                headers,
+                "Please try again later."
             )
+            if self.rate_limit_html:
+                page = (
+                    "<html><head><title>429 Too Many Requests</title></head>"
+                    f"<body><h1>Too Many Requests</h1><p>{message}</p></body></html>"
+                )
+                return Response(429, page.encode("utf-8"), "text/html; charset=utf-8", headers)
+            return error_response(429, message, headers)
         params = exchange.params
         for name in ("from", "to", "query"):
             if not params.get(name):
@@ -893,13 +1015,18 @@ class FakeDatadog:
                     self._rate_count += 1
             remaining = max(0, limit - self._rate_count)
             reset = period - (elapsed - window * period)
-        return {
+        reset_s = max(1, math.ceil(reset))
+        headers = {
             "x-ratelimit-limit": str(limit),
             "x-ratelimit-period": _format_seconds(period),
             "x-ratelimit-remaining": str(remaining),
-            "x-ratelimit-reset": str(max(1, math.ceil(reset))),
+            "x-ratelimit-reset": str(
+                math.ceil(time.time() + reset) if self.rate_limit_reset_epoch else reset_s
+            ),
             "x-ratelimit-name": "query",
-        }, allowed
+        }
+        case = _HEADER_CASES[self.rate_limit_header_case]
+        return {case(name): value for name, value in headers.items()}, allowed
 
 
 class _CachedBody:
@@ -916,6 +1043,80 @@ class _CachedBody:
 
 
 # -- small helpers --------------------------------------------------------------------------------
+
+
+_HEADER_CASES: dict[str, Callable[[str], str]] = {
+    "lower": str.lower,
+    "title": lambda name: "-".join(part.capitalize() for part in name.split("-")),
+    "upper": str.upper,
+}
+
+
+def _self_signed_certificate(directory: str) -> tuple[str, str]:
+    """Write ``cert.pem`` and ``key.pem`` (P-256, valid two days, for 127.0.0.1 and localhost)
+    into ``directory``; return their paths."""
+    cert = str(Path(directory) / "cert.pem")
+    key = str(Path(directory) / "key.pem")
+    openssl = shutil.which("openssl")
+    if openssl is not None:
+        subprocess.run(
+            [
+                openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out", cert,
+                "-days", "2", "-subj", "/CN=FakeDatadog",
+                "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
+            ],
+            check=True,
+            capture_output=True,
+        )
+        return cert, key
+    try:
+        return _certificate_with_cryptography(cert, key)
+    except ImportError:
+        raise RuntimeError(
+            "FakeDatadog(tls=True) needs the openssl command or the cryptography package"
+        ) from None
+
+
+def _certificate_with_cryptography(cert_path: str, key_path: str) -> tuple[str, str]:
+    """The same certificate without the openssl command (imports typed loosely: optional)."""
+    import datetime
+    import importlib
+    import ipaddress
+
+    x509: Any = importlib.import_module("cryptography.x509")
+    hashes: Any = importlib.import_module("cryptography.hazmat.primitives.hashes")
+    ec: Any = importlib.import_module("cryptography.hazmat.primitives.asymmetric.ec")
+    serialization: Any = importlib.import_module("cryptography.hazmat.primitives.serialization")
+    oid: Any = importlib.import_module("cryptography.x509.oid")
+    private_key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(oid.NameOID.COMMON_NAME, "FakeDatadog")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(private_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=2))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
+            ),
+            critical=False,
+        )
+        .sign(private_key, hashes.SHA256())
+    )
+    Path(key_path).write_bytes(
+        private_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    Path(cert_path).write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    return cert_path, key_path
 
 
 _INTEGER = re.compile(r"-?[0-9]+")

@@ -1,0 +1,3 @@
+module ddstream.example/stream
+
+go 1.19

@@ -1,0 +1,486 @@
+/* pointlist.c — read root.series[*].pointlist straight into arrays (see pointlist.h for why).
+ *
+ * The scanner walks the whole document once, checking JSON syntax as it goes, and only then are
+ * its results used: a document it cannot fully read yields nothing, so the general parser's error
+ * messages are never affected. Numbers use Clinger's fast path (a mantissa of at most 2^53 and a
+ * power of ten of at most 22 are both exact doubles, so one IEEE division or multiplication is
+ * correctly rounded, as strtod is); anything else falls back to strtod, as cJSON does. */
+#include "pointlist.h"
+
+#include <locale.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The same limits as the general parser (parse.c): both paths must accept the same points. */
+#define TS_LIMIT_MS 1e15
+#define MAX_DEPTH 64
+#define NUMBER_TEXT_LIMIT 64
+
+typedef struct scanner {
+    const char *s;
+    size_t n;
+    size_t i;
+} scanner;
+
+static const double pow10_exact[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                       1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                       1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+static int is_digit(char ch) { return ch >= '0' && ch <= '9'; }
+
+static void skip_ws(scanner *c) {
+    while (c->i < c->n) {
+        char ch = c->s[c->i];
+        if (ch != ' ' && ch != '\t' && ch != '\n' && ch != '\r') break;
+        c->i++;
+    }
+}
+
+static int at(const scanner *c, char ch) { return c->i < c->n && c->s[c->i] == ch; }
+
+/* At '"': skip the string. *escaped set if it holds a backslash escape. -1 if malformed. */
+static int skip_string(scanner *c, int *escaped) {
+    *escaped = 0;
+    c->i++;
+    while (c->i < c->n) {
+        unsigned char ch = (unsigned char)c->s[c->i];
+        if (ch == '"') {
+            c->i++;
+            return 0;
+        }
+        if (ch < 0x20) return -1;
+        if (ch == '\\') {
+            /* Only escapes cJSON is sure to accept: otherwise the document is "unusual" and
+             * the general parser reads it untouched (and reports it, if it is wrong). */
+            *escaped = 1;
+            if (c->n - c->i < 2) return -1;
+            char e = c->s[c->i + 1];
+            if (e == 'u') {
+                unsigned code = 0;
+                if (c->n - c->i < 6) return -1;
+                for (size_t k = 2; k < 6; k++) {
+                    char h = c->s[c->i + k];
+                    int d = h >= '0' && h <= '9' ? h - '0'
+                          : h >= 'a' && h <= 'f' ? h - 'a' + 10
+                          : h >= 'A' && h <= 'F' ? h - 'A' + 10 : -1;
+                    if (d < 0) return -1;
+                    code = code * 16 + (unsigned)d;
+                }
+                if (code >= 0xD800 && code <= 0xDFFF) return -1; /* surrogates: leave to cJSON */
+                c->i += 6;
+                continue;
+            }
+            if (e != '"' && e != '\\' && e != '/' && e != 'b' && e != 'f' && e != 'n' &&
+                e != 'r' && e != 't')
+                return -1;
+            c->i += 2;
+            continue;
+        }
+        c->i++;
+    }
+    return -1;
+}
+
+static int skip_literal(scanner *c, const char *lit) {
+    size_t k = strlen(lit);
+    if (c->n - c->i < k || memcmp(c->s + c->i, lit, k) != 0) return -1;
+    c->i += k;
+    return 0;
+}
+
+/*
+ * Parse a JSON number (strict grammar) at c->i into *out. Returns 0, or -1 if the text is not a
+ * JSON number or is too long for the fallback buffer.
+ */
+static int parse_number(scanner *c, double *out) {
+    const char *s = c->s;
+    size_t n = c->n, p = c->i, start = c->i;
+    int neg = 0, slow = 0, digits = 0;
+    uint64_t mant = 0;
+    long exp10 = 0;
+    if (p < n && s[p] == '-') {
+        neg = 1;
+        p++;
+    }
+    if (p >= n || !is_digit(s[p])) return -1;
+    if (s[p] == '0') {
+        p++;
+    } else {
+        for (; p < n && is_digit(s[p]); p++) {
+            if (digits < 19) {
+                mant = mant * 10 + (uint64_t)(s[p] - '0');
+                digits++;
+            } else {
+                slow = 1;
+            }
+        }
+    }
+    if (p < n && s[p] == '.') {
+        p++;
+        if (p >= n || !is_digit(s[p])) return -1;
+        for (; p < n && is_digit(s[p]); p++) {
+            if (mant == 0 && s[p] == '0') {
+                exp10--; /* leading zeros of 0.000123 are not significant digits */
+            } else if (digits < 19) {
+                mant = mant * 10 + (uint64_t)(s[p] - '0');
+                digits++;
+                exp10--;
+            } else {
+                slow = 1;
+            }
+        }
+    }
+    if (p < n && (s[p] == 'e' || s[p] == 'E')) {
+        p++;
+        long sign = 1, e = 0;
+        if (p < n && (s[p] == '+' || s[p] == '-')) sign = s[p++] == '-' ? -1 : 1;
+        if (p >= n || !is_digit(s[p])) return -1;
+        for (; p < n && is_digit(s[p]); p++) {
+            if (e < 100000) e = e * 10 + (s[p] - '0');
+            else slow = 1;
+        }
+        exp10 += sign * e;
+    }
+    c->i = p;
+    if (!slow && mant == 0) {
+        *out = neg ? -0.0 : 0.0;
+        return 0;
+    }
+    if (!slow && mant <= (UINT64_C(1) << 53) && exp10 >= -22 && exp10 <= 22) {
+        double v = (double)mant;
+        v = exp10 < 0 ? v / pow10_exact[-exp10] : v * pow10_exact[exp10];
+        *out = neg ? -v : v;
+        return 0;
+    }
+    size_t len = p - start;
+    if (len >= NUMBER_TEXT_LIMIT) return -1;
+    char buf[NUMBER_TEXT_LIMIT];
+    memcpy(buf, s + start, len);
+    buf[len] = 0;
+    /* strtod reads the locale's decimal point; JSON's is always '.' (cJSON does the same). */
+    const struct lconv *lc = localeconv();
+    char point = (lc && lc->decimal_point && lc->decimal_point[0]) ? lc->decimal_point[0] : '.';
+    if (point != '.') {
+        char *dot = strchr(buf, '.');
+        if (dot) *dot = point;
+    }
+    char *end = NULL;
+    *out = strtod(buf, &end);
+    return end == buf + len ? 0 : -1;
+}
+
+static int skip_value(scanner *c, int depth);
+
+static int skip_container(scanner *c, int depth, char close, int is_object) {
+    if (depth >= MAX_DEPTH) return -1;
+    c->i++;
+    skip_ws(c);
+    if (at(c, close)) {
+        c->i++;
+        return 0;
+    }
+    for (;;) {
+        if (is_object) {
+            int escaped;
+            if (!at(c, '"') || skip_string(c, &escaped) != 0) return -1;
+            skip_ws(c);
+            if (!at(c, ':')) return -1;
+            c->i++;
+            skip_ws(c);
+        }
+        if (skip_value(c, depth + 1) != 0) return -1;
+        skip_ws(c);
+        if (at(c, ',')) {
+            c->i++;
+            skip_ws(c);
+            continue;
+        }
+        if (at(c, close)) {
+            c->i++;
+            return 0;
+        }
+        return -1;
+    }
+}
+
+static int skip_value(scanner *c, int depth) {
+    if (c->i >= c->n) return -1;
+    int escaped;
+    double ignored;
+    switch (c->s[c->i]) {
+    case '{': return skip_container(c, depth, '}', 1);
+    case '[': return skip_container(c, depth, ']', 0);
+    case '"': return skip_string(c, &escaped);
+    case 't': return skip_literal(c, "true");
+    case 'f': return skip_literal(c, "false");
+    case 'n': return skip_literal(c, "null");
+    default: return parse_number(c, &ignored);
+    }
+}
+
+static int push_point(dds_fast_pointlist *pl, size_t *cap, int64_t ts, double v) {
+    if (pl->length == *cap) {
+        size_t grown = *cap ? *cap * 2 : 256;
+        int64_t *t = realloc(pl->ts_ms, grown * sizeof *t);
+        if (!t) return -1;
+        pl->ts_ms = t;
+        double *d = realloc(pl->values, grown * sizeof *d);
+        if (!d) return -1;
+        pl->values = d;
+        *cap = grown;
+    }
+    pl->ts_ms[pl->length] = ts;
+    pl->values[pl->length] = v;
+    pl->length++;
+    return 0;
+}
+
+typedef enum { PL_OK, PL_NOT_FAST, PL_NOMEM } pl_result;
+
+/* At '[': read [[ts, value|null], ...] applying the general parser's checks. On PL_NOT_FAST the
+ * position is unspecified and the caller rewinds. */
+static pl_result read_pointlist(scanner *c, dds_fast_pointlist *pl) {
+    size_t cap = 0;
+    pl->begin = c->i;
+    c->i++;
+    skip_ws(c);
+    if (at(c, ']')) {
+        c->i++;
+        pl->end = c->i;
+        return PL_OK;
+    }
+    for (;;) {
+        double ts, v;
+        if (!at(c, '[')) return PL_NOT_FAST;
+        c->i++;
+        skip_ws(c);
+        if (parse_number(c, &ts) != 0) return PL_NOT_FAST;
+        skip_ws(c);
+        if (!at(c, ',')) return PL_NOT_FAST;
+        c->i++;
+        skip_ws(c);
+        if (at(c, 'n')) {
+            if (skip_literal(c, "null") != 0) return PL_NOT_FAST;
+            v = NAN;
+        } else {
+            if (parse_number(c, &v) != 0 || !isfinite(v)) return PL_NOT_FAST;
+        }
+        skip_ws(c);
+        if (!at(c, ']')) return PL_NOT_FAST;
+        c->i++;
+        if (!isfinite(ts) || ts < -TS_LIMIT_MS || ts > TS_LIMIT_MS || (double)(int64_t)ts != ts)
+            return PL_NOT_FAST;
+        if (push_point(pl, &cap, (int64_t)ts, v) != 0) return PL_NOMEM;
+        skip_ws(c);
+        if (at(c, ',')) {
+            c->i++;
+            skip_ws(c);
+            continue;
+        }
+        if (at(c, ']')) {
+            c->i++;
+            pl->end = c->i;
+            return PL_OK;
+        }
+        return PL_NOT_FAST;
+    }
+}
+
+static void free_item(dds_fast_pointlist *pl) {
+    free(pl->ts_ms);
+    free(pl->values);
+    pl->ts_ms = NULL;
+    pl->values = NULL;
+}
+
+static int key_is(const scanner *c, size_t key_start, const char *name) {
+    size_t k = strlen(name);
+    /* key_start is the opening quote; c->i is just past the closing one */
+    return c->i - key_start == k + 2 && memcmp(c->s + key_start + 1, name, k) == 0;
+}
+
+static int append(dds_fast_pointlists *out, const dds_fast_pointlist *pl) {
+    if (out->count == out->capacity) {
+        size_t cap = out->capacity ? out->capacity * 2 : 16;
+        dds_fast_pointlist *grown = realloc(out->items, cap * sizeof *grown);
+        if (!grown) return -1;
+        out->items = grown;
+        out->capacity = cap;
+    }
+    out->items[out->count++] = *pl;
+    return 0;
+}
+
+typedef enum { SCAN_OK, SCAN_UNUSUAL, SCAN_NOMEM } scan_result;
+
+/* At '{' of series[index]. Takes its pointlist if the object has exactly one member named
+ * "pointlist" and no escaped keys — the conditions under which cJSON sees the same member. */
+static scan_result scan_series_object(scanner *c, size_t index, dds_fast_pointlists *out) {
+    dds_fast_pointlist item = {index, 0, 0, 0, NULL, NULL};
+    int have = 0, pointlists = 0, escaped_keys = 0;
+    c->i++;
+    skip_ws(c);
+    if (at(c, '}')) {
+        c->i++;
+        return SCAN_OK;
+    }
+    for (;;) {
+        int escaped;
+        size_t key_start = c->i;
+        if (!at(c, '"') || skip_string(c, &escaped) != 0) goto unusual;
+        escaped_keys |= escaped;
+        int is_pointlist = !escaped && key_is(c, key_start, "pointlist");
+        skip_ws(c);
+        if (!at(c, ':')) goto unusual;
+        c->i++;
+        skip_ws(c);
+        if (is_pointlist && ++pointlists == 1 && at(c, '[')) {
+            size_t start = c->i;
+            pl_result r = read_pointlist(c, &item);
+            if (r == PL_NOMEM) {
+                free_item(&item);
+                return SCAN_NOMEM;
+            }
+            if (r == PL_OK) {
+                have = 1;
+            } else {
+                free_item(&item);
+                item.length = 0;
+                c->i = start;
+                if (skip_value(c, 3) != 0) goto unusual;
+            }
+        } else if (skip_value(c, 3) != 0) {
+            goto unusual;
+        }
+        skip_ws(c);
+        if (at(c, ',')) {
+            c->i++;
+            skip_ws(c);
+            continue;
+        }
+        if (at(c, '}')) {
+            c->i++;
+            break;
+        }
+        goto unusual;
+    }
+    if (have && pointlists == 1 && !escaped_keys) {
+        if (append(out, &item) != 0) {
+            free_item(&item);
+            return SCAN_NOMEM;
+        }
+    } else {
+        free_item(&item);
+    }
+    return SCAN_OK;
+unusual:
+    free_item(&item);
+    return SCAN_UNUSUAL;
+}
+
+static scan_result scan_series_array(scanner *c, dds_fast_pointlists *out) {
+    c->i++;
+    skip_ws(c);
+    if (at(c, ']')) {
+        c->i++;
+        return SCAN_OK;
+    }
+    for (size_t index = 0;; index++) {
+        if (at(c, '{')) {
+            scan_result r = scan_series_object(c, index, out);
+            if (r != SCAN_OK) return r;
+        } else if (skip_value(c, 2) != 0) {
+            return SCAN_UNUSUAL;
+        }
+        skip_ws(c);
+        if (at(c, ',')) {
+            c->i++;
+            skip_ws(c);
+            continue;
+        }
+        if (at(c, ']')) {
+            c->i++;
+            return SCAN_OK;
+        }
+        return SCAN_UNUSUAL;
+    }
+}
+
+static scan_result scan_root(scanner *c, dds_fast_pointlists *out) {
+    skip_ws(c);
+    if (!at(c, '{')) return SCAN_UNUSUAL;
+    c->i++;
+    skip_ws(c);
+    int series_keys = 0;
+    if (at(c, '}')) {
+        c->i++;
+    } else {
+        for (;;) {
+            int escaped;
+            size_t key_start = c->i;
+            if (!at(c, '"') || skip_string(c, &escaped) != 0) return SCAN_UNUSUAL;
+            if (escaped) return SCAN_UNUSUAL;
+            int is_series = key_is(c, key_start, "series");
+            skip_ws(c);
+            if (!at(c, ':')) return SCAN_UNUSUAL;
+            c->i++;
+            skip_ws(c);
+            if (is_series && ++series_keys == 1 && at(c, '[')) {
+                scan_result r = scan_series_array(c, out);
+                if (r != SCAN_OK) return r;
+            } else if (skip_value(c, 1) != 0) {
+                return SCAN_UNUSUAL;
+            }
+            skip_ws(c);
+            if (at(c, ',')) {
+                c->i++;
+                skip_ws(c);
+                continue;
+            }
+            if (at(c, '}')) {
+                c->i++;
+                break;
+            }
+            return SCAN_UNUSUAL;
+        }
+    }
+    skip_ws(c);
+    if (c->i != c->n || series_keys > 1) return SCAN_UNUSUAL;
+    return SCAN_OK;
+}
+
+int dds_fast_pointlists_scan(const char *body, size_t len, dds_fast_pointlists *out) {
+    memset(out, 0, sizeof *out);
+    if (!body) return 0;
+    scanner c = {body, len, 0};
+    /* A UTF-8 byte-order mark is legal before the document for the general parser too. */
+    if (len >= 3 && memcmp(body, "\xEF\xBB\xBF", 3) == 0) c.i = 3;
+    scan_result r = scan_root(&c, out);
+    if (r == SCAN_OK) return 0;
+    dds_fast_pointlists_free(out);
+    return r == SCAN_NOMEM ? -1 : 0;
+}
+
+void dds_fast_pointlists_blank(char *body, const dds_fast_pointlists *pl) {
+    for (size_t k = 0; k < pl->count; k++) {
+        const dds_fast_pointlist *it = &pl->items[k];
+        body[it->begin] = '[';
+        body[it->begin + 1] = ']';
+        memset(body + it->begin + 2, ' ', it->end - it->begin - 2);
+    }
+}
+
+dds_fast_pointlist *dds_fast_pointlists_take(dds_fast_pointlists *pl, size_t series_index,
+                                             size_t *cursor) {
+    while (*cursor < pl->count && pl->items[*cursor].series_index < series_index) (*cursor)++;
+    if (*cursor < pl->count && pl->items[*cursor].series_index == series_index)
+        return &pl->items[(*cursor)++];
+    return NULL;
+}
+
+void dds_fast_pointlists_free(dds_fast_pointlists *pl) {
+    for (size_t k = 0; k < pl->count; k++) free_item(&pl->items[k]);
+    free(pl->items);
+    memset(pl, 0, sizeof *pl);
+}

@@ -1,0 +1,46 @@
+/* pointlist.h — a fast path for the bulk of a query answer: the "pointlist" arrays.
+ *
+ * A v1 answer is a small envelope around large arrays of [timestamp, value] pairs. Building a
+ * cJSON tree for those costs three allocations per point; this scanner reads them straight into
+ * int64/double arrays instead, then blanks their text so that cJSON parses only the envelope.
+ * It is strictly an accelerator: it takes a pointlist only when that pointlist is well-formed and
+ * passes every check the general parser applies, and leaves anything unusual (escaped or
+ * duplicate keys, odd numbers, wrong types, a malformed document) to the general parser, which
+ * then reports it with its precise message. Results are identical either way. */
+#ifndef DDSTREAM_POINTLIST_H
+#define DDSTREAM_POINTLIST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct dds_fast_pointlist {
+    size_t series_index; /* position in the root object's "series" array */
+    size_t begin, end;   /* byte span of the array's text, [begin, end) */
+    size_t length;       /* points */
+    int64_t *ts_ms;      /* NULL when length is 0 */
+    double *values;      /* NaN for null */
+} dds_fast_pointlist;
+
+typedef struct dds_fast_pointlists {
+    dds_fast_pointlist *items; /* in increasing series_index order */
+    size_t count, capacity;
+} dds_fast_pointlists;
+
+/*
+ * Scan body (not modified) for the pointlists of root.series[*] and parse those that qualify.
+ * Returns 0, or -1 when out of memory (out is then empty). A document that is not a well-formed
+ * JSON object yields no items.
+ */
+int dds_fast_pointlists_scan(const char *body, size_t len, dds_fast_pointlists *out);
+
+/* Overwrite each item's array text with "[]" and spaces (same length, still valid JSON). */
+void dds_fast_pointlists_blank(char *body, const dds_fast_pointlists *pl);
+
+/* The item for series_index, or NULL. Items are consumed in order: cursor starts at 0. */
+dds_fast_pointlist *dds_fast_pointlists_take(dds_fast_pointlists *pl, size_t series_index,
+                                             size_t *cursor);
+
+/* Free every array still owned by the items, and the items. */
+void dds_fast_pointlists_free(dds_fast_pointlists *pl);
+
+#endif

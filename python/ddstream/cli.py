@@ -1,0 +1,255 @@
+"""The ``ddstream`` command: export Datadog metrics to files, check credentials, run the demo.
+
+    ddstream query 'avg:system.cpu.user{*} by {host}' --from -7d --to now --granularity 60 \\
+        --format parquet -o cpu.parquet
+    ddstream validate
+    ddstream demo
+
+Credentials and the site come from the environment, as with Datadog's official clients:
+``DD_API_KEY``, ``DD_APP_KEY``, ``DD_SITE`` (or ``--site``); ``DDSTREAM_BASE_URL`` (or
+``--base-url``) points at a proxy or a fake server. Keys are never accepted as arguments (they
+would show in the process list and in shell history).
+
+Exit codes say what failed: 0 ok, 1 other error, 2 usage or configuration, 3 authentication,
+4 rate limit, 5 network, timeout or server error, 6 query rejected, 7 unexpected answer,
+130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+from . import __version__
+from ._config import DDStreamConfig
+from ._export import FORMATS, TEXT_FORMATS, text_writer
+from ._progress import Progress
+from ._stream import DDStream
+from ._timespec import parse_time
+from .errors import (
+    AuthError,
+    ConfigError,
+    DDStreamError,
+    NetworkError,
+    ProtocolError,
+    QueryError,
+    RateLimitError,
+    RequestTimeoutError,
+    ServerError,
+)
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_AUTH, EXIT_RATE_LIMIT = 0, 1, 2, 3, 4
+EXIT_NETWORK, EXIT_QUERY, EXIT_PROTOCOL, EXIT_INTERRUPTED = 5, 6, 7, 130
+
+_EXIT_CODES: tuple[tuple[type[DDStreamError], int], ...] = (
+    (ConfigError, EXIT_USAGE),
+    (AuthError, EXIT_AUTH),
+    (RateLimitError, EXIT_RATE_LIMIT),
+    (NetworkError, EXIT_NETWORK),
+    (RequestTimeoutError, EXIT_NETWORK),
+    (ServerError, EXIT_NETWORK),
+    (QueryError, EXIT_QUERY),
+    (ProtocolError, EXIT_PROTOCOL),
+)
+
+
+class UsageError(Exception):
+    """A bad argument: reported on one line, exit code 2."""
+
+
+def exit_code_for(exc: DDStreamError) -> int:
+    for cls, code in _EXIT_CODES:
+        if isinstance(exc, cls):
+            return code
+    return EXIT_ERROR
+
+
+def _base_config(args: argparse.Namespace) -> DDStreamConfig:
+    cfg = DDStreamConfig()
+    if args.site:
+        cfg.site = args.site
+    if args.base_url:
+        cfg.base_url = args.base_url
+    if args.debug:
+        cfg.log_level = 4
+    return cfg
+
+
+@contextlib.contextmanager
+def _output(path: str | None, binary: bool) -> Iterator[IO[Any]]:
+    """stdout, or FILE written as FILE.partial and renamed only once complete."""
+    if path is None or path == "-":
+        yield sys.stdout.buffer if binary else sys.stdout
+        return
+    final = Path(path)
+    partial = final.with_name(final.name + ".partial")
+    if binary:
+        handle: IO[Any] = open(partial, "wb")  # noqa: SIM115
+    else:
+        handle = open(partial, "w", newline="", encoding="utf-8")  # noqa: SIM115
+    try:
+        with handle:
+            yield handle
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    os.replace(partial, final)
+
+
+def _query(args: argparse.Namespace) -> int:
+    cfg = _base_config(args)
+    cfg.query = args.query
+    try:
+        cfg.range_start = parse_time(args.from_)
+        cfg.range_end = parse_time(args.to)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    cfg.granularity = args.granularity
+    cfg.chunk_seconds = args.chunk_seconds
+    fmt = args.format
+    if fmt == "parquet" and args.output in (None, "-"):
+        raise UsageError("--format parquet needs -o FILE (Parquet cannot stream to a pipe)")
+    with DDStream(cfg) as stream:
+        progress = Progress(stream.chunk_count, enabled=False if args.quiet else None)
+        if fmt in TEXT_FORMATS:
+            _export_text(stream, fmt, args.output, progress, grouped_hint=" by " in cfg.query)
+        else:
+            _export_arrow(stream, fmt, args.output, progress)
+        progress.finish()
+    return EXIT_OK
+
+
+def _export_text(stream: DDStream, fmt: str, path: str | None, progress: Progress,
+                 grouped_hint: bool) -> None:
+    with _output(path, binary=False) as out:
+        writer = None
+        for batch in stream:
+            if writer is None:
+                writer = text_writer(fmt, out, grouped="series" in batch)
+            writer.write(batch)
+            progress.update(len(batch["timestamps"]))
+        if writer is None:  # an empty range still gets a header
+            writer = text_writer(fmt, out, grouped=grouped_hint)
+        writer.close()
+
+
+def _export_arrow(stream: DDStream, fmt: str, path: str | None, progress: Progress) -> None:
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise UsageError(f"--format {fmt} needs pyarrow: pip install 'ddstream[arrow]'") from None
+    reader = stream.to_arrow()
+    with _output(path, binary=True) as out:
+        writer: Any
+        if fmt == "parquet":
+            writer = pq.ParquetWriter(out, reader.schema, compression="zstd")
+        else:
+            writer = pa.ipc.new_stream(out, reader.schema)
+        with writer:
+            for record_batch in reader:
+                writer.write_batch(record_batch)
+                progress.update(record_batch.num_rows)
+
+
+def _validate(args: argparse.Namespace) -> int:
+    cfg = _base_config(args)
+    cfg.query = args.query
+    cfg.range_end = parse_time("now")
+    cfg.range_start = cfg.range_end - 3600
+    DDStream.check(cfg)
+    print("ok: the API key and the application key are valid, and the query is accepted")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ddstream",
+        description="Stream Datadog metric timeseries over long time ranges, in chunks.",
+        epilog="Exit codes: 0 ok, 1 error, 2 usage/config, 3 auth, 4 rate limit, "
+        "5 network/timeout/server, 6 query rejected, 7 unexpected answer, 130 interrupted.",
+    )
+    parser.add_argument("--version", action="version", version=f"ddstream {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--site", help="Datadog site (default: $DD_SITE or datadoghq.com)")
+    common.add_argument("--base-url", help="API base URL (default: $DDSTREAM_BASE_URL)")
+    common.add_argument("--debug", action="store_true", help="debug logs and tracebacks")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    q = sub.add_parser("query", parents=[common], help="export a metric query to a file")
+    q.add_argument("query", help="e.g. 'avg:system.cpu.user{*} by {host}'")
+    q.add_argument("--from", dest="from_", default="-1d",
+                   help="start: -7d, -36h, ISO 8601 or epoch seconds (default -1d)")
+    q.add_argument("--to", default="now", help="end, exclusive (default now)")
+    q.add_argument("--granularity", type=int, default=60, help="bucket seconds (default 60)")
+    q.add_argument("--chunk-seconds", type=int, default=0,
+                   help="seconds per request; 0 = fewest requests (default)")
+    q.add_argument("--format", choices=FORMATS, default="csv")
+    q.add_argument("-o", "--output", help="file to write (default stdout)")
+    q.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    q.set_defaults(run=_query)
+
+    v = sub.add_parser("validate", parents=[common],
+                       help="check the API key, the application key (and a query)")
+    v.add_argument("--query", default="avg:system.cpu.user{*}")
+    v.set_defaults(run=_validate)
+
+    # Listed for --help only: main() hands `demo ...` to ddstream.demo with its own options.
+    sub.add_parser("demo", help="stream a day from the built-in fake Datadog (or the real one)")
+    return parser
+
+
+def _attach_negative_times(argv: Sequence[str]) -> list[str]:
+    """``--from -7d`` as ``--from=-7d``: argparse would take ``-7d`` for an option."""
+    out: list[str] = []
+    items = list(argv)
+    i = 0
+    while i < len(items):
+        if items[i] in ("--from", "--to") and i + 1 < len(items) and items[i + 1].startswith("-"):
+            out.append(f"{items[i]}={items[i + 1]}")
+            i += 2
+            continue
+        out.append(items[i])
+        i += 1
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["demo"]:
+        # The demo has options of its own (see `ddstream demo --help`): hand them over untouched.
+        from . import demo
+
+        return demo.main(argv[1:])
+    args = parser.parse_args(_attach_negative_times(argv))
+    if args.debug:
+        logging.basicConfig(level=logging.DEBUG, format="%(name)s %(levelname)s: %(message)s")
+    try:
+        return int(args.run(args))
+    except UsageError as exc:
+        print(f"ddstream: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except DDStreamError as exc:
+        if args.debug:
+            raise
+        print(f"ddstream: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return exit_code_for(exc)
+    except KeyboardInterrupt:
+        print("\nddstream: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # `ddstream query ... | head`: the reader left; that is not an error.
+        with contextlib.suppress(OSError):
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115
+        return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

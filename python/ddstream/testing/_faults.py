@@ -1,0 +1,359 @@
+"""Fault modes of FakeDatadog: the ways a real server, proxy or network misbehaves.
+
+Each class is a :class:`~ddstream.testing.Fault`: queue it with :meth:`FakeDatadog.add_fault`
+and it replaces the real answer of the next ``times`` matching requests (``times=None``: all of
+them). With :meth:`FakeDatadog.inject` (any status, JSON or HTML body) and the server's own options
+(``rate_limit`` with real ``x-ratelimit-*`` headers, ``rate_limit_html``, ``latency``,
+``max_points`` for coarsened intervals, ``tls``) they cover what a client must survive:
+
+=====================  ==========================================================================
+:class:`ResetMidBody`  the real answer, cut off by a TCP reset partway through the body
+:class:`Truncate`      the real answer, cut partway with the connection closed (Content-Length
+                       promises more than arrives)
+:class:`TruncatedJSON` a well-framed 200 whose JSON stops partway (Content-Length matches)
+:class:`Hangup`        the connection closes without any answer
+:class:`SlowBody`      the real answer dribbled out a few bytes at a time (slow-loris); with
+                       ``stall`` it stops sending after the headers
+:class:`GzipBomb`      a small gzip body that inflates to far more than any client should keep
+:class:`Mutate`        the real JSON document changed by a function: wrong types, ``"status":
+                       "error"``, timestamps out of the chunk or order, series that vanish or
+                       multiply, a coarser ``interval``...
+:class:`Garbage`       a 200 whose body is not JSON at all (random bytes, text, HTML)
+:class:`Redirect`      a 3xx pointing elsewhere
+:class:`RandomFaults`  a seeded mix of the recoverable faults above, for soak tests
+=====================  ==========================================================================
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+import zlib
+from collections import Counter
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from ._server import QUERY_PATH, Exchange, Fault, Response, error_response, json_body
+
+__all__ = [
+    "RECOVERABLE_KINDS",
+    "Garbage",
+    "GzipBomb",
+    "Hangup",
+    "Mutate",
+    "RandomFaults",
+    "Redirect",
+    "ResetMidBody",
+    "SlowBody",
+    "Truncate",
+    "TruncatedJSON",
+]
+
+
+def _cut(body: bytes, fraction: float) -> int:
+    """Where to cut ``body``: at least one byte kept and at least one dropped."""
+    return min(max(1, int(len(body) * fraction)), max(1, len(body) - 1))
+
+
+def _sleep_while_running(exchange: Exchange, seconds: float) -> bool:
+    """Sleep in short slices; False as soon as the server is stopping."""
+    deadline = time.monotonic() + seconds
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return True
+        if not exchange.server_running:
+            return False
+        time.sleep(min(left, 0.05))
+
+
+class ResetMidBody(Fault):
+    """The real answer's headers (exact Content-Length) and part of its body, then a TCP reset.
+
+    ``fraction`` of the (uncompressed) body is sent. The client sees "connection reset by peer".
+    """
+
+    def __init__(
+        self, fraction: float = 0.5, *, path: str | None = QUERY_PATH, times: int | None = 1
+    ) -> None:
+        super().__init__(path=path, times=times)
+        self.fraction = fraction
+
+    def respond(self, exchange: Exchange) -> None:
+        response = exchange.real_response()
+        headers = dict(response.headers)
+        headers.update({"Content-Type": response.content_type,
+                        "Content-Length": str(len(response.body))})
+        exchange.write_head(response.status, headers)
+        exchange.write(response.body[: _cut(response.body, self.fraction)])
+        exchange.reset_connection()
+
+
+class Truncate(Fault):
+    """The real answer with an exact Content-Length, but only ``fraction`` of the body is sent
+    before the connection closes normally (FIN): a body shorter than it said."""
+
+    def __init__(
+        self, fraction: float = 0.5, *, path: str | None = QUERY_PATH, times: int | None = 1
+    ) -> None:
+        super().__init__(path=path, times=times)
+        self.fraction = fraction
+
+    def respond(self, exchange: Exchange) -> None:
+        response = exchange.real_response()
+        headers = dict(response.headers)
+        headers.update({"Content-Type": response.content_type,
+                        "Content-Length": str(len(response.body))})
+        exchange.write_head(response.status, headers)
+        exchange.write(response.body[: _cut(response.body, self.fraction)])
+        exchange.close_connection()
+
+
+class TruncatedJSON(Fault):
+    """A 200 carrying only the first ``fraction`` of the real JSON, correctly framed (the
+    Content-Length is that of the cut body): HTTP is happy, the JSON ends early."""
+
+    def __init__(
+        self, fraction: float = 0.5, *, path: str | None = QUERY_PATH, times: int | None = 1
+    ) -> None:
+        super().__init__(path=path, times=times)
+        self.fraction = fraction
+
+    def respond(self, exchange: Exchange) -> None:
+        response = exchange.real_response()
+        body = response.body[: _cut(response.body, self.fraction)]
+        exchange.send(Response(response.status, body, response.content_type, response.headers))
+
+
+class Hangup(Fault):
+    """Close the connection without answering (the client gets an empty reply)."""
+
+    def respond(self, exchange: Exchange) -> None:
+        exchange.close_connection()
+
+
+class SlowBody(Fault):
+    """The real answer (uncompressed, exact Content-Length) sent ``chunk`` bytes every ``pause``
+    seconds: a slow or slow-loris server. ``stall=True`` sends the headers and then nothing
+    (until the client gives up or ``max_seconds`` pass). Stops when the client goes away."""
+
+    def __init__(
+        self,
+        *,
+        chunk: int = 64,
+        pause: float = 0.1,
+        stall: bool = False,
+        max_seconds: float = 60.0,
+        path: str | None = QUERY_PATH,
+        times: int | None = 1,
+    ) -> None:
+        super().__init__(path=path, times=times)
+        if chunk < 1 or pause < 0:
+            raise ValueError("chunk must be >= 1 and pause >= 0")
+        self.chunk = chunk
+        self.pause = pause
+        self.stall = stall
+        self.max_seconds = max_seconds
+
+    def respond(self, exchange: Exchange) -> None:
+        response = exchange.real_response()
+        headers = dict(response.headers)
+        headers.update({"Content-Type": response.content_type,
+                        "Content-Length": str(len(response.body))})
+        exchange.write_head(response.status, headers)
+        if self.stall:
+            _sleep_while_running(exchange, self.max_seconds)
+            exchange.close_connection()
+            return
+        deadline = time.monotonic() + self.max_seconds
+        for start in range(0, len(response.body), self.chunk):
+            exchange.write(response.body[start : start + self.chunk])  # raises once the client left
+            if time.monotonic() > deadline or not _sleep_while_running(exchange, self.pause):
+                exchange.close_connection()
+                return
+
+
+class GzipBomb(Fault):
+    """A 200 with ``Content-Encoding: gzip`` whose small body inflates to ``inflated_bytes`` (a
+    JSON object start followed by spaces, so only a size limit stops a client)."""
+
+    def __init__(
+        self, inflated_bytes: int = 1 << 30, *, path: str | None = QUERY_PATH,
+        times: int | None = 1,
+    ) -> None:
+        super().__init__(path=path, times=times)
+        self.inflated_bytes = inflated_bytes
+        self._body: bytes | None = None
+        self._lock = threading.Lock()
+
+    def body(self) -> bytes:
+        """The compressed body (made once: about 1 KiB per MiB inflated)."""
+        with self._lock:
+            if self._body is None:
+                compressor = zlib.compressobj(9, zlib.DEFLATED, 31)  # 31: gzip framing
+                head = b'{"status":"ok","series":['
+                parts = [compressor.compress(head)]
+                block = b" " * (1 << 20)
+                left = self.inflated_bytes - len(head)
+                while left > 0:
+                    parts.append(compressor.compress(block[: min(left, len(block))]))
+                    left -= len(block)
+                parts.append(compressor.flush())
+                self._body = b"".join(parts)
+            return self._body
+
+    def respond(self, exchange: Exchange) -> None:
+        exchange.send(Response(200, self.body(), headers={"Content-Encoding": "gzip"}))
+
+
+class Mutate(Fault):
+    """The real answer's JSON document passed through ``change(document, exchange)``, which
+    returns the new document (sent as compact JSON) or raw ``bytes`` (sent as they are). Only 200
+    answers are changed; errors pass through."""
+
+    def __init__(
+        self,
+        change: Callable[[dict[str, Any], Exchange], Any],
+        *,
+        path: str | None = QUERY_PATH,
+        times: int | None = 1,
+    ) -> None:
+        super().__init__(path=path, times=times)
+        self.change = change
+
+    def respond(self, exchange: Exchange) -> None:
+        response = exchange.real_response()
+        if response.status != 200:
+            exchange.send(response)
+            return
+        changed = self.change(json.loads(response.body), exchange)
+        body = changed if isinstance(changed, bytes) else json_body(changed)
+        exchange.send(Response(200, body, response.content_type, response.headers))
+
+
+class Garbage(Fault):
+    """A 200 whose body is ``body``, or ``size`` seeded random bytes when ``body`` is None."""
+
+    def __init__(
+        self,
+        body: bytes | None = None,
+        *,
+        size: int = 4096,
+        seed: int = 0,
+        content_type: str = "application/json",
+        path: str | None = QUERY_PATH,
+        times: int | None = 1,
+    ) -> None:
+        super().__init__(path=path, times=times)
+        self.body = body if body is not None else random.Random(seed).randbytes(size)
+        self.content_type = content_type
+
+    def respond(self, exchange: Exchange) -> None:
+        exchange.send(Response(200, self.body, self.content_type))
+
+
+class Redirect(Fault):
+    """``status`` (default 302) with ``Location: location``."""
+
+    def __init__(
+        self, location: str, status: int = 302, *, path: str | None = QUERY_PATH,
+        times: int | None = 1,
+    ) -> None:
+        super().__init__(path=path, times=times)
+        self.location = location
+        self.status = status
+
+    def respond(self, exchange: Exchange) -> None:
+        exchange.send(
+            Response(self.status, b"", headers={"Location": self.location + exchange.path})
+        )
+
+
+#: What :class:`RandomFaults` picks from: faults a client must recover from with exact data.
+RECOVERABLE_KINDS = (
+    "503", "500_html", "502_html", "429", "reset", "truncate", "truncated_json", "hangup", "slow",
+)  # fmt: skip
+
+
+class RandomFaults(Fault):
+    """Each matching request fails with probability ``probability``, with a kind drawn from
+    ``kinds`` (default :data:`RECOVERABLE_KINDS`), reproducibly from ``seed``. ``counts`` tallies
+    what was served. A ``"429"`` carries ``x-ratelimit-remaining: 0`` and ``x-ratelimit-reset:
+    1`` (a window of the server's limit spent elsewhere); ``"slow"`` sends the whole real answer
+    in eight parts over ``slow_seconds``.
+    """
+
+    def __init__(
+        self,
+        probability: float,
+        *,
+        seed: int = 0,
+        kinds: Sequence[str] = RECOVERABLE_KINDS,
+        slow_seconds: float = 0.2,
+        path: str | None = QUERY_PATH,
+    ) -> None:
+        super().__init__(path=path, times=None)
+        unknown = sorted(set(kinds) - set(RECOVERABLE_KINDS))
+        if unknown or not kinds:
+            raise ValueError(f"kinds must be taken from {RECOVERABLE_KINDS}, got {unknown}")
+        if not 0 <= probability <= 1:
+            raise ValueError(f"probability must be in [0, 1], got {probability}")
+        self.probability = probability
+        self.kinds = tuple(kinds)
+        self.slow_seconds = slow_seconds
+        self.counts: Counter[str] = Counter()
+        self._random = random.Random(seed)
+        self._chosen: dict[int, tuple[str, float]] = {}  # id(exchange) -> (kind, cut)
+        self._lock = threading.Lock()
+
+    def matches(self, exchange: Exchange) -> bool:
+        # Called under the server's lock, in request order: the draws are reproducible.
+        if not super().matches(exchange) or self._random.random() >= self.probability:
+            return False
+        kind = self._random.choice(self.kinds)
+        with self._lock:
+            self._chosen[id(exchange)] = (kind, self._random.uniform(0.1, 0.9))
+            self.counts[kind] += 1
+        return True
+
+    def respond(self, exchange: Exchange) -> None:
+        with self._lock:
+            kind, cut = self._chosen.pop(id(exchange))
+        fault: Fault
+        if kind == "503":
+            exchange.send(error_response(503, "Service Unavailable"))
+            return
+        if kind in ("500_html", "502_html"):
+            status = int(kind[:3])
+            page = f"<html><head><title>{status} Server Error</title></head><body></body></html>"
+            exchange.send(Response(status, page.encode(), "text/html"))
+            return
+        if kind == "429":
+            headers = {"x-ratelimit-remaining": "0", "x-ratelimit-reset": "1"}
+            exchange.send(error_response(429, "Too many requests", headers))
+            return
+        if kind == "slow":
+            response = exchange.real_response()
+            body = response.body  # uncompressed: more bytes to dribble
+            headers = dict(response.headers)
+            headers.update({"Content-Type": response.content_type,
+                            "Content-Length": str(len(body))})
+            exchange.write_head(response.status, headers)
+            step = max(1, -(-len(body) // 8))
+            for start in range(0, len(body), step):
+                exchange.write(body[start : start + step])
+                if not _sleep_while_running(exchange, self.slow_seconds / 8):
+                    exchange.close_connection()
+                    return
+            return
+        if kind == "reset":
+            fault = ResetMidBody(cut)
+        elif kind == "truncate":
+            fault = Truncate(cut)
+        elif kind == "truncated_json":
+            fault = TruncatedJSON(cut)
+        else:
+            fault = Hangup()
+        fault.respond(exchange)
