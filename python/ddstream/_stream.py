@@ -16,12 +16,15 @@ from ._config import DDStreamConfig, NativeConfig
 if TYPE_CHECKING:
     from ._arrow import ArrowBatch
 from ._lib import ffi, lib
+from ._timespec import TimeLike, parse_time
 from .errors import (
     STATUS_E_CANCELLED,
+    STATUS_E_CONFIG,
     STATUS_END,
     STATUS_OK,
     STATUS_TIMEOUT,
     CancelledError,
+    ConfigError,
     DDStreamError,
     error_class_for_status,
 )
@@ -195,6 +198,24 @@ class _Handle:
             self.call_lock.release()
 
 
+def _config_from_keywords(start: TimeLike | None, end: TimeLike | None,
+                          options: dict[str, Any]) -> DDStreamConfig:
+    """A DDStreamConfig from DDStream's keywords, with human times turned into epoch seconds."""
+    if start is not None:
+        options["range_start"] = start
+    if end is not None:
+        options["range_end"] = end
+    if "range_start" in options and "range_end" not in options:
+        options["range_end"] = "now"
+    for name in ("range_start", "range_end"):
+        if name in options and options[name] is not None:
+            try:
+                options[name] = parse_time(options[name])
+            except ValueError as exc:
+                raise ConfigError(f"{name}: {exc}", status=STATUS_E_CONFIG) from None
+    return DDStreamConfig(**options)
+
+
 class DDStream:
     """A stream of batches over a Datadog metric query, one batch per chunk of the range.
 
@@ -212,11 +233,31 @@ class DDStream:
     :meth:`close` or a ``with`` block; a stream that is garbage-collected is closed for you.
     """
 
-    def __init__(self, cfg: DDStreamConfig, *, resume: str | None = None) -> None:
-        """Open a stream over ``cfg``; ``resume``: a token from :meth:`resume_token` (same as
-        ``cfg.resume_token``) to start where an earlier stream, in any process, stood."""
-        if not isinstance(cfg, DDStreamConfig):
+    def __init__(
+        self,
+        cfg: DDStreamConfig | None = None,
+        *,
+        resume: str | None = None,
+        start: TimeLike | None = None,
+        end: TimeLike | None = None,
+        **options: Any,
+    ) -> None:
+        """Open a stream over ``cfg``, or over a config made from keywords::
+
+            DDStream(query="avg:system.cpu.user{*}", start="-7d")            # end: now
+            DDStream(query=q, start=datetime(2026, 11, 1), end="2026-11-08", granularity=300)
+
+        ``start``/``end`` (or ``range_start``/``range_end``) take epoch seconds, datetimes (naive
+        means UTC), ISO 8601 strings, ``"now"`` or relative times like ``"-36h"``; the other
+        keywords are :class:`DDStreamConfig` fields. ``resume``: a token from
+        :meth:`resume_token` (same as ``cfg.resume_token``) to start where an earlier stream, in
+        any process, stood."""
+        if cfg is None:
+            cfg = _config_from_keywords(start, end, options)
+        elif not isinstance(cfg, DDStreamConfig):
             raise TypeError(f"DDStream() takes a DDStreamConfig, not {type(cfg).__name__}")
+        elif start is not None or end is not None or options:
+            raise TypeError("DDStream() takes a DDStreamConfig or keyword options, not both")
         if resume is not None:
             cfg = cfg.copy(resume_token=resume)
         native = cfg.to_native()

@@ -1,0 +1,45 @@
+"""The Python examples that are not seed snippets, run as a user would (a subprocess each),
+against the built-in fake Datadog they start themselves."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "python"
+
+
+def _run(name: str, *args: str) -> str:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DD_", "DDSTREAM_"))}
+    result = subprocess.run([sys.executable, str(EXAMPLES / name), *args], env=env,
+                            capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_duckdb_example() -> None:
+    out = _run("duckdb_example.py")
+    hosts = {line.split()[0] for line in out.splitlines()[1:-1]}
+    assert hosts == {"host:h00", "host:h01", "host:h02"}
+    assert re.search(r"^\d+ rows from 1 chunk\(s\)$", out, re.M), out
+
+
+def test_pandas_resample_and_plot(tmp_path: Path) -> None:
+    png = tmp_path / "cpu.png"
+    out = _run("pandas_plot.py", str(png))
+    # 7 days at 300 s for 3 hosts; hourly means over 7 days (168 or 169 hours) x 3 hosts
+    match = re.search(r"^(\d+) rows, (\d+) hours x 3 hosts", out, re.M)
+    assert match, out
+    assert int(match.group(1)) in (3 * 2016, 3 * 2017)
+    assert int(match.group(2)) in (168, 169)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+
+
+def test_polars_example() -> None:
+    out = _run("polars_example.py")
+    for host in ("host:h00", "host:h01", "host:h02"):
+        assert host in out
+    assert len(re.findall(r"host:h0\d ┆ 144[01] ┆", out)) == 3, out  # 1440 (or 1441) rows each
