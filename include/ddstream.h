@@ -143,6 +143,10 @@ typedef struct ddstream_config {
                                        without refetching the chunks before it */
     const char *resume_token;       /* NULL, or a token from ddstream_resume_token(): start where it
                                        says, after checking it was made for this query and plan */
+    int32_t max_in_flight;          /* with prefetch, requests in flight at once, each on its own
+                                       keep-alive connection, 1..32 (default 4); batches still come
+                                       in chunk order. Fetching runs up to max(prefetch_chunks,
+                                       max_in_flight) chunks ahead. Without prefetch: 1 */
 } ddstream_config;
 
 /* One chunk of the plan: buckets with start in [start, end), epoch seconds, aligned to granularity. */

@@ -26,6 +26,7 @@ DDSTREAM_API void ddstream_config_init(ddstream_config *cfg) {
     cfg->chunk_seconds = 0;
     cfg->enable_prefetch = 1;
     cfg->prefetch_chunks = 2;
+    cfg->max_in_flight = 4;
     cfg->log_level = DDSTREAM_LOG_NONE;
     cfg->max_retries = 5;
     cfg->max_retry_wait_ms = 300000;
@@ -194,6 +195,8 @@ static ddstream_status check_numbers(const ddstream_config *c, ddstream_error *e
                           (long long)c->chunk_seconds);
     if (c->prefetch_chunks < 1 || c->prefetch_chunks > 64)
         return CONFIG_ERR("prefetch_chunks must be between 1 and 64, got %d", (int)c->prefetch_chunks);
+    if (c->max_in_flight < 1 || c->max_in_flight > 32)
+        return CONFIG_ERR("max_in_flight must be between 1 and 32, got %d", (int)c->max_in_flight);
     if (c->log_level < DDSTREAM_LOG_NONE || c->log_level > DDSTREAM_LOG_DEBUG)
         return CONFIG_ERR("log_level must be between 0 (none) and 4 (debug), got %d", (int)c->log_level);
     if (c->max_retries < 0 || c->max_retries > 100)
@@ -315,6 +318,7 @@ ddstream_status dds_settings_load(const ddstream_config *cfg_in, dds_settings *o
     out->chunk_seconds = c->chunk_seconds;
     out->enable_prefetch = c->enable_prefetch != 0;
     out->prefetch_chunks = c->prefetch_chunks;
+    out->max_in_flight = c->max_in_flight;
     out->log_level = c->log_level;
     out->log_to_queue = c->log_to_queue != 0;
     out->log_fn = c->log_fn;

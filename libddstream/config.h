@@ -18,7 +18,7 @@ typedef struct dds_settings {
     char *query;
     char *ca_bundle;  /* NULL: system store */
     int64_t range_start, range_end, granularity, chunk_seconds;
-    int32_t enable_prefetch, prefetch_chunks, log_level, log_to_queue;
+    int32_t enable_prefetch, prefetch_chunks, max_in_flight, log_level, log_to_queue;
     ddstream_log_fn log_fn;
     void *log_user;
     int32_t max_retries, allow_insecure_http;

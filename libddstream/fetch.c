@@ -1,8 +1,9 @@
 /* fetch.c — libcurl transport: keep-alive, compression, timeouts, retries, rate-limit pacing.
  *
- * Transfers run through a multi handle even though there is one at a time: curl_multi_poll can be
- * woken by curl_multi_wakeup from another thread, so ddstream_cancel interrupts a slow transfer
- * at once instead of waiting for a progress callback. */
+ * Transfers run through a multi handle even though a client has one at a time (a stream runs one
+ * client per request in flight, see stream.c): curl_multi_poll can be woken by curl_multi_wakeup
+ * from another thread, so ddstream_cancel interrupts a slow transfer at once instead of waiting
+ * for a progress callback. */
 #include "fetch.h"
 
 #include <ctype.h>

@@ -1,9 +1,17 @@
-/* stream.c — the stream: a worker thread fetches chunks in order, up to prefetch_chunks ahead of
- * the caller, into a bounded FIFO; ddstream_next hands them out strictly in chunk order.
+/* stream.c — the stream: fetcher threads fetch chunks, up to max_in_flight at once and within a
+ * window of max(prefetch_chunks, max_in_flight) chunks from the caller's position; ddstream_next
+ * hands them out strictly in chunk order (a later chunk that finishes first waits in its slot).
+ *
+ * Why one thread per request in flight rather than one thread driving several easy handles:
+ * a request is more than a transfer (rate-limit reservation, retries with backoff, the
+ * split-and-refetch of a coarsened answer), and fetch.c/chunk_fetch.c express that as straight
+ * blocking code. Each fetcher owns a dds_http (its own easy handle, multi handle and keep-alive
+ * connection, reused from chunk to chunk) and its own dds_cancel, whose trigger wakes that
+ * fetcher's curl_multi_poll at once: cancel, seek and close trigger every fetcher's.
  *
  * Locking: one mutex guards every field below `mu`; one condition variable (monotonic clock) is
- * broadcast on every change, and both the worker and the caller re-check their own predicate.
- * The worker never holds the mutex during network I/O. */
+ * broadcast on every change, and the fetchers and the caller re-check their own predicate.
+ * A fetcher never holds the mutex during network I/O. */
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -24,30 +32,45 @@
 #include "query.h"
 #include "stream_internal.h"
 
+/* One chunk of the window [next_deliver, next_deliver + wcap), at slots[index % wcap]. */
+typedef enum { SLOT_EMPTY, SLOT_FETCHING, SLOT_DONE, SLOT_FAILED } slot_state;
+
+typedef struct chunk_slot {
+    slot_state state;
+    int gated;             /* its error was delivered: fetch it again only on new demand */
+    uint64_t fail_seq;     /* demand_seq when it failed */
+    ddstream_batch *batch; /* SLOT_DONE */
+    ddstream_error error;  /* SLOT_FAILED: delivered when the caller reaches this chunk */
+} chunk_slot;
+
+/* One request in flight at a time, on its own connection. */
+typedef struct fetcher {
+    ddstream_stream *st;
+    dds_cancel stop; /* aborts this fetcher's transfer and sleeps: on cancel, seek and close */
+    dds_http *http;  /* used by this fetcher's thread only */
+    pthread_t thread;
+    int stop_ready, started;
+} fetcher;
+
 struct ddstream_stream {
     dds_settings s;
     dds_plan plan;
     dds_log log;
-    dds_cancel stop; /* aborts the worker's transfer and sleeps: on cancel, seek and close */
-    dds_http *http;  /* used by the worker thread only */
+    fetcher *fetchers;
+    size_t nfetchers;
     char *rollup_query;
-    pthread_t worker;
-    int worker_started;
 
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int quit;                  /* the worker must exit */
     int cancelled;             /* ddstream_cancel was called */
     size_t next_deliver;       /* index of the next chunk ddstream_next hands out */
-    size_t next_fetch;         /* index of the chunk the worker fetches next */
     size_t wanted;             /* chunks the caller has asked for (without prefetch, the limit) */
     uint64_t demand_seq;       /* bumped by every ddstream_next */
-    uint64_t fail_seq;         /* demand_seq when the last fetch failed: retry only on new demand */
-    int failed;                /* the chunk at next_fetch failed and has not been retried */
-    int error_pending;         /* error below not yet delivered */
-    ddstream_error error;
-    ddstream_batch **queue;    /* ring of prefetch_chunks slots */
-    size_t qhead, qcount, qcap;
+    chunk_slot *slots;         /* the window: wcap slots */
+    size_t wcap;
+    size_t fetching;           /* requests in flight */
+    int ramped;                /* a chunk succeeded since open or the last failure */
     char last_error[sizeof(((ddstream_error *)0)->message)];
 };
 
@@ -178,22 +201,45 @@ DDSTREAM_API ddstream_status ddstream_resume_token(const ddstream_stream *st, ch
     return ddstream_resume_token_at(st, index, buf, cap);
 }
 
-static int worker_may_fetch(const ddstream_stream *st) {
-    if (st->quit || st->cancelled || st->error_pending) return 0;
-    if (st->next_fetch >= st->plan.count) return 0;
-    if (st->failed && st->demand_seq <= st->fail_seq) return 0;
-    if (st->qcount >= st->qcap) return 0;
-    size_t limit = st->s.enable_prefetch ? st->next_deliver + (size_t)st->s.prefetch_chunks : st->wanted;
-    return st->next_fetch < limit;
+#define NO_CHUNK SIZE_MAX
+
+static chunk_slot *slot_of(ddstream_stream *st, size_t idx) { return &st->slots[idx % st->wcap]; }
+
+/* The chunk a fetcher should start next, or NO_CHUNK. The lowest not yet fetched in the window
+ * (with prefetch off: only what the caller asked for). Nothing past a failed chunk whose error
+ * has not been delivered, nor past one whose delivered error awaits new demand: a failing server
+ * is not hammered ahead of the caller, and no chunk is ever skipped. */
+static size_t next_to_claim(ddstream_stream *st) {
+    if (st->quit || st->cancelled) return NO_CHUNK;
+    /* Slow start: one request at a time until one succeeds, and again after a failure, so a
+     * server that refuses (bad key, bad query, outage, rate limit) sees one request and its
+     * retries, not max_in_flight of them. */
+    if (!st->ramped && st->fetching > 0) return NO_CHUNK;
+    size_t limit = st->next_deliver + st->wcap;
+    if (!st->s.enable_prefetch && st->wanted < limit) limit = st->wanted;
+    if (limit > st->plan.count) limit = st->plan.count;
+    for (size_t i = st->next_deliver; i < limit; i++) {
+        chunk_slot *sl = slot_of(st, i);
+        if (sl->state == SLOT_FAILED) return NO_CHUNK;
+        if (sl->state != SLOT_EMPTY) continue;
+        if (sl->gated && st->demand_seq <= sl->fail_seq) return NO_CHUNK;
+        return i;
+    }
+    return NO_CHUNK;
 }
 
-static void *worker_main(void *arg) {
-    ddstream_stream *st = arg;
+static void *fetcher_main(void *arg) {
+    fetcher *f = arg;
+    ddstream_stream *st = f->st;
     pthread_mutex_lock(&st->mu);
     for (;;) {
-        while (!st->quit && !worker_may_fetch(st)) pthread_cond_wait(&st->cv, &st->mu);
+        size_t idx = NO_CHUNK;
+        while (!st->quit && (idx = next_to_claim(st)) == NO_CHUNK) pthread_cond_wait(&st->cv, &st->mu);
         if (st->quit) break;
-        size_t idx = st->next_fetch;
+        chunk_slot *sl = slot_of(st, idx); /* stays this chunk's: next_deliver cannot pass it */
+        sl->state = SLOT_FETCHING;
+        sl->gated = 0;
+        st->fetching++;
         pthread_mutex_unlock(&st->mu);
 
         ddstream_chunk c = dds_plan_chunk(&st->plan, idx);
@@ -202,29 +248,32 @@ static void *worker_main(void *arg) {
         memset(&err, 0, sizeof err);
         dds_logf(&st->log, DDSTREAM_LOG_DEBUG, "fetching chunk %zu of %zu [%" PRId64 ", %" PRId64 ")",
                  idx + 1, st->plan.count, c.start, c.end);
-        ddstream_status rc = dds_fetch_chunk(st->http, &st->s, &st->log, st->rollup_query, c.start,
+        ddstream_status rc = dds_fetch_chunk(f->http, &st->s, &st->log, st->rollup_query, c.start,
                                              c.end, &batch, &err);
 
         pthread_mutex_lock(&st->mu);
+        st->fetching--;
         if (st->quit) {
             ddstream_batch_free(batch);
+            sl->state = SLOT_EMPTY;
             break;
         }
         if (rc == DDSTREAM_OK) {
             batch->chunk_index = idx;
             batch->chunk_count = st->plan.count;
             batch->is_last = idx + 1 == st->plan.count;
-            st->queue[(st->qhead + st->qcount) % st->qcap] = batch;
-            st->qcount++;
-            st->next_fetch++;
-            st->failed = 0;
-        } else if (!(rc == DDSTREAM_E_CANCELLED && st->cancelled)) {
+            sl->batch = batch;
+            sl->state = SLOT_DONE;
+            st->ramped = 1;
+        } else if (rc == DDSTREAM_E_CANCELLED && st->cancelled) {
+            sl->state = SLOT_EMPTY;
+        } else {
             describe_chunk_error(st, idx, &err);
             dds_logf(&st->log, DDSTREAM_LOG_ERROR, "%s", err.message);
-            st->error = err;
-            st->error_pending = 1;
-            st->failed = 1;
-            st->fail_seq = st->demand_seq;
+            sl->error = err;
+            sl->state = SLOT_FAILED;
+            sl->fail_seq = st->demand_seq;
+            st->ramped = 0;
         }
         pthread_cond_broadcast(&st->cv);
     }
@@ -232,44 +281,53 @@ static void *worker_main(void *arg) {
     return NULL;
 }
 
-static ddstream_status start_worker(ddstream_stream *st, ddstream_error *err) {
-    st->quit = 0;
-    if (st->plan.count == 0) return DDSTREAM_OK;
-    if (pthread_create(&st->worker, NULL, worker_main, st) != 0)
-        return dds_error_set(err, DDSTREAM_E_INTERNAL, "could not start the stream's worker thread");
-    st->worker_started = 1;
-    return DDSTREAM_OK;
-}
-
 static void stop_worker(ddstream_stream *st) {
-    if (!st->worker_started) return;
     pthread_mutex_lock(&st->mu);
     st->quit = 1;
     pthread_cond_broadcast(&st->cv);
     pthread_mutex_unlock(&st->mu);
-    dds_cancel_trigger(&st->stop);
-    pthread_join(st->worker, NULL);
-    st->worker_started = 0;
+    for (size_t i = 0; i < st->nfetchers; i++)
+        if (st->fetchers[i].started) dds_cancel_trigger(&st->fetchers[i].stop);
+    for (size_t i = 0; i < st->nfetchers; i++) {
+        if (!st->fetchers[i].started) continue;
+        pthread_join(st->fetchers[i].thread, NULL);
+        st->fetchers[i].started = 0;
+    }
 }
 
-static void drop_queue(ddstream_stream *st) {
-    while (st->qcount) {
-        ddstream_batch_free(st->queue[st->qhead]);
-        st->queue[st->qhead] = NULL;
-        st->qhead = (st->qhead + 1) % st->qcap;
-        st->qcount--;
+static ddstream_status start_worker(ddstream_stream *st, ddstream_error *err) {
+    st->quit = 0;
+    if (st->plan.count == 0) return DDSTREAM_OK;
+    for (size_t i = 0; i < st->nfetchers; i++) {
+        if (pthread_create(&st->fetchers[i].thread, NULL, fetcher_main, &st->fetchers[i]) != 0) {
+            stop_worker(st);
+            return dds_error_set(err, DDSTREAM_E_INTERNAL, "could not start the stream's fetcher threads");
+        }
+        st->fetchers[i].started = 1;
     }
-    st->qhead = 0;
+    return DDSTREAM_OK;
+}
+
+/* Free every fetched batch of the window and forget its errors. No fetcher may be running. */
+static void drop_window(ddstream_stream *st) {
+    for (size_t i = 0; i < st->wcap; i++) {
+        ddstream_batch_free(st->slots[i].batch);
+        memset(&st->slots[i], 0, sizeof st->slots[i]);
+        st->slots[i].state = SLOT_EMPTY;
+    }
 }
 
 DDSTREAM_API void ddstream_close(ddstream_stream *st) {
     if (!st) return;
-    stop_worker(st);
-    if (st->queue) drop_queue(st);
-    free(st->queue);
-    dds_http_free(st->http);
+    if (st->fetchers) stop_worker(st);
+    if (st->slots) drop_window(st);
+    free(st->slots);
+    for (size_t i = 0; st->fetchers && i < st->nfetchers; i++) {
+        dds_http_free(st->fetchers[i].http);
+        if (st->fetchers[i].stop_ready) dds_cancel_destroy(&st->fetchers[i].stop);
+    }
+    free(st->fetchers);
     free(st->rollup_query);
-    dds_cancel_destroy(&st->stop);
     pthread_cond_destroy(&st->cv);
     pthread_mutex_destroy(&st->mu);
     dds_log_destroy(&st->log);
@@ -284,8 +342,7 @@ static int init_sync(ddstream_stream *st) {
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
     int rc = pthread_cond_init(&st->cv, &attr);
     pthread_condattr_destroy(&attr);
-    if (rc != 0) return -1;
-    return dds_cancel_init(&st->stop);
+    return rc != 0 ? -1 : 0;
 }
 
 DDSTREAM_API ddstream_status ddstream_open(const ddstream_config *cfg, ddstream_stream **out,
@@ -325,22 +382,39 @@ DDSTREAM_API ddstream_status ddstream_open(const ddstream_config *cfg, ddstream_
     size_t first;
     rc = starting_chunk(st, &first, err);
     if (rc != DDSTREAM_OK) goto fail;
-    st->next_deliver = st->next_fetch = st->wanted = first;
+    st->next_deliver = st->wanted = first;
     if (first > 0)
         dds_logf(&st->log, DDSTREAM_LOG_INFO, "resuming at chunk %zu of %zu", first + 1, st->plan.count);
-    st->qcap = st->s.enable_prefetch ? (size_t)st->s.prefetch_chunks : 1;
-    st->queue = calloc(st->qcap, sizeof *st->queue);
+    /* With prefetch, up to max_in_flight requests run at once, within a window of
+     * max(prefetch_chunks, max_in_flight) chunks from the caller's position (so memory stays
+     * bounded by the window). Without prefetch only the chunk the caller asks for is fetched:
+     * one request, one slot. Never more fetchers than chunks. */
+    size_t in_flight = st->s.enable_prefetch ? (size_t)st->s.max_in_flight : 1;
+    st->wcap = st->s.enable_prefetch ? (size_t)st->s.prefetch_chunks : 1;
+    if (st->wcap < in_flight) st->wcap = in_flight;
+    st->nfetchers = in_flight < st->plan.count ? in_flight : (st->plan.count ? st->plan.count : 1);
+    st->slots = calloc(st->wcap, sizeof *st->slots);
+    st->fetchers = calloc(st->nfetchers, sizeof *st->fetchers);
     st->rollup_query = dds_rollup_query(st->s.query, st->s.granularity);
-    if (!st->queue || !st->rollup_query) {
+    if (!st->slots || !st->fetchers || !st->rollup_query) {
         rc = dds_error_set(err, DDSTREAM_E_NOMEM, "out of memory creating the stream");
         goto fail;
     }
-    st->http = dds_http_new(&st->s, &st->log, &st->stop, err);
-    if (!st->http) {
-        rc = err ? err->status : DDSTREAM_E_NOMEM;
-        goto fail;
+    for (size_t i = 0; i < st->nfetchers; i++) {
+        fetcher *f = &st->fetchers[i];
+        f->st = st;
+        if (dds_cancel_init(&f->stop) != 0) {
+            rc = dds_error_set(err, DDSTREAM_E_INTERNAL, "could not create the stream's locks");
+            goto fail;
+        }
+        f->stop_ready = 1;
+        f->http = dds_http_new(&st->s, &st->log, &f->stop, err);
+        if (!f->http) {
+            rc = err ? err->status : DDSTREAM_E_NOMEM;
+            goto fail;
+        }
+        dds_http_wait_for_windows(f->http); /* a bulk export waits out the window; cancel stops it */
     }
-    dds_http_wait_for_windows(st->http); /* a bulk export waits out the window; cancel stops it */
     rc = start_worker(st, err);
     if (rc != DDSTREAM_OK) goto fail;
     *out = st;
@@ -376,7 +450,8 @@ DDSTREAM_API ddstream_status ddstream_next(ddstream_stream *st, int64_t timeout_
     st->demand_seq++;
     if (st->wanted < st->next_deliver + 1) st->wanted = st->next_deliver + 1;
     pthread_cond_broadcast(&st->cv);
-    while (st->qcount == 0 && !st->error_pending && !st->cancelled) {
+    chunk_slot *sl = slot_of(st, st->next_deliver);
+    while (sl->state != SLOT_DONE && sl->state != SLOT_FAILED && !st->cancelled) {
         if (timeout_ms == 0) break;
         if (timeout_ms < 0) {
             pthread_cond_wait(&st->cv, &st->mu);
@@ -386,17 +461,19 @@ DDSTREAM_API ddstream_status ddstream_next(ddstream_stream *st, int64_t timeout_
     }
     if (st->cancelled) {
         rc = dds_error_set(e, DDSTREAM_E_CANCELLED, "the stream was cancelled");
-    } else if (st->qcount) {
-        *out = st->queue[st->qhead];
-        st->queue[st->qhead] = NULL;
-        st->qhead = (st->qhead + 1) % st->qcap;
-        st->qcount--;
+    } else if (sl->state == SLOT_DONE) {
+        *out = sl->batch;
+        sl->batch = NULL;
+        sl->state = SLOT_EMPTY;
         st->next_deliver++;
         pthread_cond_broadcast(&st->cv);
         rc = DDSTREAM_OK;
-    } else if (st->error_pending) {
-        *e = st->error;
-        st->error_pending = 0;
+    } else if (sl->state == SLOT_FAILED) {
+        /* The next call fetches this chunk again (fail_seq: only once the caller asks anew). */
+        *e = sl->error;
+        sl->state = SLOT_EMPTY;
+        sl->gated = 1;
+        pthread_cond_broadcast(&st->cv);
         rc = e->status;
     } else {
         rc = DDSTREAM_TIMEOUT;
@@ -441,14 +518,13 @@ DDSTREAM_API ddstream_status ddstream_seek(ddstream_stream *st, size_t index, dd
                              index, st->plan.count);
     stop_worker(st);
     pthread_mutex_lock(&st->mu);
-    drop_queue(st);
+    drop_window(st);
     st->cancelled = 0;
-    st->error_pending = 0;
-    st->failed = 0;
-    st->next_deliver = st->next_fetch = st->wanted = index;
-    st->demand_seq = st->fail_seq = 0;
+    st->next_deliver = st->wanted = index;
+    st->demand_seq = 0;
+    st->fetching = 0; /* ramped stays: the server answered this stream before */
     st->last_error[0] = 0;
-    dds_cancel_clear(&st->stop);
+    for (size_t i = 0; i < st->nfetchers; i++) dds_cancel_clear(&st->fetchers[i].stop);
     pthread_mutex_unlock(&st->mu);
     return start_worker(st, err);
 }
@@ -467,7 +543,7 @@ DDSTREAM_API void ddstream_cancel(ddstream_stream *st) {
     st->cancelled = 1;
     pthread_cond_broadcast(&st->cv);
     pthread_mutex_unlock(&st->mu);
-    dds_cancel_trigger(&st->stop);
+    for (size_t i = 0; i < st->nfetchers; i++) dds_cancel_trigger(&st->fetchers[i].stop);
 }
 
 DDSTREAM_API ddstream_status ddstream_poll_log(ddstream_stream *st, int32_t *level, char *buf,

@@ -20,6 +20,7 @@ _DEFAULTS: dict[str, Any] = {
     "chunk_seconds": 0,
     "enable_prefetch": True,
     "prefetch_chunks": 2,
+    "max_in_flight": 4,
     "log_level": 0,
     "enable_arrow": False,
     "site": None,
@@ -45,6 +46,7 @@ _INT_FIELDS = (
     "granularity",
     "chunk_seconds",
     "prefetch_chunks",
+    "max_in_flight",
     "log_level",
     "max_retries",
     "max_retry_wait_ms",
@@ -90,6 +92,10 @@ class DDStreamConfig:
             multiple of ``granularity`` and clamped to the cap.
         enable_prefetch: fetch the next chunks while the caller works on this one (default True).
         prefetch_chunks: how many chunks ahead, 1..64 (default 2).
+        max_in_flight: with prefetch, how many requests run at once, each on its own keep-alive
+            connection, 1..32 (default 4). Batches still come in chunk order; fetching runs up
+            to ``max(prefetch_chunks, max_in_flight)`` chunks ahead. Without prefetch one
+            request at a time.
         log_level: 0=NONE, 1=ERROR, 2=WARN, 3=INFO, 4=DEBUG; lines go to the ``logging`` logger
             ``"ddstream"`` (default 0).
         enable_arrow: reserved for Arrow output; not used yet by this version.
@@ -130,6 +136,7 @@ class DDStreamConfig:
     chunk_seconds: int
     enable_prefetch: bool
     prefetch_chunks: int
+    max_in_flight: int
     log_level: int
     enable_arrow: bool
     site: str | None

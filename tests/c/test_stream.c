@@ -2,7 +2,7 @@
  * test_stream.c — the whole C path end to end (config, plan, worker thread, libcurl, parse,
  * assemble) against a real fake Datadog server started by tests/c/with_fake_datadog.py, which
  * exports DDSTREAM_BASE_URL (normal server, keys "test-api-key"/"test-app-key" required) and
- * DDSTREAM_SLOW_URL (the same with 2 s latency per query).
+ * DDSTREAM_SLOW_URL (the same with 2 s latency per query) and DDSTREAM_LATENCY_URL (0.3 s).
  */
 #include <inttypes.h>
 #include <math.h>
@@ -283,6 +283,87 @@ static void test_cancel_and_close_while_busy(void) {
     CHECK(now_s() - t0 < 0.5, "close while busy took %.3f s", now_s() - t0);
 }
 
+/* 8 chunks from url, max_in_flight requests at once. Returns the wall time. */
+static double stream_in_flight(const char *url, const char *query, int32_t in_flight, summary *out) {
+    ddstream_config cfg;
+    base_config(&cfg, query);
+    cfg.base_url = url;
+    cfg.range_end = DAY0 + 8 * 14400;
+    cfg.max_in_flight = in_flight;
+    ddstream_stream *s = NULL;
+    ddstream_error err;
+    double t0 = now_s();
+    CHECK(ddstream_open(&cfg, &s, &err) == DDSTREAM_OK, "open: %s", err.message);
+    if (!s) return 0.0;
+    *out = drain(s);
+    double took = now_s() - t0;
+    CHECK(out->end_status == DDSTREAM_END, "in_flight %d ended with %s: %s", (int)in_flight,
+          ddstream_status_str(out->end_status), ddstream_last_error(s));
+    ddstream_close(s);
+    return took;
+}
+
+static void test_in_flight(void) {
+    const char *url = getenv("DDSTREAM_LATENCY_URL");
+    CHECK(url != NULL, "DDSTREAM_LATENCY_URL is set by the runner");
+    if (!url) return;
+    ddstream_config cfg;
+    base_config(&cfg, "avg:system.cpu.user{*}");
+    ddstream_error err;
+    CHECK(cfg.max_in_flight == 4, "default max_in_flight %d", (int)cfg.max_in_flight);
+    cfg.max_in_flight = 0;
+    CHECK(ddstream_config_validate(&cfg, &err) == DDSTREAM_E_CONFIG && strstr(err.message, "max_in_flight"),
+          "max_in_flight 0: %s", err.message);
+    cfg.max_in_flight = 33;
+    CHECK(ddstream_config_validate(&cfg, &err) == DDSTREAM_E_CONFIG && strstr(err.message, "max_in_flight"),
+          "max_in_flight 33: %s", err.message);
+
+    /* One at a time, 8 answers cannot take less than 8 x 0.3 s = 2.4 s. Four at a time they
+     * overlap: the first answer alone (a stream sends one request until one succeeds), then
+     * rounds of four: about 3 x 0.3 s. Under 2 s proves requests overlapped. The data must be
+     * that of one request at a time (read from the normal server: the same dataset, faster). */
+    const char *queries[] = {"avg:system.cpu.user{*}", "avg:system.cpu.user{*} by {host}"};
+    for (int q = 0; q < 2; q++) {
+        summary one = {0}, four = {0};
+        stream_in_flight(getenv("DDSTREAM_BASE_URL"), queries[q], 1, &one);
+        double t4 = stream_in_flight(url, queries[q], 4, &four);
+        CHECK(t4 < 2.0, "%s: four in flight took %.3f s, expected overlapping requests (~0.9 s)",
+              queries[q], t4);
+        CHECK(one.batches == 8 && four.batches == 8, "batches %zu / %zu", one.batches, four.batches);
+        CHECK(one.rows == four.rows && one.sum_avg == four.sum_avg && one.nan_avg == four.nan_avg &&
+                  one.first_ts == four.first_ts && one.last_ts == four.last_ts && one.ordered == four.ordered,
+              "%s: same data one or four in flight (rows %zu / %zu)", queries[q], one.rows, four.rows);
+    }
+
+    /* Cancel, then close, while four requests are in flight: both prompt. */
+    base_config(&cfg, "avg:system.cpu.user{*}");
+    cfg.base_url = getenv("DDSTREAM_SLOW_URL");
+    cfg.range_end = DAY0 + 8 * 14400;
+    cfg.max_in_flight = 4;
+    cfg.prefetch_chunks = 8;
+    ddstream_stream *s = NULL;
+    ddstream_batch *b = NULL;
+    CHECK(ddstream_open(&cfg, &s, &err) == DDSTREAM_OK, "open");
+    if (!s) return;
+    CHECK(ddstream_next(s, -1, &b, &err) == DDSTREAM_OK, "first chunk: %s", err.message); /* ~2 s */
+    ddstream_batch_free(b);
+    pthread_t t;
+    canceller c = {s, 0.3};
+    pthread_create(&t, NULL, cancel_later, &c);
+    double t0 = now_s();
+    ddstream_status st = ddstream_next(s, -1, &b, &err);
+    double waited = now_s() - t0;
+    pthread_join(t, NULL);
+    CHECK(st == DDSTREAM_E_CANCELLED, "cancelled, got %s", ddstream_status_str(st));
+    CHECK(waited < 0.3 + 0.2, "returned %.3f s after the start, cancel was at 0.3 s", waited);
+    CHECK(ddstream_seek(s, 1, &err) == DDSTREAM_OK, "seek after cancel");
+    struct timespec ts = {0, 200 * 1000000L};
+    nanosleep(&ts, NULL); /* four requests in flight again */
+    t0 = now_s();
+    ddstream_close(s);
+    CHECK(now_s() - t0 < 0.2, "close with four in flight took %.3f s", now_s() - t0);
+}
+
 int main(void) {
     if (!getenv("DDSTREAM_BASE_URL")) {
         fprintf(stderr, "run me through tests/c/with_fake_datadog.py\n");
@@ -298,6 +379,7 @@ int main(void) {
     test_grouped();
     test_errors();
     test_cancel_and_close_while_busy();
+    test_in_flight();
     if (failures) {
         fprintf(stderr, "test_stream: %d check(s) failed\n", failures);
         return 1;

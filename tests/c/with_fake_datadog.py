@@ -2,10 +2,12 @@
 
 Usage: with_fake_datadog.py PROGRAM [ARGS...]
 
-Starts two FakeDatadog servers from the source tree (keys "test-api-key" / "test-app-key"
-required): a normal one, exported as DDSTREAM_BASE_URL, and one answering queries after 2 s,
-exported as DDSTREAM_SLOW_URL. The fake server is loaded straight from python/ddstream/testing so
-that the C suite needs neither the built Python package nor the C library's Python binding.
+Starts three FakeDatadog servers from the source tree (keys "test-api-key" / "test-app-key"
+required): a normal one, exported as DDSTREAM_BASE_URL, one answering queries after 2 s,
+exported as DDSTREAM_SLOW_URL, and one answering after 0.3 s, exported as DDSTREAM_LATENCY_URL
+(where requests in flight at once show as overlapping waits). The fake server is loaded
+straight from python/ddstream/testing so that the C suite needs neither the built Python package
+nor the C library's Python binding.
 """
 
 from __future__ import annotations
@@ -36,8 +38,17 @@ def load_testing_package():  # type: ignore[no-untyped-def]
 def main() -> int:
     testing = load_testing_package()
     keys = {"api_keys": {"test-api-key"}, "app_keys": {"test-app-key"}}
-    with testing.FakeDatadog(**keys) as normal, testing.FakeDatadog(latency=2.0, **keys) as slow:
-        env = dict(os.environ, DDSTREAM_BASE_URL=normal.url, DDSTREAM_SLOW_URL=slow.url)
+    with (
+        testing.FakeDatadog(**keys) as normal,
+        testing.FakeDatadog(latency=2.0, **keys) as slow,
+        testing.FakeDatadog(latency=0.3, **keys) as latency,
+    ):
+        env = dict(
+            os.environ,
+            DDSTREAM_BASE_URL=normal.url,
+            DDSTREAM_SLOW_URL=slow.url,
+            DDSTREAM_LATENCY_URL=latency.url,
+        )
         env.pop("DD_API_KEY", None)
         env.pop("DD_APP_KEY", None)
         return subprocess.run(sys.argv[1:], env=env, check=False).returncode

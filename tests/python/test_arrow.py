@@ -209,8 +209,9 @@ def test_early_release_stops_fetching() -> None:
         after_release = len(fake.query_requests)
         time.sleep(0.5)
         assert len(fake.query_requests) == after_release
-        # 42 chunks in the plan; at most the batch read, the 2 prefetched and one in flight
-        assert after_release <= 4, after_release
+        # 42 chunks in the plan; at most the batch read and a window of max(prefetch_chunks 2,
+        # max_in_flight 4 by default) chunks after it
+        assert after_release <= 5, after_release
         assert batch.column("avg").to_pylist()[0] is not None  # the batch outlives the stream
 
 

@@ -30,9 +30,10 @@ def config(server: FakeDatadog, **overrides: Any) -> dd.DDStreamConfig:
 
 
 def requested_chunks(server: FakeDatadog) -> list[int]:
-    """The chunk index of each query request, from its ``from`` parameter."""
+    """The chunk index of each query request, from its ``from`` parameter, in chunk order
+    (several requests in flight reach the server in any order)."""
     first = (T0 // 60 + 1) * 60
-    return [((r.from_ts or 0) - first) // CHUNK for r in server.query_requests]
+    return sorted(((r.from_ts or 0) - first) // CHUNK for r in server.query_requests)
 
 
 def test_token_round_trip_in_a_new_process(fake: FakeDatadog) -> None:
