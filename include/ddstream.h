@@ -218,7 +218,7 @@ DDSTREAM_API ddstream_status ddstream_validate(const ddstream_config *cfg, ddstr
 
 /*
  * Open a stream over cfg's plan. Validates cfg first (no network I/O for a bad config). With
- * prefetch on, fetching starts at once on the stream's worker thread. On success *out owns the
+ * prefetch on, fetching starts at once on the stream's own threads. On success *out owns the
  * stream: close it with ddstream_close(). Thread-safe.
  */
 DDSTREAM_API ddstream_status ddstream_open(const ddstream_config *cfg, ddstream_stream **out,
