@@ -170,37 +170,58 @@ static int parse_number(scanner *c, double *out) {
     return end == buf + len ? 0 : -1;
 }
 
-static int skip_value(scanner *c, int depth);
-
-static int skip_container(scanner *c, int depth, char close, int is_object) {
-    if (depth >= MAX_DEPTH) return -1;
+/* At an opening bracket: step in. Returns 1 if the container is empty (closing bracket eaten). */
+static int enter(scanner *c, char close) {
     c->i++;
     skip_ws(c);
     if (at(c, close)) {
         c->i++;
+        return 1;
+    }
+    return 0;
+}
+
+/* After an element: 1 if a ',' follows (eaten, another element comes), 0 if the closing bracket
+ * follows (eaten), -1 if anything else does. */
+static int next_element(scanner *c, char close) {
+    skip_ws(c);
+    if (at(c, ',')) {
+        c->i++;
+        skip_ws(c);
+        return 1;
+    }
+    if (at(c, close)) {
+        c->i++;
         return 0;
     }
+    return -1;
+}
+
+/* At a member's key: read it and the ':' after it. The key's text, quotes included, is
+ * [*key_start, *key_end). */
+static int read_key(scanner *c, size_t *key_start, size_t *key_end, int *escaped) {
+    *key_start = c->i;
+    if (!at(c, '"') || skip_string(c, escaped) != 0) return -1;
+    *key_end = c->i;
+    skip_ws(c);
+    if (!at(c, ':')) return -1;
+    c->i++;
+    skip_ws(c);
+    return 0;
+}
+
+static int skip_value(scanner *c, int depth);
+
+static int skip_container(scanner *c, int depth, char close, int is_object) {
+    if (depth >= MAX_DEPTH) return -1;
+    if (enter(c, close)) return 0;
     for (;;) {
-        if (is_object) {
-            int escaped;
-            if (!at(c, '"') || skip_string(c, &escaped) != 0) return -1;
-            skip_ws(c);
-            if (!at(c, ':')) return -1;
-            c->i++;
-            skip_ws(c);
-        }
+        size_t key_start, key_end;
+        int escaped;
+        if (is_object && read_key(c, &key_start, &key_end, &escaped) != 0) return -1;
         if (skip_value(c, depth + 1) != 0) return -1;
-        skip_ws(c);
-        if (at(c, ',')) {
-            c->i++;
-            skip_ws(c);
-            continue;
-        }
-        if (at(c, close)) {
-            c->i++;
-            return 0;
-        }
-        return -1;
+        int more = next_element(c, close);
+        if (more <= 0) return more;
     }
 }
 
@@ -294,10 +315,10 @@ static void free_item(dds_fast_pointlist *pl) {
     pl->values = NULL;
 }
 
-static int key_is(const scanner *c, size_t key_start, const char *name) {
+/* Whether the key read at [key_start, key_end) (quotes included) is name. */
+static int key_is(const scanner *c, size_t key_start, size_t key_end, const char *name) {
     size_t k = strlen(name);
-    /* key_start is the opening quote; c->i is just past the closing one */
-    return c->i - key_start == k + 2 && memcmp(c->s + key_start + 1, name, k) == 0;
+    return key_end - key_start == k + 2 && memcmp(c->s + key_start + 1, name, k) == 0;
 }
 
 static int append(dds_fast_pointlists *out, const dds_fast_pointlist *pl) {
@@ -318,23 +339,14 @@ typedef enum { SCAN_OK, SCAN_UNUSUAL, SCAN_NOMEM } scan_result;
  * "pointlist" and no escaped keys — the conditions under which cJSON sees the same member. */
 static scan_result scan_series_object(scanner *c, size_t index, dds_fast_pointlists *out) {
     dds_fast_pointlist item = {index, 0, 0, 0, NULL, NULL};
-    int have = 0, pointlists = 0, escaped_keys = 0;
-    c->i++;
-    skip_ws(c);
-    if (at(c, '}')) {
-        c->i++;
-        return SCAN_OK;
-    }
-    for (;;) {
+    int have = 0, pointlists = 0, escaped_keys = 0, more = 0;
+    if (enter(c, '}')) return SCAN_OK;
+    do {
+        size_t key_start, key_end;
         int escaped;
-        size_t key_start = c->i;
-        if (!at(c, '"') || skip_string(c, &escaped) != 0) goto unusual;
+        if (read_key(c, &key_start, &key_end, &escaped) != 0) goto unusual;
         escaped_keys |= escaped;
-        int is_pointlist = !escaped && key_is(c, key_start, "pointlist");
-        skip_ws(c);
-        if (!at(c, ':')) goto unusual;
-        c->i++;
-        skip_ws(c);
+        int is_pointlist = !escaped && key_is(c, key_start, key_end, "pointlist");
         if (is_pointlist && ++pointlists == 1 && at(c, '[')) {
             size_t start = c->i;
             pl_result r = read_pointlist(c, &item);
@@ -353,18 +365,9 @@ static scan_result scan_series_object(scanner *c, size_t index, dds_fast_pointli
         } else if (skip_value(c, 3) != 0) {
             goto unusual;
         }
-        skip_ws(c);
-        if (at(c, ',')) {
-            c->i++;
-            skip_ws(c);
-            continue;
-        }
-        if (at(c, '}')) {
-            c->i++;
-            break;
-        }
-        goto unusual;
-    }
+        more = next_element(c, '}');
+        if (more < 0) goto unusual;
+    } while (more);
     if (have && pointlists == 1 && !escaped_keys) {
         if (append(out, &item) != 0) {
             free_item(&item);
@@ -380,12 +383,7 @@ unusual:
 }
 
 static scan_result scan_series_array(scanner *c, dds_fast_pointlists *out) {
-    c->i++;
-    skip_ws(c);
-    if (at(c, ']')) {
-        c->i++;
-        return SCAN_OK;
-    }
+    if (enter(c, ']')) return SCAN_OK;
     for (size_t index = 0;; index++) {
         if (at(c, '{')) {
             scan_result r = scan_series_object(c, index, out);
@@ -393,57 +391,28 @@ static scan_result scan_series_array(scanner *c, dds_fast_pointlists *out) {
         } else if (skip_value(c, 2) != 0) {
             return SCAN_UNUSUAL;
         }
-        skip_ws(c);
-        if (at(c, ',')) {
-            c->i++;
-            skip_ws(c);
-            continue;
-        }
-        if (at(c, ']')) {
-            c->i++;
-            return SCAN_OK;
-        }
-        return SCAN_UNUSUAL;
+        int more = next_element(c, ']');
+        if (more < 0) return SCAN_UNUSUAL;
+        if (more == 0) return SCAN_OK;
     }
 }
 
 static scan_result scan_root(scanner *c, dds_fast_pointlists *out) {
     skip_ws(c);
     if (!at(c, '{')) return SCAN_UNUSUAL;
-    c->i++;
-    skip_ws(c);
-    int series_keys = 0;
-    if (at(c, '}')) {
-        c->i++;
-    } else {
-        for (;;) {
-            int escaped;
-            size_t key_start = c->i;
-            if (!at(c, '"') || skip_string(c, &escaped) != 0) return SCAN_UNUSUAL;
-            if (escaped) return SCAN_UNUSUAL;
-            int is_series = key_is(c, key_start, "series");
-            skip_ws(c);
-            if (!at(c, ':')) return SCAN_UNUSUAL;
-            c->i++;
-            skip_ws(c);
-            if (is_series && ++series_keys == 1 && at(c, '[')) {
-                scan_result r = scan_series_array(c, out);
-                if (r != SCAN_OK) return r;
-            } else if (skip_value(c, 1) != 0) {
-                return SCAN_UNUSUAL;
-            }
-            skip_ws(c);
-            if (at(c, ',')) {
-                c->i++;
-                skip_ws(c);
-                continue;
-            }
-            if (at(c, '}')) {
-                c->i++;
-                break;
-            }
+    int series_keys = 0, more = !enter(c, '}');
+    while (more) {
+        size_t key_start, key_end;
+        int escaped;
+        if (read_key(c, &key_start, &key_end, &escaped) != 0 || escaped) return SCAN_UNUSUAL;
+        if (key_is(c, key_start, key_end, "series") && ++series_keys == 1 && at(c, '[')) {
+            scan_result r = scan_series_array(c, out);
+            if (r != SCAN_OK) return r;
+        } else if (skip_value(c, 1) != 0) {
             return SCAN_UNUSUAL;
         }
+        more = next_element(c, '}');
+        if (more < 0) return SCAN_UNUSUAL;
     }
     skip_ws(c);
     if (c->i != c->n || series_keys > 1) return SCAN_UNUSUAL;
