@@ -69,11 +69,9 @@ def _sleep_while_running(exchange: Exchange, seconds: float) -> bool:
         time.sleep(min(left, 0.05))
 
 
-class ResetMidBody(Fault):
-    """The real answer's headers (exact Content-Length) and part of its body, then a TCP reset.
-
-    ``fraction`` of the (uncompressed) body is sent. The client sees "connection reset by peer".
-    """
+class _PartialBody(Fault):
+    """The real answer's headers with its exact Content-Length, then only ``fraction`` of the
+    (uncompressed) body; subclasses say how the connection ends."""
 
     def __init__(
         self, fraction: float = 0.5, *, path: str | None = QUERY_PATH, times: int | None = 1
@@ -88,26 +86,23 @@ class ResetMidBody(Fault):
                         "Content-Length": str(len(response.body))})
         exchange.write_head(response.status, headers)
         exchange.write(response.body[: _cut(response.body, self.fraction)])
+        self._end(exchange)
+
+    def _end(self, exchange: Exchange) -> None:
+        raise NotImplementedError
+
+
+class ResetMidBody(_PartialBody):
+    """Part of the real body, then a TCP reset: the client sees "connection reset by peer"."""
+
+    def _end(self, exchange: Exchange) -> None:
         exchange.reset_connection()
 
 
-class Truncate(Fault):
-    """The real answer with an exact Content-Length, but only ``fraction`` of the body is sent
-    before the connection closes normally (FIN): a body shorter than it said."""
+class Truncate(_PartialBody):
+    """Part of the real body, then a normal close (FIN): a body shorter than it said."""
 
-    def __init__(
-        self, fraction: float = 0.5, *, path: str | None = QUERY_PATH, times: int | None = 1
-    ) -> None:
-        super().__init__(path=path, times=times)
-        self.fraction = fraction
-
-    def respond(self, exchange: Exchange) -> None:
-        response = exchange.real_response()
-        headers = dict(response.headers)
-        headers.update({"Content-Type": response.content_type,
-                        "Content-Length": str(len(response.body))})
-        exchange.write_head(response.status, headers)
-        exchange.write(response.body[: _cut(response.body, self.fraction)])
+    def _end(self, exchange: Exchange) -> None:
         exchange.close_connection()
 
 
