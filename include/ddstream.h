@@ -104,6 +104,44 @@ typedef struct ddstream_error {
 typedef void (*ddstream_log_fn)(void *user, int32_t level, const char *message);
 
 /*
+ * Request gate: an optional hook every Datadog query request passes through, for sharing one
+ * organisation's rate limit between processes or machines (ddstream's own budget is per process).
+ * Called for every attempt at GET /api/v1/query (retries included; not /api/v1/validate):
+ *   DDSTREAM_REQUEST_BEFORE     before the attempt is sent. Return 0 to send it now, a positive
+ *                               number of ms to have the library wait (cancellably) and ask again,
+ *                               or a negative number to fail the request with
+ *                               DDSTREAM_E_RATE_LIMITED ("refused by the request gate").
+ *   DDSTREAM_REQUEST_ANSWERED   the answer's status line and headers arrived: http_status and the
+ *                               x-ratelimit-* values are set. Exactly once per attempt let through.
+ *   DDSTREAM_REQUEST_NO_ANSWER  the attempt that was let through got no answer (network error,
+ *                               timeout, cancellation). Exactly once per such attempt.
+ * The return value of the last two is ignored. Called on the stream's fetcher threads (and on
+ * the caller's thread for ddstream_validate's query), possibly concurrently: the gate must be
+ * thread-safe, must not call back into the stream, and should return quickly (return a wait
+ * rather than sleep: ddstream_cancel cannot interrupt a gate that blocks). info is valid only
+ * during the call.
+ */
+typedef enum ddstream_request_phase {
+    DDSTREAM_REQUEST_BEFORE = 0,
+    DDSTREAM_REQUEST_ANSWERED = 1,
+    DDSTREAM_REQUEST_NO_ANSWER = 2
+} ddstream_request_phase;
+
+typedef struct ddstream_request_info {
+    size_t struct_size;             /* sizeof(ddstream_request_info) of the library calling */
+    int32_t phase;                  /* ddstream_request_phase */
+    int32_t attempt;                /* 0 for a request's first attempt, then 1, 2... */
+    int32_t http_status;            /* ANSWERED: the HTTP status; otherwise 0 */
+    int64_t ratelimit_limit;        /* ANSWERED: x-ratelimit-limit, -1 when absent */
+    int64_t ratelimit_remaining;    /* ANSWERED: x-ratelimit-remaining, -1 when absent */
+    int64_t ratelimit_period_s;     /* ANSWERED: x-ratelimit-period, -1 when absent */
+    int64_t ratelimit_reset_ms;     /* ANSWERED: ms until the window resets (x-ratelimit-reset,
+                                       from seconds or an epoch), -1 when absent */
+} ddstream_request_info;
+
+typedef int64_t (*ddstream_request_gate_fn)(void *user_data, const ddstream_request_info *info);
+
+/*
  * Options. Initialise with ddstream_config_init(), then set what you need. struct_size lets the
  * struct grow at the end in later versions without breaking callers built against this one.
  * Every string is copied by the library; NULL means "the default" as described.
@@ -147,6 +185,14 @@ typedef struct ddstream_config {
                                        keep-alive connection, 1..32 (default 4); batches still come
                                        in chunk order. Fetching runs up to max(prefetch_chunks,
                                        max_in_flight) chunks ahead. Without prefetch: 1 */
+    ddstream_request_gate_fn request_gate; /* NULL (default): none; see ddstream_request_gate_fn */
+    void *request_gate_data;        /* passed to request_gate */
+    void (*request_gate_release)(void *request_gate_data); /* NULL, or called once when the stream
+                                       no longer needs request_gate_data: when it is closed
+                                       (ddstream_close, or the release of its Arrow stream's last
+                                       handle), after its threads have stopped, on the thread that
+                                       closes it. Not called when ddstream_open fails, nor by
+                                       ddstream_validate */
 } ddstream_config;
 
 /* One chunk of the plan: buckets with start in [start, end), epoch seconds, aligned to granularity. */

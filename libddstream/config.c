@@ -333,6 +333,9 @@ ddstream_status dds_settings_load(const ddstream_config *cfg_in, dds_settings *o
     out->low_speed_limit = c->low_speed_limit;
     out->low_speed_time_ms = c->low_speed_time_ms;
     out->start_chunk = c->start_chunk;
+    out->request_gate = c->request_gate;
+    out->request_gate_data = c->request_gate_data;
+    out->request_gate_release = c->request_gate_release;
     out->grouped = dds_query_is_grouped(out->query);
     return DDSTREAM_OK;
 }

@@ -26,6 +26,9 @@ typedef struct dds_settings {
     int64_t retry_backoff_ms, low_speed_limit, low_speed_time_ms;
     int64_t start_chunk;  /* checked against the plan by ddstream_open */
     char *resume_token;   /* NULL when not set; parsed and checked by ddstream_open */
+    ddstream_request_gate_fn request_gate; /* NULL: none (borrowed, like log_fn) */
+    void *request_gate_data;
+    void (*request_gate_release)(void *request_gate_data);
     int grouped;      /* the query has a top-level "by {...}" clause */
 } dds_settings;
 

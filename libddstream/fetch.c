@@ -43,6 +43,9 @@ struct dds_http {
     dds_budget *budget;
     int64_t ticket;       /* the reservation of the transfer in progress... */
     int ticket_open;      /* ...until its answer (or its failure) is reported to the budget */
+    int gate_open;        /* the request gate let the transfer in progress through and has not
+                             yet been told how it ended */
+    int32_t gate_attempt;
     long header_status;   /* status line of the answer being received */
     int64_t pacing_limit_ms; /* longest wait for a window before giving up; -1: no limit */
     /* Per transfer. */
@@ -124,6 +127,24 @@ static void settle_budget(dds_http *h, long status, int64_t fallback_reset_ms) {
                         reset, h->rl_period);
 }
 
+/* Tell the caller's request gate how the attempt it let through ended, once per attempt:
+ * status > 0 with the answer's rate-limit headers, 0 for no answer. */
+static void settle_gate(dds_http *h, long status) {
+    if (!h->gate_open) return;
+    h->gate_open = 0;
+    ddstream_request_info info = {
+        .struct_size = sizeof info,
+        .phase = status > 0 ? DDSTREAM_REQUEST_ANSWERED : DDSTREAM_REQUEST_NO_ANSWER,
+        .attempt = h->gate_attempt,
+        .http_status = (int32_t)(status > 0 ? status : 0),
+        .ratelimit_limit = status > 0 ? h->rl_limit : -1,
+        .ratelimit_remaining = status > 0 ? h->rl_remaining : -1,
+        .ratelimit_period_s = status > 0 ? h->rl_period : -1,
+        .ratelimit_reset_ms = status > 0 ? reset_ms(h) : -1,
+    };
+    h->s->request_gate(h->s->request_gate_data, &info);
+}
+
 static size_t on_header(char *line, size_t size, size_t nmemb, void *userdata) {
     dds_http *h = userdata;
     size_t n = size * nmemb;
@@ -141,6 +162,7 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *userdata) {
          * (unless this is a 429 without a reset, whose wait the retry logic decides). */
         if (h->header_status >= 200 && (h->header_status != 429 || reset_ms(h) >= 0))
             settle_budget(h, h->header_status, -1);
+        if (h->header_status >= 200) settle_gate(h, h->header_status);
         return n;
     }
     if (header_is(line, n, "x-ratelimit-remaining", &v)) h->rl_remaining = header_int(v, end);
@@ -560,6 +582,42 @@ static void append(ddstream_error *err, const char *fmt, ...) {
 
 void dds_http_wait_for_windows(dds_http *h) { h->pacing_limit_ms = -1; }
 
+/* Ask the caller's request gate (if any) until it lets attempt through. Returns the ms waited,
+ * -1 if cancelled meanwhile, -2 if the gate's wait goes beyond pacing_limit_ms, -3 if the gate
+ * refused. */
+static int64_t wait_for_gate(dds_http *h, int32_t attempt, int64_t *wait_out) {
+    if (!h->s->request_gate) return 0;
+    ddstream_request_info info = {
+        .struct_size = sizeof info,
+        .phase = DDSTREAM_REQUEST_BEFORE,
+        .attempt = attempt,
+        .ratelimit_limit = -1,
+        .ratelimit_remaining = -1,
+        .ratelimit_period_s = -1,
+        .ratelimit_reset_ms = -1,
+    };
+    int64_t waited = 0;
+    int told = 0;
+    for (;;) {
+        int64_t t = dds_now_ms();
+        int64_t wait = h->s->request_gate(h->s->request_gate_data, &info);
+        if (wait == 0) {
+            h->gate_open = 1;
+            h->gate_attempt = attempt;
+            return waited;
+        }
+        if (wait < 0) return -3;
+        *wait_out = wait;
+        if (h->pacing_limit_ms >= 0 && waited + wait > h->pacing_limit_ms) return -2;
+        if (!told && wait > 100) {
+            dds_logf(h->log, DDSTREAM_LOG_INFO, "request gate: waiting %lld ms", (long long)wait);
+            told = 1;
+        }
+        if (dds_cancel_sleep(h->cancel, wait)) return -1;
+        waited += dds_now_ms() - t;
+    }
+}
+
 /* Wait until the shared budget lets one more query out. Returns the ms waited, -1 if cancelled
  * meanwhile, -2 if the window ends further away than pacing_limit_ms allows. On success *ticket
  * holds the reservation. */
@@ -601,7 +659,26 @@ ddstream_status dds_http_get(dds_http *h, const char *path_query, int send_app_k
         int64_t ticket = 0;
         if (paced) {
             int64_t wait = 0;
-            int64_t waited = wait_for_budget(h, &ticket, &wait);
+            int64_t waited = wait_for_gate(h, (int32_t)attempt, &wait);
+            if (waited == -3) {
+                result = dds_error_set(err, DDSTREAM_E_RATE_LIMITED, "the request was refused by the "
+                                       "request gate");
+                break;
+            }
+            if (waited == -2) {
+                result = dds_error_set(err, DDSTREAM_E_RATE_LIMITED,
+                                       "the request gate asks to wait %lld ms, longer than "
+                                       "max_retry_wait_ms=%lld allows",
+                                       (long long)wait, (long long)h->pacing_limit_ms);
+                break;
+            }
+            if (waited == -1) {
+                result = dds_error_set(err, DDSTREAM_E_CANCELLED, "cancelled");
+                break;
+            }
+            if (first_failure_at >= 0) paced_ms += waited;
+            waited = wait_for_budget(h, &ticket, &wait);
+            if (waited < 0) settle_gate(h, 0); /* let through by the gate, but never sent */
             if (waited == -2) {
                 result = dds_error_set(err, DDSTREAM_E_RATE_LIMITED,
                                        "the rate-limit window is spent and resets in %lld ms, "
@@ -623,6 +700,7 @@ ddstream_status dds_http_get(dds_http *h, const char *path_query, int send_app_k
         h->ticket_open = paced;
         h->header_status = 0;
         CURLcode rc = transfer(h, url, send_app_key, &status, &aborted);
+        settle_gate(h, 0); /* no-op unless the headers never ended: no answer */
         if (aborted) {
             settle_budget(h, 0, -1);
             result = dds_error_set(err, DDSTREAM_E_CANCELLED, "cancelled");

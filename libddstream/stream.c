@@ -331,6 +331,8 @@ DDSTREAM_API void ddstream_close(ddstream_stream *st) {
     pthread_cond_destroy(&st->cv);
     pthread_mutex_destroy(&st->mu);
     dds_log_destroy(&st->log);
+    /* Every thread that could call the request gate has stopped: its data may go now. */
+    if (st->s.request_gate_release) st->s.request_gate_release(st->s.request_gate_data);
     dds_settings_free(&st->s);
     free(st);
 }
@@ -420,6 +422,7 @@ DDSTREAM_API ddstream_status ddstream_open(const ddstream_config *cfg, ddstream_
     *out = st;
     return DDSTREAM_OK;
 fail:
+    st->s.request_gate_release = NULL; /* a failed open leaves request_gate_data to the caller */
     ddstream_close(st);
     return rc;
 }

@@ -19,6 +19,7 @@ from __future__ import annotations
 from . import _lib
 from ._arrow import ArrowBatch
 from ._config import DDStreamConfig
+from ._gate import RequestGate
 from ._stream import Batch, DDStream
 from .errors import (
     AuthError,
@@ -50,6 +51,7 @@ __all__ = [
     "ProtocolError",
     "QueryError",
     "RateLimitError",
+    "RequestGate",
     "RequestTimeoutError",
     "ServerError",
     "__version__",

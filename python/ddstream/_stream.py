@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ._config import DDStreamConfig, NativeConfig
+from ._gate import GateRegistration, RequestGate
 
 if TYPE_CHECKING:
     from ._arrow import ArrowBatch
@@ -238,6 +239,7 @@ class DDStream:
         cfg: DDStreamConfig | None = None,
         *,
         resume: str | None = None,
+        request_gate: RequestGate | None = None,
         start: TimeLike | None = None,
         end: TimeLike | None = None,
         **options: Any,
@@ -251,7 +253,9 @@ class DDStream:
         means UTC), ISO 8601 strings, ``"now"`` or relative times like ``"-36h"``; the other
         keywords are :class:`DDStreamConfig` fields. ``resume``: a token from
         :meth:`resume_token` (same as ``cfg.resume_token``) to start where an earlier stream, in
-        any process, stood."""
+        any process, stood. ``request_gate``: a :class:`~ddstream.RequestGate` every query
+        request of this stream asks first and reports to (a rate budget shared across
+        processes, e.g. :mod:`ddstream.dask`'s)."""
         if cfg is None:
             cfg = _config_from_keywords(start, end, options)
         elif not isinstance(cfg, DDStreamConfig):
@@ -261,10 +265,14 @@ class DDStream:
         if resume is not None:
             cfg = cfg.copy(resume_token=resume)
         native = cfg.to_native()
+        # Set before anything can fail: close() and next_batch() look at it.
+        self._gate = None if request_gate is None else GateRegistration(native.ptr, request_gate)
         out = ffi.new("ddstream_stream **")
         err = _new_error()
         status = lib.ddstream_open(native.ptr, out, err)
         if status != STATUS_OK:
+            if self._gate is not None:
+                self._gate.drop()  # a failed open leaves the gate to us
             raise _error(status, err)
         ptr = out[0]
         self._handle = _Handle(ptr)
@@ -404,6 +412,8 @@ class DDStream:
             self._last_exc = None
             return None
         exc = _error(status, err)
+        if self._gate is not None:
+            exc = self._gate.explain(exc)
         self._last_error = exc.message
         self._last_exc = exc
         return None
