@@ -31,6 +31,14 @@ static int check_count;
             CHECK_FAIL_("check failed: %s", #cond);                                                \
     } while (0)
 
+/* A check with its own message (printf-style), for conditions whose operands say little alone. */
+#define CHECK_MSG(cond, ...)                                                                       \
+    do {                                                                                           \
+        check_count++;                                                                             \
+        if (!(cond))                                                                               \
+            CHECK_FAIL_(__VA_ARGS__);                                                              \
+    } while (0)
+
 #define CHECK_INT(actual, expected)                                                                \
     do {                                                                                           \
         long long a_ = (long long)(actual), e_ = (long long)(expected);                            \

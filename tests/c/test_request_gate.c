@@ -13,18 +13,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "check.h"
 #include "ddstream.h"
-
-static int failures;
-#define CHECK(cond, ...)                                                         \
-    do {                                                                         \
-        if (!(cond)) {                                                           \
-            failures++;                                                          \
-            fprintf(stderr, "%s:%d: CHECK(%s) failed: ", __FILE__, __LINE__, #cond); \
-            fprintf(stderr, __VA_ARGS__);                                        \
-            fputc('\n', stderr);                                                 \
-        }                                                                        \
-    } while (0)
 
 /* 2026-11-01T00:00:00Z. */
 static const int64_t DAY0 = INT64_C(1793491200);
@@ -115,7 +105,7 @@ static void test_every_request_passes_the_gate(void) {
     ddstream_stream *s = NULL;
     ddstream_error err;
     double t0 = now_s();
-    CHECK(ddstream_open(&cfg, &s, &err) == DDSTREAM_OK, "open: %s", err.message);
+    CHECK_MSG(ddstream_open(&cfg, &s, &err) == DDSTREAM_OK, "open: %s", err.message);
     size_t batches = 0;
     ddstream_batch *b;
     ddstream_status st;
@@ -124,22 +114,22 @@ static void test_every_request_passes_the_gate(void) {
         ddstream_batch_free(b);
     }
     double took = now_s() - t0;
-    CHECK(st == DDSTREAM_END, "end: %s", err.message);
-    CHECK(batches == 24, "batches: %zu", batches);
-    CHECK(atomic_load(&g.before) == 24, "let through: %d, expected one per chunk", atomic_load(&g.before));
-    CHECK(atomic_load(&g.answered) == 24 && atomic_load(&g.status_200) == 24,
+    CHECK_MSG(st == DDSTREAM_END, "end: %s", err.message);
+    CHECK_MSG(batches == 24, "batches: %zu", batches);
+    CHECK_MSG(atomic_load(&g.before) == 24, "let through: %d, expected one per chunk", atomic_load(&g.before));
+    CHECK_MSG(atomic_load(&g.answered) == 24 && atomic_load(&g.status_200) == 24,
           "answered: %d (200: %d)", atomic_load(&g.answered), atomic_load(&g.status_200));
-    CHECK(atomic_load(&g.with_headers) == 24, "answers with x-ratelimit-* values: %d",
+    CHECK_MSG(atomic_load(&g.with_headers) == 24, "answers with x-ratelimit-* values: %d",
           atomic_load(&g.with_headers));
-    CHECK(atomic_load(&g.no_answer) == 0, "no answer: %d", atomic_load(&g.no_answer));
-    CHECK(took >= 0.03, "the gate's waits were waited: %.3f s", took);
-    CHECK(atomic_load(&g.max_in_gate) >= 2, "fetcher threads overlapped in the gate: %d",
+    CHECK_MSG(atomic_load(&g.no_answer) == 0, "no answer: %d", atomic_load(&g.no_answer));
+    CHECK_MSG(took >= 0.03, "the gate's waits were waited: %.3f s", took);
+    CHECK_MSG(atomic_load(&g.max_in_gate) >= 2, "fetcher threads overlapped in the gate: %d",
           atomic_load(&g.max_in_gate));
-    CHECK(atomic_load(&g.released) == 0, "released before close");
+    CHECK_MSG(atomic_load(&g.released) == 0, "released before close");
     ddstream_close(s);
-    CHECK(atomic_load(&g.released) == 1, "released %d times at close", atomic_load(&g.released));
-    CHECK(atomic_load(&g.after_release) == 0, "called after its release");
-    CHECK(atomic_load(&g.bad_attempt) == 0, "malformed info");
+    CHECK_MSG(atomic_load(&g.released) == 1, "released %d times at close", atomic_load(&g.released));
+    CHECK_MSG(atomic_load(&g.after_release) == 0, "called after its release");
+    CHECK_MSG(atomic_load(&g.bad_attempt) == 0, "malformed info");
 }
 
 /* A refusal fails the chunk (naming the gate); once the gate says yes, the same chunk comes. */
@@ -150,21 +140,21 @@ static void test_refusal_then_retry(void) {
     base_config(&cfg, &g);
     ddstream_stream *s = NULL;
     ddstream_error err;
-    CHECK(ddstream_open(&cfg, &s, &err) == DDSTREAM_OK, "open: %s", err.message);
+    CHECK_MSG(ddstream_open(&cfg, &s, &err) == DDSTREAM_OK, "open: %s", err.message);
     ddstream_batch *b = NULL;
     ddstream_status st = ddstream_next(s, -1, &b, &err);
-    CHECK(st == DDSTREAM_E_RATE_LIMITED, "refused: %s (%s)", ddstream_status_str(st), err.message);
-    CHECK(strstr(err.message, "request gate") != NULL, "message names the gate: %s", err.message);
-    CHECK(err.chunk_start == DAY0, "error names the first chunk");
+    CHECK_MSG(st == DDSTREAM_E_RATE_LIMITED, "refused: %s (%s)", ddstream_status_str(st), err.message);
+    CHECK_MSG(strstr(err.message, "request gate") != NULL, "message names the gate: %s", err.message);
+    CHECK_MSG(err.chunk_start == DAY0, "error names the first chunk");
     atomic_store(&g.refuse, 0);
     st = ddstream_next(s, -1, &b, &err);
-    CHECK(st == DDSTREAM_OK && b && b->chunk_start_ms == DAY0 * 1000, "the refused chunk comes next: %s",
+    CHECK_MSG(st == DDSTREAM_OK && b && b->chunk_start_ms == DAY0 * 1000, "the refused chunk comes next: %s",
           err.message);
     if (st == DDSTREAM_OK) ddstream_batch_free(b);
     ddstream_close(s);
-    CHECK(atomic_load(&g.released) == 1, "released once");
+    CHECK_MSG(atomic_load(&g.released) == 1, "released once");
     /* close cancels the prefetches in flight: those end with no answer */
-    CHECK(atomic_load(&g.answered) + atomic_load(&g.no_answer) == atomic_load(&g.before) &&
+    CHECK_MSG(atomic_load(&g.answered) + atomic_load(&g.no_answer) == atomic_load(&g.before) &&
               atomic_load(&g.answered) >= 1,
           "every attempt let through is settled once: before %d answered %d no answer %d",
           atomic_load(&g.before), atomic_load(&g.answered), atomic_load(&g.no_answer));
@@ -185,7 +175,7 @@ static void test_cancel_while_gated(void) {
     base_config(&cfg, &g);
     ddstream_stream *s = NULL;
     ddstream_error err;
-    CHECK(ddstream_open(&cfg, &s, &err) == DDSTREAM_OK, "open: %s", err.message);
+    CHECK_MSG(ddstream_open(&cfg, &s, &err) == DDSTREAM_OK, "open: %s", err.message);
     pthread_t t;
     pthread_create(&t, NULL, cancel_later, s);
     double t0 = now_s();
@@ -193,11 +183,11 @@ static void test_cancel_while_gated(void) {
     ddstream_status st = ddstream_next(s, -1, &b, &err);
     double took = now_s() - t0;
     pthread_join(t, NULL);
-    CHECK(st == DDSTREAM_E_CANCELLED, "cancelled: %s (%s)", ddstream_status_str(st), err.message);
-    CHECK(took < 2.0, "cancel interrupted the gate's waits: %.3f s", took);
+    CHECK_MSG(st == DDSTREAM_E_CANCELLED, "cancelled: %s (%s)", ddstream_status_str(st), err.message);
+    CHECK_MSG(took < 2.0, "cancel interrupted the gate's waits: %.3f s", took);
     ddstream_close(s);
-    CHECK(atomic_load(&g.before) == 0 && atomic_load(&g.answered) == 0, "nothing was sent");
-    CHECK(atomic_load(&g.released) == 1, "released once");
+    CHECK_MSG(atomic_load(&g.before) == 0 && atomic_load(&g.answered) == 0, "nothing was sent");
+    CHECK_MSG(atomic_load(&g.released) == 1, "released once");
 }
 
 /* A network failure is settled as "no answer"; a failed open does not release. */
@@ -210,23 +200,23 @@ static void test_no_answer_and_failed_open(void) {
     cfg.retry_backoff_ms = 1;
     ddstream_stream *s = NULL;
     ddstream_error err;
-    CHECK(ddstream_open(&cfg, &s, &err) == DDSTREAM_OK, "open: %s", err.message);
+    CHECK_MSG(ddstream_open(&cfg, &s, &err) == DDSTREAM_OK, "open: %s", err.message);
     ddstream_batch *b = NULL;
     ddstream_status st = ddstream_next(s, -1, &b, &err);
-    CHECK(st == DDSTREAM_E_NETWORK, "connection refused: %s (%s)", ddstream_status_str(st), err.message);
+    CHECK_MSG(st == DDSTREAM_E_NETWORK, "connection refused: %s (%s)", ddstream_status_str(st), err.message);
     ddstream_close(s);
-    CHECK(atomic_load(&g.before) >= 2 && atomic_load(&g.no_answer) == atomic_load(&g.before),
+    CHECK_MSG(atomic_load(&g.before) >= 2 && atomic_load(&g.no_answer) == atomic_load(&g.before),
           "every attempt settled as no answer: before %d, no answer %d", atomic_load(&g.before),
           atomic_load(&g.no_answer));
-    CHECK(atomic_load(&g.answered) == 0, "no answers");
-    CHECK(atomic_load(&g.released) == 1, "released once");
+    CHECK_MSG(atomic_load(&g.answered) == 0, "no answers");
+    CHECK_MSG(atomic_load(&g.released) == 1, "released once");
 
     gate g2 = {0};
     base_config(&cfg, &g2);
     cfg.granularity = 0; /* invalid: open fails */
     s = NULL;
-    CHECK(ddstream_open(&cfg, &s, &err) == DDSTREAM_E_CONFIG, "bad config refused");
-    CHECK(s == NULL && atomic_load(&g2.released) == 0, "a failed open leaves the data to the caller");
+    CHECK_MSG(ddstream_open(&cfg, &s, &err) == DDSTREAM_E_CONFIG, "bad config refused");
+    CHECK_MSG(s == NULL && atomic_load(&g2.released) == 0, "a failed open leaves the data to the caller");
 }
 
 int main(void) {
@@ -238,10 +228,5 @@ int main(void) {
     test_refusal_then_retry();
     test_cancel_while_gated();
     test_no_answer_and_failed_open();
-    if (failures) {
-        fprintf(stderr, "test_request_gate: %d check(s) failed\n", failures);
-        return 1;
-    }
-    printf("test_request_gate: all checks passed\n");
-    return 0;
+    return check_report("test_request_gate");
 }
