@@ -248,7 +248,8 @@ DDSTREAM_API ddstream_status ddstream_config_validate(const ddstream_config *cfg
 
 /*
  * The chunk plan for cfg: writes up to capacity chunks to chunks (which may be NULL when capacity
- * is 0) and the total number to *count. Thread-safe. No network I/O.
+ * is 0) and the total number to *count. Thread-safe. No network I/O, and no keys needed (the
+ * rest of cfg is checked as ddstream_config_validate does).
  */
 DDSTREAM_API ddstream_status ddstream_plan(const ddstream_config *cfg, ddstream_chunk *chunks,
                                            size_t capacity, size_t *count, ddstream_error *err);

@@ -55,6 +55,16 @@ DDSTREAM_API ddstream_status ddstream_plan(const ddstream_config *cfg, ddstream_
     if (!count) return dds_error_set(err, DDSTREAM_E_INVALID_ARGUMENT, "count is NULL");
     if (capacity > 0 && !chunks)
         return dds_error_set(err, DDSTREAM_E_INVALID_ARGUMENT, "chunks is NULL but capacity is %zu", capacity);
+    /* The plan does not depend on the credentials, and nothing is sent: a caller that only
+     * splits work (a client planning partitions for workers that hold the keys) needs none.
+     * Missing keys get a stand-in; everything else is checked as ddstream_open checks it. */
+    ddstream_config keyless;
+    if (cfg && cfg->struct_size == sizeof keyless) {
+        keyless = *cfg;
+        if (!keyless.api_key || !*keyless.api_key) keyless.api_key = "plan-only";
+        if (!keyless.app_key || !*keyless.app_key) keyless.app_key = "plan-only";
+        cfg = &keyless;
+    }
     dds_settings s;
     ddstream_status st = dds_settings_load(cfg, &s, err);
     if (st != DDSTREAM_OK) return st;

@@ -338,7 +338,7 @@ class DDStream:
     def plan(cfg: DDStreamConfig) -> list[tuple[int, int]]:
         """The chunks a stream over ``cfg`` would fetch, as ``(start, end)`` epoch seconds.
 
-        One HTTP request per chunk; ``end`` is exclusive. No network I/O.
+        One HTTP request per chunk; ``end`` is exclusive. No network I/O, and no keys needed.
 
         Raises:
             ConfigError: ``cfg`` is invalid.

@@ -4,6 +4,7 @@
         --format parquet -o cpu.parquet
     ddstream validate
     ddstream demo
+    ddstream export queries.txt --to-parquet out/ --workers 4    # ddstream.dask, docs/dask.md
 
 Credentials and the site come from the environment, as with Datadog's official clients:
 ``DD_API_KEY``, ``DD_APP_KEY``, ``DD_SITE`` (or ``--site``); ``DDSTREAM_BASE_URL`` (or
@@ -168,6 +169,18 @@ def _validate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _export(args: argparse.Namespace) -> int:
+    """Many queries to Parquet on a Dask cluster: ddstream.dask._cli."""
+    try:
+        from .dask._cli import ExportUsageError, run_export
+    except ImportError as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        return run_export(args)
+    except ExportUsageError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ddstream",
@@ -199,6 +212,26 @@ def build_parser() -> argparse.ArgumentParser:
                        help="check the API key, the application key (and a query)")
     v.add_argument("--query", default="avg:system.cpu.user{*}")
     v.set_defaults(run=_validate)
+
+    e = sub.add_parser("export", parents=[common],
+                       help="export many queries to Parquet on a Dask cluster (resumable)")
+    e.add_argument("queries_file", metavar="QUERIES_FILE", help="one query per line; # comments")
+    e.add_argument("--to-parquet", required=True, metavar="DIR",
+                   help="directory of Parquet files; rerun the command to resume")
+    e.add_argument("--from", dest="from_", default="-1d", help="start (default -1d)")
+    e.add_argument("--to", default="now", help="end, exclusive (default now)")
+    e.add_argument("--granularity", type=int, default=60, help="bucket seconds (default 60)")
+    e.add_argument("--chunk-seconds", type=int, default=0,
+                   help="seconds per request; 0 = fewest requests (default)")
+    e.add_argument("--chunks-per-partition", type=int, default=None,
+                   help="requests per partition and file (default 4)")
+    where = e.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=int, help="local worker processes (default 1)")
+    where.add_argument("--scheduler", metavar="ADDRESS", help="a running Dask scheduler")
+    e.add_argument("--threads-per-worker", type=int, default=None,
+                   help="with --workers: partitions each worker reads at once (default 2)")
+    e.add_argument("-q", "--quiet", action="store_true", help="no summary line")
+    e.set_defaults(run=_export)
 
     # Listed for --help only: main() hands `demo ...` to ddstream.demo with its own options.
     sub.add_parser("demo", help="stream a day from the built-in fake Datadog (or the real one)")

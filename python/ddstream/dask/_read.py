@@ -1,0 +1,258 @@
+"""``read_metrics``: many queries over a long range as one Dask DataFrame, one partition per
+(query, run of consecutive chunks) of libddstream's own plan.
+
+A partition is described by a :class:`Part`: the query, the bounds of its chunks and the
+non-secret options. That (and the name of a module-level function) is all the task graph holds;
+the worker opens a :class:`ddstream.DDStream` over exactly those bounds, which plans exactly
+those chunks (checked when the graph is built, see :func:`plan_parts`), so rows at partition
+boundaries are neither repeated nor lost. Keys are read from the workers' environment
+(``DD_API_KEY``, ``DD_APP_KEY``), never passed through the graph.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .._config import DDStreamConfig
+from .._stream import DDStream
+from .._timespec import TimeLike, parse_time
+from ..errors import STATUS_E_CONFIG, STATUS_E_INTERNAL, ConfigError, InternalError
+
+__all__ = ["COLUMNS", "Part", "empty_frame", "plan_parts", "read_metrics", "read_part"]
+
+#: The columns of every partition, in order.
+COLUMNS = ("query", "timestamp", "series", "avg", "min", "max", "sum")
+#: ``query`` and ``series``: pandas' Arrow-backed strings (what Dask turns text columns into).
+STRING = pd.StringDtype("pyarrow")
+#: ``timestamp``: bucket start, UTC, nanoseconds (pandas' native unit; Parquet keeps it as is).
+TIMESTAMP = pd.DatetimeTZDtype("ns", "UTC")
+VALUES = ("avg", "min", "max", "sum")
+#: Chunks (requests) per partition unless told: what one stream fetches at once by default.
+DEFAULT_CHUNKS_PER_PARTITION = 4
+
+# Options that identify what is read: given as read_metrics' own arguments, or not at all.
+_OWN = frozenset({"query", "range_start", "range_end", "granularity", "chunk_seconds",
+                  "start_chunk", "resume_token", "enable_arrow", "enable_prefetch",
+                  "prefetch_chunks"})
+_SECRETS = frozenset({"api_key", "app_key"})
+
+
+@dataclass(frozen=True)
+class Part:
+    """One partition: ``query`` over chunks ``first_chunk .. last_chunk`` (inclusive) of its
+    plan, which cover ``[start, end)`` epoch seconds. ``options``: other DDStreamConfig fields
+    (never keys)."""
+
+    query: str
+    start: int
+    end: int
+    first_chunk: int
+    last_chunk: int
+    granularity: int
+    chunk_seconds: int
+    options: tuple[tuple[str, Any], ...] = field(default=())
+
+    @property
+    def chunk_count(self) -> int:
+        return self.last_chunk - self.first_chunk + 1
+
+    def config(self) -> DDStreamConfig:
+        """The stream config of this partition (keys: ``None``, read from the environment)."""
+        options = dict(self.options)
+        in_flight = min(int(options.pop("max_in_flight", None) or 4), self.chunk_count)
+        return DDStreamConfig(
+            query=self.query, range_start=self.start, range_end=self.end,
+            granularity=self.granularity, chunk_seconds=self.chunk_seconds,
+            # Prefetch the whole partition: it is held in memory anyway, and its bounds are its
+            # chunks', so nothing outside the partition is ever fetched.
+            enable_prefetch=True, prefetch_chunks=max(1, min(64, self.chunk_count)),
+            max_in_flight=max(1, min(32, in_flight)), **options,
+        )
+
+    @property
+    def query_hash(self) -> str:
+        """16 hex digits naming (query, granularity): file names of ``export_parquet``."""
+        text = f"{self.query}\0{self.granularity}".encode()
+        return hashlib.sha256(text).hexdigest()[:16]
+
+    @property
+    def file_name(self) -> str:
+        """``part-<query hash>-<start>-<end>.parquet``: deterministic, so a rerun finds it."""
+        return f"part-{self.query_hash}-{self.start}-{self.end}.parquet"
+
+    def first_bucket(self) -> int:
+        return -(-self.start // self.granularity) * self.granularity
+
+    def last_bucket(self) -> int:
+        return ((self.end - 1) // self.granularity) * self.granularity
+
+
+def empty_frame(index: str | None = None) -> pd.DataFrame:
+    """A frame with no rows and exactly the columns and dtypes of every partition."""
+    frame = pd.DataFrame({
+        "query": pd.array([], dtype=STRING),
+        "timestamp": pd.Series([], dtype=TIMESTAMP),
+        "series": pd.array([], dtype=STRING),
+        **{name: np.array([], dtype=np.float64) for name in VALUES},
+    })
+    return frame.set_index("timestamp") if index == "timestamp" else frame
+
+
+def _check_options(options: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
+    secret = sorted(_SECRETS & set(options))
+    if secret:
+        raise TypeError(
+            f"{', '.join(secret)}: keys are not taken as arguments (they would be written into "
+            "the task graph); set DD_API_KEY and DD_APP_KEY in the workers' environment "
+            "(docs/dask.md)")
+    own = sorted(_OWN & set(options))
+    if own:
+        raise TypeError(f"{', '.join(own)}: set by read_metrics itself")
+    DDStreamConfig(**options)  # unknown names raise TypeError here, on the client
+    return tuple(sorted(options.items()))
+
+
+def plan_parts(queries: Iterable[str], start: TimeLike, end: TimeLike, *, granularity: int = 60,
+               chunk_seconds: int = 0, chunks_per_partition: int | None = None,
+               site: str | None = None, base_url: str | None = None,
+               **options: Any) -> list[Part]:
+    """The partitions of ``read_metrics`` (no network I/O): per query in the order given, its
+    plan's chunks in runs of ``chunks_per_partition``. Each run's own plan is checked to be
+    exactly that slice of the whole plan."""
+    query_list = [queries] if isinstance(queries, str) else list(queries)
+    if not query_list:
+        raise ValueError("read_metrics needs at least one query")
+    if len(set(query_list)) != len(query_list):
+        raise ValueError("each query may appear only once (its rows would be read twice)")
+    per_part = DEFAULT_CHUNKS_PER_PARTITION if chunks_per_partition is None else int(
+        chunks_per_partition)
+    if per_part < 1:
+        raise ValueError(f"chunks_per_partition must be at least 1, got {per_part}")
+    if site is not None:
+        options["site"] = site
+    if base_url is not None:
+        options["base_url"] = base_url
+    frozen = _check_options(options)
+    try:
+        range_start, range_end = parse_time(start), parse_time(end)
+    except ValueError as exc:
+        raise ConfigError(str(exc), status=STATUS_E_CONFIG) from None
+    parts: list[Part] = []
+    for query in query_list:
+        # Planning needs no keys (the workers read theirs) and sends nothing.
+        cfg = DDStreamConfig(query=query, range_start=range_start, range_end=range_end,
+                             granularity=granularity, chunk_seconds=chunk_seconds, **dict(frozen))
+        plan = DDStream.plan(cfg)
+        for first in range(0, len(plan), per_part):
+            chunks = plan[first:first + per_part]
+            part = Part(query, chunks[0][0], chunks[-1][1], first, first + len(chunks) - 1,
+                        granularity, chunk_seconds, frozen)
+            own = DDStream.plan(cfg.copy(range_start=part.start, range_end=part.end))
+            if own != chunks:  # pragma: no cover - a plan that depends on where it starts
+                raise InternalError(
+                    f"the plan of chunks {first}..{part.last_chunk} on their own differs from "
+                    "the whole plan's", status=STATUS_E_INTERNAL)
+            parts.append(part)
+    return parts
+
+
+def read_part(part: Part, index: str | None = None, budget: bool = True) -> pd.DataFrame:
+    """One partition, read in this process (on a ``distributed`` worker: under the cluster's
+    request budget when ``budget``)."""
+    cfg = part.config()
+    gate = _cluster_gate(cfg) if budget else None
+    with DDStream(cfg, request_gate=gate) as stream:
+        frame = _frame(part.query, stream)
+    if index == "timestamp":
+        frame = frame.sort_values(["timestamp", "series"], kind="stable").set_index("timestamp")
+    return frame
+
+
+def _cluster_gate(cfg: DDStreamConfig) -> Any:
+    """The cluster's gate when running in a ``distributed`` worker, else ``None``."""
+    try:
+        from ._plugin import worker_gate
+    except ImportError:  # no distributed: dask's local schedulers, one process
+        return None
+    from ._budget import budget_name
+
+    site = cfg.site or os.environ.get("DD_SITE") or "datadoghq.com"
+    base_url = cfg.base_url or os.environ.get("DDSTREAM_BASE_URL") or f"https://api.{site}"
+    return worker_gate(budget_name(base_url.rstrip("/"), os.environ.get("DD_API_KEY", "")))
+
+
+def _frame(query: str, batches: Iterable[Any]) -> pd.DataFrame:
+    """The rows of ``batches`` (DDStream batch dicts) as a partition."""
+    stamps: list[np.ndarray[Any, Any]] = []
+    series: list[np.ndarray[Any, Any]] = []
+    values: dict[str, list[np.ndarray[Any, Any]]] = {name: [] for name in VALUES}
+    for batch in batches:
+        n = len(batch["timestamps"])
+        stamps.append(batch["timestamps"])
+        if "series" in batch:
+            tags = np.array(batch["series_tags"] or [""], dtype=object)
+            series.append(tags[batch["series"]] if n else np.array([], dtype=object))
+        else:
+            series.append(np.full(n, "", dtype=object))
+        for name in VALUES:
+            values[name].append(batch[name])
+    if not stamps:
+        return empty_frame()
+    seconds = np.concatenate(stamps).astype(np.int64)
+    n = len(seconds)
+    timestamp = pd.Series(seconds.astype("datetime64[s]").astype("datetime64[ns]")
+                          ).dt.tz_localize("UTC")
+    return pd.DataFrame({
+        "query": pd.Series(pd.array(np.full(n, query, dtype=object), dtype=STRING)),
+        "timestamp": timestamp,
+        "series": pd.Series(pd.array(np.concatenate(series), dtype=STRING)),
+        # Copies: the batches' memory belongs to the C library until they are dropped.
+        **{name: np.concatenate(arrays).astype(np.float64, copy=False)
+           for name, arrays in values.items()},
+    })
+
+
+def read_metrics(queries: str | Sequence[str], start: TimeLike, end: TimeLike = "now", *,
+                 granularity: int = 60, chunk_seconds: int = 0,
+                 chunks_per_partition: int | None = None, site: str | None = None,
+                 base_url: str | None = None, index: str | None = None, budget: bool = True,
+                 **options: Any) -> Any:
+    """Datadog metric queries over ``[start, end)`` as a ``dask.dataframe.DataFrame``.
+
+    Columns: ``query`` and ``series`` (Arrow-backed strings; ``series`` is the comma-joined tag
+    set of a grouped query's row, ``""`` for an ungrouped query), ``timestamp`` (bucket start,
+    ``datetime64[ns, UTC]``), ``avg``, ``min``, ``max``, ``sum`` (float64, NaN where Datadog had
+    no value). One partition per query and run of ``chunks_per_partition`` consecutive chunks
+    (requests) of libddstream's plan, in query order then time order.
+
+    ``index=None`` (default): each partition has a 0-based RangeIndex, divisions unknown.
+    ``index="timestamp"``: ``timestamp`` is the index, each partition sorted by time then
+    series; with a single query the divisions are known (the partitions' first buckets).
+
+    Keys come from the environment of the process that reads (``DD_API_KEY``, ``DD_APP_KEY``),
+    never from arguments, so they never enter the task graph. On a ``distributed`` cluster every
+    request first takes a lease from the scheduler's budget (``budget=False``: only each
+    process's own pacing). Other keywords are :class:`ddstream.DDStreamConfig` options
+    (``max_in_flight``, ``max_retries``, ``request_timeout_ms``, ...). No network I/O here.
+    """
+    dd: Any = importlib.import_module("dask.dataframe")  # untyped: used through Any
+    if index not in (None, "timestamp"):
+        raise ValueError(f"index must be None or 'timestamp', not {index!r}")
+    parts = plan_parts(queries, start, end, granularity=granularity, chunk_seconds=chunk_seconds,
+                       chunks_per_partition=chunks_per_partition, site=site, base_url=base_url,
+                       **options)
+    divisions: Any = None
+    if index == "timestamp" and len({p.query for p in parts}) == 1:
+        bounds = [p.first_bucket() for p in parts] + [parts[-1].last_bucket()]
+        divisions = tuple(pd.Timestamp(b, unit="s", tz="UTC").as_unit("ns") for b in bounds)
+    return dd.from_map(read_part, parts, index=index, budget=budget, meta=empty_frame(index),
+                       divisions=divisions, label="ddstream-read-metrics",
+                       enforce_metadata=False)
