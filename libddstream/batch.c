@@ -9,6 +9,8 @@
  */
 #include "batch.h"
 
+#include "bigalloc.h"
+
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,7 +83,7 @@ ddstream_batch *dds_batch_new(size_t rows, size_t series_count, size_t tag_bytes
     if (!ok)
         return NULL;
 
-    batch_block *blk = aligned_alloc(DDS_BATCH_ALIGN, off);
+    batch_block *blk = dds_big_alloc(off); /* off is a multiple of DDS_BATCH_ALIGN (64) */
     if (blk == NULL)
         return NULL;
     char *base = (char *)blk;

@@ -13,6 +13,21 @@
 /* Deep enough to split a 1500-bucket chunk down to single buckets. */
 #define MAX_SPLIT_DEPTH 12
 
+typedef struct read_target {
+    dds_http *http;
+    dds_response *out;
+} read_target;
+
+/* The body reader of dds_http_get_read: parse the answer where the client received it. */
+static ddstream_status read_answer(void *arg, char *data, size_t len, ddstream_error *err) {
+    read_target *t = arg;
+    char msg[400];
+    ddstream_status st = dds_parse_query_response_fast(data, len, t->out, msg, sizeof msg);
+    if (st == DDSTREAM_OK) return st;
+    dds_http_scrub(t->http, msg); /* the message may quote the body, and the body may quote a key */
+    return dds_error_set(err, st, "%s", msg);
+}
+
 static ddstream_status fetch_response(dds_http *http, const dds_settings *s, dds_log *log,
                                       const char *escaped_query, int64_t start, int64_t end,
                                       int depth, dds_response *out, ddstream_error *err) {
@@ -22,17 +37,10 @@ static ddstream_status fetch_response(dds_http *http, const dds_settings *s, dds
     /* Datadog's `to` is inclusive: ask for the last second of the chunk, not the next bucket. */
     snprintf(path_query, plen, "/api/v1/query?from=%" PRId64 "&to=%" PRId64 "&query=%s", start,
              end - 1, escaped_query);
-    dds_body body;
-    ddstream_status st = dds_http_get(http, path_query, 1, &body, err);
+    read_target target = {http, out};
+    ddstream_status st = dds_http_get_read(http, path_query, 1, read_answer, &target, err);
     free(path_query);
     if (st != DDSTREAM_OK) return st;
-    char msg[400];
-    st = dds_parse_query_response_inplace(body.data, body.len, out, msg, sizeof msg);
-    dds_body_free(&body);
-    if (st != DDSTREAM_OK) {
-        dds_http_scrub(http, msg); /* the message may quote the body, and the body may quote a key */
-        return dds_error_set(err, st, "%s", msg);
-    }
 
     int64_t g = s->granularity;
     int64_t coarse = dds_response_coarse_interval(out, g);

@@ -16,12 +16,16 @@
 #include <string.h>
 #include <time.h>
 
+#include "bigalloc.h"
 #include "error.h"
+#include "inflate.h"
 #include "parse.h"
 #include "ratelimit.h"
 
 #define BACKOFF_CAP_MS 30000
 #define POLL_SLICE_MS 100
+/* A kept body buffer may exceed 4x the last answer by this much before it is given back. */
+#define KEEP_SLACK (256 * 1024)
 /* The endpoint whose answers draw on the process-wide rate-limit budget (ratelimit.h). */
 #define QUERY_ENDPOINT "/api/v1/query"
 
@@ -48,10 +52,21 @@ struct dds_http {
     int32_t gate_attempt;
     long header_status;   /* status line of the answer being received */
     int64_t pacing_limit_ms; /* longest wait for a window before giving up; -1: no limit */
-    /* Per transfer. */
-    char *buf;
+    /* Per transfer. The buffers stay from one transfer to the next (see keep_or_release):
+     * a stream's answers are alike, so after the first one no body costs an allocation. */
+    char *buf;            /* the body as it arrived (compressed when encoding says so) */
     size_t len, cap;
     int too_large;
+    dds_encoding encoding; /* Content-Encoding of the answer being received */
+    char *dec;            /* the decoded body when it came compressed */
+    size_t dec_cap;
+    char *body;           /* the body to read: buf, or dec */
+    size_t body_len;
+    dds_inflater *inflater;
+    enum { DECODED, DECODE_CORRUPT, DECODE_UNKNOWN, DECODE_NOMEM } decode; /* of a 200 answer */
+    /* Per request: who reads a 200 answer in place (dds_http_get_read), or NULL. */
+    dds_body_reader reader;
+    void *reader_arg;
 };
 
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
@@ -69,6 +84,15 @@ void dds_body_free(dds_body *b) {
     free(b->data);
     b->data = NULL;
     b->len = 0;
+}
+
+/* Room for a body of n bytes (and the NUL) before it arrives, from its Content-Length: the body
+ * is then written once, never moved. Within max_body_bytes only: on_write refuses the rest. */
+static void reserve_body(dds_http *h, int64_t n) {
+    if (n < 0 || n > h->s->max_body_bytes || (size_t)n + 1 <= h->cap || h->len > 0) return;
+    free(h->buf); /* nothing in it yet: replaced, not copied */
+    h->buf = dds_big_alloc((size_t)n + 1);
+    h->cap = h->buf ? (size_t)n + 1 : 0;
 }
 
 static size_t on_write(char *ptr, size_t size, size_t nmemb, void *userdata) {
@@ -153,6 +177,7 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *userdata) {
     if (n >= 5 && memcmp(line, "HTTP/", 5) == 0) {
         h->rl_remaining = h->rl_reset_s = h->rl_limit = h->rl_period = h->retry_after_s = -1;
         h->headers_at_ms = dds_now_ms();
+        h->encoding = DDS_ENCODING_IDENTITY;
         const char *p = memchr(line, ' ', n);
         h->header_status = p ? (long)header_int(p, end) : 0;
         return n;
@@ -170,6 +195,8 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *userdata) {
     else if (header_is(line, n, "x-ratelimit-limit", &v)) h->rl_limit = header_int(v, end);
     else if (header_is(line, n, "x-ratelimit-period", &v)) h->rl_period = header_int(v, end);
     else if (header_is(line, n, "retry-after", &v)) h->retry_after_s = header_int(v, end);
+    else if (header_is(line, n, "content-encoding", &v)) h->encoding = dds_encoding_parse(v, (size_t)(end - v));
+    else if (header_is(line, n, "content-length", &v)) reserve_body(h, header_int(v, end));
     return n;
 }
 
@@ -189,6 +216,11 @@ static struct curl_slist *key_headers(const dds_settings *s, int with_app_key) {
         list = next;
     }
     next = curl_slist_append(list, "Accept: application/json");
+    if (!next) goto fail;
+    list = next;
+    /* Asked for here rather than through CURLOPT_ACCEPT_ENCODING, so that libcurl hands the body
+     * over compressed and inflate.c decodes it whole (see decode_body). */
+    next = curl_slist_append(list, "Accept-Encoding: gzip");
     if (!next) goto fail;
     list = next;
     memset(line, 0, sizeof line);
@@ -226,6 +258,7 @@ dds_http *dds_http_new(const dds_settings *s, dds_log *log, dds_cancel *cancel, 
     h->multi = curl_multi_init();
     h->headers_query = key_headers(s, 1);
     h->headers_validate = key_headers(s, 0);
+    h->inflater = dds_inflater_new();
     size_t slen = strlen(s->base_url) + sizeof QUERY_ENDPOINT;
     char *scope = malloc(slen);
     if (scope) {
@@ -233,7 +266,8 @@ dds_http *dds_http_new(const dds_settings *s, dds_log *log, dds_cancel *cancel, 
         h->budget = dds_budget_acquire(scope, s->api_key);
         free(scope);
     }
-    if (!h->easy || !h->multi || !h->headers_query || !h->headers_validate || !h->budget) {
+    if (!h->easy || !h->multi || !h->headers_query || !h->headers_validate || !h->budget ||
+        !h->inflater) {
         dds_http_free(h);
         dds_error_set(err, DDSTREAM_E_NOMEM, "out of memory creating the HTTP client");
         return NULL;
@@ -244,7 +278,7 @@ dds_http *dds_http_new(const dds_settings *s, dds_log *log, dds_cancel *cancel, 
     CURL *e = h->easy;
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_USERAGENT, h->user_agent);
-    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, ""); /* every encoding libcurl can decode */
+    curl_easy_setopt(e, CURLOPT_HTTP_CONTENT_DECODING, 0L); /* bodies stay as sent: decode_body */
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)s->connect_timeout_ms);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)s->request_timeout_ms);
     /* A stalled or slow-loris server: abort below low_speed_limit bytes/s for low_speed_time_ms
@@ -291,6 +325,8 @@ void dds_http_free(dds_http *h) {
     free_key_headers(h->headers_query);
     free_key_headers(h->headers_validate);
     free(h->buf);
+    free(h->dec);
+    dds_inflater_free(h->inflater);
     free(h);
 }
 
@@ -331,11 +367,63 @@ char *dds_http_escape(dds_http *h, const char *value) {
     return copy;
 }
 
+/* The body to read (h->body) from the one received (h->buf): itself, or its decoded bytes in
+ * h->dec. An answer other than a 200 that cannot be decoded gives an empty body (its status says
+ * enough); a 200's failure is reported as a CURLcode for curl_failure, with h->decode saying which. */
+static CURLcode decode_body(dds_http *h, long status) {
+    h->decode = DECODED;
+    h->body = h->buf;
+    h->body_len = h->len;
+    if (h->encoding == DDS_ENCODING_IDENTITY || h->len == 0) { /* nothing to decode */
+        if (h->buf) {
+            h->buf[h->len] = 0; /* on_write's NUL, or the empty body's over the previous answer */
+        } else {
+            h->buf = malloc(64 * 1024); /* "" for the parser, and room for the next answer */
+            if (!h->buf) goto nomem;
+            h->cap = 64 * 1024;
+            h->buf[0] = 0;
+            h->body = h->buf;
+        }
+        return CURLE_OK;
+    }
+    dds_inflate_result r = DDS_INFLATE_CORRUPT;
+    if (h->encoding != DDS_ENCODING_UNKNOWN)
+        r = dds_inflate(h->inflater, h->encoding, (const unsigned char *)h->buf, h->len,
+                        (size_t)h->s->max_body_bytes, &h->dec, &h->dec_cap, &h->body_len);
+    if (r == DDS_INFLATE_OK) {
+        h->body = h->dec;
+        return CURLE_OK;
+    }
+    if (status != 200) {
+        h->buf[0] = 0; /* not empty (an empty body decodes): there is a byte */
+        h->body = h->buf;
+        h->body_len = 0;
+        return CURLE_OK;
+    }
+    switch (r) {
+    case DDS_INFLATE_TOO_LARGE:
+        h->too_large = 1;
+        return CURLE_WRITE_ERROR;
+    case DDS_INFLATE_NOMEM:
+        goto nomem;
+    default:
+        h->decode = h->encoding == DDS_ENCODING_UNKNOWN ? DECODE_UNKNOWN : DECODE_CORRUPT;
+        return CURLE_BAD_CONTENT_ENCODING;
+    }
+nomem:
+    h->decode = DECODE_NOMEM;
+    return CURLE_OUT_OF_MEMORY;
+}
+
 /* One transfer. Returns the libcurl result; *aborted set if cancelled midway. */
 static CURLcode transfer(dds_http *h, const char *url, int send_app_key, long *http_status,
                          int *aborted) {
     h->len = 0;
     h->too_large = 0;
+    h->decode = DECODED;
+    h->encoding = DDS_ENCODING_IDENTITY;
+    h->body = h->buf;
+    h->body_len = 0;
     h->errbuf[0] = 0;
     h->headers_at_ms = dds_now_ms();
     h->rl_remaining = h->rl_reset_s = h->rl_limit = h->rl_period = h->retry_after_s = -1;
@@ -375,6 +463,7 @@ static CURLcode transfer(dds_http *h, const char *url, int send_app_key, long *h
     /* Also after a failure: a status that arrived before the body broke tells the budget that
      * the server counted the request. */
     if (!*aborted) curl_easy_getinfo(h->easy, CURLINFO_RESPONSE_CODE, http_status);
+    if (result == CURLE_OK && !*aborted) result = decode_body(h, *http_status);
     return result;
 }
 
@@ -466,6 +555,24 @@ typedef enum { OUTCOME_OK, OUTCOME_RETRY, OUTCOME_FAIL } outcome;
 static outcome curl_failure(dds_http *h, CURLcode rc, int attempt, int64_t *delay_ms,
                             ddstream_error *err) {
     const char *detail = h->errbuf[0] ? h->errbuf : curl_easy_strerror(rc);
+    if (h->decode == DECODE_CORRUPT) {
+        /* Damaged on the way (a proxy, a connection cut inside a framed body): worth a retry. */
+        dds_error_set(err, DDSTREAM_E_NETWORK,
+                      "the answer's %zu bytes of compressed data are corrupt or cut short",
+                      h->len);
+        *delay_ms = backoff_ms(h, attempt);
+        return OUTCOME_RETRY;
+    }
+    if (h->decode == DECODE_UNKNOWN) {
+        dds_error_set(err, DDSTREAM_E_PROTOCOL,
+                      "the answer came in a Content-Encoding ddstream did not ask for (it asks for "
+                      "gzip)");
+        return OUTCOME_FAIL;
+    }
+    if (h->decode == DECODE_NOMEM) {
+        dds_error_set(err, DDSTREAM_E_NOMEM, "out of memory decoding a %zu-byte answer", h->len);
+        return OUTCOME_FAIL;
+    }
     if (rc == CURLE_WRITE_ERROR && h->too_large) {
         dds_error_set(err, DDSTREAM_E_PROTOCOL,
                       "the answer exceeded max_body_bytes (%lld bytes, counted decompressed); "
@@ -509,20 +616,28 @@ static outcome curl_failure(dds_http *h, CURLcode rc, int attempt, int64_t *dela
     }
 }
 
-/* Classify one attempt. For RETRY sets *delay_ms; for FAIL fills err. */
+/* A 200 whose JSON stops with brackets or a string still open. */
+static outcome cut_short(dds_http *h, size_t open, int attempt, int64_t *delay_ms,
+                         ddstream_error *err) {
+    dds_error_set(err, DDSTREAM_E_NETWORK,
+                  "the answer was cut short: its %zu bytes of JSON end with %zu bracket(s) "
+                  "still open",
+                  h->body_len, open);
+    *delay_ms = backoff_ms(h, attempt);
+    return OUTCOME_RETRY;
+}
+
+/* Classify one attempt. For RETRY sets *delay_ms; for FAIL fills err. A 200 read by a reader is
+ * checked for being cut short only if the reader fails (get): a complete document is the common
+ * case, and the reader's own pass over it proves it complete. */
 static outcome classify(dds_http *h, CURLcode rc, long status, int attempt, int64_t *delay_ms,
                         ddstream_error *err) {
     char server_msg[320];
     if (rc != CURLE_OK) return curl_failure(h, rc, attempt, delay_ms, err);
     if (status == 200) {
         size_t open = 0;
-        if (!json_cut_short(h->buf ? h->buf : "", h->len, &open)) return OUTCOME_OK;
-        dds_error_set(err, DDSTREAM_E_NETWORK,
-                      "the answer was cut short: its %zu bytes of JSON end with %zu bracket(s) "
-                      "still open",
-                      h->len, open);
-        *delay_ms = backoff_ms(h, attempt);
-        return OUTCOME_RETRY;
+        if (h->reader || !json_cut_short(h->body, h->body_len, &open)) return OUTCOME_OK;
+        return cut_short(h, open, attempt, delay_ms, err);
     }
     if (status >= 300 && status < 400) {
         dds_error_set(err, DDSTREAM_E_SERVER,
@@ -533,7 +648,7 @@ static outcome classify(dds_http *h, CURLcode rc, long status, int attempt, int6
         return OUTCOME_FAIL;
     }
     /* The status decides, whatever the body is: a 429 or 403 may well be an HTML page. */
-    dds_parse_error_body(h->buf ? h->buf : "", h->len, server_msg, sizeof server_msg);
+    dds_parse_error_body(h->body, h->body_len, server_msg, sizeof server_msg);
     dds_http_scrub(h, server_msg);
     const char *sep = server_msg[0] ? ": " : "";
     ddstream_status st;
@@ -640,10 +755,41 @@ static int64_t wait_for_budget(dds_http *h, int64_t *ticket, int64_t *wait_out) 
     }
 }
 
-ddstream_status dds_http_get(dds_http *h, const char *path_query, int send_app_key, dds_body *body,
-                             ddstream_error *err) {
-    body->data = NULL;
-    body->len = 0;
+/* The error for a request that was never sent, from wait_for_gate's or wait_for_budget's code. */
+static ddstream_status not_sent(const dds_http *h, int64_t code, int from_gate, int64_t wait,
+                                ddstream_error *err) {
+    if (code == -1) return dds_error_set(err, DDSTREAM_E_CANCELLED, "cancelled");
+    if (code == -3)
+        return dds_error_set(err, DDSTREAM_E_RATE_LIMITED, "the request was refused by the request gate");
+    if (from_gate)
+        return dds_error_set(err, DDSTREAM_E_RATE_LIMITED,
+                             "the request gate asks to wait %lld ms, longer than max_retry_wait_ms=%lld "
+                             "allows", (long long)wait, (long long)h->pacing_limit_ms);
+    return dds_error_set(err, DDSTREAM_E_RATE_LIMITED,
+                         "the rate-limit window is spent and resets in %lld ms, later than "
+                         "max_retry_wait_ms=%lld allows", (long long)wait, (long long)h->pacing_limit_ms);
+}
+
+/* Keep a buffer for the next answer, unless it is large (megabytes, backed by huge pages, which
+ * cost little to fault in again: see bigalloc.h) or much larger than the answer just received.
+ * So a stream of small answers allocates nothing after the first, while a large answer's memory
+ * is given back before its batch is built, and never pinned for the rest of the stream. */
+static void keep_or_release(char **buf, size_t *cap, size_t used) {
+    if (*cap >= DDS_BIG_ALLOC_MIN || *cap > 4 * used + KEEP_SLACK) {
+        free(*buf);
+        *buf = NULL;
+        *cap = 0;
+    }
+}
+
+/* dds_http_get and dds_http_get_read: with h->reader set, a 200 is read in place, else handed
+ * over in *body. */
+static ddstream_status get(dds_http *h, const char *path_query, int send_app_key, dds_body *body,
+                           ddstream_error *err) {
+    if (body) {
+        body->data = NULL;
+        body->len = 0;
+    }
     size_t blen = strlen(h->s->base_url), qlen = strlen(path_query);
     char *url = malloc(blen + qlen + 1);
     if (!url) return dds_error_set(err, DDSTREAM_E_NOMEM, "out of memory building the URL");
@@ -660,37 +806,17 @@ ddstream_status dds_http_get(dds_http *h, const char *path_query, int send_app_k
         if (paced) {
             int64_t wait = 0;
             int64_t waited = wait_for_gate(h, (int32_t)attempt, &wait);
-            if (waited == -3) {
-                result = dds_error_set(err, DDSTREAM_E_RATE_LIMITED, "the request was refused by the "
-                                       "request gate");
-                break;
-            }
-            if (waited == -2) {
-                result = dds_error_set(err, DDSTREAM_E_RATE_LIMITED,
-                                       "the request gate asks to wait %lld ms, longer than "
-                                       "max_retry_wait_ms=%lld allows",
-                                       (long long)wait, (long long)h->pacing_limit_ms);
-                break;
-            }
-            if (waited == -1) {
-                result = dds_error_set(err, DDSTREAM_E_CANCELLED, "cancelled");
-                break;
-            }
-            if (first_failure_at >= 0) paced_ms += waited;
-            waited = wait_for_budget(h, &ticket, &wait);
-            if (waited < 0) settle_gate(h, 0); /* let through by the gate, but never sent */
-            if (waited == -2) {
-                result = dds_error_set(err, DDSTREAM_E_RATE_LIMITED,
-                                       "the rate-limit window is spent and resets in %lld ms, "
-                                       "later than max_retry_wait_ms=%lld allows",
-                                       (long long)wait, (long long)h->pacing_limit_ms);
-                break;
+            int from_gate = waited < 0;
+            if (waited >= 0) {
+                if (first_failure_at >= 0) paced_ms += waited;
+                waited = wait_for_budget(h, &ticket, &wait);
+                if (waited < 0) settle_gate(h, 0); /* let through by the gate, but never sent */
+                else if (first_failure_at >= 0) paced_ms += waited;
             }
             if (waited < 0) {
-                result = dds_error_set(err, DDSTREAM_E_CANCELLED, "cancelled");
+                result = not_sent(h, waited, from_gate, wait, err);
                 break;
             }
-            if (first_failure_at >= 0) paced_ms += waited;
         }
         dds_logf(h->log, DDSTREAM_LOG_DEBUG, "GET %s%s", h->s->base_url, path_query);
         long status;
@@ -711,17 +837,22 @@ ddstream_status dds_http_get(dds_http *h, const char *path_query, int send_app_k
         int64_t delay = 0;
         outcome o = classify(h, rc, status, attempt, &delay, err);
         settle_budget(h, status, delay); /* a 429 without a reset: everyone waits this out */
-        if (o == OUTCOME_OK) {
-            body->data = h->buf;
-            body->len = h->len;
-            h->buf = NULL; /* ownership moves to the caller; the next transfer allocates anew */
-            h->len = h->cap = 0;
-            if (!body->data) {
-                body->data = calloc(1, 1);
-                if (!body->data) {
-                    result = dds_error_set(err, DDSTREAM_E_NOMEM, "out of memory");
-                    break;
-                }
+        if (o == OUTCOME_OK && h->reader) {
+            result = h->reader(h->reader_arg, h->body, h->body_len, err);
+            size_t open = 0;
+            if (result != DDSTREAM_E_PROTOCOL || !json_cut_short(h->body, h->body_len, &open))
+                break;
+            o = cut_short(h, open, attempt, &delay, err);
+        } else if (o == OUTCOME_OK) {
+            /* Ownership moves to the caller; the next transfer allocates anew. */
+            body->data = h->body;
+            body->len = h->body_len;
+            if (h->body == h->dec) {
+                h->dec = NULL;
+                h->dec_cap = 0;
+            } else {
+                h->buf = NULL;
+                h->len = h->cap = 0;
             }
             result = DDSTREAM_OK;
             break;
@@ -754,5 +885,25 @@ ddstream_status dds_http_get(dds_http *h, const char *path_query, int send_app_k
         }
     }
     free(url);
+    keep_or_release(&h->buf, &h->cap, h->len);
+    keep_or_release(&h->dec, &h->dec_cap, h->encoding == DDS_ENCODING_IDENTITY ? 0 : h->body_len);
+    h->body = NULL;
+    h->body_len = 0;
     return result;
+}
+
+ddstream_status dds_http_get(dds_http *h, const char *path_query, int send_app_key, dds_body *body,
+                             ddstream_error *err) {
+    h->reader = NULL;
+    return get(h, path_query, send_app_key, body, err);
+}
+
+ddstream_status dds_http_get_read(dds_http *h, const char *path_query, int send_app_key,
+                                  dds_body_reader read, void *arg, ddstream_error *err) {
+    h->reader = read;
+    h->reader_arg = arg;
+    ddstream_status st = get(h, path_query, send_app_key, NULL, err);
+    h->reader = NULL;
+    h->reader_arg = NULL;
+    return st;
 }

@@ -55,4 +55,23 @@ ddstream_status dds_http_get(dds_http *h, const char *path_query, int send_app_k
 
 void dds_body_free(dds_body *b);
 
+/*
+ * Reads a 200 answer where it lies: data[0..len) is the decoded body, NUL-terminated, writable,
+ * valid during the call only (the client reuses its buffers for the next answer). Returns
+ * DDSTREAM_OK, or the failure status with err set. A reader that fails must leave the body's
+ * brackets and strings as it found them (see dds_http_get_read).
+ */
+typedef ddstream_status (*dds_body_reader)(void *arg, char *data, size_t len, ddstream_error *err);
+
+/*
+ * dds_http_get, with the 200 answer read by read(arg, ...) inside the retry loop instead of
+ * handed over: no copy or allocation per answer, and the check for an answer cut short (JSON
+ * ending with brackets still open, a retryable network error) costs nothing unless read fails
+ * with DDSTREAM_E_PROTOCOL — a complete document is the common case, and read's own pass over it
+ * proves it complete. read may run more than once (once per 200 attempt); when it fails on a cut
+ * answer, its error is replaced by the cut-short one and the request is retried.
+ */
+ddstream_status dds_http_get_read(dds_http *h, const char *path_query, int send_app_key,
+                                  dds_body_reader read, void *arg, ddstream_error *err);
+
 #endif

@@ -801,7 +801,7 @@ static ddstream_status parse_series(const cJSON *obj, size_t si, dds_series *s,
     if (st != DDSTREAM_OK)
         return st;
     if (fast != NULL) {
-        /* Already read and checked by the fast path (pointlist.c); its text is now "[]". */
+        /* Already read and checked by the fast path (pointlist.c); the envelope shows "[]". */
         s->length = fast->length;
         s->ts_ms = fast->ts_ms;
         s->values = fast->values;
@@ -821,7 +821,14 @@ static void body_text(const char *s, char *out, size_t cap)
     text_finish(&t);
 }
 
+/*
+ * With fast: body is the envelope (pointlist.h) of original[0..original_len), whose fast items
+ * hold the pointlists that the envelope shows as []. Should the envelope not parse (a document
+ * the scanner accepted but cJSON does not), the original is parsed without the fast path, so
+ * that the message and its byte positions are the general parser's.
+ */
 static ddstream_status parse_query(const char *body, size_t len, dds_fast_pointlists *fast,
+                                   const char *original, size_t original_len,
                                    dds_response *out, char *msg, size_t msg_cap)
 {
     if (out == NULL || (body == NULL && len > 0)) {
@@ -831,6 +838,8 @@ static ddstream_status parse_query(const char *body, size_t len, dds_fast_pointl
     memset(out, 0, sizeof *out);
     cJSON *root = NULL;
     ddstream_status st = parse_json(body, len, &root, msg, msg_cap);
+    if (st != DDSTREAM_OK && fast != NULL)
+        return parse_query(original, original_len, NULL, NULL, 0, out, msg, msg_cap);
     if (st != DDSTREAM_OK)
         return st;
 
@@ -936,11 +945,11 @@ done:
 ddstream_status dds_parse_query_response(const char *body, size_t len, dds_response *out,
                                          char *msg, size_t msg_cap)
 {
-    return parse_query(body, len, NULL, out, msg, msg_cap);
+    return parse_query(body, len, NULL, NULL, 0, out, msg, msg_cap);
 }
 
-ddstream_status dds_parse_query_response_inplace(char *body, size_t len, dds_response *out,
-                                                 char *msg, size_t msg_cap)
+ddstream_status dds_parse_query_response_fast(const char *body, size_t len, dds_response *out,
+                                              char *msg, size_t msg_cap)
 {
     dds_fast_pointlists fast;
     if (out != NULL)
@@ -949,8 +958,21 @@ ddstream_status dds_parse_query_response_inplace(char *body, size_t len, dds_res
         set_msg(msg, msg_cap, "out of memory reading a %zu-byte answer", len);
         return DDSTREAM_E_NOMEM;
     }
-    dds_fast_pointlists_blank(body, &fast);
-    ddstream_status st = parse_query(body, len, &fast, out, msg, msg_cap);
+    if (fast.count == 0) {
+        dds_fast_pointlists_free(&fast);
+        return parse_query(body, len, NULL, NULL, 0, out, msg, msg_cap);
+    }
+    /* cJSON gets a copy without the pointlists' text: a few kilobytes to copy, where blanking
+     * the pointlists in place left cJSON megabytes of spaces to skip one by one. */
+    size_t env_len = 0;
+    char *env = dds_fast_pointlists_envelope(body, len, &fast, &env_len);
+    if (env == NULL) {
+        dds_fast_pointlists_free(&fast);
+        set_msg(msg, msg_cap, "out of memory reading a %zu-byte answer", len);
+        return DDSTREAM_E_NOMEM;
+    }
+    ddstream_status st = parse_query(env, env_len, &fast, body, len, out, msg, msg_cap);
+    free(env);
     dds_fast_pointlists_free(&fast);
     return st;
 }

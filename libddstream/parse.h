@@ -35,11 +35,11 @@ ddstream_status dds_parse_query_response(const char *body, size_t len, dds_respo
 
 /*
  * The same result as dds_parse_query_response, faster: the pointlists are read straight into
- * arrays (pointlist.c) and their text in body is then overwritten with "[]" and spaces, so that
- * cJSON builds a tree of the small envelope only. For callers that own the body.
+ * arrays (pointlist.c), and cJSON builds a tree of the small envelope only (a copy of the body
+ * with those pointlists as []). body is not modified.
  */
-ddstream_status dds_parse_query_response_inplace(char *body, size_t len, dds_response *out,
-                                                 char *msg, size_t msg_cap);
+ddstream_status dds_parse_query_response_fast(const char *body, size_t len, dds_response *out,
+                                              char *msg, size_t msg_cap);
 
 /* Free what a response owns and zero it. Safe on a zeroed response. */
 void dds_response_free(dds_response *r);

@@ -91,9 +91,10 @@ static int skip_literal(scanner *c, const char *lit) {
 
 /*
  * Parse a JSON number (strict grammar) at c->i into *out. Returns 0, or -1 if the text is not a
- * JSON number or is too long for the fallback buffer.
+ * JSON number or is too long for the fallback buffer. Any number: exponents, more than 19
+ * digits, Clinger's fast path or strtod.
  */
-static int parse_number(scanner *c, double *out) {
+static int parse_number_general(scanner *c, double *out) {
     const char *s = c->s;
     size_t n = c->n, p = c->i, start = c->i;
     int neg = 0, slow = 0, digits = 0;
@@ -168,6 +169,98 @@ static int parse_number(scanner *c, double *out) {
     char *end = NULL;
     *out = strtod(buf, &end);
     return end == buf + len ? 0 : -1;
+}
+
+static const uint64_t pow10_u64[20] = {
+    UINT64_C(1),                UINT64_C(10),                UINT64_C(100),
+    UINT64_C(1000),             UINT64_C(10000),             UINT64_C(100000),
+    UINT64_C(1000000),          UINT64_C(10000000),          UINT64_C(100000000),
+    UINT64_C(1000000000),       UINT64_C(10000000000),       UINT64_C(100000000000),
+    UINT64_C(1000000000000),    UINT64_C(10000000000000),    UINT64_C(100000000000000),
+    UINT64_C(1000000000000000), UINT64_C(10000000000000000), UINT64_C(100000000000000000),
+    UINT64_C(1000000000000000000), UINT64_C(10000000000000000000)};
+
+/* Runs of ASCII digits eight bytes at a time (little-endian loads; the SWAR idioms of simdjson
+ * and fast_float): how many of the eight bytes lead with digits, and their value. */
+#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define SWAR_DIGITS 1
+
+/* Leading digit bytes of v (first character in the low byte), 0..8. A byte's test is exact
+ * up to the first non-digit: only a non-digit can carry into the byte after it. */
+static unsigned leading_digits(uint64_t v) {
+    uint64_t x = v ^ UINT64_C(0x3030303030303030); /* digits: 0x00..0x09 */
+    uint64_t bad = ((x + UINT64_C(0x7676767676767676)) | x) & UINT64_C(0x8080808080808080);
+    return bad ? (unsigned)__builtin_ctzll(bad) / 8 : 8;
+}
+
+/* The value of the k (1..8) leading digits of v. */
+static uint64_t digits_value(uint64_t v, unsigned k) {
+    /* Move them to the top and fill below with '0's: eight digits, the number unchanged. */
+    if (k < 8) v = (v << (8 * (8 - k))) | (UINT64_C(0x3030303030303030) >> (8 * k));
+    v -= UINT64_C(0x3030303030303030);
+    v = v * 10 + (v >> 8); /* pairs */
+    return ((v & UINT64_C(0x000000FF000000FF)) * UINT64_C(0x000F424000000064) +
+            ((v >> 16) & UINT64_C(0x000000FF000000FF)) * UINT64_C(0x0000271000000001)) >> 32;
+}
+#endif
+
+/* Digits from p on, accumulated into *mant (wrapping past 19 digits: the caller counts them). */
+static inline size_t eat_digits(const char *s, size_t n, size_t p, uint64_t *mant) {
+    uint64_t m = *mant;
+#ifdef SWAR_DIGITS
+    while (n - p >= 8) {
+        uint64_t v;
+        memcpy(&v, s + p, 8);
+        unsigned k = leading_digits(v);
+        if (k == 0) break;
+        m = m * pow10_u64[k] + digits_value(v, k);
+        p += k;
+        if (k < 8) {
+            *mant = m;
+            return p;
+        }
+    }
+#endif
+    while (p < n && is_digit(s[p])) m = m * 10 + (uint64_t)(s[p++] - '0');
+    *mant = m;
+    return p;
+}
+
+/*
+ * parse_number_general for what a pointlist holds: [-]int[.frac] of at most 19 digits, whose
+ * value Clinger's fast path gives exactly (mantissa <= 2^53, at most 22 decimals). Digits eight
+ * at a time. Anything else (an exponent, more digits, a larger mantissa) goes to the general
+ * parser from the start, so both give the same double for the same text.
+ */
+static int parse_number(scanner *c, double *out) {
+    const char *s = c->s;
+    size_t n = c->n, p = c->i;
+    int neg = p < n && s[p] == '-';
+    p += (size_t)neg;
+    size_t int_start = p;
+    uint64_t mant = 0;
+    if (p < n && s[p] == '0') p++; /* a leading zero stands alone */
+    else p = eat_digits(s, n, p, &mant);
+    size_t digits = p - int_start, frac = 0;
+    if (digits == 0) return -1;
+    if (p < n && s[p] == '.') {
+        size_t frac_start = p + 1;
+        uint64_t fraction = 0;
+        p = eat_digits(s, n, frac_start, &fraction);
+        frac = p - frac_start;
+        if (frac == 0) return -1;
+        digits += frac;
+        if (fraction == 0) frac = 0; /* 1699920000000.0: a whole number, no division */
+        else if (digits <= 19) mant = mant * pow10_u64[frac] + fraction;
+    }
+    if ((p < n && (s[p] == 'e' || s[p] == 'E')) || digits > 19 || mant > (UINT64_C(1) << 53) ||
+        frac > 22)
+        return parse_number_general(c, out);
+    c->i = p;
+    double v = (double)mant;
+    if (frac > 0) v /= pow10_exact[frac];
+    *out = neg ? -v : v;
+    return 0;
 }
 
 /* At an opening bracket: step in. Returns 1 if the container is empty (closing bracket eaten). */
@@ -431,13 +524,26 @@ int dds_fast_pointlists_scan(const char *body, size_t len, dds_fast_pointlists *
     return r == SCAN_NOMEM ? -1 : 0;
 }
 
-void dds_fast_pointlists_blank(char *body, const dds_fast_pointlists *pl) {
+char *dds_fast_pointlists_envelope(const char *body, size_t len, const dds_fast_pointlists *pl,
+                                   size_t *env_len) {
+    size_t taken = 0;
+    for (size_t k = 0; k < pl->count; k++) taken += pl->items[k].end - pl->items[k].begin - 2;
+    size_t n = len - taken; /* items are disjoint spans of body, each at least "[]" long */
+    char *env = malloc(n + 1);
+    if (!env) return NULL;
+    size_t from = 0, to = 0;
     for (size_t k = 0; k < pl->count; k++) {
         const dds_fast_pointlist *it = &pl->items[k];
-        body[it->begin] = '[';
-        body[it->begin + 1] = ']';
-        memset(body + it->begin + 2, ' ', it->end - it->begin - 2);
+        memcpy(env + to, body + from, it->begin - from);
+        to += it->begin - from;
+        env[to++] = '[';
+        env[to++] = ']';
+        from = it->end;
     }
+    memcpy(env + to, body + from, len - from);
+    env[n] = 0;
+    *env_len = n;
+    return env;
 }
 
 dds_fast_pointlist *dds_fast_pointlists_take(dds_fast_pointlists *pl, size_t series_index,

@@ -2,7 +2,7 @@
  *
  * A v1 answer is a small envelope around large arrays of [timestamp, value] pairs. Building a
  * cJSON tree for those costs three allocations per point; this scanner reads them straight into
- * int64/double arrays instead, then blanks their text so that cJSON parses only the envelope.
+ * int64/double arrays instead, and cJSON then parses a copy of the envelope without them.
  * It is strictly an accelerator: it takes a pointlist only when that pointlist is well-formed and
  * passes every check the general parser applies, and leaves anything unusual (escaped or
  * duplicate keys, odd numbers, wrong types, a malformed document) to the general parser, which
@@ -33,8 +33,11 @@ typedef struct dds_fast_pointlists {
  */
 int dds_fast_pointlists_scan(const char *body, size_t len, dds_fast_pointlists *out);
 
-/* Overwrite each item's array text with "[]" and spaces (same length, still valid JSON). */
-void dds_fast_pointlists_blank(char *body, const dds_fast_pointlists *pl);
+/* The envelope: a malloc'd, NUL-terminated copy of body[0..len) with each item's array text
+ * replaced by "[]" (still valid JSON, and only a few kilobytes where body has megabytes), its
+ * length in *env_len. NULL when out of memory. */
+char *dds_fast_pointlists_envelope(const char *body, size_t len, const dds_fast_pointlists *pl,
+                                   size_t *env_len);
 
 /* The item for series_index, or NULL. Items are consumed in order: cursor starts at 0. */
 dds_fast_pointlist *dds_fast_pointlists_take(dds_fast_pointlists *pl, size_t series_index,

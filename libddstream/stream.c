@@ -9,9 +9,12 @@
  * connection, reused from chunk to chunk) and its own dds_cancel, whose trigger wakes that
  * fetcher's curl_multi_poll at once: cancel, seek and close trigger every fetcher's.
  *
- * Locking: one mutex guards every field below `mu`; one condition variable (monotonic clock) is
- * broadcast on every change, and the fetchers and the caller re-check their own predicate.
- * A fetcher never holds the mutex during network I/O. */
+ * Locking: one mutex guards every field below `mu`. Two condition variables (monotonic clock):
+ * idle fetchers wait on work_cv, the caller on ready_cv, and a change wakes only who it can
+ * help — one idle fetcher when there is a chunk to claim (which wakes the next if more remain),
+ * the caller when the chunk it waits for is done — rather than every thread on every change:
+ * with many small chunks, futile wake-ups and context switches cost more than the chunks.
+ * quit and cancel wake everyone. A fetcher never holds the mutex during network I/O. */
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -61,7 +64,10 @@ struct ddstream_stream {
     char *rollup_query;
 
     pthread_mutex_t mu;
-    pthread_cond_t cv;
+    pthread_cond_t work_cv;    /* idle fetchers wait here for a chunk to claim */
+    pthread_cond_t ready_cv;   /* the caller waits here for the chunk it asked for */
+    size_t idle;               /* fetchers waiting on work_cv */
+    int caller_waiting;        /* the caller waits on ready_cv */
     int quit;                  /* the worker must exit */
     int cancelled;             /* ddstream_cancel was called */
     size_t next_deliver;       /* index of the next chunk ddstream_next hands out */
@@ -228,18 +234,33 @@ static size_t next_to_claim(ddstream_stream *st) {
     return NO_CHUNK;
 }
 
+/* Wake one idle fetcher if there is a chunk for it to claim. */
+static void wake_fetcher(ddstream_stream *st) {
+    if (st->idle > 0 && next_to_claim(st) != NO_CHUNK) pthread_cond_signal(&st->work_cv);
+}
+
+static void wake_everyone(ddstream_stream *st) {
+    pthread_cond_broadcast(&st->work_cv);
+    pthread_cond_broadcast(&st->ready_cv);
+}
+
 static void *fetcher_main(void *arg) {
     fetcher *f = arg;
     ddstream_stream *st = f->st;
     pthread_mutex_lock(&st->mu);
     for (;;) {
         size_t idx = NO_CHUNK;
-        while (!st->quit && (idx = next_to_claim(st)) == NO_CHUNK) pthread_cond_wait(&st->cv, &st->mu);
+        while (!st->quit && (idx = next_to_claim(st)) == NO_CHUNK) {
+            st->idle++;
+            pthread_cond_wait(&st->work_cv, &st->mu);
+            st->idle--;
+        }
         if (st->quit) break;
         chunk_slot *sl = slot_of(st, idx); /* stays this chunk's: next_deliver cannot pass it */
         sl->state = SLOT_FETCHING;
         sl->gated = 0;
         st->fetching++;
+        wake_fetcher(st); /* the window may hold more: pass the wake-up on */
         pthread_mutex_unlock(&st->mu);
 
         ddstream_chunk c = dds_plan_chunk(&st->plan, idx);
@@ -275,7 +296,9 @@ static void *fetcher_main(void *arg) {
             sl->fail_seq = st->demand_seq;
             st->ramped = 0;
         }
-        pthread_cond_broadcast(&st->cv);
+        /* This fetcher claims the next chunk itself; one that slow start held back (ramped is
+         * now set) wakes another through the hand-on above. */
+        if (st->caller_waiting && idx == st->next_deliver) pthread_cond_signal(&st->ready_cv);
     }
     pthread_mutex_unlock(&st->mu);
     return NULL;
@@ -284,7 +307,7 @@ static void *fetcher_main(void *arg) {
 static void stop_worker(ddstream_stream *st) {
     pthread_mutex_lock(&st->mu);
     st->quit = 1;
-    pthread_cond_broadcast(&st->cv);
+    wake_everyone(st);
     pthread_mutex_unlock(&st->mu);
     for (size_t i = 0; i < st->nfetchers; i++)
         if (st->fetchers[i].started) dds_cancel_trigger(&st->fetchers[i].stop);
@@ -328,7 +351,8 @@ DDSTREAM_API void ddstream_close(ddstream_stream *st) {
     }
     free(st->fetchers);
     free(st->rollup_query);
-    pthread_cond_destroy(&st->cv);
+    pthread_cond_destroy(&st->work_cv);
+    pthread_cond_destroy(&st->ready_cv);
     pthread_mutex_destroy(&st->mu);
     dds_log_destroy(&st->log);
     /* Every thread that could call the request gate has stopped: its data may go now. */
@@ -342,7 +366,8 @@ static int init_sync(ddstream_stream *st) {
     pthread_condattr_t attr;
     if (pthread_condattr_init(&attr) != 0) return -1;
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    int rc = pthread_cond_init(&st->cv, &attr);
+    int rc = pthread_cond_init(&st->work_cv, &attr);
+    if (rc == 0 && (rc = pthread_cond_init(&st->ready_cv, &attr)) != 0) pthread_cond_destroy(&st->work_cv);
     pthread_condattr_destroy(&attr);
     return rc != 0 ? -1 : 0;
 }
@@ -452,15 +477,16 @@ DDSTREAM_API ddstream_status ddstream_next(ddstream_stream *st, int64_t timeout_
     }
     st->demand_seq++;
     if (st->wanted < st->next_deliver + 1) st->wanted = st->next_deliver + 1;
-    pthread_cond_broadcast(&st->cv);
+    wake_fetcher(st); /* new demand: a chunk without prefetch, or one whose error was delivered */
     chunk_slot *sl = slot_of(st, st->next_deliver);
     while (sl->state != SLOT_DONE && sl->state != SLOT_FAILED && !st->cancelled) {
         if (timeout_ms == 0) break;
-        if (timeout_ms < 0) {
-            pthread_cond_wait(&st->cv, &st->mu);
-        } else if (pthread_cond_timedwait(&st->cv, &st->mu, &until) == ETIMEDOUT) {
-            break;
-        }
+        st->caller_waiting = 1;
+        int timed_out = 0;
+        if (timeout_ms < 0) pthread_cond_wait(&st->ready_cv, &st->mu);
+        else timed_out = pthread_cond_timedwait(&st->ready_cv, &st->mu, &until) == ETIMEDOUT;
+        st->caller_waiting = 0;
+        if (timed_out) break;
     }
     if (st->cancelled) {
         rc = dds_error_set(e, DDSTREAM_E_CANCELLED, "the stream was cancelled");
@@ -469,15 +495,14 @@ DDSTREAM_API ddstream_status ddstream_next(ddstream_stream *st, int64_t timeout_
         sl->batch = NULL;
         sl->state = SLOT_EMPTY;
         st->next_deliver++;
-        pthread_cond_broadcast(&st->cv);
+        wake_fetcher(st); /* the window moved on by one chunk */
         rc = DDSTREAM_OK;
     } else if (sl->state == SLOT_FAILED) {
         /* The next call fetches this chunk again (fail_seq: only once the caller asks anew). */
         *e = sl->error;
         sl->state = SLOT_EMPTY;
         sl->gated = 1;
-        pthread_cond_broadcast(&st->cv);
-        rc = e->status;
+        rc = e->status; /* nothing to wake: the chunk waits for the caller's next demand */
     } else {
         rc = DDSTREAM_TIMEOUT;
     }
@@ -544,7 +569,7 @@ DDSTREAM_API void ddstream_cancel(ddstream_stream *st) {
     if (!st) return;
     pthread_mutex_lock(&st->mu);
     st->cancelled = 1;
-    pthread_cond_broadcast(&st->cv);
+    wake_everyone(st);
     pthread_mutex_unlock(&st->mu);
     for (size_t i = 0; i < st->nfetchers; i++) dds_cancel_trigger(&st->fetchers[i].stop);
 }

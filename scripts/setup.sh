@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Set up a fresh Debian/Ubuntu machine for ddstream, idempotently: system packages (libcurl's
+# Set up a fresh Debian/Ubuntu machine for ddstream, idempotently: system packages (libcurl's and libdeflate's
 # development files, a C compiler, pkg-config, valgrind for the tests' memcheck step), then a
 # virtual environment in .venv with the Python build and test tools. Safe to run again; does
 # nothing that is already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-system_packages=(libcurl4-openssl-dev pkg-config gcc libc6-dev valgrind golang-go openssl)
+system_packages=(libcurl4-openssl-dev libdeflate-dev pkg-config gcc libc6-dev valgrind golang-go openssl)
 # Debian splits venv out of its python3; a Python built from source has it built in.
 python3 -c "import ensurepip, venv" 2>/dev/null || system_packages+=(python3-venv)
 missing=()

@@ -9,8 +9,9 @@
  *     control characters, whitespace collapsed (no leading, trailing or double spaces);
  *   - dds_parse_query_response: on success every field within its documented range, on failure a
  *     message and an empty response, never a byte past the message buffer;
- *   - dds_parse_query_response_inplace (the fast path: pointlist.c reads the pointlists, blanks
- *     them, cJSON parses the rest): the same status, message and response as the general parser;
+ *   - dds_parse_query_response_fast (the fast path: pointlist.c reads the pointlists, cJSON
+ *     parses a copy of the rest): the same status, message and response as the general parser,
+ *     and the body untouched;
  *   - dds_response_coarse_interval: equal to its definition computed naively;
  *   - dds_assemble, grouped and ungrouped, over several granularities and chunk windows: the
  *     status the answer deserves; on success the exact grid, tag order and cell values that a
@@ -523,12 +524,11 @@ static void check_same_response(const dds_response *a, const dds_response *b)
 }
 
 /*
- * dds_parse_query_response_inplace (the fast path chunk_fetch.c uses: pointlists read by
- * pointlist.c, then blanked in the body) against the general parser: the same status, the same
- * message and the same response, whatever the bytes. It may write to its copy of the body, never
- * outside it.
+ * dds_parse_query_response_fast (the fast path chunk_fetch.c uses: pointlists read by
+ * pointlist.c, the envelope without them parsed by cJSON) against the general parser: the same
+ * status, the same message and the same response, whatever the bytes, and the body not written.
  */
-static void check_inplace(const char *body, size_t size, ddstream_status want,
+static void check_fast(const char *body, size_t size, ddstream_status want,
                           const dds_response *general, const char *general_msg)
 {
     char *copy = malloc(size > 0 ? size : 1);
@@ -539,7 +539,8 @@ static void check_inplace(const char *body, size_t size, ddstream_status want,
     dds_response r;
     char msg[512];
     msg[0] = '\0';
-    ddstream_status st = dds_parse_query_response_inplace(copy, size, &r, msg, sizeof msg);
+    ddstream_status st = dds_parse_query_response_fast(copy, size, &r, msg, sizeof msg);
+    REQUIRE(size == 0 || memcmp(copy, body, size) == 0);
     free(copy);
     REQUIRE(st == want);
     if (st != DDSTREAM_OK) {
@@ -587,7 +588,7 @@ static void check_query(const char *body, size_t size, uint64_t h)
         dds_response_free(&again);
     }
 
-    check_inplace(body, size, st, &r, msg);
+    check_fast(body, size, st, &r, msg);
     if (st == DDSTREAM_OK) {
         check_assembly(&r, h);
         dds_response_free(&r);
