@@ -77,10 +77,20 @@ def _new_error() -> Any:
     return err
 
 
+class _LogBuffers(threading.local):
+    """Where ``ddstream_poll_log`` writes, made once per thread rather than once per call."""
+
+    def __init__(self) -> None:
+        self.level = ffi.new("int32_t *")
+        self.buf = ffi.new("char[]", _LOG_LINE_BYTES)
+
+
+_log_buffers = _LogBuffers()
+
+
 def _drain_logs(ptr: Any) -> None:
     """Move the stream's queued log lines to ``logging.getLogger("ddstream")``."""
-    level = ffi.new("int32_t *")
-    buf = ffi.new("char[]", _LOG_LINE_BYTES)
+    level, buf = _log_buffers.level, _log_buffers.buf
     while lib.ddstream_poll_log(ptr, level, buf, _LOG_LINE_BYTES) == STATUS_OK:
         text = ffi.string(buf).decode("utf-8", "replace")
         logger.log(_LOG_LEVELS.get(int(level[0]), logging.DEBUG), "%s", text)
