@@ -178,9 +178,33 @@ static ddstream_status group_by_tags(const dds_response *r, entry *sorted, size_
     return DDSTREAM_OK;
 }
 
+static ddstream_status assemble_in(const dds_response *r, int64_t chunk_start, int64_t chunk_end,
+                                   int64_t granularity, int grouped, void **block,
+                                   size_t block_cap, ddstream_batch **out, char *msg,
+                                   size_t msg_cap);
+
 ddstream_status dds_assemble(const dds_response *r, int64_t chunk_start, int64_t chunk_end,
                              int64_t granularity, int grouped, ddstream_batch **out, char *msg,
                              size_t msg_cap)
+{
+    return dds_assemble_in(r, chunk_start, chunk_end, granularity, grouped, NULL, 0, out, msg,
+                           msg_cap);
+}
+
+ddstream_status dds_assemble_in(const dds_response *r, int64_t chunk_start, int64_t chunk_end,
+                                int64_t granularity, int grouped, void *block, size_t block_cap,
+                                ddstream_batch **out, char *msg, size_t msg_cap)
+{
+    ddstream_status st = assemble_in(r, chunk_start, chunk_end, granularity, grouped, &block,
+                                     block_cap, out, msg, msg_cap);
+    free(block); /* NULL once the batch took it over */
+    return st;
+}
+
+static ddstream_status assemble_in(const dds_response *r, int64_t chunk_start, int64_t chunk_end,
+                                   int64_t granularity, int grouped, void **block,
+                                   size_t block_cap, ddstream_batch **out, char *msg,
+                                   size_t msg_cap)
 {
     if (out == NULL || r == NULL || (r->count > 0 && r->series == NULL)) {
         set_msg(msg, msg_cap, "internal: dds_assemble called without a response or output");
@@ -226,7 +250,9 @@ ddstream_status dds_assemble(const dds_response *r, int64_t chunk_start, int64_t
         goto done;
     }
     size_t rows = nseries * buckets;
-    ddstream_batch *b = dds_batch_new(rows, grouped ? nseries : 0, tag_bytes, grouped);
+    ddstream_batch *b = dds_batch_new_in(*block, block_cap, rows, grouped ? nseries : 0,
+                                         tag_bytes, grouped);
+    *block = NULL; /* taken over */
     if (b == NULL) {
         set_msg(msg, msg_cap, "out of memory for a batch of %zu rows", rows);
         st = DDSTREAM_E_NOMEM;

@@ -34,4 +34,10 @@ ddstream_status dds_assemble(const dds_response *r, int64_t chunk_start, int64_t
                              int64_t granularity, int grouped, ddstream_batch **out, char *msg,
                              size_t msg_cap);
 
+/* dds_assemble building the batch in block (block_cap bytes from dds_big_alloc, or NULL), which
+ * it takes over in every case: see dds_batch_new_in. */
+ddstream_status dds_assemble_in(const dds_response *r, int64_t chunk_start, int64_t chunk_end,
+                                int64_t granularity, int grouped, void *block, size_t block_cap,
+                                ddstream_batch **out, char *msg, size_t msg_cap);
+
 #endif

@@ -56,6 +56,12 @@ static int reserve(size_t *off, size_t n, size_t elem, size_t *at, size_t *used)
 
 ddstream_batch *dds_batch_new(size_t rows, size_t series_count, size_t tag_bytes, int grouped)
 {
+    return dds_batch_new_in(NULL, 0, rows, series_count, tag_bytes, grouped);
+}
+
+ddstream_batch *dds_batch_new_in(void *block, size_t block_cap, size_t rows, size_t series_count,
+                                 size_t tag_bytes, int grouped)
+{
     enum { TS, AVG, MIN, MAX, SUM, SERIES, TAGS, NCOL };
     size_t at[NCOL] = {0}, used[NCOL] = {0}, end[NCOL] = {0};
     size_t off = sizeof(batch_block);
@@ -80,10 +86,19 @@ ddstream_batch *dds_batch_new(size_t rows, size_t series_count, size_t tag_bytes
     if (ok && grouped)
         ok = add_size(&text_cap, tag_bytes);
     ok = ok && add_size(&off, text_cap) && round_up(&off);
-    if (!ok)
+    if (!ok) {
+        free(block);
         return NULL;
+    }
 
-    batch_block *blk = dds_big_alloc(off); /* off is a multiple of DDS_BATCH_ALIGN (64) */
+    batch_block *blk;
+    if (block != NULL && block_cap >= off && (uintptr_t)block % DDS_BATCH_ALIGN == 0) {
+        blk = block;
+        dds_big_trim(block, off, block_cap);
+    } else {
+        free(block);
+        blk = dds_big_alloc(off); /* off is a multiple of DDS_BATCH_ALIGN (64) */
+    }
     if (blk == NULL)
         return NULL;
     char *base = (char *)blk;

@@ -18,6 +18,14 @@
  */
 ddstream_batch *dds_batch_new(size_t rows, size_t series_count, size_t tag_bytes, int grouped);
 
+/*
+ * The same in block (block_cap bytes, from dds_big_alloc, taken over in every case) when it is
+ * large enough and DDS_BATCH_ALIGN-aligned, with the pages past the batch handed back to the
+ * system; otherwise block is freed and a new one allocated. block may be NULL.
+ */
+ddstream_batch *dds_batch_new_in(void *block, size_t block_cap, size_t rows, size_t series_count,
+                                 size_t tag_bytes, int grouped);
+
 /* Writable views of a batch made by dds_batch_new (the public struct only has const views). */
 typedef struct dds_batch_columns {
     int64_t *timestamps;

@@ -1,5 +1,5 @@
-/* bigalloc.c — large buffers, backed by huge pages where asked for (see bigalloc.h). */
-#define _DEFAULT_SOURCE /* madvise and MADV_HUGEPAGE, beyond POSIX */
+/* bigalloc.c — large buffers, and handing back the unused tail of a reused one (see bigalloc.h). */
+#define _DEFAULT_SOURCE /* madvise and MADV_DONTNEED, beyond POSIX */
 #include "bigalloc.h"
 
 #include <stdint.h>
@@ -8,17 +8,20 @@
 #include <sys/mman.h>
 #endif
 
-#define HUGE_PAGE ((size_t)2 << 20)
-
 void *dds_big_alloc(size_t n) {
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
-    if (n >= DDS_BIG_ALLOC_MIN && n <= SIZE_MAX - HUGE_PAGE) {
-        /* Whole huge pages, aligned on one: the kernel can back every one of them. */
-        size_t size = (n + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;
-        void *p = aligned_alloc(HUGE_PAGE, size);
-        if (p) madvise(p, size, MADV_HUGEPAGE); /* advice only: a refusal changes nothing */
-        return p;
-    }
-#endif
+    if (n > SIZE_MAX - 63) return NULL;
     return aligned_alloc(64, (n + 63) / 64 * 64);
+}
+
+void dds_big_trim(void *p, size_t used, size_t cap) {
+#if defined(__linux__) && defined(MADV_DONTNEED)
+    const size_t page = 4096;
+    uintptr_t from = ((uintptr_t)p + used + page - 1) / page * page;
+    uintptr_t to = ((uintptr_t)p + cap) / page * page;
+    if (to > from) madvise((void *)from, to - from, MADV_DONTNEED);
+#else
+    (void)p;
+    (void)used;
+    (void)cap;
+#endif
 }

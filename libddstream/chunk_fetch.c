@@ -81,7 +81,11 @@ ddstream_status dds_fetch_chunk(dds_http *http, const dds_settings *s, dds_log *
     free(escaped);
     if (st == DDSTREAM_OK) {
         char msg[400];
-        st = dds_assemble(&resp, start, end, s->granularity, s->grouped, out, msg, sizeof msg);
+        /* The answer's buffer, read and done with, holds the batch: no fresh pages to clear. */
+        size_t spare_cap = 0;
+        char *spare = dds_http_take_spare(http, &spare_cap);
+        st = dds_assemble_in(&resp, start, end, s->granularity, s->grouped, spare, spare_cap, out,
+                             msg, sizeof msg);
         if (st != DDSTREAM_OK) dds_error_set(err, st, "%s", msg);
     }
     dds_response_free(&resp);

@@ -63,6 +63,8 @@ struct dds_http {
     char *body;           /* the body to read: buf, or dec */
     size_t body_len;
     dds_inflater *inflater;
+    char *spare;          /* the last answer's buffer of megabytes, for dds_http_take_spare */
+    size_t spare_cap;
     enum { DECODED, DECODE_CORRUPT, DECODE_UNKNOWN, DECODE_NOMEM } decode; /* of a 200 answer */
     /* Per request: who reads a 200 answer in place (dds_http_get_read), or NULL. */
     dds_body_reader reader;
@@ -326,6 +328,7 @@ void dds_http_free(dds_http *h) {
     free_key_headers(h->headers_validate);
     free(h->buf);
     free(h->dec);
+    free(h->spare);
     dds_inflater_free(h->inflater);
     free(h);
 }
@@ -770,10 +773,10 @@ static ddstream_status not_sent(const dds_http *h, int64_t code, int from_gate, 
                          "max_retry_wait_ms=%lld allows", (long long)wait, (long long)h->pacing_limit_ms);
 }
 
-/* Keep a buffer for the next answer, unless it is large (megabytes, backed by huge pages, which
- * cost little to fault in again: see bigalloc.h) or much larger than the answer just received.
- * So a stream of small answers allocates nothing after the first, while a large answer's memory
- * is given back before its batch is built, and never pinned for the rest of the stream. */
+/* Keep a buffer for the next answer, unless it is large (megabytes: the chunk's batch takes it
+ * over, see dds_http_take_spare) or much larger than the answer just received. So a stream of
+ * small answers allocates nothing after the first, while a large answer's memory goes to its
+ * batch or back to the system, and is never pinned for the rest of the stream. */
 static void keep_or_release(char **buf, size_t *cap, size_t used) {
     if (*cap >= DDS_BIG_ALLOC_MIN || *cap > 4 * used + KEEP_SLACK) {
         free(*buf);
@@ -885,11 +888,37 @@ static ddstream_status get(dds_http *h, const char *path_query, int send_app_key
         }
     }
     free(url);
+    free(h->spare);
+    h->spare = NULL;
+    h->spare_cap = 0;
+    if (result == DDSTREAM_OK && h->reader) {
+        /* Read and done with: a buffer of megabytes would be given back below; offer it for
+         * the batch instead (dds_http_take_spare). */
+        if (h->dec_cap >= DDS_BIG_ALLOC_MIN) {
+            h->spare = h->dec;
+            h->spare_cap = h->dec_cap;
+            h->dec = NULL;
+            h->dec_cap = 0;
+        } else if (h->cap >= DDS_BIG_ALLOC_MIN) {
+            h->spare = h->buf;
+            h->spare_cap = h->cap;
+            h->buf = NULL;
+            h->len = h->cap = 0;
+        }
+    }
     keep_or_release(&h->buf, &h->cap, h->len);
     keep_or_release(&h->dec, &h->dec_cap, h->encoding == DDS_ENCODING_IDENTITY ? 0 : h->body_len);
     h->body = NULL;
     h->body_len = 0;
     return result;
+}
+
+char *dds_http_take_spare(dds_http *h, size_t *cap) {
+    char *spare = h->spare;
+    *cap = h->spare_cap;
+    h->spare = NULL;
+    h->spare_cap = 0;
+    return spare;
 }
 
 ddstream_status dds_http_get(dds_http *h, const char *path_query, int send_app_key, dds_body *body,

@@ -56,6 +56,15 @@ ddstream_status dds_http_get(dds_http *h, const char *path_query, int send_app_k
 void dds_body_free(dds_body *b);
 
 /*
+ * After a dds_http_get_read that succeeded: the buffer that held the answer, when it is one of
+ * megabytes the client would give back anyway. The caller takes it over (free() it; *cap is its
+ * size) to build the chunk's batch in memory already paged in, rather than have the kernel clear
+ * fresh pages for it (a third of the CPU time of a large answer). Its contents are garbage. NULL
+ * (and *cap 0) when there is none.
+ */
+char *dds_http_take_spare(dds_http *h, size_t *cap);
+
+/*
  * Reads a 200 answer where it lies: data[0..len) is the decoded body, NUL-terminated, writable,
  * valid during the call only (the client reuses its buffers for the next answer). Returns
  * DDSTREAM_OK, or the failure status with err set. A reader that fails must leave the body's
