@@ -219,6 +219,26 @@ static void test_no_answer_and_failed_open(void) {
     CHECK_MSG(s == NULL && atomic_load(&g2.released) == 0, "a failed open leaves the data to the caller");
 }
 
+/* ddstream_validate's one query asks the gate and reports to it; the gate is not released
+ * (there is no stream: the caller keeps it). /api/v1/validate does not ask. */
+static void test_validate_asks_the_gate(void) {
+    gate g = {0};
+    ddstream_config cfg;
+    base_config(&cfg, &g);
+    ddstream_error err;
+    CHECK_MSG(ddstream_validate(&cfg, &err) == DDSTREAM_OK, "validate: %s", err.message);
+    CHECK_MSG(atomic_load(&g.before) == 1 && atomic_load(&g.answered) == 1 &&
+                  atomic_load(&g.status_200) == 1,
+              "one query through the gate: before %d, answered %d", atomic_load(&g.before),
+              atomic_load(&g.answered));
+    CHECK_MSG(atomic_load(&g.released) == 0, "validate released the gate");
+
+    atomic_store(&g.refuse, 1);
+    ddstream_status st = ddstream_validate(&cfg, &err);
+    CHECK_MSG(st == DDSTREAM_E_RATE_LIMITED && strstr(err.message, "request gate") != NULL,
+              "a refused validation query: %s (%s)", ddstream_status_str(st), err.message);
+}
+
 int main(void) {
     if (!getenv("DDSTREAM_BASE_URL")) {
         fprintf(stderr, "run me through tests/c/with_fake_datadog.py\n");
@@ -228,5 +248,6 @@ int main(void) {
     test_refusal_then_retry();
     test_cancel_while_gated();
     test_no_answer_and_failed_open();
+    test_validate_asks_the_gate();
     return check_report("test_request_gate");
 }
