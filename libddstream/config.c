@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base_url.h"
 #include "error.h"
 
 /* The sites of shared/DATADOG.md; the API lives at https://api.<site>. */
@@ -115,50 +116,6 @@ int dds_query_is_grouped(const char *q) {
         }
     }
     return 0;
-}
-
-/* Host part of an http(s) URL: writes it to host (lower-cased). Returns 0 or -1 if malformed. */
-static int url_host(const char *url, char *host, size_t cap) {
-    const char *p = strstr(url, "://");
-    if (!p) return -1;
-    p += 3;
-    const char *end;
-    if (*p == '[') {
-        end = strchr(p, ']');
-        if (!end) return -1;
-        end++;
-    } else {
-        end = p + strcspn(p, ":/?#");
-    }
-    size_t n = (size_t)(end - p);
-    if (n == 0 || n >= cap) return -1;
-    for (size_t i = 0; i < n; i++) host[i] = (char)tolower((unsigned char)p[i]);
-    host[n] = 0;
-    return 0;
-}
-
-/* 127.x.y.z written as an IPv4 literal: four decimal parts, each 0..255. "127.0.0.1.example.com"
- * starts the same way but is a name that can resolve anywhere. */
-static int is_ipv4_loopback(const char *host) {
-    if (strncmp(host, "127.", 4) != 0) return 0;
-    int parts = 0;
-    for (const char *p = host; *p;) {
-        int value = 0, digits = 0;
-        while (isdigit((unsigned char)*p) && digits < 4) {
-            value = value * 10 + (*p++ - '0');
-            digits++;
-        }
-        if (digits == 0 || digits > 3 || value > 255) return 0;
-        parts++;
-        if (*p == '.') p++;
-        else if (*p) return 0;
-        if (*p == 0 && p[-1] == '.') return 0;
-    }
-    return parts == 4;
-}
-
-static int host_is_loopback(const char *host) {
-    return strcmp(host, "localhost") == 0 || is_ipv4_loopback(host) || strcmp(host, "[::1]") == 0;
 }
 
 static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
@@ -275,33 +232,24 @@ ddstream_status dds_settings_load(const ddstream_config *cfg_in, dds_settings *o
                           "ap2.datadoghq.com, uk1.datadoghq.com, ddog-gov.com, us2.ddog-gov.com "
                           "(or set base_url)", site);
 
+    if (c->ca_bundle && !*c->ca_bundle) return CONFIG_ERR("ca_bundle is an empty path");
+    if (c->resume_token && (strlen(c->resume_token) > 63 || has_control_chars(c->resume_token)))
+        return CONFIG_ERR("resume_token is not a token made by ddstream_resume_token()");
+
     const char *base = c->base_url ? c->base_url : nonempty_env("DDSTREAM_BASE_URL");
     char default_base[128];
     if (!base) {
         snprintf(default_base, sizeof default_base, "https://api.%s", site);
         base = default_base;
     }
-    int https = strncmp(base, "https://", 8) == 0;
-    if (!https && strncmp(base, "http://", 7) != 0)
-        return CONFIG_ERR("base_url '%.200s' must start with https:// or http://", base);
-    if (has_control_chars(base) || strchr(base, ' '))
-        return CONFIG_ERR("base_url contains spaces or control characters");
-    char host[256];
-    if (url_host(base, host, sizeof host) != 0)
-        return CONFIG_ERR("base_url '%.200s' has no host", base);
-    if (strchr(host, '@'))
-        return CONFIG_ERR("base_url must not contain credentials (user@host)");
-    if (!https && !c->allow_insecure_http && !host_is_loopback(host))
-        return CONFIG_ERR("base_url '%.200s' is plain http to a non-loopback host: the keys would "
-                          "travel unencrypted; use https:// or set allow_insecure_http", base);
-    if (c->ca_bundle && !*c->ca_bundle) return CONFIG_ERR("ca_bundle is an empty path");
-    if (c->resume_token && (strlen(c->resume_token) > 63 || has_control_chars(c->resume_token)))
-        return CONFIG_ERR("resume_token is not a token made by ddstream_resume_token()");
+    char *checked_base = NULL;
+    if ((st = dds_base_url_check(base, c->allow_insecure_http != 0, &checked_base, err)) != DDSTREAM_OK)
+        return st;
 
     out->api_key = strdup(api_key);
     out->app_key = strdup(app_key);
     out->site = strdup(site);
-    out->base_url = strdup(base);
+    out->base_url = checked_base; /* libcurl's rendering of the checked URL, no trailing '/' */
     out->query = strdup(c->query);
     out->ca_bundle = dup_or_null(c->ca_bundle);
     out->resume_token = dup_or_null(c->resume_token);
@@ -310,8 +258,6 @@ ddstream_status dds_settings_load(const ddstream_config *cfg_in, dds_settings *o
         dds_settings_free(out);
         return dds_error_set(err, DDSTREAM_E_NOMEM, "out of memory copying the config");
     }
-    size_t blen = strlen(out->base_url);
-    while (blen > 0 && out->base_url[blen - 1] == '/') out->base_url[--blen] = 0;
     out->range_start = c->range_start;
     out->range_end = c->range_end;
     out->granularity = c->granularity;
