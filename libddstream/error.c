@@ -21,14 +21,23 @@ ddstream_status dds_error_set(ddstream_error *err, ddstream_status status, const
 }
 
 void dds_redact(char *msg, const char *secret) {
-    if (!msg || !secret) return;
-    size_t n = strlen(secret);
-    /* Very short "keys" would redact ordinary words; real keys are 32+ characters. */
-    if (n < 4) return;
-    char *hit;
-    while ((hit = strstr(msg, secret)) != NULL) {
-        memcpy(hit, "***", 3);
-        memmove(hit + 3, hit + n, strlen(hit + n) + 1);
+    if (!msg || !secret || !*secret) return;
+    size_t m = strlen(secret);
+    /* A secret shorter than a fragment is scrubbed when whole: that is its shortest piece. */
+    size_t min = m < DDS_REDACT_FRAGMENT_MIN ? m : DDS_REDACT_FRAGMENT_MIN;
+    /* Messages and keys are short: the quadratic search costs microseconds. */
+    for (size_t i = 0; msg[i]; i++) {
+        size_t best = 0;
+        for (size_t j = 0; j + min <= m && best < m - j; j++) {
+            size_t k = 0;
+            while (j + k < m && msg[i + k] == secret[j + k]) k++; /* stops at msg's NUL too */
+            if (k > best) best = k;
+        }
+        if (best < min) continue;
+        size_t stars = best < 3 ? best : 3;
+        memset(msg + i, '*', stars);
+        memmove(msg + i + stars, msg + i + best, strlen(msg + i + best) + 1);
+        i += stars - 1; /* on past the stars: a secret of '*' cannot match its own mask */
     }
 }
 

@@ -14,7 +14,17 @@
 ddstream_status dds_error_set(ddstream_error *err, ddstream_status status, const char *fmt, ...)
     DDS_PRINTF(3, 4);
 
-/* Replace every occurrence of secret (if non-empty) in the NUL-terminated msg with "***". */
+/* Runs of a secret this long or longer are scrubbed wherever they appear in a message. */
+#define DDS_REDACT_FRAGMENT_MIN 8
+
+/*
+ * Scrub secret from the NUL-terminated msg, in place: every occurrence of the whole secret,
+ * whatever its length, and every run of DDS_REDACT_FRAGMENT_MIN or more characters that also
+ * occurs in secret (a key that a message cut: an excerpt of 24 bytes around a JSON syntax error,
+ * a page title truncated at 300). Each becomes "***", or as many '*' as it had characters when
+ * that is fewer (a 1- or 2-character secret): msg never grows. The one redactor of the library:
+ * log lines, error messages and text from the server all go through it.
+ */
 void dds_redact(char *msg, const char *secret);
 
 /* Zero then free a string that held a secret. */

@@ -19,6 +19,7 @@
 #include "bigalloc.h"
 #include "error.h"
 #include "inflate.h"
+#include "json_check.h"
 #include "parse.h"
 #include "ratelimit.h"
 
@@ -333,33 +334,9 @@ void dds_http_free(dds_http *h) {
     free(h);
 }
 
-/* Replace every run of at least SCRUB_MIN characters of msg that also occurs in secret with "***".
- * Whole keys are redacted everywhere already; this catches the pieces of a key that a hostile or
- * debugging server echoes back and that a message then cuts (an excerpt of 24 bytes around a
- * JSON syntax error, a page title truncated at 300). Messages and keys are short: the quadratic
- * search costs microseconds, and only on error paths. */
-#define SCRUB_MIN 8
-static void scrub_fragments(char *msg, const char *secret) {
-    size_t m = secret ? strlen(secret) : 0;
-    if (m < SCRUB_MIN) return;
-    for (size_t i = 0; msg[i]; i++) {
-        size_t best = 0;
-        for (size_t j = 0; j + SCRUB_MIN <= m; j++) {
-            size_t k = 0;
-            while (msg[i + k] && j + k < m && msg[i + k] == secret[j + k]) k++;
-            if (k > best) best = k;
-        }
-        if (best >= SCRUB_MIN) {
-            memcpy(msg + i, "***", 3);
-            memmove(msg + i + 3, msg + i + best, strlen(msg + i + best) + 1);
-            i += 2;
-        }
-    }
-}
-
 void dds_http_scrub(const dds_http *h, char *msg) {
-    scrub_fragments(msg, h->s->api_key);
-    scrub_fragments(msg, h->s->app_key);
+    dds_redact(msg, h->s->api_key);
+    dds_redact(msg, h->s->app_key);
 }
 
 char *dds_http_escape(dds_http *h, const char *value) {
@@ -514,43 +491,16 @@ static int64_t reset_ms(const dds_http *h) {
     return ms;
 }
 
-/* The bytes that can change string or bracket state; a table, so that the long runs of digits,
- * commas and spaces of a pointlist cost one load and one test per byte. */
-static const unsigned char json_structural[256] = {
-    ['"'] = 1, ['\\'] = 1, ['{'] = 1, ['}'] = 1, ['['] = 1, [']'] = 1,
-};
-
-/* Whether a JSON body stops inside a string or with brackets still open: the answer was cut
+/* Whether a JSON body is a correct beginning of a document that stops early: the answer was cut
  * short (a connection dropped by a proxy that still framed it, a body shorter than it says...).
- * Cutting is a transport fault worth a retry, unlike an answer that is wrong from start to end.
- * A body that does not start like JSON is left to the parser to describe. One pass, no allocation. */
+ * Cutting is a transport fault worth a retry, unlike an answer that is wrong from start to end:
+ * a body with a byte no JSON could have ("{\"series\":[}"), or one that does not start like
+ * JSON (left to the parser to describe), is not cut short, however its brackets count. */
 static int json_cut_short(const char *p, size_t n, size_t *open_brackets) {
-    size_t i = 0;
-    if (n >= 3 && (unsigned char)p[0] == 0xEF && (unsigned char)p[1] == 0xBB && (unsigned char)p[2] == 0xBF)
-        i = 3;
-    while (i < n && isspace((unsigned char)p[i])) i++;
-    if (i == n || (p[i] != '{' && p[i] != '[')) return 0;
-    size_t depth = 0;
-    int in_string = 0;
-    const unsigned char *u = (const unsigned char *)p;
-    for (; i < n; i++) {
-        while (i < n && !json_structural[u[i]]) i++;
-        if (i == n) break;
-        char c = p[i];
-        if (in_string) {
-            if (c == '\\') i++;
-            else if (c == '"') in_string = 0;
-        } else if (c == '"') {
-            in_string = 1;
-        } else if (c == '{' || c == '[') {
-            depth++;
-        } else if (c == '}' || c == ']') {
-            if (depth == 0) return 0; /* unbalanced the other way: malformed, not cut */
-            depth--;
-        }
-    }
-    *open_brackets = depth;
-    return in_string || depth > 0;
+    dds_json_check check;
+    if (dds_json_check_body(p, n, &check) != DDS_JSON_TRUNCATED) return 0;
+    *open_brackets = check.open;
+    return 1;
 }
 
 typedef enum { OUTCOME_OK, OUTCOME_RETRY, OUTCOME_FAIL } outcome;

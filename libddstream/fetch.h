@@ -35,8 +35,8 @@ void dds_http_free(dds_http *h);
  */
 void dds_http_wait_for_windows(dds_http *h);
 
-/* Scrub the keys, and any piece of them of 8 characters or more, from msg (in place). For text
- * that came from the server: a body may echo a key, and a message may cut it. */
+/* Scrub the keys from msg (in place; dds_redact: whole, and any piece of 8 characters or more).
+ * For text that came from the server: a body may echo a key, and a message may cut it. */
 void dds_http_scrub(const dds_http *h, char *msg);
 
 /* URL-encode a query parameter value. malloc'd; NULL on allocation failure. */

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "cJSON.h"
+#include "json_check.h"
 #include "pointlist.h"
 
 /*
@@ -263,6 +264,15 @@ static int looks_like_html(const char *s, size_t n)
     return (n > 0 && s[0] == '<') || find_ci(s, head, "<html") < head;
 }
 
+/* The JSON path of the first string of body that holds U+0000, or NULL if none does. */
+static const char *string_with_nul(const char *body, size_t len, dds_json_check *check)
+{
+    if (!dds_json_may_hold_nul(body, len))
+        return NULL;
+    dds_json_check_body(body, len, check);
+    return check->nul ? check->nul_path : NULL;
+}
+
 /*
  * Parse body as one JSON value with nothing but whitespace after it. On failure explain where and
  * how, and quote non-JSON bodies (HTML pages from proxies, plain text) via dds_parse_error_body.
@@ -285,8 +295,14 @@ static ddstream_status parse_json(const char *body, size_t len, cJSON **out, cha
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(body, len, &end, 0);
     if (root == NULL) {
+        /* json_check tells a body that stops early from one with a wrong byte (and where):
+         * cJSON's position cannot, as it gives up on the last byte in both cases. */
+        dds_json_check check;
+        dds_json_shape shape = dds_json_check_body(body, len, &check);
         size_t pos = (end != NULL && end >= body && end <= body + len) ? (size_t)(end - body) : 0;
-        if (pos + 1 >= len) {
+        if (shape == DDS_JSON_MALFORMED)
+            pos = check.where;
+        if (shape == DDS_JSON_TRUNCATED || (shape != DDS_JSON_MALFORMED && pos + 1 >= len)) {
             set_msg(msg, cap, "invalid JSON: the body ends early (truncated? %zu bytes)", len);
         } else {
             char near[EXCERPT_LIMIT * 4 + 1];
@@ -304,6 +320,16 @@ static ddstream_status parse_json(const char *body, size_t len, cJSON **out, cha
         cJSON_Delete(root);
         set_msg(msg, cap, "invalid JSON: unexpected data after the value at byte %zu of %zu", rest,
                 len);
+        return DDSTREAM_E_PROTOCOL;
+    }
+    /* cJSON's strings are C strings: U+0000 would end one early, and "host:a\u0000x" would read
+     * as "host:a", the same tag as "host:a\u0000y" (two series merged). Refused, wherever it is. */
+    dds_json_check check;
+    const char *nul_at = string_with_nul(body, len, &check);
+    if (nul_at != NULL) {
+        cJSON_Delete(root);
+        set_msg(msg, cap, "%s: a string holds U+0000 (NUL), which ddstream cannot keep apart from "
+                "the text before it", nul_at);
         return DDSTREAM_E_PROTOCOL;
     }
     *out = root;
@@ -543,8 +569,11 @@ void dds_parse_error_body(const char *body, size_t len, char *out, size_t out_ca
     const char *s = body + start;
     size_t n = len - start;
     if (s[0] == '{' || s[0] == '[') {
-        /* Trailing bytes are tolerated here: an error body is read for a message, not for data. */
-        cJSON *root = cJSON_ParseWithLength(body, len);
+        /* Trailing bytes are tolerated here: an error body is read for a message, not for data.
+         * A string holding U+0000 would be cut there, hiding the rest: such a body is quoted as
+         * it is (below), "\u0000" and all. */
+        dds_json_check check;
+        cJSON *root = string_with_nul(body, len, &check) ? NULL : cJSON_ParseWithLength(body, len);
         if (root != NULL) {
             int found = put_error_json(&t, root);
             cJSON_Delete(root);

@@ -217,7 +217,7 @@ class DDStreamConfig:
             if "\0" in value:
                 raise ConfigError(f"{name}: must not contain a NUL character",
                                   status=STATUS_E_CONFIG)
-            buf = ffi.new("char[]", value.encode("utf-8"))
+            buf = ffi.new("char[]", _utf8(name, value))
             strings.append(buf)
             setattr(ptr, name, buf)
         for name in _INT_FIELDS:
@@ -235,6 +235,19 @@ class DDStreamConfig:
         ptr.log_to_queue = 1  # drained into logging.getLogger("ddstream") after each call
         ptr.log_fn = ffi.NULL  # never call back into Python from C
         return NativeConfig(ptr, strings)
+
+
+def _utf8(name: str, value: str) -> bytes:
+    """value as UTF-8, or a ConfigError naming the field, never quoting it: a key with a lone
+    surrogate (text from a bad decode, or an escape typed by hand) must not reach a traceback."""
+    try:
+        return value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        # Raised outside the except block: exc.object is the value itself, and an exception
+        # raised in here would carry exc as its __context__.
+        position = exc.start
+    raise ConfigError(f"{name}: not valid text: the character at position {position} (a lone "
+                      "surrogate) cannot be encoded as UTF-8", status=STATUS_E_CONFIG)
 
 
 def _as_int(name: str, value: Any) -> int:

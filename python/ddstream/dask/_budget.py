@@ -203,7 +203,10 @@ def budget_name(base_url: str, api_key: str) -> str:
 
     Datadog's quota is per organisation; keys of one organisation cannot be told apart from
     here, so keys are a stand-in, as in libddstream's budget."""
-    digest = hashlib.sha256(b"ddstream-budget\0" + api_key.encode("utf-8")).hexdigest()[:16]
+    # surrogatepass: a key that is not valid text still gets a name here, and its ConfigError
+    # (which never quotes it) from the config check, instead of a UnicodeEncodeError showing it.
+    key = api_key.encode("utf-8", "surrogatepass")
+    digest = hashlib.sha256(b"ddstream-budget\0" + key).hexdigest()[:16]
     return f"{base_url}#{digest}"
 
 

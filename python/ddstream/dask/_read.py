@@ -80,7 +80,8 @@ class Part:
     @property
     def query_hash(self) -> str:
         """16 hex digits naming (query, granularity): file names of ``export_parquet``."""
-        text = f"{self.query}\0{self.granularity}".encode()
+        # surrogatepass: an unencodable query is the config check's to report (ConfigError)
+        text = f"{self.query}\0{self.granularity}".encode("utf-8", "surrogatepass")
         return hashlib.sha256(text).hexdigest()[:16]
 
     @property
