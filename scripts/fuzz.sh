@@ -2,8 +2,10 @@
 # Fuzz the response parser and assembler (tests/fuzz/fuzz_response.c) with libFuzzer for a bounded
 # time, under AddressSanitizer + UndefinedBehaviorSanitizer.
 #
-#   scripts/fuzz.sh            60 seconds
-#   scripts/fuzz.sh 600        ten minutes
+#   scripts/fuzz.sh                    60 seconds
+#   scripts/fuzz.sh 600                ten minutes
+#   scripts/fuzz.sh 120 fuzz_config    the config checks instead (tests/fuzz/fuzz_config.c:
+#                                      base_url and the query), seeded from tests/fuzz/config_seeds
 #
 # Sets itself up like scripts/setup.sh (clang and its sanitizer/libFuzzer runtime, installed when
 # missing), builds a separate build directory (build-fuzz/, or $FUZZ_DIR) with clang, seeds a
@@ -15,10 +17,18 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 seconds="${1:-60}"
+target="${2:-fuzz_response}"
 case "$seconds" in
-  ''|*[!0-9]*) echo "usage: scripts/fuzz.sh [SECONDS]" >&2; exit 2 ;;
+  ''|*[!0-9]*) echo "usage: scripts/fuzz.sh [SECONDS] [fuzz_response|fuzz_config]" >&2; exit 2 ;;
 esac
 dir="${FUZZ_DIR:-build-fuzz}"
+case "$target" in
+  fuzz_response) seed_dirs=(tests/fixtures tests/fuzz/regressions); dict=tests/fuzz/response.dict
+                 corpus="$dir/corpus" ;;
+  fuzz_config)   seed_dirs=(tests/fuzz/config_seeds); dict=tests/fuzz/config.dict
+                 corpus="$dir/corpus-config" ;;
+  *) echo "usage: scripts/fuzz.sh [SECONDS] [fuzz_response|fuzz_config]" >&2; exit 2 ;;
+esac
 
 install_missing() {
   local missing=() pkg
@@ -55,7 +65,7 @@ if [ ! -f "$dir/build.ninja" ]; then
   CC=clang meson setup "$dir" -Dfuzz=true -Dtests=false -Db_sanitize=address,undefined \
     -Db_lundef=false >/dev/null
 fi
-if ! out="$(meson compile -C "$dir" fuzz_response 2>&1)"; then
+if ! out="$(meson compile -C "$dir" "$target" 2>&1)"; then
   echo "$out" | tail -30 >&2
   echo "fuzz: build failed" >&2
   exit 1
@@ -63,15 +73,14 @@ fi
 
 # Seeds are copied afresh each run (fixtures and regressions change); the corpus is kept.
 rm -rf "$dir/seeds"
-mkdir -p "$dir/seeds" "$dir/corpus" "$dir/findings"
-find tests/fixtures tests/fuzz/regressions -maxdepth 1 -type f ! -name 'README.md' \
-  -exec cp {} "$dir/seeds/" \;
+mkdir -p "$dir/seeds" "$corpus" "$dir/findings"
+find "${seed_dirs[@]}" -maxdepth 1 -type f ! -name 'README.md' -exec cp {} "$dir/seeds/" \;
 before="$(find "$dir/findings" -type f | wc -l)"
 
 log="$dir/fuzz.log"
-cmd=("$dir/tests/fuzz/fuzz_response" -max_total_time="$seconds" -timeout=10 -max_len=16384
-     -dict=tests/fuzz/response.dict -artifact_prefix="$dir/findings/" -print_final_stats=1
-     "$dir/corpus" "$dir/seeds")
+cmd=("$dir/tests/fuzz/$target" -max_total_time="$seconds" -timeout=10 -max_len=16384
+     -dict="$dict" -artifact_prefix="$dir/findings/" -print_final_stats=1
+     "$corpus" "$dir/seeds")
 echo "fuzz: ${cmd[*]}"
 status=0
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
@@ -79,10 +88,10 @@ UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
 
 # Keep the corpus minimal for the next run: only inputs that add coverage survive.
 if [ "$status" -eq 0 ]; then
-  rm -rf "$dir/corpus.merged" && mkdir "$dir/corpus.merged"
-  if "$dir/tests/fuzz/fuzz_response" -merge=1 "$dir/corpus.merged" "$dir/corpus" \
+  rm -rf "$corpus.merged" && mkdir "$corpus.merged"
+  if "$dir/tests/fuzz/$target" -merge=1 "$corpus.merged" "$corpus" \
       >"$dir/merge.log" 2>&1; then
-    rm -rf "$dir/corpus" && mv "$dir/corpus.merged" "$dir/corpus"
+    rm -rf "$corpus" && mv "$corpus.merged" "$corpus"
   fi
 fi
 
@@ -93,13 +102,13 @@ after="$(find "$dir/findings" -type f | wc -l)"
 echo "fuzz: ${seconds} s allowed: $(figure number_of_executed_units) executions," \
   "$(figure average_exec_per_sec) exec/s, peak RSS $(figure peak_rss_mb) MB"
 echo "fuzz: last status line: ${last:-none}"
-echo "fuzz: corpus: $(find "$dir/corpus" -type f | wc -l) inputs," \
-  "$(du -sk "$dir/corpus" | cut -f1) KiB in $dir/corpus"
+echo "fuzz: corpus: $(find "$corpus" -type f | wc -l) inputs," \
+  "$(du -sk "$corpus" | cut -f1) KiB in $corpus"
 echo "fuzz: new findings: $((after - before)) (all saved in $dir/findings/); full log: $log"
 if [ "$status" -ne 0 ] || [ "$after" -gt "$before" ]; then
   grep -E 'ERROR: |contract broken|parser: |SUMMARY: ' "$log" | head -6 || true
-  echo "fuzz: FOUND A PROBLEM: reproduce with $dir/tests/fuzz/fuzz_response <input>, fix it," \
-    "and add the input to tests/fuzz/regressions/"
+  echo "fuzz: FOUND A PROBLEM: reproduce with $dir/tests/fuzz/$target <input>, fix it," \
+    "and add the input to ${seed_dirs[-1]}/"
   exit 1
 fi
 echo "fuzz: no findings"
