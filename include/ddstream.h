@@ -151,7 +151,10 @@ typedef struct ddstream_config {
     const char *api_key;            /* NULL: environment DD_API_KEY */
     const char *app_key;            /* NULL: environment DD_APP_KEY */
     const char *site;               /* NULL: environment DD_SITE, else "datadoghq.com" */
-    const char *base_url;           /* NULL: "https://api.<site>"; e.g. "http://127.0.0.1:8126" */
+    const char *base_url;           /* NULL: "https://api.<site>"; e.g. "http://127.0.0.1:8126".
+                                       Read by libcurl's URL parser: no user:password@, query,
+                                       fragment or IPv6 zone id; http:// only to 127.0.0.0/8,
+                                       ::1 or localhost (see allow_insecure_http) */
     const char *query;              /* a single metric query, e.g. "avg:system.cpu.user{*} by {host}" */
     int64_t range_start;            /* epoch seconds, inclusive */
     int64_t range_end;              /* epoch seconds, exclusive */
