@@ -85,7 +85,44 @@ static ddstream_status check_raw(const char *url, ddstream_error *err) {
     if (!((scheme == 4 && strncasecmp(url, "http", 4) == 0) ||
           (scheme == 5 && strncasecmp(url, "https", 5) == 0)))
         return URL_ERR("base_url must start with https:// or http://, not %.*s://", (int)scheme, url);
+    /* The host and port end at the first '/' ('@', '?', '#' and '\' are refused above). libcurl
+     * decodes "%xx" in a host but does not read the result as an address until it parses its own
+     * rendering again ("http://%31" is host "1", written back "http://1", read as 0.0.0.1): a
+     * host that needs decoding is not the host that is connected to. */
+    const char *authority = url + scheme + 3;
+    const char *pct = strchr(authority, '%');
+    if (pct && (size_t)(pct - authority) < strcspn(authority, "/"))
+        return URL_ERR("base_url must give its host plainly, without '%%' (no percent-encoding, "
+                       "no IPv6 zone id)");
     return DDSTREAM_OK;
+}
+
+/* Whether libcurl reads its own rendering full as the scheme, host and port of u. */
+static ddstream_status same_reading(const char *full, const char *scheme, const char *host, CURLU *u,
+                                    ddstream_error *err) {
+    CURLU *again = curl_url();
+    if (!again) return dds_error_set(err, DDSTREAM_E_NOMEM, "out of memory checking base_url");
+    char *scheme2 = NULL, *host2 = NULL, *port = NULL, *port2 = NULL;
+    int same = curl_url_set(again, CURLUPART_URL, full, 0) == CURLUE_OK &&
+               curl_url_get(again, CURLUPART_SCHEME, &scheme2, 0) == CURLUE_OK &&
+               curl_url_get(again, CURLUPART_HOST, &host2, 0) == CURLUE_OK &&
+               strcmp(scheme, scheme2) == 0 && strcmp(host, host2) == 0;
+    if (same) {
+        CURLUcode p1 = curl_url_get(u, CURLUPART_PORT, &port, 0);
+        CURLUcode p2 = curl_url_get(again, CURLUPART_PORT, &port2, 0);
+        same = p1 == p2 && (p1 != CURLUE_OK || strcmp(port, port2) == 0);
+    }
+    ddstream_status st = DDSTREAM_OK;
+    if (!same)
+        st = URL_ERR("base_url reads as host '%.100s' but as '%.100s' once libcurl writes it back: "
+                     "write the host plainly",
+                     host, host2 ? host2 : "(none)");
+    curl_free(scheme2);
+    curl_free(host2);
+    curl_free(port);
+    curl_free(port2);
+    curl_url_cleanup(again);
+    return st;
 }
 
 /* The checks on libcurl's parts. *normalized is set only on success. */
@@ -136,6 +173,9 @@ static ddstream_status check_parts(CURLU *u, int allow_insecure_http, char **nor
         st = URL_ERR("base_url could not be put back together by libcurl (%s)", curlu_text(rc));
         goto done;
     }
+    /* Requests are built on full: it must read as the same scheme, host and port as what was
+     * checked (a fixed point), whatever libcurl normalises on a second reading. */
+    if ((st = same_reading(full, scheme, host, u, err)) != DDSTREAM_OK) goto done;
     size_t n = strlen(full);
     while (n > 0 && full[n - 1] == '/') n--;
     *normalized = malloc(n + 1);

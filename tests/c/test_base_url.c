@@ -72,7 +72,10 @@ static const url_case cases[] = {
     {"http://;o@127.0.0.1", 0, NULL, "credentials"},
     {"http://127.0.0.1;x@example.com", 0, NULL, "credentials"},
     {"http://127.0.0.1%2f@example.com", 0, NULL, "credentials"},
-    {"http://127.0.0.1%40example.com", 0, NULL, "not a valid URL"},
+    {"http://127.0.0.1%40example.com", 0, NULL, "without '%'"},
+    {"http://%31", 1, NULL, "without '%'"},            /* "1", written back: 0.0.0.1 */
+    {"http://%31%32%37.1", 0, NULL, "without '%'"},    /* "127.1", written back: 127.0.0.1 */
+    {"http://x%2e127.0.0.1:80", 0, NULL, "without '%'"},
     {"http://localhost:80@example.com", 1, NULL, "credentials"},
     {"https://127.0.0.1@example.com", 0, NULL, "credentials"},
     {"http://127.0.0.1\\@example.com", 0, NULL, "backslash"},
@@ -99,7 +102,7 @@ static const url_case cases[] = {
     {"http://[::ffff:10.0.0.1]", 0, NULL, "non-loopback host"},
     {"http://198.18.0.1:80/127.0.0.1", 0, NULL, "non-loopback host"},
     {"http://3323068417", 0, NULL, "non-loopback host"},          /* 198.18.0.1 as one number */
-    {"http://%31%39%38.18.0.1", 0, NULL, "non-loopback host"},
+    {"http://%31%39%38.18.0.1", 0, NULL, "without '%'"},
     {"HTTP://EXAMPLE.COM", 0, NULL, "non-loopback host"},
     /* Malformed. */
     {"http:/127.0.0.1", 0, NULL, "followed by the host"},
@@ -116,7 +119,7 @@ static const url_case cases[] = {
     {"http://127.0.0.1:80:90", 0, NULL, "not a valid URL"},
     {"http://[::1", 0, NULL, "not a valid URL"},
     {"http://[::1]x", 0, NULL, "not a valid URL"},
-    {"http://127.0.0.1%00.example.com", 0, NULL, "not a valid URL"},
+    {"http://127.0.0.1%00.example.com", 0, NULL, "without '%'"},
     {"http://a b", 0, NULL, "spaces"},
     {" http://127.0.0.1", 0, NULL, "spaces"},
     {"http://127.0.0.1\t", 0, NULL, "spaces"},
@@ -132,7 +135,7 @@ static const url_case cases[] = {
     {"http://0x7f.0.0.1", 0, "http://127.0.0.1", NULL},
     {"http://0177.0.0.1", 0, "http://127.0.0.1", NULL},
     {"http://2130706433", 0, "http://127.0.0.1", NULL},
-    {"http://%31%32%37.0.0.1", 0, "http://127.0.0.1", NULL},
+    {"http://127.0.0.1/a%20b", 0, "http://127.0.0.1/a%20b", NULL}, /* '%' in the path is fine */
     {"http://localhost:1", 0, "http://localhost:1", NULL},
     {"HTTP://LocalHost:1/", 0, "http://LocalHost:1", NULL},
     {"http://[::1]:5", 0, "http://[::1]:5", NULL},

@@ -36,7 +36,9 @@ REFUSED = [
     ("http://0/", "non-loopback host"),
     ("http://[::ffff:10.0.0.1]", "non-loopback host"),
     ("http://3323068417", "non-loopback host"),
-    ("http://%31%39%38.18.0.1", "non-loopback host"),
+    ("http://%31%39%38.18.0.1", "without '%'"),
+    ("http://%31", "without '%'"),
+    ("http://%31%32%37.1", "without '%'"),
     ("HTTP://EXAMPLE.COM", "non-loopback host"),
     ("http:/127.0.0.1", "followed by the host"),
     ("http:///127.0.0.1", "followed by the host"),
@@ -49,7 +51,7 @@ REFUSED = [
 
 # Accepted; the URL requests are then built on (libcurl's rendering: "http://127.0.0.1" for
 # "http://0x7f.0.0.1") is asserted in tests/c/test_base_url.c, which sees the settings.
-ACCEPTED = ["http://127.0.0.1:8126/", "http://127.1:9", "http://0x7f.0.0.1", "http://%31%32%37.0.0.1",
+ACCEPTED = ["http://127.0.0.1:8126/", "http://127.1:9", "http://0x7f.0.0.1", "http://127.0.0.1/a%20b",
             "HTTP://LocalHost:1/", "http://[0:0:0:0:0:0:0:1]:5", "https://api.datadoghq.com/"]
 
 
