@@ -12,6 +12,9 @@
  *   - dds_parse_query_response_fast (the fast path: pointlist.c reads the pointlists, cJSON
  *     parses a copy of the rest): the same status, message and response as the general parser,
  *     and the body untouched;
+ *   - dds_json_check_body (what fetch.c retries as cut short): a prefix of the body is never
+ *     malformed before the byte that made the body malformed, and a malformed body stays malformed
+ *     at that byte however much follows it;
  *   - dds_response_coarse_interval: equal to its definition computed naively;
  *   - dds_assemble, grouped and ungrouped, over several granularities and chunk windows: the
  *     status the answer deserves; on success the exact grid, tag order and cell values that a
@@ -31,6 +34,7 @@
 #include <string.h>
 
 #include "assemble.h"
+#include "json_check.h"
 #include "parse.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -596,11 +600,46 @@ static void check_query(const char *body, size_t size, uint64_t h)
     }
 }
 
+/*
+ * json_check (what fetch.c retries as cut short): cutting a body can only ever make it "cut
+ * short", never "malformed" — a prefix of a complete document, or of a malformed one before the
+ * bad byte, is TRUNCATED (or NOT_JSON while only whitespace is left); a malformed body stays
+ * malformed at the same byte however much follows it. Two prefixes, chosen from the input.
+ */
+static void check_json_shape(const char *body, size_t size, uint64_t h)
+{
+    dds_json_check whole, cut;
+    dds_json_shape shape = dds_json_check_body(body, size, &whole);
+    REQUIRE(shape <= DDS_JSON_NOT_JSON);
+    if (shape == DDS_JSON_TRUNCATED)
+        REQUIRE(whole.open > 0 || size > 0);
+    if (shape == DDS_JSON_MALFORMED)
+        REQUIRE(whole.where < size);
+    if (whole.nul)
+        REQUIRE(whole.nul_path[0] != '\0' && strlen(whole.nul_path) < sizeof whole.nul_path);
+    if (shape == DDS_JSON_NOT_JSON || size == 0)
+        return;
+    size_t limit = shape == DDS_JSON_MALFORMED ? whole.where : size;
+    for (int k = 0; k < 2; k++) {
+        size_t n = (size_t)((h >> (k * 32)) % (size + 1));
+        dds_json_shape part = dds_json_check_body(body, n, &cut);
+        if (n <= limit && !(shape == DDS_JSON_COMPLETE && n == size)) {
+            /* Before the bad byte, or short of the end: never malformed. Complete only once the
+             * value has closed (then only whitespace, or the bad trailing data, follows). */
+            REQUIRE(part == DDS_JSON_TRUNCATED || part == DDS_JSON_NOT_JSON ||
+                    (shape != DDS_JSON_TRUNCATED && part == DDS_JSON_COMPLETE));
+        } else if (shape == DDS_JSON_MALFORMED) {
+            REQUIRE(part == DDS_JSON_MALFORMED && cut.where == whole.where);
+        }
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const uint64_t h = hash_bytes(data, size);
     char *body = copy_exact(data, size);
     check_query(body, size, h);
+    check_json_shape(body, size, h);
     static const size_t caps[] = {0, 1, 2, 3, 4, 5, 64, 301};
     check_error_body(body, size, 512);
     check_error_body(body, size, caps[h % 8]);
