@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import socket
 import stat
 import subprocess
 import sys
@@ -188,6 +189,15 @@ def test_symlink_to_a_fifo_writes_the_fifo(server: FakeDatadog, expected: bytes,
     reader.join(timeout=30)
     assert result.returncode == 0, result.stderr
     assert received == [expected] and stat.S_ISFIFO(os.lstat(fifo).st_mode)
+
+
+def test_a_socket_is_not_replaced(server: FakeDatadog, tmp_path: Path) -> None:
+    """A Unix socket cannot be opened as a file (ENXIO): one line, exit 2, still a socket."""
+    path = tmp_path / "sock"
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.bind(str(path))
+        assert_path_error(cli(server, path), path, "No such device or address")
+        assert stat.S_ISSOCK(os.lstat(path).st_mode) and not partials(tmp_path)
 
 
 # -- path mistakes: one line, exit 2, nothing fetched, nothing left ------------------------------
