@@ -196,6 +196,15 @@ typedef struct ddstream_config {
                                        handle), after its threads have stopped, on the thread that
                                        closes it. Not called when ddstream_open fails, nor by
                                        ddstream_validate */
+    int64_t max_chunks;             /* largest plan accepted, in chunks (requests); 0 (default):
+                                       1000000, about 26 days of requests at Datadog's published
+                                       default of 1600 query requests/hour. A longer plan is
+                                       DDSTREAM_E_CONFIG up front: raise chunk_seconds or the
+                                       granularity, shorten the range, or raise this */
+    int64_t max_batch_rows;         /* largest batch one chunk may make, in rows (buckets x
+                                       series, ~44 bytes each); 0 (default): 10000000 (~440 MB).
+                                       A chunk past it fails with DDSTREAM_E_PROTOCOL before its
+                                       batch is allocated, as max_body_bytes bounds the answer */
 } ddstream_config;
 
 /* One chunk of the plan: buckets with start in [start, end), epoch seconds, aligned to granularity. */
@@ -245,7 +254,8 @@ DDSTREAM_API void ddstream_config_init(ddstream_config *cfg);
 /*
  * Check a config without any network I/O: keys present (after the environment defaults), query
  * non-empty and a single expression without .rollup(), range_start < range_end, granularity > 0,
- * site known, base_url well-formed. Thread-safe. Returns DDSTREAM_OK or DDSTREAM_E_CONFIG.
+ * site known, base_url well-formed, a plan of at most max_chunks chunks. Thread-safe. Returns
+ * DDSTREAM_OK or DDSTREAM_E_CONFIG.
  */
 DDSTREAM_API ddstream_status ddstream_config_validate(const ddstream_config *cfg, ddstream_error *err);
 

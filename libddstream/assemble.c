@@ -179,32 +179,32 @@ static ddstream_status group_by_tags(const dds_response *r, entry *sorted, size_
 }
 
 static ddstream_status assemble_in(const dds_response *r, int64_t chunk_start, int64_t chunk_end,
-                                   int64_t granularity, int grouped, void **block,
-                                   size_t block_cap, ddstream_batch **out, char *msg,
-                                   size_t msg_cap);
+                                   int64_t granularity, int grouped, size_t max_rows,
+                                   void **block, size_t block_cap, ddstream_batch **out,
+                                   char *msg, size_t msg_cap);
 
 ddstream_status dds_assemble(const dds_response *r, int64_t chunk_start, int64_t chunk_end,
                              int64_t granularity, int grouped, ddstream_batch **out, char *msg,
                              size_t msg_cap)
 {
-    return dds_assemble_in(r, chunk_start, chunk_end, granularity, grouped, NULL, 0, out, msg,
-                           msg_cap);
+    return dds_assemble_in(r, chunk_start, chunk_end, granularity, grouped, SIZE_MAX, NULL, 0,
+                           out, msg, msg_cap);
 }
 
 ddstream_status dds_assemble_in(const dds_response *r, int64_t chunk_start, int64_t chunk_end,
-                                int64_t granularity, int grouped, void *block, size_t block_cap,
-                                ddstream_batch **out, char *msg, size_t msg_cap)
+                                int64_t granularity, int grouped, size_t max_rows, void *block,
+                                size_t block_cap, ddstream_batch **out, char *msg, size_t msg_cap)
 {
-    ddstream_status st = assemble_in(r, chunk_start, chunk_end, granularity, grouped, &block,
-                                     block_cap, out, msg, msg_cap);
+    ddstream_status st = assemble_in(r, chunk_start, chunk_end, granularity, grouped, max_rows,
+                                     &block, block_cap, out, msg, msg_cap);
     free(block); /* NULL once the batch took it over */
     return st;
 }
 
 static ddstream_status assemble_in(const dds_response *r, int64_t chunk_start, int64_t chunk_end,
-                                   int64_t granularity, int grouped, void **block,
-                                   size_t block_cap, ddstream_batch **out, char *msg,
-                                   size_t msg_cap)
+                                   int64_t granularity, int grouped, size_t max_rows,
+                                   void **block, size_t block_cap, ddstream_batch **out,
+                                   char *msg, size_t msg_cap)
 {
     if (out == NULL || r == NULL || (r->count > 0 && r->series == NULL)) {
         set_msg(msg, msg_cap, "internal: dds_assemble called without a response or output");
@@ -244,9 +244,16 @@ static ddstream_status assemble_in(const dds_response *r, int64_t chunk_start, i
     if (st != DDSTREAM_OK)
         goto done;
 
-    if (nseries > 0 && buckets > SIZE_MAX / nseries) {
-        set_msg(msg, msg_cap, "out of memory: %zu series x %zu buckets", nseries, buckets);
-        st = DDSTREAM_E_NOMEM;
+    /* The rows are every bucket of every series, whether or not Datadog sent a point: a small
+     * answer naming many series with empty point lists asks for a huge batch. Bounded here,
+     * before the batch (the only allocation that grows with rows) exists. */
+    if (nseries > 0 && (buckets > SIZE_MAX / nseries || nseries * buckets > max_rows)) {
+        set_msg(msg, msg_cap,
+                "the answer has %zu series x %zu buckets = %.0f rows, more than max_batch_rows "
+                "(%zu): use smaller chunks (chunk_seconds), a narrower query, or raise "
+                "max_batch_rows",
+                nseries, buckets, (double)nseries * (double)buckets, max_rows);
+        st = DDSTREAM_E_PROTOCOL;
         goto done;
     }
     size_t rows = nseries * buckets;

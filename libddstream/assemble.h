@@ -35,9 +35,10 @@ ddstream_status dds_assemble(const dds_response *r, int64_t chunk_start, int64_t
                              size_t msg_cap);
 
 /* dds_assemble building the batch in block (block_cap bytes from dds_big_alloc, or NULL), which
- * it takes over in every case: see dds_batch_new_in. */
+ * it takes over in every case: see dds_batch_new_in. A batch of more than max_rows rows (series
+ * x buckets) is DDSTREAM_E_PROTOCOL, refused before it is allocated; dds_assemble has no limit. */
 ddstream_status dds_assemble_in(const dds_response *r, int64_t chunk_start, int64_t chunk_end,
-                                int64_t granularity, int grouped, void *block, size_t block_cap,
-                                ddstream_batch **out, char *msg, size_t msg_cap);
+                                int64_t granularity, int grouped, size_t max_rows, void *block,
+                                size_t block_cap, ddstream_batch **out, char *msg, size_t msg_cap);
 
 #endif

@@ -8,6 +8,7 @@
 
 #include "base_url.h"
 #include "error.h"
+#include "plan.h"
 
 /* The sites of shared/DATADOG.md; the API lives at https://api.<site>. */
 static const char *const known_sites[] = {
@@ -180,7 +181,30 @@ static ddstream_status check_numbers(const ddstream_config *c, ddstream_error *e
                           (long long)c->low_speed_time_ms);
     if (c->start_chunk < 0)
         return CONFIG_ERR("start_chunk must not be negative, got %lld", (long long)c->start_chunk);
+    if (c->max_chunks < 0)
+        return CONFIG_ERR("max_chunks must be 0 (the default, %lld) or positive, got %lld",
+                          (long long)DDS_DEFAULT_MAX_CHUNKS, (long long)c->max_chunks);
+    if (c->max_batch_rows < 0)
+        return CONFIG_ERR("max_batch_rows must be 0 (the default, %lld) or positive, got %lld",
+                          (long long)DDS_DEFAULT_MAX_BATCH_ROWS, (long long)c->max_batch_rows);
     return DDSTREAM_OK;
+}
+
+/* A plan is computed, never stored, so its size costs nothing here; but every chunk is a request
+ * against a rate limit of about 1600 an hour, and a plan of billions of chunks (1 s chunks over
+ * years) is a mistake to refuse before anything starts, saying what to change. */
+static ddstream_status check_plan_size(const ddstream_config *c, ddstream_error *err) {
+    dds_plan p;
+    ddstream_status st = dds_plan_make(c->range_start, c->range_end, c->granularity,
+                                       c->chunk_seconds, &p, err);
+    if (st != DDSTREAM_OK) return st;
+    int64_t limit = c->max_chunks ? c->max_chunks : DDS_DEFAULT_MAX_CHUNKS;
+    if ((uint64_t)p.count <= (uint64_t)limit) return DDSTREAM_OK;
+    return CONFIG_ERR("the plan has %llu chunks (one request each), more than max_chunks (%lld): "
+                      "use a larger chunk_seconds (now %lld s per chunk) or granularity (now %lld s), "
+                      "a shorter range, or raise max_chunks",
+                      (unsigned long long)p.count, (long long)limit, (long long)p.step,
+                      (long long)c->granularity);
 }
 
 static ddstream_status check_query(const char *q, ddstream_error *err) {
@@ -217,6 +241,7 @@ ddstream_status dds_settings_load(const ddstream_config *cfg_in, dds_settings *o
     const ddstream_config *c = cfg_in;
     ddstream_status st = check_numbers(c, err);
     if (st != DDSTREAM_OK) return st;
+    if ((st = check_plan_size(c, err)) != DDSTREAM_OK) return st;
     if ((st = check_query(c->query, err)) != DDSTREAM_OK) return st;
 
     const char *api_key = c->api_key ? c->api_key : nonempty_env("DD_API_KEY");
@@ -283,6 +308,8 @@ ddstream_status dds_settings_load(const ddstream_config *cfg_in, dds_settings *o
     out->request_gate_data = c->request_gate_data;
     out->request_gate_release = c->request_gate_release;
     out->grouped = dds_query_is_grouped(out->query);
+    out->max_chunks = c->max_chunks ? c->max_chunks : DDS_DEFAULT_MAX_CHUNKS;
+    out->max_batch_rows = c->max_batch_rows ? c->max_batch_rows : DDS_DEFAULT_MAX_BATCH_ROWS;
     return DDSTREAM_OK;
 }
 

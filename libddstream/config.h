@@ -9,6 +9,16 @@
 /* Datadog's cap on points per series in one answer (shared/DATADOG.md). */
 #define DDS_MAX_POINTS 1500
 
+/* Default of config.max_chunks: about 26 days of requests at Datadog's published default rate
+ * limit for metric queries (1600 requests/hour/org). A plan longer than that is almost always a
+ * mistake (1 s chunks over years), and refusing it up front beats a run that cannot finish. */
+#define DDS_DEFAULT_MAX_CHUNKS INT64_C(1000000)
+
+/* Default of config.max_batch_rows: 10 million rows of ~44 bytes (timestamp, 4 rollups, series
+ * index) is ~440 MB, under twice the default max_body_bytes (256 MiB). A full 1500-bucket chunk
+ * of 6,666 series fits; a small answer naming 20,000 empty series (30 million rows, 1.3 GB) not. */
+#define DDS_DEFAULT_MAX_BATCH_ROWS INT64_C(10000000)
+
 /* A validated, owned copy of a ddstream_config with every default resolved. */
 typedef struct dds_settings {
     char *api_key;
@@ -30,6 +40,8 @@ typedef struct dds_settings {
     void *request_gate_data;
     void (*request_gate_release)(void *request_gate_data);
     int grouped;      /* the query has a top-level "by {...}" clause */
+    int64_t max_chunks;      /* config.max_chunks, 0 resolved to DDS_DEFAULT_MAX_CHUNKS */
+    int64_t max_batch_rows;  /* config.max_batch_rows, 0 resolved to DDS_DEFAULT_MAX_BATCH_ROWS */
 } dds_settings;
 
 /*

@@ -37,6 +37,8 @@ _DEFAULTS: dict[str, Any] = {
     "low_speed_time_ms": None,
     "start_chunk": 0,
     "resume_token": None,
+    "max_chunks": None,
+    "max_batch_rows": None,
 }
 
 _STRING_FIELDS = ("api_key", "app_key", "site", "base_url", "query", "ca_bundle", "resume_token")
@@ -57,6 +59,8 @@ _INT_FIELDS = (
     "low_speed_limit",
     "low_speed_time_ms",
     "start_chunk",
+    "max_chunks",
+    "max_batch_rows",
 )
 _BOOL_FIELDS = ("enable_prefetch", "allow_insecure_http")
 _SECRET_FIELDS = ("api_key", "app_key")
@@ -121,6 +125,12 @@ class DDStreamConfig:
             the chunks before it.
         resume_token: a token from :meth:`DDStream.resume_token`: start where it says, after
             checking it was made for this query and plan (``None``: not resuming).
+        max_chunks: the largest plan accepted, in chunks (one request each); a longer plan is a
+            :class:`~ddstream.ConfigError` up front (``None``: 1,000,000, about 26 days of
+            requests at Datadog's default rate limit of 1600 an hour).
+        max_batch_rows: the largest batch one chunk may make, in rows (buckets x series, about
+            44 bytes each); past it the chunk fails with :class:`~ddstream.ProtocolError` before
+            its batch is allocated (``None``: 10,000,000, about 440 MB).
 
     Setting an attribute that does not exist raises :class:`AttributeError`.
     """
@@ -153,6 +163,8 @@ class DDStreamConfig:
     low_speed_time_ms: int | None
     start_chunk: int
     resume_token: str | None
+    max_chunks: int | None
+    max_batch_rows: int | None
 
     def __init__(self, **kwargs: Any) -> None:
         unknown = sorted(set(kwargs) - set(_DEFAULTS))

@@ -17,6 +17,7 @@ from ._gate import GateRegistration, RequestGate
 if TYPE_CHECKING:
     from ._arrow import ArrowBatch
 from ._lib import ffi, lib
+from ._plan import ChunkPlan, plan_of_config, plan_of_stream
 from ._timespec import TimeLike, parse_time
 from .errors import (
     STATUS_E_CANCELLED,
@@ -296,18 +297,8 @@ class DDStream:
         self._last_exc: DDStreamError | None = None
         with self._handle.call_lock:
             _drain_logs(ptr)
-            count = int(lib.ddstream_chunk_count(ptr))
-            chunk = ffi.new("ddstream_chunk *")
-            chunks: list[tuple[int, int]] = []
-            for i in range(count):
-                status = lib.ddstream_chunk_at(ptr, i, chunk)
-                if status != STATUS_OK:  # pragma: no cover - only on a library bug
-                    self.close()
-                    raise error_class_for_status(int(status))(
-                        f"ddstream_chunk_at({i}) failed", status=int(status)
-                    )
-                chunks.append((int(chunk.start), int(chunk.end)))
-        self._chunks = chunks
+            # Lazy, like the library's own plan: a legal plan may have millions of chunks.
+            self._chunks = plan_of_stream(ptr)
 
     # ------------------------------------------------------------------ static helpers
 
@@ -345,10 +336,12 @@ class DDStream:
             raise _error(status, err)
 
     @staticmethod
-    def plan(cfg: DDStreamConfig) -> list[tuple[int, int]]:
+    def plan(cfg: DDStreamConfig) -> ChunkPlan:
         """The chunks a stream over ``cfg`` would fetch, as ``(start, end)`` epoch seconds.
 
         One HTTP request per chunk; ``end`` is exclusive. No network I/O, and no keys needed.
+        The result is a read-only sequence computed on demand (it compares equal to the list of
+        its chunks), so it is instant whatever the plan's size.
 
         Raises:
             ConfigError: ``cfg`` is invalid.
@@ -443,9 +436,10 @@ class DDStream:
         return len(self._chunks)
 
     @property
-    def chunks(self) -> list[tuple[int, int]]:
-        """The plan: ``(start, end)`` epoch seconds of each chunk, ``end`` exclusive."""
-        return list(self._chunks)
+    def chunks(self) -> ChunkPlan:
+        """The plan: ``(start, end)`` epoch seconds of each chunk, ``end`` exclusive (a read-only
+        sequence computed on demand, see :meth:`plan`)."""
+        return self._chunks
 
     # ------------------------------------------------------------------ control
 
@@ -633,20 +627,14 @@ class DDStream:
         )
 
 
-def _plan(native: NativeConfig) -> list[tuple[int, int]]:
+def _plan(native: NativeConfig) -> ChunkPlan:
     count = ffi.new("size_t *")
     err = _new_error()
-    status = lib.ddstream_plan(native.ptr, ffi.NULL, 0, count, err)
+    first_two = ffi.new("ddstream_chunk[2]")
+    status = lib.ddstream_plan(native.ptr, first_two, 2, count, err)
     if status != STATUS_OK:
         raise _error(status, err)
-    n = int(count[0])
-    if n == 0:
-        return []
-    chunks = ffi.new("ddstream_chunk[]", n)
-    status = lib.ddstream_plan(native.ptr, chunks, n, count, err)
-    if status != STATUS_OK:
-        raise _error(status, err)
-    return [(int(chunks[i].start), int(chunks[i].end)) for i in range(min(n, int(count[0])))]
+    return plan_of_config(native.ptr, int(count[0]), first_two)
 
 
 def _check_status_values() -> None:

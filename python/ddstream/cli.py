@@ -24,12 +24,12 @@ import logging
 import os
 import sys
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import IO, Any
 
 from . import __version__
 from ._config import DDStreamConfig
 from ._export import FORMATS, TEXT_FORMATS, text_writer
+from ._output import OutputError, check_output, open_output
 from ._progress import Progress
 from ._stream import DDStream
 from ._timespec import parse_time
@@ -84,23 +84,13 @@ def _base_config(args: argparse.Namespace) -> DDStreamConfig:
 
 @contextlib.contextmanager
 def _output(path: str | None, binary: bool) -> Iterator[IO[Any]]:
-    """stdout, or FILE written as FILE.partial and renamed only once complete."""
+    """stdout, or PATH as _output.py describes (a regular file via PATH.partial and a rename;
+    FIFOs and devices in place); a path that cannot be written is OutputError (exit code 2)."""
     if path is None or path == "-":
         yield sys.stdout.buffer if binary else sys.stdout
         return
-    final = Path(path)
-    partial = final.with_name(final.name + ".partial")
-    if binary:
-        handle: IO[Any] = open(partial, "wb")  # noqa: SIM115
-    else:
-        handle = open(partial, "w", newline="", encoding="utf-8")  # noqa: SIM115
-    try:
-        with handle:
-            yield handle
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
-    os.replace(partial, final)
+    with open_output(check_output(path), binary) as handle:
+        yield handle
 
 
 def _query(args: argparse.Namespace) -> int:
@@ -116,6 +106,8 @@ def _query(args: argparse.Namespace) -> int:
     fmt = args.format
     if fmt == "parquet" and args.output in (None, "-"):
         raise UsageError("--format parquet needs -o FILE (Parquet cannot stream to a pipe)")
+    if args.output not in (None, "-"):
+        check_output(args.output)  # a path mistake is reported before anything is fetched
     with DDStream(cfg) as stream:
         progress = Progress(stream.chunk_count, enabled=False if args.quiet else None)
         if fmt in TEXT_FORMATS:
@@ -266,7 +258,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.basicConfig(level=logging.DEBUG, format="%(name)s %(levelname)s: %(message)s")
     try:
         return int(args.run(args))
-    except UsageError as exc:
+    except (UsageError, OutputError) as exc:
         print(f"ddstream: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except DDStreamError as exc:

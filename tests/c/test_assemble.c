@@ -8,6 +8,7 @@
 
 #include "assemble.h"
 #include "batch.h"
+#include "bigalloc.h"
 #include "check.h"
 #include "parse.h"
 
@@ -504,6 +505,72 @@ static void test_large(void)
     dds_response_free(&r);
 }
 
+/*
+ * max_rows bounds series x buckets, whatever the answer's size: groups named with empty point
+ * lists still get a row per bucket. At the limit the batch is made; one row past it the chunk is
+ * refused before any batch exists, and the block offered for the batch is freed (not leaked).
+ */
+static void test_row_limit(void)
+{
+    enum { GROUPS = 300, BUCKETS = 60 };
+    dds_response r = {0};
+    const int64_t ts[] = {T0 * 1000 + 120000};
+    const double v[] = {4.5};
+    for (int g = 0; g < GROUPS; g++) {
+        char tags[32];
+        snprintf(tags, sizeof tags, "host:w%05d", g);
+        add_series(&r, g % 4, tags, 60, g == 7 ? 1 : 0, ts, v);
+    }
+    const int64_t end = T0 + 60 * BUCKETS;
+    const size_t rows = (size_t)GROUPS * BUCKETS;
+    for (int with_block = 0; with_block < 2; with_block++) {
+        size_t cap = 1 << 20;
+        ddstream_batch *b = NULL;
+        char msg[512] = "";
+        CHECK_INT(dds_assemble_in(&r, T0, end, 60, 1, rows, with_block ? dds_big_alloc(cap) : NULL,
+                                  with_block ? cap : 0, &b, msg, sizeof msg),
+                  DDSTREAM_OK);
+        CHECK(b != NULL);
+        if (b != NULL) {
+            CHECK_INT(b->length, rows);
+            CHECK_INT(b->series_count, GROUPS);
+            CHECK_DBL(b->avg[7 * BUCKETS + 2], NAN);
+            CHECK_DBL(b->sum[7 * BUCKETS + 2], 4.5);  /* group 7 sent its point as sum */
+        }
+        ddstream_batch_free(b);
+
+        b = NULL;
+        CHECK_INT(dds_assemble_in(&r, T0, end, 60, 1, rows - 1,
+                                  with_block ? dds_big_alloc(cap) : NULL, with_block ? cap : 0, &b,
+                                  msg, sizeof msg),
+                  DDSTREAM_E_PROTOCOL);
+        CHECK(b == NULL);
+        CHECK_MSG(strstr(msg, "300 series x 60 buckets = 18000 rows") != NULL &&
+                      strstr(msg, "max_batch_rows (17999)") != NULL,
+                  "the message names series, buckets, rows and the limit: %s", msg);
+    }
+    /* A chunk of a single bucket is bounded the same way: rows are series x 1. */
+    ddstream_batch *b = NULL;
+    char msg[512] = "";
+    CHECK_INT(dds_assemble_in(&r, T0, T0 + 60, 60, 1, GROUPS - 1, NULL, 0, &b, msg, sizeof msg),
+              DDSTREAM_E_PROTOCOL);
+    CHECK(b == NULL);
+    dds_response_free(&r);
+
+    /* Ungrouped: one series of buckets rows. */
+    dds_response u = {0};
+    add_series(&u, DDS_ROLLUP_AVG, "", 60, 1, ts, v);
+    CHECK_INT(dds_assemble_in(&u, T0, end, 60, 0, BUCKETS, NULL, 0, &b, msg, sizeof msg),
+              DDSTREAM_OK);
+    CHECK(b != NULL && b->length == BUCKETS);
+    ddstream_batch_free(b);
+    b = NULL;
+    CHECK_INT(dds_assemble_in(&u, T0, end, 60, 0, BUCKETS - 1, NULL, 0, &b, msg, sizeof msg),
+              DDSTREAM_E_PROTOCOL);
+    CHECK(b == NULL);
+    dds_response_free(&u);
+}
+
 int main(int argc, char **argv)
 {
     (void)argc;
@@ -520,5 +587,6 @@ int main(int argc, char **argv)
     test_bad_chunks();
     test_before_1970();
     test_large();
+    test_row_limit();
     return check_report(argv[0]);
 }

@@ -2,7 +2,8 @@
  * test_stream.c — the whole C path end to end (config, plan, worker thread, libcurl, parse,
  * assemble) against a real fake Datadog server started by tests/c/with_fake_datadog.py, which
  * exports DDSTREAM_BASE_URL (normal server, keys "test-api-key"/"test-app-key" required) and
- * DDSTREAM_SLOW_URL (the same with 2 s latency per query) and DDSTREAM_LATENCY_URL (0.3 s).
+ * DDSTREAM_SLOW_URL (the same with 2 s latency per query), DDSTREAM_LATENCY_URL (0.3 s) and
+ * DDSTREAM_WIDE_URL (answers naming 20,000 groups with empty point lists).
  */
 #include <inttypes.h>
 #include <math.h>
@@ -364,6 +365,127 @@ static void test_in_flight(void) {
     CHECK(now_s() - t0 < 0.2, "close with four in flight took %.3f s", now_s() - t0);
 }
 
+/*
+ * config.max_chunks: a plan is refused up front when it has more chunks (requests) than the limit,
+ * by every entry point, with a message giving the count, the limit and what to change. 30 days
+ * at 60 s in 1-minute chunks (43,200) passes the default; 100 years at 1 s in 1 s chunks (3.16e9)
+ * does not. At the extremes of the accepted range (year 0 to 9999, granularity 1, chunk 1) the
+ * arithmetic stays exact once the limit is raised.
+ */
+static void test_max_chunks(void) {
+    ddstream_config cfg;
+    ddstream_error err;
+    ddstream_stream *s = NULL;
+    size_t n = 0;
+    base_config(&cfg, "avg:m{*}");
+    cfg.range_end = DAY0 + 30 * 86400;
+    cfg.chunk_seconds = 60;
+    CHECK(ddstream_plan(&cfg, NULL, 0, &n, &err) == DDSTREAM_OK && n == 43200, "%zu: %s", n,
+          err.message);
+    CHECK(ddstream_config_validate(&cfg, &err) == DDSTREAM_OK, "%s", err.message);
+    cfg.max_chunks = 43200; /* at the limit */
+    CHECK(ddstream_open(&cfg, &s, &err) == DDSTREAM_OK, "at the limit: %s", err.message);
+    CHECK(s && ddstream_chunk_count(s) == 43200, "count");
+    ddstream_close(s);
+    s = NULL;
+    cfg.max_chunks = 43199; /* one past */
+    CHECK(ddstream_open(&cfg, &s, &err) == DDSTREAM_E_CONFIG && s == NULL, "one past the limit");
+    CHECK(strstr(err.message, "43200 chunks") && strstr(err.message, "max_chunks (43199)") &&
+              strstr(err.message, "chunk_seconds") && strstr(err.message, "granularity"),
+          "count, limit and the fix: %s", err.message);
+    CHECK(ddstream_plan(&cfg, NULL, 0, &n, &err) == DDSTREAM_E_CONFIG, "plan refuses too");
+    CHECK(ddstream_config_validate(&cfg, &err) == DDSTREAM_E_CONFIG, "validate refuses too");
+    CHECK(ddstream_validate(&cfg, &err) == DDSTREAM_E_CONFIG, "before any request");
+
+    base_config(&cfg, "avg:m{*}");
+    cfg.range_end = DAY0 + INT64_C(100) * 365 * 86400;
+    cfg.granularity = 1;
+    cfg.chunk_seconds = 1;
+    CHECK(ddstream_plan(&cfg, NULL, 0, &n, &err) == DDSTREAM_E_CONFIG, "100 years of 1 s chunks");
+    CHECK(strstr(err.message, "3153600000 chunks") && strstr(err.message, "max_chunks (1000000)"),
+          "%s", err.message);
+    cfg.max_chunks = -1;
+    CHECK(ddstream_config_validate(&cfg, &err) == DDSTREAM_E_CONFIG &&
+              strstr(err.message, "max_chunks must be"), "negative: %s", err.message);
+
+    /* The widest legal plan, with the limit lifted: computed, never stored. */
+    base_config(&cfg, "avg:m{*}");
+    cfg.range_start = 0;
+    cfg.range_end = INT64_C(253402300799);
+    cfg.granularity = 1;
+    cfg.chunk_seconds = 1;
+    cfg.max_chunks = INT64_MAX;
+    cfg.enable_prefetch = 0;
+    CHECK(ddstream_open(&cfg, &s, &err) == DDSTREAM_OK, "widest plan: %s", err.message);
+    if (s) {
+        ddstream_chunk c;
+        size_t count = ddstream_chunk_count(s);
+        CHECK(count == (size_t)INT64_C(253402300799), "count %zu", count);
+        CHECK(ddstream_chunk_at(s, count - 1, &c) == DDSTREAM_OK && c.start == INT64_C(253402300798) &&
+                  c.end == INT64_C(253402300799), "last chunk [%" PRId64 ", %" PRId64 ")", c.start,
+              c.end);
+        CHECK(ddstream_chunk_at(s, count, &c) == DDSTREAM_E_INVALID_ARGUMENT, "past the end");
+        CHECK(ddstream_seek(s, count, &err) == DDSTREAM_OK && !ddstream_has_next(s), "seek to end");
+        ddstream_close(s);
+    }
+    /* Largest granularity, chunk_seconds far beyond the cap: one chunk, clamped, no overflow. */
+    cfg.granularity = 31536000;
+    cfg.chunk_seconds = INT64_MAX;
+    cfg.max_chunks = 0;
+    CHECK(ddstream_plan(&cfg, NULL, 0, &n, &err) == DDSTREAM_OK && n == 6, "%zu: %s", n, err.message);
+}
+
+/*
+ * config.max_batch_rows against DDSTREAM_WIDE_URL, whose answers name 20,000 groups with empty
+ * point lists (~1.4 MB): a full 1500-bucket chunk would be 30 million rows, refused with the
+ * default limit before the batch exists; a 10-bucket chunk is 200,000 rows, made at a limit of
+ * exactly that and refused one row below it.
+ */
+static void test_max_batch_rows(void) {
+    ddstream_config cfg;
+    ddstream_error err;
+    ddstream_stream *s = NULL;
+    ddstream_batch *b = NULL;
+    base_config(&cfg, "avg:system.cpu.user{*} by {host}");
+    cfg.base_url = getenv("DDSTREAM_WIDE_URL");
+    cfg.range_end = DAY0 + 1500 * 60;
+    cfg.chunk_seconds = 0;
+    cfg.enable_prefetch = 0;
+    CHECK(ddstream_open(&cfg, &s, &err) == DDSTREAM_OK, "open: %s", err.message);
+    if (s) {
+        CHECK(ddstream_next(s, -1, &b, &err) == DDSTREAM_E_PROTOCOL && b == NULL, "30M rows: %s",
+              err.message);
+        CHECK(strstr(err.message, "chunk 1 of 1") && err.chunk_start == DAY0 &&
+                  strstr(err.message, "20000 series x 1500 buckets = 30000000 rows") &&
+                  strstr(err.message, "max_batch_rows (10000000)"),
+              "names the chunk, series, rows and limit: %s", err.message);
+        ddstream_close(s);
+    }
+    for (int past = 0; past < 2; past++) {
+        s = NULL;
+        b = NULL;
+        cfg.range_end = DAY0 + 600;
+        cfg.max_batch_rows = 200000 - past;
+        CHECK(ddstream_open(&cfg, &s, &err) == DDSTREAM_OK, "open: %s", err.message);
+        if (!s) continue;
+        ddstream_status st = ddstream_next(s, -1, &b, &err);
+        if (!past) {
+            CHECK(st == DDSTREAM_OK && b && b->length == 200000 && b->series_count == 20000,
+                  "at the limit: %s", st == DDSTREAM_OK ? "" : err.message);
+            CHECK(b && isnan(b->avg[0]) && isnan(b->sum[199999]), "no values, all rows");
+        } else {
+            CHECK(st == DDSTREAM_E_PROTOCOL && !b, "one row past the limit");
+            CHECK(strstr(err.message, "= 200000 rows") && strstr(err.message, "(199999)"), "%s",
+                  err.message);
+        }
+        ddstream_batch_free(b);
+        ddstream_close(s);
+    }
+    cfg.max_batch_rows = -5;
+    CHECK(ddstream_config_validate(&cfg, &err) == DDSTREAM_E_CONFIG &&
+              strstr(err.message, "max_batch_rows must be"), "negative: %s", err.message);
+}
+
 int main(void) {
     if (!getenv("DDSTREAM_BASE_URL")) {
         fprintf(stderr, "run me through tests/c/with_fake_datadog.py\n");
@@ -380,6 +502,8 @@ int main(void) {
     test_errors();
     test_cancel_and_close_while_busy();
     test_in_flight();
+    test_max_chunks();
+    test_max_batch_rows();
     if (failures) {
         fprintf(stderr, "test_stream: %d check(s) failed\n", failures);
         return 1;

@@ -4,10 +4,11 @@ Usage: with_fake_datadog.py PROGRAM [ARGS...]
 
 Starts three FakeDatadog servers from the source tree (keys "test-api-key" / "test-app-key"
 required): a normal one, exported as DDSTREAM_BASE_URL, one answering queries after 2 s,
-exported as DDSTREAM_SLOW_URL, and one answering after 0.3 s, exported as DDSTREAM_LATENCY_URL
-(where requests in flight at once show as overlapping waits). The fake server is loaded
-straight from python/ddstream/testing so that the C suite needs neither the built Python package
-nor the C library's Python binding.
+exported as DDSTREAM_SLOW_URL, one answering after 0.3 s, exported as DDSTREAM_LATENCY_URL
+(where requests in flight at once show as overlapping waits), and one whose answers name 20,000
+groups with empty point lists (testing.WideAnswer), exported as DDSTREAM_WIDE_URL. The fake
+server is loaded straight from python/ddstream/testing so that the C suite needs neither the
+built Python package nor the C library's Python binding.
 """
 
 from __future__ import annotations
@@ -42,12 +43,15 @@ def main() -> int:
         testing.FakeDatadog(**keys) as normal,
         testing.FakeDatadog(latency=2.0, **keys) as slow,
         testing.FakeDatadog(latency=0.3, **keys) as latency,
+        testing.FakeDatadog(**keys) as wide,
     ):
+        wide.add_fault(testing.WideAnswer(20000, times=None))
         env = dict(
             os.environ,
             DDSTREAM_BASE_URL=normal.url,
             DDSTREAM_SLOW_URL=slow.url,
             DDSTREAM_LATENCY_URL=latency.url,
+            DDSTREAM_WIDE_URL=wide.url,
         )
         env.pop("DD_API_KEY", None)
         env.pop("DD_APP_KEY", None)

@@ -308,6 +308,11 @@ CASES: dict[str, Case] = {
         _add(testing.GzipBomb(256 << 20, times=FOREVER)),
         (dd.ProtocolError, r"exceeded max_body_bytes \(1048576 bytes, counted decompressed"),
         requests=1, options={"max_body_bytes": 1 << 20}),
+    "many empty groups past max_batch_rows": Case(
+        _add(testing.WideAnswer(2000, times=FOREVER)),
+        (dd.ProtocolError, r"2000 series x 60 buckets = 120000 rows, more than max_batch_rows "
+                           r"\(100000\)"),
+        requests=1, query=GROUPED_QUERY, options={"max_batch_rows": 100_000}),
     "redirect to another host": Case(
         _add(testing.Redirect("http://127.0.0.2:9", times=FOREVER)),
         (dd.ServerError, r"HTTP 302: the server redirects elsewhere; redirects are not followed"),
@@ -375,7 +380,7 @@ def test_fault_mode(mode: str, fake: FakeDatadog, truth: dict[str, list[dict[str
 def test_every_fault_class_is_in_the_matrix() -> None:
     """A fault mode added to ddstream.testing without a case here fails this test."""
     covered = {"CannedResponse", "Mutate", "Garbage", "GzipBomb", "Redirect", "ResetMidBody",
-               "SlowBody", "Truncate", "TruncatedJSON", "Hangup"}
+               "SlowBody", "Truncate", "TruncatedJSON", "Hangup", "WideAnswer"}
     classes = {name for name in testing.__all__
                if isinstance(getattr(testing, name), type)
                and issubclass(getattr(testing, name), testing.Fault)

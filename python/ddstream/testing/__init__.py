@@ -34,6 +34,7 @@ from ._faults import (
     SlowBody,
     Truncate,
     TruncatedJSON,
+    WideAnswer,
 )
 from ._query import QueryError, SubQuery, parse_query, split_top_level
 from ._server import (
@@ -86,6 +87,7 @@ __all__ = [
     "SubQuery",
     "Truncate",
     "TruncatedJSON",
+    "WideAnswer",
     "auto_interval",
     "bucket_grid",
     "capped_interval",

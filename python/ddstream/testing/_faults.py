@@ -20,6 +20,7 @@ them). With :meth:`FakeDatadog.inject` (any status, JSON or HTML body) and the s
                        multiply, a coarser ``interval``...
 :class:`Garbage`       a 200 whose body is not JSON at all (random bytes, text, HTML)
 :class:`Redirect`      a 3xx pointing elsewhere
+:class:`WideAnswer`    a small 200 naming many groups with empty point lists (a huge dense batch)
 :class:`RandomFaults`  a seeded mix of the recoverable faults above, for soak tests
 =====================  ==========================================================================
 """
@@ -49,6 +50,7 @@ __all__ = [
     "SlowBody",
     "Truncate",
     "TruncatedJSON",
+    "WideAnswer",
 ]
 
 
@@ -226,6 +228,37 @@ class Mutate(Fault):
         changed = self.change(json.loads(response.body), exchange)
         body = changed if isinstance(changed, bytes) else json_body(changed)
         exchange.send(Response(200, body, response.content_type, response.headers))
+
+
+class WideAnswer(Mutate):
+    """The real answer with its series replaced by ``groups`` groups (tag sets ``host:w000000``,
+    ``host:w000001``...) whose point lists are all empty, spread over the four rollups: about
+    70 bytes per group, yet a client that keeps a row per bucket per group (ddstream's dense
+    batches) needs ``groups x buckets`` rows. The answered ``interval`` is kept, so only the
+    width of the answer is unusual."""
+
+    def __init__(
+        self, groups: int, *, path: str | None = QUERY_PATH, times: int | None = 1
+    ) -> None:
+        if groups < 0:
+            raise ValueError(f"groups must not be negative, got {groups}")
+        super().__init__(self._widen, path=path, times=times)
+        self.groups = groups
+
+    def _widen(self, document: dict[str, Any], exchange: Exchange) -> dict[str, Any]:
+        real = document.get("series") or [{}]
+        interval = real[0].get("interval")
+        wide: list[dict[str, Any]] = []
+        for index in range(self.groups):
+            series: dict[str, Any] = {
+                "query_index": index % 4,
+                "tag_set": [f"host:w{index:06d}"],
+                "pointlist": [],
+            }
+            if interval is not None:
+                series["interval"] = interval
+            wide.append(series)
+        return {**document, "series": wide, "group_by": ["host"]}
 
 
 class Garbage(Fault):
