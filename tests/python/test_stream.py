@@ -361,7 +361,9 @@ def _import_in_child(env_changes: dict[str, str]) -> subprocess.CompletedProcess
     with FakeDatadog() as server:
         env = subprocess_env(server)
     env.update(env_changes)
-    return subprocess.run([sys.executable, "-c", "import ddstream"], env=env,
+    # The library loads on first use of the stream API, not at `import ddstream` (which stays
+    # quick for `ddstream --help`): that first use is where a broken install must be refused.
+    return subprocess.run([sys.executable, "-c", "import ddstream; ddstream.DDStream"], env=env,
                           capture_output=True, text=True, timeout=60)
 
 
