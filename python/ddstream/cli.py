@@ -273,8 +273,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return demo.main(argv[1:])
     args = parser.parse_args(_attach_negative_times(argv))
-    if args.debug:
-        logging.basicConfig(level=logging.DEBUG, format="%(name)s %(levelname)s: %(message)s")
+    # Streams log what the "ddstream" logger is enabled for: retries and other warnings by
+    # default, every request with --debug.
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
+                        format="%(name)s %(levelname)s: %(message)s")
     try:
         return int(args.run(args))
     except UsageError as exc:

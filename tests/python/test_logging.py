@@ -8,6 +8,9 @@ that is retried (WARNING), the plan (INFO), each request (DEBUG), a 400 that fai
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -129,3 +132,20 @@ def test_a_raised_error_is_not_also_logged_at_error(
     failure = [r for r in records if r.getMessage() == info.value.message]
     # The failure itself is a DEBUG line, there for whoever asks for DEBUG.
     assert [r.levelno for r in failure] == ([logging.DEBUG] if level <= logging.DEBUG else [])
+
+
+@pytest.mark.parametrize("debug", [False, True], ids=["default", "debug"])
+def test_the_command_shows_retries_and_with_debug_the_requests(debug: bool) -> None:
+    with FakeDatadog() as fake:
+        fake.inject(503, times=1)
+        env = dict(os.environ, DDSTREAM_BASE_URL=fake.url, DD_API_KEY="k", DD_APP_KEY="a")
+        args = ["query", "avg:system.cpu.user{*}", "--from", str(T0), "--to", str(T0 + 3600),
+                "--format", "csv", "-q", *(["--debug"] if debug else [])]
+        proc = subprocess.run([sys.executable, "-m", "ddstream", *args], env=env,
+                              capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("timestamp,")
+    lines = proc.stderr.splitlines()
+    retries = [line for line in lines if "retry 1 of" in line]
+    assert len(retries) == 1 and retries[0].startswith("ddstream WARNING: "), proc.stderr
+    assert any(line.startswith("ddstream DEBUG: GET http") for line in lines) is debug
