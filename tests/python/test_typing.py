@@ -54,6 +54,7 @@ arrow = dd.DDStream(query="avg:cpu{*}", start="-1d", enable_arrow=True)
 for record in arrow:
     as_dict: dict[str, Any] = record  # E an ArrowBatch, not a dict
     record.chunk_index.upper()  # E an int
+    record.num_rows.upper()  # E an int, as on a pyarrow RecordBatch
 mixed = dd.DDStream(dd.DDStreamConfig(query="avg:cpu{*}"))
 for item in mixed:
     item["timestamp"]  # E: Batch | ArrowBatch, and Batch has no such key
@@ -123,7 +124,10 @@ arrow = dd.DDStream(query="avg:system.cpu.user{*}", start=START, end=END, enable
 for record in arrow:
     assert_type(record, dd.ArrowBatch)
     index: int = record.chunk_index
-    assert record.num_rows > 0 and index >= 0
+    batch_of_record: pa.RecordBatch = record.record_batch
+    schema: pa.Schema = record.schema
+    assert record.num_rows == batch_of_record.num_rows > 0 and index >= 0
+    assert schema.names == batch_of_record.schema.names
 print("ran")
 '''
 
@@ -179,7 +183,7 @@ CHECKERS = {"mypy": _mypy, "pyright": _pyright}
 def test_each_mistake_is_reported_at_its_line(tmp_path: Path, checker: str) -> None:
     program = _write(tmp_path, "user_program.py", MISTAKES)
     expected = _marked_lines(program.read_text(encoding="utf-8"))
-    assert len(expected) == 20
+    assert len(expected) == 21
     reported, output = CHECKERS[checker](program)
     missed = sorted(expected - reported)
     unexpected = sorted(reported - expected)
