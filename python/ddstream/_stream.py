@@ -505,12 +505,9 @@ class DDStream(Generic[BatchT]):
     def batches(self) -> Iterator[Batch]:
         """The remaining chunks as :data:`~ddstream.Batch` dicts, whatever ``enable_arrow``
         says: iteration typed for every way of opening the stream. Raises the matching
-        :class:`~ddstream.DDStreamError` on error, as iteration does."""
-        while True:
-            batch = self._next_dict()
-            if batch is None:
-                return
-            yield batch
+        :class:`~ddstream.DDStreamError` on error, as iteration does; calling ``next()`` on it
+        again retries the chunk."""
+        return _DictBatches(self)
 
     def last_error(self) -> str:
         """The message of the last error returned by :meth:`next_batch`, ``""`` if none."""
@@ -721,6 +718,25 @@ class DDStream(Generic[BatchT]):
             f"<ddstream.DDStream {state} query={self._query!r} granularity={self._granularity} "
             f"chunks={len(self._chunks)}>"
         )
+
+
+class _DictBatches(Iterator[Batch]):
+    """:meth:`DDStream.batches`. Not a generator, so that an exception (a failed chunk, Ctrl-C)
+    leaves it usable: the next ``next()`` asks for the same chunk again, as the stream does."""
+
+    __slots__ = ("_stream",)
+
+    def __init__(self, stream: DDStream[Any]) -> None:
+        self._stream = stream
+
+    def __iter__(self) -> _DictBatches:
+        return self
+
+    def __next__(self) -> Batch:
+        batch = self._stream._next_dict()
+        if batch is None:
+            raise StopIteration
+        return batch
 
 
 def _plan(native: NativeConfig) -> list[tuple[int, int]]:
