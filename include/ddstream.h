@@ -75,7 +75,11 @@ typedef enum ddstream_status {
     DDSTREAM_E_INTERNAL = 28        /* a bug in ddstream: please report it */
 } ddstream_status;
 
-/* Log levels (config.log_level). */
+/* Log levels (config.log_level). WARN: retries, adjusted chunk sizes, chunks asked again; INFO:
+ * the plan, resuming, rate-limit and request-gate waits; DEBUG: each request and each failure.
+ * A failure the caller is told about (a returned status and its ddstream_error) is logged at
+ * DEBUG only, so it is not reported twice; ERROR is for failures no call returns (none in this
+ * version). */
 typedef enum ddstream_log_level {
     DDSTREAM_LOG_NONE = 0,
     DDSTREAM_LOG_ERROR = 1,

@@ -290,7 +290,9 @@ static void *fetcher_main(void *arg) {
             sl->state = SLOT_EMPTY;
         } else {
             describe_chunk_error(st, idx, &err);
-            dds_logf(&st->log, DDSTREAM_LOG_ERROR, "%s", err.message);
+            /* DEBUG, not ERROR: the caller gets this error from ddstream_next (and Python raises
+             * it), so an ERROR line would report the same failure twice. */
+            dds_logf(&st->log, DDSTREAM_LOG_DEBUG, "%s", err.message);
             sl->error = err;
             sl->state = SLOT_FAILED;
             sl->fail_seq = st->demand_seq;

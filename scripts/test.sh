@@ -37,6 +37,9 @@ step "ruff and mypy"
 ruff check . || status=1
 mypy || status=1
 
+step "Documentation site, strict (scripts/docs.sh)"
+scripts/docs.sh || status=1
+
 step "Python tests"
 python -m pytest tests/python -q -p no:cacheprovider || status=1
 

@@ -16,11 +16,9 @@ retries and rate limiting, parsing, and prefetching on a background thread, with
 
 from __future__ import annotations
 
-from . import _lib
-from ._arrow import ArrowBatch
-from ._config import DDStreamConfig
-from ._gate import RequestGate
-from ._stream import Batch, DDStream
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from .errors import (
     AuthError,
     CancelledError,
@@ -35,14 +33,23 @@ from .errors import (
     ServerError,
 )
 
+if TYPE_CHECKING:
+    from ._arrow import ArrowBatch
+    from ._batch import Batch
+    from ._config import ConfigOptions, DDStreamConfig, StreamOptions
+    from ._gate import RequestGate
+    from ._stream import AnyBatch, DDStream
+
 __version__ = "0.1.0"
 
 __all__ = [
+    "AnyBatch",
     "ArrowBatch",
     "AuthError",
     "Batch",
     "CancelledError",
     "ConfigError",
+    "ConfigOptions",
     "DDStream",
     "DDStreamConfig",
     "DDStreamError",
@@ -54,11 +61,41 @@ __all__ = [
     "RequestGate",
     "RequestTimeoutError",
     "ServerError",
+    "StreamOptions",
     "__version__",
     "library_version",
 ]
 
+# Loaded on first use (PEP 562), so that `import ddstream` and `ddstream --help` load neither
+# numpy, cffi nor the C library: name -> the module defining it. Type checkers read the imports
+# above instead.
+_LAZY = {
+    "AnyBatch": "._stream",
+    "ArrowBatch": "._arrow",
+    "Batch": "._batch",
+    "ConfigOptions": "._config",
+    "DDStream": "._stream",
+    "DDStreamConfig": "._config",
+    "RequestGate": "._gate",
+    "StreamOptions": "._config",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'ddstream' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
 
 def library_version() -> str:
     """The version of the loaded C library ``libddstream`` (e.g. ``"0.1.0"``)."""
+    from . import _lib
+
     return str(_lib.ffi.string(_lib.lib.ddstream_version()).decode("ascii", "replace"))

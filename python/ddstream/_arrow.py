@@ -21,10 +21,14 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._lib import ffi, lib
 from .errors import STATUS_END, STATUS_OK, STATUS_TIMEOUT, DDStreamError
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
 
 __all__ = ["ArrowBatch", "ArrowSource", "pyarrow"]
 
@@ -278,6 +282,18 @@ class ArrowBatch(bytes):
     chunk_start: int
     chunk_end: int
 
+    if TYPE_CHECKING:
+        # The record batch's members used most, typed for checkers; every other one is
+        # forwarded too (__getattr__, typed Any), and record_batch has them all, typed.
+        num_rows: int
+        num_columns: int
+        schema: pa.Schema
+        columns: list[pa.Array[Any]]
+
+        def column(self, i: int | str) -> pa.Array[Any]: ...
+        def to_pandas(self, *args: Any, **kwargs: Any) -> pd.DataFrame: ...
+        def to_pydict(self) -> dict[str, list[Any]]: ...
+
     def __new__(cls, ipc: Any, chunk: tuple[int, int, int] = (0, 0, 0)) -> ArrowBatch:
         self = super().__new__(cls, ipc)
         self.chunk_index, self.chunk_start, self.chunk_end = chunk
@@ -299,11 +315,12 @@ class ArrowBatch(bytes):
         return cls(ipc_stream_bytes(batch, meta), chunk)
 
     @property
-    def record_batch(self) -> Any:
+    def record_batch(self) -> pa.RecordBatch:
         """The chunk as a ``pyarrow.RecordBatch``; its buffers point into these bytes."""
         # Read again on each access rather than cached: a cached batch would point back into
         # self, a reference cycle through pyarrow's C++ objects that the collector cannot see.
-        return pyarrow().ipc.open_stream(self).read_next_batch()
+        batch: pa.RecordBatch = pyarrow().ipc.open_stream(self).read_next_batch()
+        return batch
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):
@@ -316,7 +333,8 @@ class ArrowBatch(bytes):
         return super().__getitem__(key)
 
     def __arrow_c_array__(self, requested_schema: Any = None) -> Any:
-        return self.record_batch.__arrow_c_array__(requested_schema)
+        batch: Any = self.record_batch  # pyarrow-stubs leave __arrow_c_array__ untyped
+        return batch.__arrow_c_array__(requested_schema)
 
     def __arrow_c_schema__(self) -> Any:
         return self.record_batch.schema.__arrow_c_schema__()

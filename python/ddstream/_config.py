@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from ._lib import ffi, lib
+from ._log import c_level_for_logger
 from .errors import STATUS_E_CONFIG, ConfigError
 
-__all__ = ["DDStreamConfig", "NativeConfig"]
+if TYPE_CHECKING:
+    from typing_extensions import Unpack  # type checkers only: no runtime dependency
+
+__all__ = ["ConfigOptions", "DDStreamConfig", "NativeConfig", "StreamOptions"]
 
 # name -> default. None for a C-side option means "the library's default" (see ddstream.h).
 _DEFAULTS: dict[str, Any] = {
@@ -21,7 +25,7 @@ _DEFAULTS: dict[str, Any] = {
     "enable_prefetch": True,
     "prefetch_chunks": 2,
     "max_in_flight": 4,
-    "log_level": 0,
+    "log_level": None,
     "enable_arrow": False,
     "site": None,
     "base_url": None,
@@ -39,6 +43,8 @@ _DEFAULTS: dict[str, Any] = {
     "resume_token": None,
     "max_chunks": None,
     "max_batch_rows": None,
+    # New fields go here, in DDStreamConfig's annotations, its __init__ and StreamOptions too
+    # (tests/python/test_config.py checks the four lists agree).
 }
 
 _STRING_FIELDS = ("api_key", "app_key", "site", "base_url", "query", "ca_bundle", "resume_token")
@@ -80,6 +86,60 @@ class NativeConfig:
         self._strings = strings
 
 
+class StreamOptions(TypedDict, total=False):
+    """The :class:`DDStreamConfig` fields that ``DDStream(query=..., **options)`` takes as they
+    are (``range_start``/``range_end`` and ``enable_arrow`` are its own keywords there).
+
+    For type checkers: ``**options: Unpack[StreamOptions]`` makes a misspelled keyword or a value
+    of the wrong type an error at the call.
+    """
+
+    api_key: str | None
+    app_key: str | None
+    query: str
+    granularity: int
+    chunk_seconds: int
+    enable_prefetch: bool
+    prefetch_chunks: int
+    max_in_flight: int
+    log_level: int | None
+    site: str | None
+    base_url: str | None
+    max_retries: int | None
+    max_retry_wait_ms: int | None
+    connect_timeout_ms: int | None
+    request_timeout_ms: int | None
+    max_body_bytes: int | None
+    ca_bundle: str | None
+    allow_insecure_http: bool
+    retry_backoff_ms: int | None
+    low_speed_limit: int | None
+    low_speed_time_ms: int | None
+    start_chunk: int
+    resume_token: str | None
+    max_chunks: int | None
+    max_batch_rows: int | None
+
+
+class ConfigOptions(StreamOptions, total=False):
+    """Every :class:`DDStreamConfig` field, as keywords (``DDStreamConfig.copy(**changes)``)."""
+
+    range_start: int
+    range_end: int
+    enable_arrow: bool
+
+
+def _without_userinfo(url: str) -> str:
+    """``url`` with anything up to its last ``@`` after the scheme masked: the library refuses a
+    base_url with a user name or password, but a repr is printed before that check runs."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        scheme, rest = "", url
+    if "@" not in rest:
+        return url
+    return f"{scheme}{sep}<redacted>@{rest.rpartition('@')[2]}"
+
+
 class DDStreamConfig:
     """Options of a :class:`~ddstream.DDStream`, set as keywords or as attributes.
 
@@ -100,9 +160,13 @@ class DDStreamConfig:
             connection, 1..32 (default 4). Batches still come in chunk order; fetching runs up
             to ``max(prefetch_chunks, max_in_flight)`` chunks ahead. Without prefetch one
             request at a time.
-        log_level: 0=NONE, 1=ERROR, 2=WARN, 3=INFO, 4=DEBUG; lines go to the ``logging`` logger
-            ``"ddstream"`` (default 0).
-        enable_arrow: reserved for Arrow output; not used yet by this version.
+        log_level: ``None`` (default): log what the ``logging`` logger ``"ddstream"`` is
+            enabled for when the stream opens (``logging.getLogger("ddstream").setLevel(...)``,
+            or the root logger's level), and nothing the logger would drop is even formatted.
+            Or force a level: 0=NONE, 1=ERROR, 2=WARN, 3=INFO, 4=DEBUG. Lines always go to the
+            logger ``"ddstream"``.
+        enable_arrow: iterating the stream yields :class:`~ddstream.ArrowBatch` objects instead
+            of :data:`~ddstream.Batch` dicts (docs/arrow.md).
         site: Datadog site, e.g. ``"datadoghq.eu"``; ``None`` reads ``DD_SITE``, else
             ``"datadoghq.com"``.
         base_url: API base URL; ``None`` reads ``DDSTREAM_BASE_URL``, else ``https://api.<site>``.
@@ -132,7 +196,10 @@ class DDStreamConfig:
             44 bytes each); past it the chunk fails with :class:`~ddstream.ProtocolError` before
             its batch is allocated (``None``: 10,000,000, about 440 MB).
 
-    Setting an attribute that does not exist raises :class:`AttributeError`.
+    Every field is a keyword of the constructor and an attribute, both annotated, so a type
+    checker reports a misspelled name or a value of the wrong type. At run time a misspelled
+    keyword raises :class:`TypeError`, a misspelled attribute :class:`AttributeError`, and a
+    value of the wrong type :class:`TypeError` naming the field when the stream opens.
     """
 
     __slots__ = tuple(_DEFAULTS)
@@ -147,7 +214,7 @@ class DDStreamConfig:
     enable_prefetch: bool
     prefetch_chunks: int
     max_in_flight: int
-    log_level: int
+    log_level: int | None
     enable_arrow: bool
     site: str | None
     base_url: str | None
@@ -166,18 +233,46 @@ class DDStreamConfig:
     max_chunks: int | None
     max_batch_rows: int | None
 
-    def __init__(self, **kwargs: Any) -> None:
-        unknown = sorted(set(kwargs) - set(_DEFAULTS))
-        if unknown:
-            raise TypeError(
-                f"DDStreamConfig() got unexpected keyword argument(s): {', '.join(unknown)}"
-            )
-        for name, default in _DEFAULTS.items():
-            object.__setattr__(self, name, kwargs.get(name, default))
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        app_key: str | None = None,
+        query: str = "",
+        range_start: int = 0,
+        range_end: int = 0,
+        granularity: int = 60,
+        chunk_seconds: int = 0,
+        enable_prefetch: bool = True,
+        prefetch_chunks: int = 2,
+        max_in_flight: int = 4,
+        log_level: int | None = None,
+        enable_arrow: bool = False,
+        site: str | None = None,
+        base_url: str | None = None,
+        max_retries: int | None = None,
+        max_retry_wait_ms: int | None = None,
+        connect_timeout_ms: int | None = None,
+        request_timeout_ms: int | None = None,
+        max_body_bytes: int | None = None,
+        ca_bundle: str | None = None,
+        allow_insecure_http: bool = False,
+        retry_backoff_ms: int | None = None,
+        low_speed_limit: int | None = None,
+        low_speed_time_ms: int | None = None,
+        start_chunk: int = 0,
+        resume_token: str | None = None,
+        max_chunks: int | None = None,
+        max_batch_rows: int | None = None,
+    ) -> None:
+        # The defaults above are _DEFAULTS' (a test checks): locals() holds exactly the fields.
+        values = locals()
+        for name in _DEFAULTS:
+            object.__setattr__(self, name, values[name])
 
-    def copy(self, **changes: Any) -> DDStreamConfig:
+    def copy(self, **changes: Unpack[ConfigOptions]) -> DDStreamConfig:
         """A copy of this config, with ``changes`` applied."""
-        values = {name: getattr(self, name) for name in _DEFAULTS}
+        values: dict[str, Any] = {name: getattr(self, name) for name in _DEFAULTS}
         values.update(changes)
         return DDStreamConfig(**values)
 
@@ -187,6 +282,8 @@ class DDStreamConfig:
             value = getattr(self, name)
             if name in _SECRET_FIELDS:
                 parts.append(f"{name}={'<unset>' if value is None else '<set>'}")
+            elif name == "base_url" and isinstance(value, str):
+                parts.append(f"{name}={_without_userinfo(value)!r}")
             elif value != _DEFAULTS[name]:
                 parts.append(f"{name}={value!r}")
         return f"DDStreamConfig({', '.join(parts)})"
@@ -244,6 +341,8 @@ class DDStreamConfig:
                                   status=STATUS_E_CONFIG) from None
         for name in _BOOL_FIELDS:
             setattr(ptr, name, 1 if getattr(self, name) else 0)
+        if self.log_level is None:
+            ptr.log_level = c_level_for_logger()  # what logging would show, read at open
         ptr.log_to_queue = 1  # drained into logging.getLogger("ddstream") after each call
         ptr.log_fn = ffi.NULL  # never call back into Python from C
         return NativeConfig(ptr, strings)

@@ -14,15 +14,16 @@ from __future__ import annotations
 import csv
 import json
 import math
-from typing import IO, Any, Protocol
+from typing import IO, TYPE_CHECKING, Any, Literal, Protocol
 
-import numpy as np
+if TYPE_CHECKING:  # numpy stays unimported until a stream runs (`ddstream --help` is quick)
+    import numpy as np
 
-from ._stream import Batch
+    from ._batch import Batch
 
 FORMATS = ("csv", "jsonl", "table", "parquet", "arrow")
 TEXT_FORMATS = ("csv", "jsonl", "table")
-VALUE_COLUMNS = ("avg", "min", "max", "sum")
+VALUE_COLUMNS: tuple[Literal["avg", "min", "max", "sum"], ...] = ("avg", "min", "max", "sum")
 
 
 class TextWriter(Protocol):

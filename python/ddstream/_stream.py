@@ -6,17 +6,26 @@ import contextlib
 import logging
 import threading
 import weakref
+from collections.abc import Iterator
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, Union, cast, overload
 
 import numpy as np
 
+from ._batch import Batch
 from ._config import DDStreamConfig, NativeConfig
 from ._gate import GateRegistration, RequestGate
 
 if TYPE_CHECKING:
+    # Optional packages, named for type checkers only: imported when a method needs them.
+    import pandas
+    import pyarrow
+    from typing_extensions import Unpack
+
     from ._arrow import ArrowBatch
+    from ._config import StreamOptions
 from ._lib import ffi, lib
+from ._log import C_TO_PYTHON, LOGGER
 from ._plan import ChunkPlan, plan_of_config, plan_of_stream
 from ._timespec import TimeLike, parse_time
 from .errors import (
@@ -31,24 +40,21 @@ from .errors import (
     error_class_for_status,
 )
 
-__all__ = ["Batch", "DDStream"]
+__all__ = ["AnyBatch", "Batch", "BatchT", "DDStream"]
 
-Batch = dict[str, Any]
-"""A batch: ``timestamps`` (int64 epoch s), ``avg``/``min``/``max``/``sum`` (float64, NaN where
-Datadog had no value), ``chunk_start_ms``, ``chunk_end_ms``, ``chunk_index``, ``interval`` (int),
-``is_last`` (bool), and for grouped queries ``series`` (int32 per row) and ``series_tags``."""
+_Self = TypeVar("_Self", bound="DDStream[Any]")
 
-logger = logging.getLogger("ddstream")
+AnyBatch = Union[Batch, "ArrowBatch"]
+"""What iterating a stream opened from a :class:`DDStreamConfig` yields: which of the two
+depends on ``cfg.enable_arrow``, which a type checker cannot see (``DDStream.batches()`` is
+always :data:`Batch`)."""
+
+BatchT = TypeVar("BatchT", covariant=True)
+"""What iterating a :class:`DDStream` yields: :data:`Batch` or :class:`~ddstream.ArrowBatch`."""
 
 # How long one C call may block before Python gets a chance to handle signals (Ctrl-C).
 _SLICE_MS = 100
 _LOG_LINE_BYTES = 2048
-_LOG_LEVELS = {
-    1: logging.ERROR,
-    2: logging.WARNING,
-    3: logging.INFO,
-    4: logging.DEBUG,
-}
 _INT64 = np.dtype(np.int64).str
 _FLOAT64 = np.dtype(np.float64).str
 _INT32 = np.dtype(np.int32).str
@@ -94,7 +100,7 @@ def _drain_logs(ptr: Any) -> None:
     level, buf = _log_buffers.level, _log_buffers.buf
     while lib.ddstream_poll_log(ptr, level, buf, _LOG_LINE_BYTES) == STATUS_OK:
         text = ffi.string(buf).decode("utf-8", "replace")
-        logger.log(_LOG_LEVELS.get(int(level[0]), logging.DEBUG), "%s", text)
+        LOGGER.log(C_TO_PYTHON.get(int(level[0]), logging.DEBUG), "%s", text)
 
 
 def _free_batch_box(box: Any) -> None:
@@ -228,7 +234,7 @@ def _config_from_keywords(start: TimeLike | None, end: TimeLike | None,
     return DDStreamConfig(**options)
 
 
-class DDStream:
+class DDStream(Generic[BatchT]):
     """A stream of batches over a Datadog metric query, one batch per chunk of the range.
 
     Opening checks the configuration (a bad one raises :class:`~ddstream.ConfigError`, before
@@ -243,7 +249,68 @@ class DDStream:
     waits in short slices, so Ctrl-C interrupts it. One stream may be shared between threads
     (calls are serialised); :meth:`cancel` may be called from any thread. Close it with
     :meth:`close` or a ``with`` block; a stream that is garbage-collected is closed for you.
+
+    Types: ``DDStream[Batch]`` yields :data:`~ddstream.Batch` dicts and
+    ``DDStream[ArrowBatch]`` :class:`~ddstream.ArrowBatch` objects. Opened with keywords, the
+    type checker knows which from ``enable_arrow`` (absent or ``False``: ``Batch``); opened
+    from a :class:`DDStreamConfig` it cannot (``enable_arrow`` is an attribute that may change),
+    so iteration is typed :data:`AnyBatch`: use :meth:`batches` (always ``Batch``) or
+    :meth:`next_batch` there.
     """
+
+    @overload
+    def __init__(
+        self: DDStream[AnyBatch],
+        cfg: DDStreamConfig,
+        *,
+        resume: str | None = None,
+        request_gate: RequestGate | None = None,
+    ) -> None: ...
+
+    @overload
+    def __init__(
+        self: DDStream[Batch],
+        cfg: None = None,
+        *,
+        resume: str | None = None,
+        request_gate: RequestGate | None = None,
+        start: TimeLike | None = None,
+        end: TimeLike | None = None,
+        range_start: TimeLike | None = None,
+        range_end: TimeLike | None = None,
+        enable_arrow: Literal[False] = False,
+        **options: Unpack[StreamOptions],
+    ) -> None: ...
+
+    @overload
+    def __init__(
+        self: DDStream[ArrowBatch],
+        cfg: None = None,
+        *,
+        resume: str | None = None,
+        request_gate: RequestGate | None = None,
+        start: TimeLike | None = None,
+        end: TimeLike | None = None,
+        range_start: TimeLike | None = None,
+        range_end: TimeLike | None = None,
+        enable_arrow: Literal[True],
+        **options: Unpack[StreamOptions],
+    ) -> None: ...
+
+    @overload
+    def __init__(
+        self: DDStream[AnyBatch],
+        cfg: None = None,
+        *,
+        resume: str | None = None,
+        request_gate: RequestGate | None = None,
+        start: TimeLike | None = None,
+        end: TimeLike | None = None,
+        range_start: TimeLike | None = None,
+        range_end: TimeLike | None = None,
+        enable_arrow: bool,
+        **options: Unpack[StreamOptions],
+    ) -> None: ...
 
     def __init__(
         self,
@@ -253,6 +320,9 @@ class DDStream:
         request_gate: RequestGate | None = None,
         start: TimeLike | None = None,
         end: TimeLike | None = None,
+        range_start: TimeLike | None = None,
+        range_end: TimeLike | None = None,
+        enable_arrow: bool | None = None,
         **options: Any,
     ) -> None:
         """Open a stream over ``cfg``, or over a config made from keywords::
@@ -267,6 +337,10 @@ class DDStream:
         any process, stood. ``request_gate``: a :class:`~ddstream.RequestGate` every query
         request of this stream asks first and reports to (a rate budget shared across
         processes, e.g. :mod:`ddstream.dask`'s)."""
+        for name, value in (("range_start", range_start), ("range_end", range_end),
+                            ("enable_arrow", enable_arrow)):
+            if value is not None:
+                options[name] = value
         if cfg is None:
             cfg = _config_from_keywords(start, end, options)
         elif not isinstance(cfg, DDStreamConfig):
@@ -421,6 +495,13 @@ class DDStream:
         self._last_exc = exc
         return None
 
+    def batches(self) -> Iterator[Batch]:
+        """The remaining chunks as :data:`~ddstream.Batch` dicts, whatever ``enable_arrow``
+        says: iteration typed for every way of opening the stream. Raises the matching
+        :class:`~ddstream.DDStreamError` on error, as iteration does; calling ``next()`` on it
+        again retries the chunk."""
+        return _DictBatches(self)
+
     def last_error(self) -> str:
         """The message of the last error returned by :meth:`next_batch`, ``""`` if none."""
         return self._last_error
@@ -536,7 +617,7 @@ class DDStream:
                 self._handle.arrow = source
             return source
 
-    def to_arrow(self) -> Any:
+    def to_arrow(self) -> pyarrow.RecordBatchReader:
         """The remaining chunks as a ``pyarrow.RecordBatchReader``, one record batch per chunk.
 
         The batches are imported from the C library's Arrow C stream without copying a column;
@@ -545,7 +626,8 @@ class DDStream:
         apply, and fetching stops once the stream is closed and its readers are released.
         Needs pyarrow.
         """
-        return self._arrow().reader()
+        reader: pyarrow.RecordBatchReader = self._arrow().reader()
+        return reader
 
     def __arrow_c_stream__(self, requested_schema: Any = None) -> Any:
         """The Arrow PyCapsule interface: ``pa.table(stream)``, ``pl.DataFrame(stream)``,
@@ -554,7 +636,7 @@ class DDStream:
         ``requested_schema`` is passed on to pyarrow, which the capsule needs."""
         return self._arrow().capsule(requested_schema)
 
-    def to_pandas(self) -> Any:
+    def to_pandas(self) -> pandas.DataFrame:
         """The remaining chunks as one ``pandas.DataFrame`` (through pyarrow): ``timestamp`` as
         UTC datetimes, NaN where Datadog had no value, ``series`` as a categorical."""
         return self.to_arrow().read_all().to_pandas()
@@ -574,20 +656,25 @@ class DDStream:
 
     # ------------------------------------------------------------------ protocols
 
-    def __iter__(self) -> DDStream:
+    def __iter__(self) -> DDStream[BatchT]:
         return self
 
-    def __next__(self) -> Any:
+    def __next__(self) -> BatchT:
         """The next batch dict (:data:`Batch`), or with ``enable_arrow`` the next
-        :class:`~ddstream.ArrowBatch` (typed ``Any``: which one depends on the config)."""
+        :class:`~ddstream.ArrowBatch` (see the class's note on types)."""
         if self._enable_arrow:
-            return self._next_arrow()
+            return cast(BatchT, self._next_arrow())
+        batch = self._next_dict()
+        if batch is None:
+            raise StopIteration
+        return cast(BatchT, batch)
+
+    def _next_dict(self) -> Batch | None:
+        """:meth:`next_batch`, raising its error: ``None`` only at the end of the stream."""
         batch = self.next_batch()
-        if batch is not None:
-            return batch
-        if self._last_exc is not None:
+        if batch is None and self._last_exc is not None:
             raise self._last_exc
-        raise StopIteration
+        return batch
 
     def _next_arrow(self) -> ArrowBatch:
         """``enable_arrow`` iteration: the next chunk as an :class:`~ddstream.ArrowBatch`."""
@@ -608,7 +695,7 @@ class DDStream:
         chunk = source.chunk_bounds(batches.position - 1) if source else (0, 0, 0)
         return ArrowBatch.from_record_batch(batch, source.metadata if source else {}, chunk)
 
-    def __enter__(self) -> DDStream:
+    def __enter__(self: _Self) -> _Self:
         return self
 
     def __exit__(
@@ -625,6 +712,25 @@ class DDStream:
             f"<ddstream.DDStream {state} query={self._query!r} granularity={self._granularity} "
             f"chunks={len(self._chunks)}>"
         )
+
+
+class _DictBatches(Iterator[Batch]):
+    """:meth:`DDStream.batches`. Not a generator, so that an exception (a failed chunk, Ctrl-C)
+    leaves it usable: the next ``next()`` asks for the same chunk again, as the stream does."""
+
+    __slots__ = ("_stream",)
+
+    def __init__(self, stream: DDStream[Any]) -> None:
+        self._stream = stream
+
+    def __iter__(self) -> _DictBatches:
+        return self
+
+    def __next__(self) -> Batch:
+        batch = self._stream._next_dict()
+        if batch is None:
+            raise StopIteration
+        return batch
 
 
 def _plan(native: NativeConfig) -> ChunkPlan:

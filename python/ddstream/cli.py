@@ -24,14 +24,12 @@ import logging
 import os
 import sys
 from collections.abc import Iterator, Sequence
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from . import __version__
-from ._config import DDStreamConfig
 from ._export import FORMATS, TEXT_FORMATS, text_writer
 from ._output import OutputError, check_output, open_output
 from ._progress import Progress
-from ._stream import DDStream
 from ._timespec import parse_time
 from .errors import (
     AuthError,
@@ -44,6 +42,12 @@ from .errors import (
     RequestTimeoutError,
     ServerError,
 )
+
+if TYPE_CHECKING:
+    # numpy, cffi and the C library load when a command runs, not for `--help` (the stream
+    # modules are imported inside the commands).
+    from ._config import DDStreamConfig
+    from ._stream import AnyBatch, DDStream
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_AUTH, EXIT_RATE_LIMIT = 0, 1, 2, 3, 4
 EXIT_NETWORK, EXIT_QUERY, EXIT_PROTOCOL, EXIT_INTERRUPTED = 5, 6, 7, 130
@@ -72,6 +76,8 @@ def exit_code_for(exc: DDStreamError) -> int:
 
 
 def _base_config(args: argparse.Namespace) -> DDStreamConfig:
+    from ._config import DDStreamConfig
+
     cfg = DDStreamConfig()
     if args.site:
         cfg.site = args.site
@@ -108,6 +114,8 @@ def _query(args: argparse.Namespace) -> int:
         raise UsageError("--format parquet needs -o FILE (Parquet cannot stream to a pipe)")
     if args.output not in (None, "-"):
         check_output(args.output)  # a path mistake is reported before anything is fetched
+    from ._stream import DDStream
+
     with DDStream(cfg) as stream:
         progress = Progress(stream.chunk_count, enabled=False if args.quiet else None)
         if fmt in TEXT_FORMATS:
@@ -118,11 +126,11 @@ def _query(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _export_text(stream: DDStream, fmt: str, path: str | None, progress: Progress,
+def _export_text(stream: DDStream[AnyBatch], fmt: str, path: str | None, progress: Progress,
                  grouped_hint: bool) -> None:
     with _output(path, binary=False) as out:
         writer = None
-        for batch in stream:
+        for batch in stream.batches():
             if writer is None:
                 writer = text_writer(fmt, out, grouped="series" in batch)
             writer.write(batch)
@@ -132,7 +140,8 @@ def _export_text(stream: DDStream, fmt: str, path: str | None, progress: Progres
         writer.close()
 
 
-def _export_arrow(stream: DDStream, fmt: str, path: str | None, progress: Progress) -> None:
+def _export_arrow(stream: DDStream[AnyBatch], fmt: str, path: str | None,
+                  progress: Progress) -> None:
     try:
         import pyarrow as pa
         import pyarrow.parquet as pq
@@ -144,7 +153,7 @@ def _export_arrow(stream: DDStream, fmt: str, path: str | None, progress: Progre
         if fmt == "parquet":
             writer = pq.ParquetWriter(out, reader.schema, compression="zstd")
         else:
-            writer = pa.ipc.new_stream(out, reader.schema)
+            writer = pa.ipc.new_stream(out, reader.schema)  # type: ignore[arg-type]  # a binary file
         with writer:
             for record_batch in reader:
                 writer.write_batch(record_batch)
@@ -156,6 +165,8 @@ def _validate(args: argparse.Namespace) -> int:
     cfg.query = args.query
     cfg.range_end = parse_time("now")
     cfg.range_start = cfg.range_end - 3600
+    from ._stream import DDStream
+
     DDStream.check(cfg)
     print("ok: the API key and the application key are valid, and the query is accepted")
     return EXIT_OK
@@ -254,8 +265,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return demo.main(argv[1:])
     args = parser.parse_args(_attach_negative_times(argv))
-    if args.debug:
-        logging.basicConfig(level=logging.DEBUG, format="%(name)s %(levelname)s: %(message)s")
+    # Streams log what the "ddstream" logger is enabled for: retries and other warnings by
+    # default, every request with --debug.
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
+                        format="%(name)s %(levelname)s: %(message)s")
     try:
         return int(args.run(args))
     except (UsageError, OutputError) as exc:

@@ -23,7 +23,7 @@ def test_defaults() -> None:
     assert cfg.chunk_seconds == 0
     assert cfg.enable_prefetch is True
     assert cfg.prefetch_chunks == 2
-    assert cfg.log_level == 0
+    assert cfg.log_level is None  # follow logging.getLogger("ddstream")
     assert cfg.enable_arrow is False
     assert cfg.site is None
     assert cfg.base_url is None

@@ -361,7 +361,9 @@ def _import_in_child(env_changes: dict[str, str]) -> subprocess.CompletedProcess
     with FakeDatadog() as server:
         env = subprocess_env(server)
     env.update(env_changes)
-    return subprocess.run([sys.executable, "-c", "import ddstream"], env=env,
+    # The library loads on first use of the stream API, not at `import ddstream` (which stays
+    # quick for `ddstream --help`): that first use is where a broken install must be refused.
+    return subprocess.run([sys.executable, "-c", "import ddstream; ddstream.DDStream"], env=env,
                           capture_output=True, text=True, timeout=60)
 
 
@@ -396,3 +398,20 @@ def test_meson_installs_every_module() -> None:
     for path in [*sorted(package.rglob("*.py")), package / "py.typed"]:
         relative = path.relative_to(package.parent).as_posix()
         assert f"'{relative}'" in listed, f"{relative} is not installed by python/meson.build"
+
+
+@pytest.mark.parametrize("enable_arrow", [False, True])
+def test_batches_yields_dicts_and_survives_an_error(fake: FakeDatadog, enable_arrow: bool) -> None:
+    # DDStream.batches(): numpy dicts whatever enable_arrow says; a failed chunk raises, and the
+    # same iterator then retries that chunk (no chunk skipped, none repeated).
+    cfg = make_config(fake, range_end=T0 + 3 * 3600, chunk_seconds=3600,
+                      enable_arrow=enable_arrow, enable_prefetch=False)
+    with dd.DDStream(cfg) as stream:
+        batches = stream.batches()
+        first = next(batches)
+        fake.inject(400, times=1)
+        with pytest.raises(dd.QueryError):
+            next(batches)
+        rest = list(batches)
+    assert all(isinstance(b, dict) for b in [first, *rest])
+    assert [b["chunk_index"] for b in [first, *rest]] == [0, 1, 2]

@@ -46,12 +46,13 @@ def arrow_schema() -> Any:
     """The Parquet files' schema (pyarrow)."""
     import pyarrow as pa
 
-    return pa.schema([
+    fields: list[tuple[str, pa.DataType]] = [
         ("query", pa.string()),
         ("timestamp", pa.timestamp("ns", tz="UTC")),
         ("series", pa.string()),
         *[(name, pa.float64()) for name in VALUES],
-    ])
+    ]
+    return pa.schema(fields)
 
 
 def _manifest(parts: list[Part], start: int, end: int) -> dict[str, Any]:
