@@ -10,5 +10,5 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh "$@"
 # meson-python runs meson and ninja by name: they must be found without an activated venv.
 export PATH="$PWD/.venv/bin:$PATH"
-.venv/bin/python -m pip install -q --no-build-isolation --force-reinstall --no-deps \
+.venv/bin/python -m pip install -q --disable-pip-version-check --no-build-isolation --force-reinstall --no-deps \
   --config-settings=build-dir=build-python .

@@ -51,7 +51,7 @@ install_requirements() {  # $1: the requirements file; $2..: every file its cont
   shift
   if [ -f "$stamp" ] && cat "$@" | cmp -s - "$stamp"; then return 0; fi
   echo "setup: installing the Python tools of $file into .venv"
-  .venv/bin/python -m pip install -q -r "$file"
+  .venv/bin/python -m pip install -q --disable-pip-version-check -r "$file"
   cat "$@" >"$stamp"
 }
 install_requirements requirements.txt requirements.txt

@@ -22,7 +22,6 @@ looks like, so the test behaves the same in CI's fresh clone and in a tree with 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -39,6 +38,7 @@ import pytest
 import ddstream as dd
 from conftest import API_KEY, APP_KEY, QUERY
 from ddstream.testing import FakeDatadog
+from tree import clean_env, git, run, snapshot
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -81,47 +81,17 @@ class Dists:
 
 
 def _clean_env(**extra: str) -> dict[str, str]:
-    """This environment without anything that would make a child import another ddstream."""
-    drop = {"PYTHONPATH", "PYTHONHOME", "DDSTREAM_LIBRARY", "DDSTREAM_BASE_URL",
-            "DD_API_KEY", "DD_APP_KEY", "DD_SITE", "VIRTUAL_ENV"}
-    env = {k: v for k, v in os.environ.items() if k not in drop}
-    env.update(extra)
-    return env
+    return clean_env(**extra)
 
 
 def _run(args: Sequence[str | Path], cwd: Path, env: dict[str, str] | None = None,
          timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run([str(a) for a in args], cwd=cwd, env=env or _clean_env(),
-                            capture_output=True, text=True, timeout=timeout, check=False)
-    assert result.returncode == 0, (
-        f"{args} exited {result.returncode}\n--- stdout\n{result.stdout[-4000:]}"
-        f"\n--- stderr\n{result.stderr[-4000:]}"
-    )
-    return result
-
-
-def _git(args: Sequence[str], cwd: Path) -> str:
-    return _run(["git", "-c", "user.name=ddstream tests", "-c", "user.email=tests@invalid",
-                 "-c", "commit.gpgsign=false", *args], cwd=cwd).stdout
-
-
-def _snapshot(dest: Path) -> Path:
-    """The working tree as a fresh clone would have it once committed (see the module doc)."""
-    listed = _git(["ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=REPO)
-    for name in sorted(set(filter(None, listed.split("\0")))):
-        source = REPO / name
-        if source.is_file():  # tracked files deleted in the tree are gone from the snapshot too
-            (dest / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, dest / name)
-    _git(["init", "-q"], cwd=dest)
-    _git(["add", "-A"], cwd=dest)
-    _git(["commit", "-q", "-m", "snapshot"], cwd=dest)
-    return dest
+    return run(args, cwd, env, timeout)
 
 
 @pytest.fixture(scope="module")
 def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _snapshot(tmp_path_factory.mktemp("source"))
+    return snapshot(tmp_path_factory.mktemp("source"))
 
 
 @pytest.fixture(scope="module")
@@ -188,7 +158,7 @@ def test_sdist_holds_everything_the_build_needs(source: Path, dists: Dists) -> N
         pkg_info = tar.extractfile(f"{stem}/PKG-INFO")
         assert pkg_info is not None
         metadata = pkg_info.read().decode()
-    committed = _git(["ls-tree", "-r", "--name-only", "HEAD"], cwd=source).splitlines()
+    committed = git(["ls-tree", "-r", "--name-only", "HEAD"], cwd=source).splitlines()
     needed = {f for f in committed
               if f.split("/", 1)[0] in ("include", "libddstream", "python")
               or f in ("meson.build", "meson.options", "pyproject.toml", "README.md")}
