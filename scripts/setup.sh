@@ -23,8 +23,8 @@ esac
 system_packages=(gcc libc6-dev pkg-config libcurl4-openssl-dev libdeflate-dev)
 if [ "$profile" = full ]; then
   # The test suite: valgrind (memcheck step), Go (the cgo example), openssl (TLS test
-  # certificates), patchelf (auditwheel's wheel repair).
-  system_packages+=(valgrind golang-go openssl patchelf)
+  # certificates).
+  system_packages+=(valgrind golang-go openssl)
 fi
 # Debian splits venv out of its python3; a Python built from source has it built in.
 python3 -c "import ensurepip, venv" 2>/dev/null || system_packages+=(python3-venv)

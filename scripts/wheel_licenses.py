@@ -1,0 +1,144 @@
+"""Put the licences of what a repaired wheel carries into its ``.dist-info/licenses/``.
+
+``auditwheel repair`` copies the shared libraries the package needs (libcurl and its own
+dependencies) into ``ddstream.libs/``; their licences must travel with them, and auditwheel does
+not copy them (its SBOM also misses some: libcom_err and libkeyutils on Debian 12). For every
+copied library this finds the system file it came from and the package owning that file, and adds
+the package's licence text (Debian: ``/usr/share/doc/PKG/copyright``; RPM: the files ``rpm -qL``
+names) as ``licenses/bundled/PKG/...``, plus the licences of statically linked libraries given with
+``--static NAME=FILE``, lists each in METADATA as a ``License-File`` (PEP 639), and repacks the
+wheel with ``wheel pack`` (which rewrites RECORD).
+
+    python scripts/wheel_licenses.py WHEEL --out-dir dist \\
+        --static libdeflate=/usr/share/doc/libdeflate-dev/copyright
+
+Runs where the wheel was repaired (it reads that system). Fails, naming it, when a bundled
+library's package or licence cannot be found: a wheel without one must not be published.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+
+def _system_libraries() -> dict[str, Path]:
+    """File name -> path of every shared library the loader knows (``ldconfig -p``), symlinks
+    resolved: the files auditwheel copied from."""
+    listed = subprocess.run(["ldconfig", "-p"], capture_output=True, text=True, check=True).stdout
+    found: dict[str, Path] = {}
+    for line in listed.splitlines():
+        if "=>" in line:
+            path = Path(line.split("=>", 1)[1].strip()).resolve()
+            found.setdefault(path.name, path)
+    return found
+
+
+def _owner(path: Path) -> str | None:
+    """The system package a file belongs to (dpkg, else rpm); tries the /lib <-> /usr/lib twin
+    too, as merged-/usr systems register either."""
+    twins = [path]
+    text = path.as_posix()
+    twins.append(Path(text[4:]) if text.startswith("/usr/") else Path("/usr" + text))
+    for candidate in twins:
+        for query in (["dpkg-query", "-S", str(candidate)], ["rpm", "-qf", str(candidate)]):
+            if shutil.which(query[0]) is None:
+                continue
+            result = subprocess.run(query, capture_output=True, text=True, check=False)
+            if result.returncode == 0 and result.stdout.strip():
+                return result.stdout.split(":", 1)[0].strip() if query[0] == "dpkg-query" \
+                    else result.stdout.split()[0]
+    return None
+
+
+def _licence_files(package: str) -> list[Path]:
+    """A package's licence texts: Debian's copyright file, or what RPM marks as licence."""
+    copyright_file = Path("/usr/share/doc") / package / "copyright"
+    if copyright_file.is_file():
+        return [copyright_file]
+    if shutil.which("rpm") is None:
+        return []
+    listed = subprocess.run(["rpm", "-qL", package], capture_output=True, text=True, check=False)
+    return [Path(p) for p in listed.stdout.split() if Path(p).is_file()]
+
+
+def _bundled_packages(libs_dir: Path) -> dict[str, list[Path]]:
+    """Package -> licence files, for every library auditwheel copied into ``libs_dir``.
+
+    auditwheel names a copy after the original with a hash inserted before the first dot
+    (libcurl.so.4.8.0 -> libcurl-02fbea31.so.4.8.0)."""
+    system = _system_libraries()
+    packages: dict[str, list[Path]] = {}
+    for copy in sorted(libs_dir.iterdir()):
+        original = re.sub(r"-[0-9a-f]{8}(?=\.)", "", copy.name, count=1)
+        if original not in system:
+            sys.exit(f"wheel_licenses: bundled {copy.name}: no {original} on this system")
+        package = _owner(system[original])
+        if package is None:
+            sys.exit(f"wheel_licenses: bundled {copy.name}: no package owns {system[original]}")
+        files = _licence_files(package)
+        if not files:
+            sys.exit(f"wheel_licenses: no licence found for {package} (bundled {copy.name})")
+        packages[package] = files
+    return packages
+
+
+def add_licences(wheel: Path, static: dict[str, Path], out_dir: Path) -> Path:
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run([sys.executable, "-m", "wheel", "unpack", "-d", tmp, str(wheel)],
+                       check=True, capture_output=True)
+        (root,) = Path(tmp).iterdir()
+        (dist_info,) = root.glob("*.dist-info")
+        libs_dirs = list(root.glob("*.libs"))
+        if not libs_dirs:
+            sys.exit(f"wheel_licenses: {wheel.name} bundles nothing: run auditwheel repair first")
+        wanted = _bundled_packages(libs_dirs[0])
+        for name, file in static.items():
+            if not file.is_file():
+                sys.exit(f"wheel_licenses: licence of static {name}: {file} is not a file")
+            wanted[name] = [file]
+        added = []
+        for name, files in sorted(wanted.items()):
+            for file in files:
+                relative = Path("bundled") / name / file.name
+                target = dist_info / "licenses" / relative
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(file, target)
+                added.append(relative.as_posix())
+        metadata = dist_info / "METADATA"
+        head, sep, body = metadata.read_text(encoding="utf-8").partition("\n\n")
+        head += "".join(f"\nLicense-File: {name}" for name in added)
+        metadata.write_text(head + sep + body, encoding="utf-8")
+        out_dir.mkdir(parents=True, exist_ok=True)
+        target_wheel = out_dir / wheel.name
+        target_wheel.unlink(missing_ok=True)
+        subprocess.run([sys.executable, "-m", "wheel", "pack", "-d", str(out_dir), str(root)],
+                       check=True, capture_output=True)
+        print(f"wheel_licenses: {len(added)} licence files of {len(wanted)} bundled or static "
+              f"components added to {target_wheel}", file=sys.stderr)
+        return target_wheel
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("wheel", type=Path)
+    parser.add_argument("--static", action="append", default=[], metavar="NAME=FILE",
+                        help="the licence of a library linked in statically")
+    parser.add_argument("--out-dir", type=Path, required=True)
+    args = parser.parse_args()
+    static = {}
+    for item in args.static:
+        name, sep, file = item.partition("=")
+        if not sep or not name or not file:
+            parser.error(f"--static wants NAME=FILE, not {item!r}")
+        static[name] = Path(file)
+    print(add_licences(args.wheel, static, args.out_dir))
+
+
+if __name__ == "__main__":
+    main()
