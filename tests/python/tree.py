@@ -78,3 +78,25 @@ def snapshot(dest: Path, *, with_venv: bool = False) -> Path:
         assert (venv / "pyvenv.cfg").is_file(), f"the tests run outside a virtualenv ({venv})"
         (dest / ".venv").symlink_to(venv, target_is_directory=True)
     return dest
+
+
+def system_library(soname: str) -> Path:
+    """The file the loader maps for ``soname`` (``ldconfig -p``), symlinks resolved."""
+    listed = run(["ldconfig", "-p"], cwd=Path("/")).stdout
+    for line in listed.splitlines():
+        name, _, path = line.partition("=>")
+        if name.split()[:1] == [soname] and path.strip():
+            return Path(path.strip()).resolve()
+    raise AssertionError(f"{soname} is not installed; the set-up installs it (scripts/setup.sh)")
+
+
+def without_system_libraries(sonames: Sequence[str], empty_file: Path) -> list[str]:
+    """A command prefix that runs a command where these system libraries cannot be loaded: in a
+    private mount namespace, an empty file is bind-mounted over each (the loader then fails with
+    "file too short"), for that process alone. Needs root, or user namespaces for --map-root-user.
+    """
+    empty_file.write_bytes(b"")
+    mounts = " && ".join(f"mount --bind {empty_file} {system_library(name)}" for name in sonames)
+    userns = [] if os.geteuid() == 0 else ["--map-root-user"]
+    return ["unshare", *userns, "--mount", "--propagation", "private", "--",
+            "sh", "-c", f'{mounts} && exec "$@"', "sh"]
