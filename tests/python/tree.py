@@ -80,14 +80,31 @@ def snapshot(dest: Path, *, with_venv: bool = False) -> Path:
     return dest
 
 
-def system_library(soname: str) -> Path:
-    """The file the loader maps for ``soname`` (``ldconfig -p``), symlinks resolved."""
+def _loader_cache() -> list[tuple[str, Path]]:
+    """(soname, file) for every library in the loader's cache (``ldconfig -p``)."""
     listed = run(["ldconfig", "-p"], cwd=Path("/")).stdout
+    entries = []
     for line in listed.splitlines():
         name, _, path = line.partition("=>")
-        if name.split()[:1] == [soname] and path.strip():
-            return Path(path.strip()).resolve()
+        if name.split() and path.strip():
+            entries.append((name.split()[0], Path(path.strip())))
+    return entries
+
+
+def system_library(soname: str) -> Path:
+    """The file the loader maps for ``soname``, symlinks resolved."""
+    for name, path in _loader_cache():
+        if name == soname:
+            return path.resolve()
     raise AssertionError(f"{soname} is not installed; the set-up installs it (scripts/setup.sh)")
+
+
+def system_libraries_by_file_name() -> dict[str, Path]:
+    """File name -> file, for every library in the loader's cache, symlinks resolved."""
+    found: dict[str, Path] = {}
+    for _, path in _loader_cache():
+        found.setdefault(path.resolve().name, path.resolve())
+    return found
 
 
 def without_system_libraries(sonames: Sequence[str], empty_file: Path) -> list[str]:
