@@ -31,6 +31,6 @@ auditwheel repair -w "$work/repaired" "$work"/built/*.whl >"$work/repair.log" 2>
 archive="$(realpath "$(cc -print-file-name=libdeflate.a)")"
 owner="$(dpkg-query -S "$archive" | cut -d: -f1)"
 wheel="$(python scripts/wheel_licenses.py "$work"/repaired/*.whl --out-dir "$out" \
-  --static "libdeflate=/usr/share/doc/$owner/copyright")"
+  --extra "libdeflate=/usr/share/doc/$owner/copyright")"
 auditwheel show "$wheel" >&2
 echo "$wheel"

@@ -5,12 +5,13 @@ dependencies) into ``ddstream.libs/``; their licences must travel with them, and
 not copy them (its SBOM also misses some: libcom_err and libkeyutils on Debian 12). For every
 copied library this finds the system file it came from and the package owning that file, and adds
 the package's licence text (Debian: ``/usr/share/doc/PKG/copyright``; RPM: the files ``rpm -qL``
-names) as ``licenses/bundled/PKG/...``, plus the licences of statically linked libraries given with
-``--static NAME=FILE``, lists each in METADATA as a ``License-File`` (PEP 639), and repacks the
-wheel with ``wheel pack`` (which rewrites RECORD).
+names) as ``licenses/bundled/PKG/...``, plus the licences given with ``--extra NAME=FILE`` (a
+library linked in statically; a bundled one no package owns, built from source or from
+Homebrew), lists each in METADATA as a ``License-File`` (PEP 639), and repacks the wheel with
+``wheel pack`` (which rewrites RECORD).
 
     python scripts/wheel_licenses.py WHEEL --out-dir dist \\
-        --static libdeflate=/usr/share/doc/libdeflate-dev/copyright
+        --extra libdeflate=/usr/share/doc/libdeflate-dev/copyright
 
 Runs where the wheel was repaired (it reads that system). Fails, naming it, when a bundled
 library's package or licence cannot be found: a wheel without one must not be published.
@@ -67,41 +68,50 @@ def _licence_files(package: str) -> list[Path]:
     return [Path(p) for p in listed.stdout.split() if Path(p).is_file()]
 
 
-def _bundled_packages(libs_dir: Path) -> dict[str, list[Path]]:
-    """Package -> licence files, for every library auditwheel copied into ``libs_dir``.
+def _extra_for(original: str, extra: dict[str, Path]) -> str | None:
+    """The --extra NAME whose file-name prefix matches a library (libcurl: libcurl.so.4.8.0)."""
+    return next((name for name in extra if re.match(rf"{re.escape(name)}[.-]", original)), None)
+
+
+def _bundled_packages(libs_dir: Path, extra: dict[str, Path]) -> dict[str, list[Path]]:
+    """Package (or --extra NAME) -> licence files, for every library copied into ``libs_dir``.
 
     auditwheel names a copy after the original with a hash inserted before the first dot
-    (libcurl.so.4.8.0 -> libcurl-02fbea31.so.4.8.0)."""
-    system = _system_libraries()
+    (libcurl.so.4.8.0 -> libcurl-02fbea31.so.4.8.0); delocate (macOS) keeps the name."""
+    system = _system_libraries() if shutil.which("ldconfig") else {}
     packages: dict[str, list[Path]] = {}
-    for copy in sorted(libs_dir.iterdir()):
+    for copy in sorted(p for p in libs_dir.iterdir() if p.is_file()):
         original = re.sub(r"-[0-9a-f]{8}(?=\.)", "", copy.name, count=1)
-        if original not in system:
-            sys.exit(f"wheel_licenses: bundled {copy.name}: no {original} on this system")
-        package = _owner(system[original])
-        if package is None:
-            sys.exit(f"wheel_licenses: bundled {copy.name}: no package owns {system[original]}")
-        files = _licence_files(package)
-        if not files:
-            sys.exit(f"wheel_licenses: no licence found for {package} (bundled {copy.name})")
-        packages[package] = files
+        package = _owner(system[original]) if original in system else None
+        if package is not None:
+            files = _licence_files(package)
+            if not files:
+                sys.exit(f"wheel_licenses: no licence found for {package} (bundled {copy.name})")
+            packages[package] = files
+            continue
+        name = _extra_for(original, extra)
+        if name is None:
+            sys.exit(f"wheel_licenses: bundled {copy.name}: no system package owns {original} "
+                     "and no --extra NAME=FILE names its licence")
+        packages[name] = [extra[name]]
     return packages
 
 
-def add_licences(wheel: Path, static: dict[str, Path], out_dir: Path) -> Path:
+def add_licences(wheel: Path, extra: dict[str, Path], out_dir: Path) -> Path:
     with tempfile.TemporaryDirectory() as tmp:
         subprocess.run([sys.executable, "-m", "wheel", "unpack", "-d", tmp, str(wheel)],
                        check=True, capture_output=True)
         (root,) = Path(tmp).iterdir()
         (dist_info,) = root.glob("*.dist-info")
-        libs_dirs = list(root.glob("*.libs"))
+        # auditwheel: <package>.libs/ beside the package; delocate: <package>/.dylibs/.
+        libs_dirs = [*root.glob("*.libs"), *root.glob("*/.dylibs")]
         if not libs_dirs:
-            sys.exit(f"wheel_licenses: {wheel.name} bundles nothing: run auditwheel repair first")
-        wanted = _bundled_packages(libs_dirs[0])
-        for name, file in static.items():
+            sys.exit(f"wheel_licenses: {wheel.name} bundles nothing: repair it first")
+        for name, file in extra.items():
             if not file.is_file():
-                sys.exit(f"wheel_licenses: licence of static {name}: {file} is not a file")
-            wanted[name] = [file]
+                sys.exit(f"wheel_licenses: licence of {name}: {file} is not a file")
+        wanted = _bundled_packages(libs_dirs[0], extra)
+        wanted.update({name: [file] for name, file in extra.items() if name not in wanted})
         added = []
         for name, files in sorted(wanted.items()):
             for file in files:
@@ -127,17 +137,19 @@ def add_licences(wheel: Path, static: dict[str, Path], out_dir: Path) -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("wheel", type=Path)
-    parser.add_argument("--static", action="append", default=[], metavar="NAME=FILE",
-                        help="the licence of a library linked in statically")
+    parser.add_argument("--extra", action="append", default=[], metavar="NAME=FILE",
+                        help="the licence of a component no system package owns: a library "
+                        "linked in statically, or a bundled one built from source (matched by "
+                        "file-name prefix NAME)")
     parser.add_argument("--out-dir", type=Path, required=True)
     args = parser.parse_args()
-    static = {}
-    for item in args.static:
+    extra = {}
+    for item in args.extra:
         name, sep, file = item.partition("=")
         if not sep or not name or not file:
-            parser.error(f"--static wants NAME=FILE, not {item!r}")
-        static[name] = Path(file)
-    print(add_licences(args.wheel, static, args.out_dir))
+            parser.error(f"--extra wants NAME=FILE, not {item!r}")
+        extra[name] = Path(file)
+    print(add_licences(args.wheel, extra, args.out_dir))
 
 
 if __name__ == "__main__":

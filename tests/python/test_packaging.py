@@ -10,13 +10,10 @@ The sdist and the wheel are built once per module, with the build tools of this 
 environment (no isolation: no index access needed for that part). Installing them needs the
 package index for numpy and cffi (and, for the sdist, the build tools).
 
-Both are built from a snapshot of the working tree: a throwaway git repository holding every
-file git would see (tracked, plus untracked but not ignored), committed. meson-python makes the
-sdist with ``meson dist``, which archives the last *commit* (it passes ``--allow-dirty``, so
-uncommitted changes only draw a warning and are left out): built straight from a developer's tree,
-the sdist would hold HEAD while the wheel holds the working tree, and a test of today's code would
-fail against yesterday's sdist. The snapshot is what a fresh clone of the tree, once committed,
-looks like, so the test behaves the same in CI's fresh clone and in a tree with uncommitted work.
+Both are built from a snapshot of the working tree as a fresh clone has it (``tree.snapshot``:
+meson-python's sdist archives the last commit, so building from the developer's tree would test
+yesterday's sdist against today's wheel). The wheel anyone can install on Linux (retagged,
+repaired by auditwheel) is tested in test_wheel.py.
 """
 
 from __future__ import annotations
