@@ -35,7 +35,7 @@ import pytest
 import ddstream as dd
 from conftest import API_KEY, APP_KEY, QUERY
 from ddstream.testing import FakeDatadog
-from tree import clean_env, git, run, snapshot
+from tree import build_env, clean_env, git, run, snapshot
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -95,10 +95,10 @@ def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def dists(source: Path, tmp_path_factory: pytest.TempPathFactory) -> Dists:
     out = tmp_path_factory.mktemp("dist")
     _run([sys.executable, "-m", "build", "--sdist", "--no-isolation", "--outdir", out, source],
-         cwd=out)
+         cwd=out, env=build_env())
     # What `pip install .` does in a fresh clone, but keeping the wheel.
     _run([sys.executable, "-m", "pip", "wheel", "--no-build-isolation", "--no-deps", "-q",
-          "-w", out, source], cwd=out)
+          "-w", out, source], cwd=out, env=build_env())
     sdists = sorted(out.glob("ddstream-*.tar.gz"))
     wheels = sorted(out.glob("ddstream-*.whl"))
     assert len(sdists) == 1 and len(wheels) == 1, sorted(p.name for p in out.iterdir())

@@ -117,3 +117,11 @@ def without_system_libraries(sonames: Sequence[str], empty_file: Path) -> list[s
     userns = [] if os.geteuid() == 0 else ["--map-root-user"]
     return ["unshare", *userns, "--mount", "--propagation", "private", "--",
             "sh", "-c", f'{mounts} && exec "$@"', "sh"]
+
+
+def build_env(**extra: str) -> dict[str, str]:
+    """``clean_env`` plus this interpreter's bin directory first on PATH: a build without
+    isolation runs meson and ninja by name, from the set-up's venv like scripts/install.sh."""
+    env = clean_env(**extra)
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env["PATH"]])
+    return env
