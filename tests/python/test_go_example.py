@@ -10,12 +10,13 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from ddstream.testing import FakeDatadog
-from tree import REPO, clean_env, run, snapshot
+from tree import REPO, build_env, clean_env, run, snapshot
 
 
 def readme_shell_lines(section: str) -> str:
@@ -86,3 +87,19 @@ def test_install_lib_rejects_a_missing_prefix(clone: Path) -> None:
                             capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 2
     assert "usage: scripts/install-lib.sh PREFIX" in result.stderr
+
+
+@pytest.mark.parametrize(("options", "rpath"), [
+    (["-Dprefix=/opt/ddstream"], True),
+    (["-Dprefix=/usr"], False),  # the loader searches there; distributions forbid rpaths
+    (["-Dprefix=/usr", "-Dpkgconfig_rpath=enabled"], True),
+    (["-Dprefix=/opt/ddstream", "-Dpkgconfig_rpath=disabled"], False),
+])
+def test_pkgconfig_rpath_follows_the_prefix(clone: Path, tmp_path: Path, options: list[str],
+                                            rpath: bool) -> None:
+    build = tmp_path / "build"
+    run([Path(sys.executable).parent / "meson", "setup", build, "-Dtests=false", *options],
+        cwd=clone, env=build_env())
+    libs = next(line for line in (build / "meson-private" / "ddstream.pc").read_text().splitlines()
+                if line.startswith("Libs:"))
+    assert ("-Wl,-rpath,${libdir}" in libs) == rpath, libs
