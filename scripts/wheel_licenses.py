@@ -28,10 +28,16 @@ import tempfile
 from pathlib import Path
 
 
-def _system_libraries() -> dict[str, Path]:
+def _ldconfig() -> str | None:
+    """ldconfig, also where a user's PATH lacks the sbin directories it lives in."""
+    return shutil.which("ldconfig") or next(
+        (p for p in ("/sbin/ldconfig", "/usr/sbin/ldconfig") if Path(p).is_file()), None)
+
+
+def _system_libraries(ldconfig: str) -> dict[str, Path]:
     """File name -> path of every shared library the loader knows (``ldconfig -p``), symlinks
     resolved: the files auditwheel copied from."""
-    listed = subprocess.run(["ldconfig", "-p"], capture_output=True, text=True, check=True).stdout
+    listed = subprocess.run([ldconfig, "-p"], capture_output=True, text=True, check=True).stdout
     found: dict[str, Path] = {}
     for line in listed.splitlines():
         if "=>" in line:
@@ -78,7 +84,8 @@ def _bundled_packages(libs_dir: Path, extra: dict[str, Path]) -> dict[str, list[
 
     auditwheel names a copy after the original with a hash inserted before the first dot
     (libcurl.so.4.8.0 -> libcurl-02fbea31.so.4.8.0); delocate (macOS) keeps the name."""
-    system = _system_libraries() if shutil.which("ldconfig") else {}
+    ldconfig = _ldconfig()
+    system = _system_libraries(ldconfig) if ldconfig else {}  # none on macOS
     packages: dict[str, list[Path]] = {}
     for copy in sorted(p for p in libs_dir.iterdir() if p.is_file()):
         original = re.sub(r"-[0-9a-f]{8}(?=\.)", "", copy.name, count=1)

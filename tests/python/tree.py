@@ -82,7 +82,8 @@ def snapshot(dest: Path, *, with_venv: bool = False) -> Path:
 
 def _loader_cache() -> list[tuple[str, Path]]:
     """(soname, file) for every library in the loader's cache (``ldconfig -p``)."""
-    listed = run(["ldconfig", "-p"], cwd=Path("/")).stdout
+    ldconfig = shutil.which("ldconfig") or "/sbin/ldconfig"  # also where PATH lacks sbin
+    listed = run([ldconfig, "-p"], cwd=Path("/")).stdout
     entries = []
     for line in listed.splitlines():
         name, _, path = line.partition("=>")
