@@ -8,6 +8,7 @@ process's memory map shows libcurl loaded from the wheel's own directory."""
 from __future__ import annotations
 
 import json
+import os
 import platform
 import re
 import sys
@@ -21,6 +22,7 @@ import ddstream as dd
 from conftest import API_KEY, APP_KEY, QUERY
 from ddstream.testing import FakeDatadog
 from tree import (
+    clean_env,
     run,
     snapshot,
     system_libraries_by_file_name,
@@ -66,7 +68,11 @@ print(json.dumps({
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     clone = snapshot(tmp_path_factory.mktemp("clone"), with_venv=True)
     out = tmp_path_factory.mktemp("wheelhouse")
-    result = run(["scripts/build-wheel.sh", out], cwd=clone, timeout=900)
+    # A user's shell: nothing activated, and no sbin directories on PATH (where ldconfig lives).
+    path = os.pathsep.join(d for d in clean_env()["PATH"].split(os.pathsep)
+                           if not d.rstrip("/").endswith("sbin"))
+    result = run(["scripts/build-wheel.sh", out], cwd=clone, env=clean_env(PATH=path),
+                 timeout=900)
     built = Path(result.stdout.strip().splitlines()[-1])
     assert built.parent == out and built.is_file(), result.stdout
     return built
