@@ -26,6 +26,6 @@ else
   meson setup "$dir" -Dprefix="$prefix" -Dlibdir=lib -Dtests=false >/dev/null
 fi
 meson compile -C "$dir" >/dev/null
-meson install -C "$dir" --quiet
+meson install -C "$dir" --quiet >/dev/null  # (its ninja step prints to stdout; errors go to stderr)
 echo "install-lib: libddstream in $prefix/lib, ddstream.h in $prefix/include;" \
   "PKG_CONFIG_PATH=$prefix/lib/pkgconfig finds it"
