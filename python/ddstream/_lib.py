@@ -12,6 +12,11 @@ Where things are looked up:
 * the header: ``$DDSTREAM_HEADER``, else the copy installed inside this package, else the source
   tree's ``include/ddstream.h`` (when running from a checkout).
 
+A library that cannot be loaded (libcurl or libdeflate missing, a broken file) raises
+:class:`ddstream.errors.LibraryLoadError` naming it, not cffi's bare ``OSError``. In a wheel
+repaired by auditwheel, libcurl and its dependencies sit in ``ddstream.libs/`` beside the package
+and libddstream's RPATH points there: the loader finds them with no help from here.
+
 Before trusting any struct layout, ``ddstream_version_int()`` must equal the header's
 ``DDSTREAM_VERSION_INT``. There is one module-level :data:`ffi` and :data:`lib`.
 """
@@ -26,6 +31,8 @@ from pathlib import Path
 from typing import Any
 
 import cffi
+
+from .errors import STATUS_E_CONFIG, LibraryLoadError
 
 __all__ = ["HEADER_PATH", "HEADER_VERSION_INT", "LIBRARY_PATH", "ffi", "lib", "read_cdef"]
 
@@ -111,6 +118,44 @@ def _header_version_int(header_text: str) -> int:
     return int(match.group(1))
 
 
+# What provides the libraries libddstream links to, for the message when one is missing. The
+# manylinux wheels bundle them (docs/packaging.md); a build from source needs them installed.
+_PROVIDERS = {
+    "libcurl.so.4": "libcurl4 on Debian/Ubuntu, libcurl on Fedora/RHEL",
+    "libdeflate.so.0": "libdeflate0 on Debian/Ubuntu, libdeflate on Fedora/RHEL",
+}
+
+
+def _load_error(library: Path, error: OSError) -> LibraryLoadError:
+    """The loader's complaint about ``library``, as an error that says what to do."""
+    # cffi: "cannot load library '<path>': <loader message>.  Additionally, ctypes.util..."
+    reason = str(error)
+    match = re.search(r"^cannot load library '.*?': (.*?)(?:\.  Additionally, .*)?$", reason, re.S)
+    if match:
+        reason = match.group(1)
+    advice = "or install ddstream from a manylinux wheel, which carries its own copy"
+    missing = re.match(r"^([^:/\s]+): cannot open shared object file", reason)
+    if missing:
+        name = missing.group(1)
+        provider = _PROVIDERS.get(name, "the system package that provides it")
+        return LibraryLoadError(
+            f"ddstream: cannot load {library}: it needs {name}, which is not installed (or not "
+            f"where the loader looks). Install {provider}, {advice}.",
+            status=STATUS_E_CONFIG,
+        )
+    broken = re.match(r"^(/[^:]+): (.*)$", reason, re.S)
+    if broken and Path(broken.group(1)).name != library.name:
+        dependency = Path(broken.group(1))
+        provider = next((p for n, p in _PROVIDERS.items() if dependency.name.startswith(n)),
+                        "the system package that provides it")
+        return LibraryLoadError(
+            f"ddstream: cannot load {library}: the library it needs, {dependency}, is unusable "
+            f"({broken.group(2)}). Reinstall {provider}, {advice}.",
+            status=STATUS_E_CONFIG,
+        )
+    return LibraryLoadError(f"ddstream: cannot load {library}: {reason}", status=STATUS_E_CONFIG)
+
+
 def _load() -> tuple[Any, Any, Path, Path, int]:
     header = _find_header()
     text = header.read_text(encoding="utf-8")
@@ -118,7 +163,10 @@ def _load() -> tuple[Any, Any, Path, Path, int]:
     the_ffi = cffi.FFI()
     the_ffi.cdef(read_cdef(text))
     library = _find_library()
-    the_lib = the_ffi.dlopen(str(library))
+    try:
+        the_lib = the_ffi.dlopen(str(library))
+    except OSError as error:
+        raise _load_error(library, error) from None
     found = int(the_lib.ddstream_version_int())
     if found != version_int:
         raise ImportError(

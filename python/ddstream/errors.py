@@ -16,6 +16,7 @@ __all__ = [
     "ConfigError",
     "DDStreamError",
     "InternalError",
+    "LibraryLoadError",
     "NetworkError",
     "ProtocolError",
     "QueryError",
@@ -159,3 +160,11 @@ _CLASS_FOR_STATUS: dict[int, type[DDStreamError]] = {
 def error_class_for_status(status: int) -> type[DDStreamError]:
     """The exception class for a ``ddstream_status`` value (unknown: :class:`DDStreamError`)."""
     return _CLASS_FOR_STATUS.get(status, DDStreamError)
+
+
+class LibraryLoadError(DDStreamError, ImportError):
+    """libddstream, or a library it needs (libcurl, libdeflate), could not be loaded at import.
+
+    The message names the library that is missing or broken and how to get it. Also an
+    :class:`ImportError`, since it is raised by ``import ddstream``.
+    """

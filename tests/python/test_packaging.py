@@ -10,19 +10,15 @@ The sdist and the wheel are built once per module, with the build tools of this 
 environment (no isolation: no index access needed for that part). Installing them needs the
 package index for numpy and cffi (and, for the sdist, the build tools).
 
-Both are built from a snapshot of the working tree: a throwaway git repository holding every
-file git would see (tracked, plus untracked but not ignored), committed. meson-python makes the
-sdist with ``meson dist``, which archives the last *commit* (it passes ``--allow-dirty``, so
-uncommitted changes only draw a warning and are left out): built straight from a developer's tree,
-the sdist would hold HEAD while the wheel holds the working tree, and a test of today's code would
-fail against yesterday's sdist. The snapshot is what a fresh clone of the tree, once committed,
-looks like, so the test behaves the same in CI's fresh clone and in a tree with uncommitted work.
+Both are built from a snapshot of the working tree as a fresh clone has it (``tree.snapshot``:
+meson-python's sdist archives the last commit, so building from the developer's tree would test
+yesterday's sdist against today's wheel). The wheel anyone can install on Linux (retagged,
+repaired by auditwheel) is tested in test_wheel.py.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -39,6 +35,7 @@ import pytest
 import ddstream as dd
 from conftest import API_KEY, APP_KEY, QUERY
 from ddstream.testing import FakeDatadog
+from tree import build_env, clean_env, git, run, snapshot
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -81,57 +78,27 @@ class Dists:
 
 
 def _clean_env(**extra: str) -> dict[str, str]:
-    """This environment without anything that would make a child import another ddstream."""
-    drop = {"PYTHONPATH", "PYTHONHOME", "DDSTREAM_LIBRARY", "DDSTREAM_BASE_URL",
-            "DD_API_KEY", "DD_APP_KEY", "DD_SITE", "VIRTUAL_ENV"}
-    env = {k: v for k, v in os.environ.items() if k not in drop}
-    env.update(extra)
-    return env
+    return clean_env(**extra)
 
 
 def _run(args: Sequence[str | Path], cwd: Path, env: dict[str, str] | None = None,
          timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run([str(a) for a in args], cwd=cwd, env=env or _clean_env(),
-                            capture_output=True, text=True, timeout=timeout, check=False)
-    assert result.returncode == 0, (
-        f"{args} exited {result.returncode}\n--- stdout\n{result.stdout[-4000:]}"
-        f"\n--- stderr\n{result.stderr[-4000:]}"
-    )
-    return result
-
-
-def _git(args: Sequence[str], cwd: Path) -> str:
-    return _run(["git", "-c", "user.name=ddstream tests", "-c", "user.email=tests@invalid",
-                 "-c", "commit.gpgsign=false", *args], cwd=cwd).stdout
-
-
-def _snapshot(dest: Path) -> Path:
-    """The working tree as a fresh clone would have it once committed (see the module doc)."""
-    listed = _git(["ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=REPO)
-    for name in sorted(set(filter(None, listed.split("\0")))):
-        source = REPO / name
-        if source.is_file():  # tracked files deleted in the tree are gone from the snapshot too
-            (dest / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, dest / name)
-    _git(["init", "-q"], cwd=dest)
-    _git(["add", "-A"], cwd=dest)
-    _git(["commit", "-q", "-m", "snapshot"], cwd=dest)
-    return dest
+    return run(args, cwd, env, timeout)
 
 
 @pytest.fixture(scope="module")
 def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _snapshot(tmp_path_factory.mktemp("source"))
+    return snapshot(tmp_path_factory.mktemp("source"))
 
 
 @pytest.fixture(scope="module")
 def dists(source: Path, tmp_path_factory: pytest.TempPathFactory) -> Dists:
     out = tmp_path_factory.mktemp("dist")
     _run([sys.executable, "-m", "build", "--sdist", "--no-isolation", "--outdir", out, source],
-         cwd=out)
+         cwd=out, env=build_env())
     # What `pip install .` does in a fresh clone, but keeping the wheel.
     _run([sys.executable, "-m", "pip", "wheel", "--no-build-isolation", "--no-deps", "-q",
-          "-w", out, source], cwd=out)
+          "-w", out, source], cwd=out, env=build_env())
     sdists = sorted(out.glob("ddstream-*.tar.gz"))
     wheels = sorted(out.glob("ddstream-*.whl"))
     assert len(sdists) == 1 and len(wheels) == 1, sorted(p.name for p in out.iterdir())
@@ -188,7 +155,7 @@ def test_sdist_holds_everything_the_build_needs(source: Path, dists: Dists) -> N
         pkg_info = tar.extractfile(f"{stem}/PKG-INFO")
         assert pkg_info is not None
         metadata = pkg_info.read().decode()
-    committed = _git(["ls-tree", "-r", "--name-only", "HEAD"], cwd=source).splitlines()
+    committed = git(["ls-tree", "-r", "--name-only", "HEAD"], cwd=source).splitlines()
     needed = {f for f in committed
               if f.split("/", 1)[0] in ("include", "libddstream", "python")
               or f in ("meson.build", "meson.options", "pyproject.toml", "README.md")}
