@@ -15,6 +15,18 @@
  *     and holds a hash of each key, never the key.
  *   - Each function below states its own rule again.
  *
+ * FORK
+ *   A stream belongs to the process that opened it. fork() leaves the parent's streams working in
+ *   the parent. In the child (which has none of the stream's threads, and shares its connections
+ *   with the parent), every call on an inherited stream returns DDSTREAM_E_FORKED ("the stream was
+ *   opened in process N; ...") without touching its locks, threads or connections; has_next
+ *   returns 0, cancel does nothing, and ddstream_close (or releasing an inherited Arrow stream)
+ *   releases nothing: the child's copy is left allocated on purpose, since freeing it would mean
+ *   joining threads that do not exist, destroying locks another thread may hold, and closing
+ *   connections the parent still uses. progress, chunk_count, chunk_at and the resume tokens still
+ *   answer, so a child can open a new stream where the inherited one stood. New streams (and
+ *   ddstream_validate) work in the child: the rate-limit registry is reset for it at fork().
+ *
  * OWNERSHIP
  *   - The library copies every string it is given; the caller's config may be freed after a call.
  *   - Objects handed out (ddstream_stream, ddstream_batch) are owned by the caller until passed to
@@ -72,7 +84,9 @@ typedef enum ddstream_status {
     DDSTREAM_E_TIMEOUT = 25,        /* a request exceeded its connect or total timeout (after retries) */
     DDSTREAM_E_PROTOCOL = 26,       /* the answer was not what the Datadog API documents */
     DDSTREAM_E_CANCELLED = 27,      /* ddstream_cancel() was called */
-    DDSTREAM_E_INTERNAL = 28        /* a bug in ddstream: please report it */
+    DDSTREAM_E_INTERNAL = 28,       /* a bug in ddstream: please report it */
+    DDSTREAM_E_FORKED = 29          /* the stream was opened in another process: this is a fork()ed
+                                       child, which must open its own (see FORK below) */
 } ddstream_status;
 
 /* Log levels (config.log_level). */

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import threading
 import weakref
 from types import TracebackType
@@ -173,13 +174,24 @@ class _Handle:
     ``state_lock`` guards the pointer itself so that ``cancel`` (allowed from any thread at any
     time) never races with ``close``. Once the stream is handed to Arrow, ``arrow`` (an
     ``_arrow.ArrowSource``) owns it, and closing lets go of the Arrow root handle instead.
+
+    After ``os.fork()`` the child's copies of the locks are replaced by new ones (another thread
+    of the parent may have held them, and would never release them in the child); the C library
+    then answers every call on the inherited stream with ``DDSTREAM_E_FORKED``
+    (:class:`~ddstream.ForkedStreamError`) and closing it releases nothing (include/ddstream.h,
+    FORK), so the child neither hangs nor crashes on it, at exit included.
     """
 
-    __slots__ = ("arrow", "call_lock", "ptr", "state_lock")
+    __slots__ = ("__weakref__", "arrow", "call_lock", "ptr", "state_lock")
 
     def __init__(self, ptr: Any) -> None:
         self.ptr: Any = ptr
         self.arrow: Any = None
+        self.call_lock = threading.Lock()
+        self.state_lock = threading.Lock()
+        _open_handles.add(self)
+
+    def renew_locks(self) -> None:
         self.call_lock = threading.Lock()
         self.state_lock = threading.Lock()
 
@@ -207,6 +219,17 @@ class _Handle:
                     lib.ddstream_close(ptr)
         finally:
             self.call_lock.release()
+
+
+_open_handles: weakref.WeakSet[_Handle] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for handle in list(_open_handles):
+        handle.renew_locks()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _config_from_keywords(start: TimeLike | None, end: TimeLike | None,
