@@ -278,6 +278,29 @@ DDSTREAM_API ddstream_status ddstream_plan(const ddstream_config *cfg, ddstream_
 DDSTREAM_API ddstream_status ddstream_validate(const ddstream_config *cfg, ddstream_error *err);
 
 /*
+ * ddstream_validate, started on a thread of the library so that the caller can wait in slices
+ * (and handle a signal such as Ctrl-C between them) and stop it: ddstream_validate_start checks
+ * cfg without network I/O (a bad config fails here, *out untouched), starts the checks, and on
+ * DDSTREAM_OK sets *out. ddstream_validate_wait waits up to timeout_ms (< 0: without limit; 0: just
+ * check) and returns DDSTREAM_TIMEOUT while the checks run, then what ddstream_validate would
+ * have returned, with err filled on an error (the result stays: calling again returns it again).
+ * ddstream_validate_cancel stops the checks: the request in flight is abandoned at once and the
+ * wait returns DDSTREAM_E_CANCELLED (unless the result was in). ddstream_validate_free cancels
+ * the checks if still running, waits for the thread (promptly) and frees everything; NULL is fine.
+ * Thread-safety: start is thread-safe; wait one thread at a time per validation; cancel any
+ * thread, any time before free; no other call during or after free. After fork() the child's
+ * copy answers DDSTREAM_E_FORKED and free releases nothing (see FORK).
+ */
+typedef struct ddstream_validation ddstream_validation;
+DDSTREAM_API ddstream_status ddstream_validate_start(const ddstream_config *cfg,
+                                                     ddstream_validation **out,
+                                                     ddstream_error *err);
+DDSTREAM_API ddstream_status ddstream_validate_wait(ddstream_validation *validation,
+                                                    int64_t timeout_ms, ddstream_error *err);
+DDSTREAM_API void ddstream_validate_cancel(ddstream_validation *validation);
+DDSTREAM_API void ddstream_validate_free(ddstream_validation *validation);
+
+/*
  * Open a stream over cfg's plan. Validates cfg first (no network I/O for a bad config). With
  * prefetch on, fetching starts at once on the stream's own threads. On success *out owns the
  * stream: close it with ddstream_close(). Thread-safe.

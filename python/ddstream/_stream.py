@@ -340,8 +340,9 @@ class DDStream:
 
         Checks the config (no network I/O if it is invalid), then the API key
         (``/api/v1/validate``), then the application key and the query with the smallest real
-        query. Blocks for the duration of those requests (the GIL is released meanwhile). It
-        logs nothing: the message returned is the whole report.
+        query. Blocks for the duration of those requests (the GIL is released meanwhile; Ctrl-C
+        interrupts it within a tenth of a second and abandons the request in flight). It logs
+        nothing: the message returned is the whole report.
 
         Returns:
             ``None`` when everything is fine, else the error message.
@@ -363,7 +364,22 @@ class DDStream:
         # what went wrong).
         native.ptr.log_level = 0
         err = _new_error()
-        status = lib.ddstream_validate(native.ptr, err)
+        out = ffi.new("ddstream_validation **")
+        status = lib.ddstream_validate_start(native.ptr, out, err)
+        if status != STATUS_OK:
+            raise _error(status, err)
+        # The checks run on the library's thread; waiting in slices lets Ctrl-C in between, and
+        # an interrupt cancels them (the request in flight is abandoned at once).
+        validation = ffi.gc(out[0], lib.ddstream_validate_free)
+        try:
+            status = STATUS_TIMEOUT
+            while status == STATUS_TIMEOUT:
+                status = lib.ddstream_validate_wait(validation, _SLICE_MS, err)
+        except BaseException:
+            lib.ddstream_validate_cancel(validation)
+            raise
+        finally:
+            ffi.release(validation)  # joins the thread: prompt once cancelled
         if status != STATUS_OK:
             raise _error(status, err)
 
