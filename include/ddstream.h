@@ -373,6 +373,18 @@ DDSTREAM_API const char *ddstream_last_error(const ddstream_stream *stream);
 DDSTREAM_API void ddstream_cancel(ddstream_stream *stream);
 
 /*
+ * How long (ms from now) the stream's fetching still waits because it was told to: a spent
+ * rate-limit window (x-ratelimit-remaining 0, or a 429 with x-ratelimit-reset), a server's
+ * Retry-After, or the request gate; 0 when nothing waits for that (a plain retry backoff does
+ * not count). Such a wait is never longer than the window's period (x-ratelimit-period), or 60 s
+ * when the answer does not say it: a longer x-ratelimit-reset or Retry-After is cut to that and
+ * logged at INFO. For progress displays ("waiting 42 s for the rate-limit window"). Any thread,
+ * any time between ddstream_open and the start of ddstream_close, also while the stream is
+ * Arrow's (ddstream_stream_arrow). 0 in a fork()ed child.
+ */
+DDSTREAM_API int64_t ddstream_rate_limit_wait_ms(const ddstream_stream *stream);
+
+/*
  * Take the oldest queued log line (config.log_to_queue): copies it into buf (truncated to cap,
  * NUL-terminated), sets *level, and returns DDSTREAM_OK; DDSTREAM_END when none is queued.
  * The queue keeps the newest 256 lines. One thread at a time per stream.
@@ -489,8 +501,8 @@ struct ArrowArrayStream {
  * "by {...}" clause. The query goes into the schema's metadata.
  *
  * Ownership: on DDSTREAM_OK the Arrow stream owns `stream`: make no other call on it, except
- * ddstream_cancel() and ddstream_poll_log(), which any thread may call until *out and every handle
- * shared from it are released. When the last handle is released the stream is closed
+ * ddstream_cancel(), ddstream_poll_log() and ddstream_rate_limit_wait_ms(), which any thread may
+ * call until *out and every handle shared from it are released. When the last handle is released the stream is closed
  * (ddstream_close): the worker stops and requests in flight are abandoned — releasing early is how
  * a consumer stops fetching. On an error nothing changes: stream is still the caller's and *out
  * is untouched.

@@ -614,4 +614,15 @@ DDSTREAM_API ddstream_status ddstream_poll_log(ddstream_stream *st, int32_t *lev
     return dds_log_pop(&st->log, level, buf, cap) ? DDSTREAM_OK : DDSTREAM_END;
 }
 
+DDSTREAM_API int64_t ddstream_rate_limit_wait_ms(const ddstream_stream *st) {
+    if (!st || forked(st)) return 0;
+    /* fetchers and their clients are fixed from open to close; the waits are atomics */
+    int64_t now = dds_now_ms(), longest = 0;
+    for (size_t i = 0; i < st->nfetchers; i++) {
+        int64_t w = dds_http_throttled_ms(st->fetchers[i].http, now);
+        if (w > longest) longest = w;
+    }
+    return longest;
+}
+
 const dds_settings *dds_stream_settings(const ddstream_stream *st) { return &st->s; }

@@ -476,6 +476,18 @@ class DDStream:
         with self._handle.call_lock:
             return float(lib.ddstream_progress(self._require_open()))
 
+    def rate_limit_wait(self) -> float:
+        """Seconds the stream's fetching still waits because it was told to (a spent rate-limit
+        window, a 429, a server's ``Retry-After``, the request gate); 0.0 when nothing waits for
+        that. Never more than the window's period (or 60 s when the server does not say it):
+        a longer ``x-ratelimit-reset`` is cut to that and logged at INFO. For progress displays;
+        any thread, also while another is blocked in :meth:`next_batch` or the stream is Arrow's.
+        """
+        handle = self._handle
+        with handle.state_lock:
+            ptr = handle.ptr
+            return 0.0 if ptr is None else int(lib.ddstream_rate_limit_wait_ms(ptr)) / 1000.0
+
     @property
     def chunk_count(self) -> int:
         """Number of chunks (HTTP requests) in the stream's plan."""
