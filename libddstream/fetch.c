@@ -153,7 +153,7 @@ static int64_t reset_ms(const dds_http *h);
 static void note_distrusted_wait(dds_http *h);
 
 /* Retry-After: delay-seconds, or an HTTP date (RFC 9110), as seconds from now; -1 if neither. */
-static int64_t retry_after_s(const char *v, const char *end) {
+static int64_t parse_retry_after(const char *v, const char *end) {
     while (v < end && isspace((unsigned char)*v)) v++;
     if (v < end && isdigit((unsigned char)*v)) return header_int(v, end);
     char date[64];
@@ -227,7 +227,7 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *userdata) {
     else if (header_is(line, n, "x-ratelimit-reset", &v)) h->rl_reset_s = header_int(v, end);
     else if (header_is(line, n, "x-ratelimit-limit", &v)) h->rl_limit = header_int(v, end);
     else if (header_is(line, n, "x-ratelimit-period", &v)) h->rl_period = header_int(v, end);
-    else if (header_is(line, n, "retry-after", &v)) h->retry_after_s = retry_after_s(v, end);
+    else if (header_is(line, n, "retry-after", &v)) h->retry_after_s = parse_retry_after(v, end);
     else if (header_is(line, n, "content-encoding", &v)) h->encoding = dds_encoding_parse(v, (size_t)(end - v));
     else if (header_is(line, n, "content-length", &v)) reserve_body(h, header_int(v, end));
     return n;

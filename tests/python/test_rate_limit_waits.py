@@ -65,7 +65,8 @@ def test_an_absurd_reset_waits_one_period_at_most(
             assert took > 1.5, "the 429 was not waited out at all"
         # a new stream of the same process is not parked either
         started = time.monotonic()
-        with dd.DDStream(config(fake, range_start=T0 + 86400, range_end=T0 + 86400 + FOUR_HOURS)) as again:
+        later_day = config(fake, range_start=T0 + 86400, range_end=T0 + 86400 + FOUR_HOURS)
+        with dd.DDStream(later_day) as again:
             assert len(list(again)) == 1
         assert time.monotonic() - started < 3
     said = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
