@@ -1,8 +1,9 @@
 """Ctrl-C on every blocking path: a real SIGINT sent to a child Python process blocked in
-``DDStream.validate``, ``next_batch``, ``to_arrow().read_all()``, ``pa.table(stream)`` or
-``pl.DataFrame(stream)`` against a slow FakeDatadog is honoured within half a second, and a
-consumer that was interrupted midway gets an error (KeyboardInterrupt, or the error the consumer
-raises for it) — never a partial table that looks whole.
+``DDStream.validate``, ``next_batch``, ``to_arrow().read_all()``, ``pa.table(stream)``,
+``pl.DataFrame(stream)`` or a DuckDB query over the stream, against a slow FakeDatadog, is
+honoured within half a second (DuckDB: ddstream's reader raises as fast, then DuckDB takes its
+own time to stop its pipeline), and a consumer that was interrupted midway gets an error
+(KeyboardInterrupt, or the error the consumer raises for it), never a partial table.
 
 Before the fix, validate waited for both of its requests, and pyarrow and polars read the C
 stream's blocking get_next with the GIL released, so the interrupt came only after the last
@@ -23,6 +24,7 @@ from conftest import T0, subprocess_env
 from ddstream.testing import FakeDatadog
 
 SIGINT_WITHIN = 0.5
+DUCKDB_WITHIN = 3.0
 CHUNKS = 18  # three days in 4 h chunks: seconds of reading, one request at a time
 
 CHILD = textwrap.dedent(
@@ -53,19 +55,23 @@ CHILD = textwrap.dedent(
         elif mode == "polars":
             import polars as pl
             result = pl.DataFrame(dd.DDStream(cfg)).height
+        elif mode == "duckdb":
+            import duckdb
+            stream = dd.DDStream(cfg)
+            result = duckdb.sql("select count(*) from stream").fetchall()
         print("returned", time.monotonic(), repr(result), flush=True)
     except BaseException as exc:
         print("raised", time.monotonic(), type(exc).__name__, flush=True)
     """
 ) % {"t0": T0}
 
-MODES = ["validate", "next_batch", "to_arrow", "pa.table", "polars"]
+MODES = ["validate", "next_batch", "to_arrow", "pa.table", "polars", "duckdb"]
 
 
 @pytest.mark.parametrize("mode", MODES)
 def test_sigint_reaches_every_blocking_path(mode: str) -> None:
-    if mode == "polars":
-        pytest.importorskip("polars")
+    if mode in ("polars", "duckdb"):
+        pytest.importorskip(mode)
     # Readers get a few chunks before the signal (a partial table would show); validate and
     # next_batch are caught inside one long answer.
     latency = 2.0 if mode in ("validate", "next_batch") else 0.3
@@ -89,7 +95,10 @@ def test_sigint_reaches_every_blocking_path(mode: str) -> None:
             assert line[:1] == ["raised"], f"{mode}: the call returned instead of failing: {line}"
             waited = float(line[1]) - sent
             print(f"\nSIGINT during {mode}: raised {line[2]} after {waited * 1000:.0f} ms")
-            assert waited < SIGINT_WITHIN, (mode, waited)
+            # DuckDB: the reader raises within a slice on DuckDB's calling thread (measured: a few
+            # ms), then DuckDB winds down its own pipeline before failing the query, which took
+            # 0.05-1.5 s in 20 runs on a loaded 2-core machine: that part is DuckDB's.
+            assert waited < (DUCKDB_WITHIN if mode == "duckdb" else SIGINT_WITHIN), (mode, waited)
             if mode in ("validate", "next_batch", "to_arrow"):
                 assert line[2] == "KeyboardInterrupt", line
             assert len(fake.query_requests) < CHUNKS, "the whole stream was read before the error"
