@@ -15,6 +15,18 @@
  *     and holds a hash of each key, never the key.
  *   - Each function below states its own rule again.
  *
+ * FORK
+ *   A stream belongs to the process that opened it. fork() leaves the parent's streams working in
+ *   the parent. In the child (which has none of the stream's threads, and shares its connections
+ *   with the parent), every call on an inherited stream returns DDSTREAM_E_FORKED ("the stream was
+ *   opened in process N; ...") without touching its locks, threads or connections; has_next
+ *   returns 0, cancel does nothing, and ddstream_close (or releasing an inherited Arrow stream)
+ *   releases nothing: the child's copy is left allocated on purpose, since freeing it would mean
+ *   joining threads that do not exist, destroying locks another thread may hold, and closing
+ *   connections the parent still uses. progress, chunk_count, chunk_at and the resume tokens still
+ *   answer, so a child can open a new stream where the inherited one stood. New streams (and
+ *   ddstream_validate) work in the child: the rate-limit registry is reset for it at fork().
+ *
  * OWNERSHIP
  *   - The library copies every string it is given; the caller's config may be freed after a call.
  *   - Objects handed out (ddstream_stream, ddstream_batch) are owned by the caller until passed to
@@ -72,7 +84,9 @@ typedef enum ddstream_status {
     DDSTREAM_E_TIMEOUT = 25,        /* a request exceeded its connect or total timeout (after retries) */
     DDSTREAM_E_PROTOCOL = 26,       /* the answer was not what the Datadog API documents */
     DDSTREAM_E_CANCELLED = 27,      /* ddstream_cancel() was called */
-    DDSTREAM_E_INTERNAL = 28        /* a bug in ddstream: please report it */
+    DDSTREAM_E_INTERNAL = 28,       /* a bug in ddstream: please report it */
+    DDSTREAM_E_FORKED = 29          /* the stream was opened in another process: this is a fork()ed
+                                       child, which must open its own (see FORK below) */
 } ddstream_status;
 
 /* Log levels (config.log_level). WARN: retries, adjusted chunk sizes, chunks asked again; INFO:
@@ -281,6 +295,29 @@ DDSTREAM_API ddstream_status ddstream_plan(const ddstream_config *cfg, ddstream_
 DDSTREAM_API ddstream_status ddstream_validate(const ddstream_config *cfg, ddstream_error *err);
 
 /*
+ * ddstream_validate, started on a thread of the library so that the caller can wait in slices
+ * (and handle a signal such as Ctrl-C between them) and stop it: ddstream_validate_start checks
+ * cfg without network I/O (a bad config fails here, *out untouched), starts the checks, and on
+ * DDSTREAM_OK sets *out. ddstream_validate_wait waits up to timeout_ms (< 0: without limit; 0: just
+ * check) and returns DDSTREAM_TIMEOUT while the checks run, then what ddstream_validate would
+ * have returned, with err filled on an error (the result stays: calling again returns it again).
+ * ddstream_validate_cancel stops the checks: the request in flight is abandoned at once and the
+ * wait returns DDSTREAM_E_CANCELLED (unless the result was in). ddstream_validate_free cancels
+ * the checks if still running, waits for the thread (promptly) and frees everything; NULL is fine.
+ * Thread-safety: start is thread-safe; wait one thread at a time per validation; cancel any
+ * thread, any time before free; no other call during or after free. After fork() the child's
+ * copy answers DDSTREAM_E_FORKED and free releases nothing (see FORK).
+ */
+typedef struct ddstream_validation ddstream_validation;
+DDSTREAM_API ddstream_status ddstream_validate_start(const ddstream_config *cfg,
+                                                     ddstream_validation **out,
+                                                     ddstream_error *err);
+DDSTREAM_API ddstream_status ddstream_validate_wait(ddstream_validation *validation,
+                                                    int64_t timeout_ms, ddstream_error *err);
+DDSTREAM_API void ddstream_validate_cancel(ddstream_validation *validation);
+DDSTREAM_API void ddstream_validate_free(ddstream_validation *validation);
+
+/*
  * Open a stream over cfg's plan. Validates cfg first (no network I/O for a bad config). With
  * prefetch on, fetching starts at once on the stream's own threads. On success *out owns the
  * stream: close it with ddstream_close(). Thread-safe.
@@ -351,6 +388,18 @@ DDSTREAM_API const char *ddstream_last_error(const ddstream_stream *stream);
  * ddstream_seek/ddstream_reset clear it.
  */
 DDSTREAM_API void ddstream_cancel(ddstream_stream *stream);
+
+/*
+ * How long (ms from now) the stream's fetching still waits because it was told to: a spent
+ * rate-limit window (x-ratelimit-remaining 0, or a 429 with x-ratelimit-reset), a server's
+ * Retry-After, or the request gate; 0 when nothing waits for that (a plain retry backoff does
+ * not count). Such a wait is never longer than the window's period (x-ratelimit-period), or 60 s
+ * when the answer does not say it: a longer x-ratelimit-reset or Retry-After is cut to that and
+ * logged at INFO. For progress displays ("waiting 42 s for the rate-limit window"). Any thread,
+ * any time between ddstream_open and the start of ddstream_close, also while the stream is
+ * Arrow's (ddstream_stream_arrow). 0 in a fork()ed child.
+ */
+DDSTREAM_API int64_t ddstream_rate_limit_wait_ms(const ddstream_stream *stream);
 
 /*
  * Take the oldest queued log line (config.log_to_queue): copies it into buf (truncated to cap,
@@ -469,8 +518,8 @@ struct ArrowArrayStream {
  * "by {...}" clause. The query goes into the schema's metadata.
  *
  * Ownership: on DDSTREAM_OK the Arrow stream owns `stream`: make no other call on it, except
- * ddstream_cancel() and ddstream_poll_log(), which any thread may call until *out and every handle
- * shared from it are released. When the last handle is released the stream is closed
+ * ddstream_cancel(), ddstream_poll_log() and ddstream_rate_limit_wait_ms(), which any thread may
+ * call until *out and every handle shared from it are released. When the last handle is released the stream is closed
  * (ddstream_close): the worker stops and requests in flight are abandoned — releasing early is how
  * a consumer stops fetching. On an error nothing changes: stream is still the caller's and *out
  * is untouched.

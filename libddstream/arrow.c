@@ -281,6 +281,10 @@ static ddstream_status handle_next(arrow_handle *h, int64_t timeout_ms, struct A
                                    ddstream_error *err) {
     arrow_source *src = h->src;
     ddstream_batch *b = NULL;
+    if (dds_stream_forked(src->stream, err)) { /* before the lock, which may be held for ever */
+        memcpy(h->last_error, err->message, sizeof h->last_error);
+        return err->status;
+    }
     pthread_mutex_lock(&src->mu);
     ddstream_status rc = ddstream_next(src->stream, timeout_ms, &b, err);
     if (rc == DDSTREAM_OK) {
@@ -319,6 +323,12 @@ static const char *handle_get_last_error(struct ArrowArrayStream *self) {
 static void handle_release(struct ArrowArrayStream *self) {
     if (!self || !self->release) return;
     arrow_handle *h = self->private_data;
+    if (dds_stream_forked(h->src->stream, NULL)) {
+        /* A fork()ed child's copy: left as it is, like its stream (private_data still leads to
+         * it), since its source's mutex may be held for ever by a thread of the parent. */
+        self->release = NULL;
+        return;
+    }
     source_drop(h->src);
     free(h);
     self->release = NULL;
@@ -369,6 +379,7 @@ DDSTREAM_API ddstream_status ddstream_stream_arrow(ddstream_stream *stream,
                                                    ddstream_error *err) {
     if (!stream || !out)
         return dds_error_set(err, DDSTREAM_E_INVALID_ARGUMENT, "stream or out is NULL");
+    if (dds_stream_forked(stream, err)) return err ? err->status : DDSTREAM_E_FORKED;
     const char *query = dds_stream_settings(stream)->query;
     arrow_source *src = calloc(1, sizeof *src);
     if (!src) return dds_error_set(err, DDSTREAM_E_NOMEM, "out of memory making an Arrow stream");

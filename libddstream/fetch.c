@@ -8,6 +8,7 @@
 
 #include <ctype.h>
 #include <curl/curl.h>
+#include <stdatomic.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -24,6 +25,14 @@
 #include "ratelimit.h"
 
 #define BACKOFF_CAP_MS 30000
+/* The longest wait a server's x-ratelimit-reset or Retry-After is trusted for when the answer
+ * does not say how long its window is (x-ratelimit-period): a minute, Datadog's usual window.
+ * A longer one is a broken header or a proxy's; obeying it would park every stream of the
+ * process, and a wait cut short costs at most one more 429, which says again how long to wait. */
+#define UNKNOWN_PERIOD_LONGEST_WAIT_MS 60000
+/* Datadog's longest rate-limit window (the query endpoint's hour): a longer x-ratelimit-period
+ * is as broken as the reset it would excuse. */
+#define LONGEST_PERIOD_S 3600
 #define POLL_SLICE_MS 100
 /* A kept body buffer may exceed 4x the last answer by this much before it is given back. */
 #define KEEP_SLACK (256 * 1024)
@@ -44,6 +53,10 @@ struct dds_http {
     /* Per response, from the headers. -1: not sent. */
     int64_t rl_remaining, rl_reset_s, rl_limit, rl_period, retry_after_s;
     int64_t headers_at_ms; /* when the headers arrived: the base of x-ratelimit-reset */
+    /* Monotonic ms until which this client sleeps because the server (or the shared budget, or
+     * the request gate) said to wait; 0 when it does not. Read by other threads
+     * (ddstream_rate_limit_wait_ms). */
+    _Atomic int64_t throttled_until_ms;
     /* The process-wide budget of query requests for (base_url, API key). */
     dds_budget *budget;
     int64_t ticket;       /* the reservation of the transfer in progress... */
@@ -138,6 +151,23 @@ static int64_t header_int(const char *v, const char *end) {
 }
 
 static int64_t reset_ms(const dds_http *h);
+static void note_distrusted_wait(dds_http *h);
+
+/* Retry-After: delay-seconds, or an HTTP date (RFC 9110), as seconds from now; -1 if neither. */
+static int64_t parse_retry_after(const char *v, const char *end) {
+    while (v < end && isspace((unsigned char)*v)) v++;
+    if (v < end && isdigit((unsigned char)*v)) return header_int(v, end);
+    char date[64];
+    size_t n = (size_t)(end - v);
+    while (n > 0 && isspace((unsigned char)v[n - 1])) n--;
+    if (n == 0 || n >= sizeof date) return -1;
+    memcpy(date, v, n);
+    date[n] = 0;
+    time_t at = curl_getdate(date, NULL);
+    if (at < 0) return -1;
+    time_t now = time(NULL);
+    return at > now ? (int64_t)(at - now) : 0;
+}
 
 /* Tell the shared budget what the answer said, once per transfer. fallback_reset_ms: the wait
  * for a 429 that does not say how long (the caller's backoff). */
@@ -188,6 +218,7 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *userdata) {
     if (n <= 2 && (line[0] == '\r' || line[0] == '\n')) {
         /* End of the headers: the other streams need not wait for the body to learn the budget
          * (unless this is a 429 without a reset, whose wait the retry logic decides). */
+        note_distrusted_wait(h);
         if (h->header_status >= 200 && (h->header_status != 429 || reset_ms(h) >= 0))
             settle_budget(h, h->header_status, -1);
         if (h->header_status >= 200) settle_gate(h, h->header_status);
@@ -197,7 +228,7 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *userdata) {
     else if (header_is(line, n, "x-ratelimit-reset", &v)) h->rl_reset_s = header_int(v, end);
     else if (header_is(line, n, "x-ratelimit-limit", &v)) h->rl_limit = header_int(v, end);
     else if (header_is(line, n, "x-ratelimit-period", &v)) h->rl_period = header_int(v, end);
-    else if (header_is(line, n, "retry-after", &v)) h->retry_after_s = header_int(v, end);
+    else if (header_is(line, n, "retry-after", &v)) h->retry_after_s = parse_retry_after(v, end);
     else if (header_is(line, n, "content-encoding", &v)) h->encoding = dds_encoding_parse(v, (size_t)(end - v));
     else if (header_is(line, n, "content-length", &v)) reserve_body(h, header_int(v, end));
     return n;
@@ -464,31 +495,92 @@ static int64_t backoff_ms(dds_http *h, int attempt) {
     return d / 2 + (int64_t)(next_random(h) % (uint64_t)(d / 2 + 1));
 }
 
-/* Milliseconds from now until the rate-limit window resets, -1 when unknown.
- * x-ratelimit-reset is a duration in seconds (Retry-After too), counted from when the headers
- * arrived, not from the end of a long body. Proxies have been seen to rewrite it as an epoch
- * timestamp (seconds or ms): accept those. A window cannot last longer than its period (or an
- * hour, Datadog's longest, when the period is not sent): a larger value is clamped so that a
- * broken header cannot park every stream of the process for years. */
-static int64_t reset_ms(const dds_http *h) {
-    int64_t v = h->rl_reset_s >= 0 ? h->rl_reset_s : h->retry_after_s;
+/* The longest wait an answer's headers are trusted for: the window's period when the answer
+ * says it (x-ratelimit-period; a window cannot reset later than one period from now) and it is
+ * one Datadog uses (an hour at most), else UNKNOWN_PERIOD_LONGEST_WAIT_MS. */
+static int64_t longest_wait_ms(const dds_http *h) {
+    return h->rl_period > 0 && h->rl_period <= LONGEST_PERIOD_S ? h->rl_period * 1000
+                                                                 : UNKNOWN_PERIOD_LONGEST_WAIT_MS;
+}
+
+/* A header's wait in ms from when the headers arrived, as sent (unbounded); -1 when absent.
+ * x-ratelimit-reset is a duration in seconds (Retry-After too). Proxies have been seen to rewrite
+ * it as an epoch timestamp (seconds or ms): accept those. */
+static int64_t announced_wait_ms(int64_t v) {
     if (v < 0) return -1;
-    int64_t ms;
-    if (v > INT64_C(1000000000)) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-        /* epoch ms, or epoch s: whole seconds, so the window may end up to a second later */
-        int64_t at = v > INT64_C(100000000000) ? v : v * 1000 + 1000;
-        ms = at > now ? at - now : 0;
-    } else {
-        ms = v * 1000;
-    }
-    int64_t longest = h->rl_period > 0 && h->rl_period < 86400 ? h->rl_period * 1000 : 3600 * 1000;
+    if (v <= INT64_C(1000000000)) return v * 1000;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    /* epoch ms, or epoch s: whole seconds, so the window may end up to a second later */
+    int64_t at = v > INT64_C(100000000000) ? v : v * 1000 + 1000;
+    return at > now ? at - now : 0;
+}
+
+/* A header's wait from now, bounded by longest_wait_ms, counted from when the headers arrived
+ * (not from the end of a long body); -1 when absent. */
+static int64_t bounded_wait_ms(const dds_http *h, int64_t v) {
+    int64_t ms = announced_wait_ms(v);
+    if (ms < 0) return -1;
+    int64_t longest = longest_wait_ms(h);
     if (ms > longest) ms = longest;
     int64_t since = dds_now_ms() - h->headers_at_ms;
     if (since > 0) ms = ms > since ? ms - since : 0;
     return ms;
+}
+
+/* Milliseconds from now until the rate-limit window resets (x-ratelimit-reset, else
+ * Retry-After), bounded (longest_wait_ms); -1 when unknown. */
+static int64_t reset_ms(const dds_http *h) {
+    return bounded_wait_ms(h, h->rl_reset_s >= 0 ? h->rl_reset_s : h->retry_after_s);
+}
+
+/* At the end of an answer's headers: say so (INFO) when a wait they ask for is longer than
+ * they can mean, and is cut to longest_wait_ms. */
+static void note_distrusted_wait(dds_http *h) {
+    const char *name = h->rl_reset_s >= 0 ? "x-ratelimit-reset" : "Retry-After";
+    int64_t asked = announced_wait_ms(h->rl_reset_s >= 0 ? h->rl_reset_s : h->retry_after_s);
+    int64_t longest = longest_wait_ms(h);
+    if (asked <= longest) return;
+    if (h->rl_period > 0 && h->rl_period <= LONGEST_PERIOD_S)
+        dds_logf(h->log, DDSTREAM_LOG_INFO,
+                 "HTTP %ld: %s asks to wait %lld s, longer than the rate-limit window's period "
+                 "(x-ratelimit-period: %lld s): waiting %lld s at most",
+                 h->header_status, name, (long long)(asked / 1000), (long long)h->rl_period,
+                 (long long)(longest / 1000));
+    else
+        dds_logf(h->log, DDSTREAM_LOG_INFO,
+                 "HTTP %ld: %s asks to wait %lld s, and the answer does not say how long its "
+                 "window is (no x-ratelimit-period): waiting %lld s at most",
+                 h->header_status, name, (long long)(asked / 1000),
+                 (long long)(longest / 1000));
+}
+
+/* The wait a 408 or 5xx answer asks for with Retry-After (bounded), or -1. */
+static int64_t server_asked_ms(const dds_http *h, long status) {
+    if (status != 408 && status < 500) return -1;
+    return h->retry_after_s > 0 ? bounded_wait_ms(h, h->retry_after_s) : -1;
+}
+
+/* How long to wait before retrying a 408 or 5xx: the server's Retry-After (bounded) when it
+ * sent one, else the backoff. */
+static int64_t retry_delay_ms(dds_http *h, int attempt) {
+    int64_t asked = server_asked_ms(h, h->header_status);
+    return asked > 0 ? asked : backoff_ms(h, attempt);
+}
+
+/* Sleep (cancellably) for ms because a server, the budget or the gate said to wait, visibly to
+ * ddstream_rate_limit_wait_ms. Returns nonzero if cancelled. */
+static int throttled_sleep(dds_http *h, int64_t ms) {
+    atomic_store(&h->throttled_until_ms, dds_now_ms() + ms);
+    int cancelled = dds_cancel_sleep(h->cancel, ms);
+    atomic_store(&h->throttled_until_ms, 0);
+    return cancelled;
+}
+
+int64_t dds_http_throttled_ms(dds_http *h, int64_t now_ms) {
+    int64_t until = h ? atomic_load(&h->throttled_until_ms) : 0;
+    return until > now_ms ? until - now_ms : 0;
 }
 
 /* Whether a JSON body is a correct beginning of a document that stops early: the answer was cut
@@ -632,7 +724,7 @@ static outcome classify(dds_http *h, CURLcode rc, long status, int attempt, int6
         return OUTCOME_RETRY;
     }
     if (status == 408 || status >= 500) {
-        *delay_ms = backoff_ms(h, attempt);
+        *delay_ms = retry_delay_ms(h, attempt);
         return OUTCOME_RETRY;
     }
     return OUTCOME_FAIL;
@@ -681,7 +773,7 @@ static int64_t wait_for_gate(dds_http *h, int32_t attempt, int64_t *wait_out) {
             dds_logf(h->log, DDSTREAM_LOG_INFO, "request gate: waiting %lld ms", (long long)wait);
             told = 1;
         }
-        if (dds_cancel_sleep(h->cancel, wait)) return -1;
+        if (throttled_sleep(h, wait)) return -1;
         waited += dds_now_ms() - t;
     }
 }
@@ -703,7 +795,7 @@ static int64_t wait_for_budget(dds_http *h, int64_t *ticket, int64_t *wait_out) 
                      "rate-limit budget spent: waiting %lld ms for the window to reset", (long long)wait);
             told = 1;
         }
-        if (dds_cancel_sleep(h->cancel, wait)) return -1;
+        if (throttled_sleep(h, wait)) return -1;
         waited += dds_now_ms() - t;
     }
 }
@@ -832,7 +924,10 @@ static ddstream_status get(dds_http *h, const char *path_query, int send_app_key
         dds_logf(h->log, DDSTREAM_LOG_WARN, "%s; retry %d of %d in %lld ms",
                  err ? err->message : "request failed", attempt + 1, (int)h->s->max_retries,
                  (long long)delay);
-        if (dds_cancel_sleep(h->cancel, delay)) {
+        /* A wait the server asked for (429, Retry-After) shows in ddstream_rate_limit_wait_ms;
+         * a plain backoff does not. */
+        int throttled = status == 429 || server_asked_ms(h, status) > 0;
+        if (throttled ? throttled_sleep(h, delay) : dds_cancel_sleep(h->cancel, delay)) {
             result = dds_error_set(err, DDSTREAM_E_CANCELLED, "cancelled");
             break;
         }

@@ -35,6 +35,12 @@ void dds_http_free(dds_http *h);
  */
 void dds_http_wait_for_windows(dds_http *h);
 
+/*
+ * How many ms from now_ms this client still sleeps because the server (429, Retry-After), the
+ * shared rate-limit budget or the request gate said to wait; 0 when it does not. Any thread.
+ */
+int64_t dds_http_throttled_ms(dds_http *h, int64_t now_ms);
+
 /* Scrub the keys from msg (in place; dds_redact: whole, and any piece of 8 characters or more).
  * For text that came from the server: a body may echo a key, and a message may cut it. */
 void dds_http_scrub(const dds_http *h, char *msg);
@@ -45,8 +51,11 @@ char *dds_http_escape(dds_http *h, const char *value);
 /*
  * GET <base_url><path_query>. Sends DD-API-KEY (and DD-APPLICATION-KEY if send_app_key), asks for
  * compressed answers, retries 408/429/5xx and transient network errors with exponential backoff
- * and jitter (429: as long as x-ratelimit-reset says), within max_retries and max_retry_wait_ms,
- * and waits for the window to reset before sending when x-ratelimit-remaining said 0.
+ * and jitter (429: as long as x-ratelimit-reset or Retry-After says; 408/5xx: as long as a
+ * Retry-After says, in seconds or as an HTTP date), within max_retries and max_retry_wait_ms,
+ * and waits for the window to reset before sending when x-ratelimit-remaining said 0. A wait a
+ * header asks for is bounded by the window's period (x-ratelimit-period, up to an hour), or 60 s
+ * when the answer does not say it; a longer one is cut and logged at INFO.
  * On DDSTREAM_OK *body holds the 200 answer (free with dds_body_free). Otherwise err says what
  * failed, with the HTTP status and the server's own message when there was one.
  */

@@ -18,6 +18,7 @@ DDSTREAM_API const char *ddstream_status_str(ddstream_status status) {
     case DDSTREAM_E_PROTOCOL: return "unexpected answer from the server";
     case DDSTREAM_E_CANCELLED: return "cancelled";
     case DDSTREAM_E_INTERNAL: return "internal error";
+    case DDSTREAM_E_FORKED: return "the stream was opened by another process (before fork())";
     }
     return "unknown status";
 }

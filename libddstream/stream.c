@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cancel.h"
 #include "chunk_fetch.h"
@@ -56,6 +57,7 @@ typedef struct fetcher {
 } fetcher;
 
 struct ddstream_stream {
+    pid_t owner_pid;           /* the process that opened it: see "fork()" below */
     dds_settings s;
     dds_plan plan;
     dds_log log;
@@ -102,6 +104,29 @@ static void describe_chunk_error(ddstream_stream *st, size_t idx, ddstream_error
     err->message[n] = 0;
     err->chunk_start = c.start;
     err->chunk_end = c.end;
+}
+
+/* ---- fork() ----
+ * A child made by fork() has only the thread that called it. The stream's fetcher threads are
+ * gone, its mutex may be held for ever by one of them, and its curl handles share their sockets
+ * (and TLS sessions) with the parent's. So in a child, every call on an inherited stream fails
+ * with DDSTREAM_E_FORKED before touching any of that, and ddstream_close leaks the stream
+ * deliberately: no join (of threads that do not exist), no destruction of locks that may be held,
+ * no curl cleanup (which could write a TLS close_notify into the parent's connection). The leak
+ * is the child's copy of the parent's memory, made once per fork. The parent is untouched. */
+static int forked(const ddstream_stream *st) { return getpid() != st->owner_pid; }
+
+static ddstream_status forked_error(const ddstream_stream *st, ddstream_error *err) {
+    return dds_error_set(err, DDSTREAM_E_FORKED,
+                         "the stream was opened in process %ld; a stream cannot be used after "
+                         "fork(): open a new one in the child",
+                         (long)st->owner_pid);
+}
+
+int dds_stream_forked(const ddstream_stream *st, ddstream_error *err) {
+    if (!forked(st)) return 0;
+    forked_error(st, err);
+    return 1;
 }
 
 /* ---- resume tokens: "dds1-<fingerprint, 16 hex>-<chunk index>" ----
@@ -200,6 +225,8 @@ DDSTREAM_API ddstream_status ddstream_resume_token_at(const ddstream_stream *st,
 
 DDSTREAM_API ddstream_status ddstream_resume_token(const ddstream_stream *st, char *buf, size_t cap) {
     if (!st) return DDSTREAM_E_INVALID_ARGUMENT;
+    if (forked(st)) /* no thread of the child can change it; its lock may be held for ever */
+        return ddstream_resume_token_at(st, st->next_deliver, buf, cap);
     ddstream_stream *m = (ddstream_stream *)st; /* locking does not change the observable state */
     pthread_mutex_lock(&m->mu);
     size_t index = m->next_deliver;
@@ -344,6 +371,7 @@ static void drop_window(ddstream_stream *st) {
 
 DDSTREAM_API void ddstream_close(ddstream_stream *st) {
     if (!st) return;
+    if (forked(st)) return; /* leaked on purpose in a fork()ed child: see "fork()" above */
     if (st->fetchers) stop_worker(st);
     if (st->slots) drop_window(st);
     free(st->slots);
@@ -380,6 +408,7 @@ DDSTREAM_API ddstream_status ddstream_open(const ddstream_config *cfg, ddstream_
     *out = NULL;
     ddstream_stream *st = calloc(1, sizeof *st);
     if (!st) return dds_error_set(err, DDSTREAM_E_NOMEM, "out of memory creating the stream");
+    st->owner_pid = getpid();
     ddstream_status rc = dds_settings_load(cfg, &st->s, err);
     if (rc != DDSTREAM_OK) {
         free(st);
@@ -467,6 +496,7 @@ DDSTREAM_API ddstream_status ddstream_next(ddstream_stream *st, int64_t timeout_
     ddstream_error local;
     ddstream_error *e = err ? err : &local;
     ddstream_status rc;
+    if (forked(st)) return remember(st, forked_error(st, e), e); /* the child's copy: no lock */
     struct timespec until = dds_deadline_after(timeout_ms > 0 ? timeout_ms : 0);
     pthread_mutex_lock(&st->mu);
     if (st->cancelled) {
@@ -515,7 +545,7 @@ done:
 }
 
 DDSTREAM_API int32_t ddstream_has_next(const ddstream_stream *st) {
-    if (!st) return 0;
+    if (!st || forked(st)) return 0; /* nothing can be delivered in a fork()ed child */
     ddstream_stream *m = (ddstream_stream *)st; /* locking does not change the observable state */
     pthread_mutex_lock(&m->mu);
     int32_t more = m->next_deliver < m->plan.count;
@@ -525,6 +555,8 @@ DDSTREAM_API int32_t ddstream_has_next(const ddstream_stream *st) {
 
 DDSTREAM_API double ddstream_progress(const ddstream_stream *st) {
     if (!st) return 0.0;
+    if (forked(st)) /* no thread of the child can change it; its lock may be held for ever */
+        return st->plan.count ? (double)st->next_deliver / (double)st->plan.count : 1.0;
     ddstream_stream *m = (ddstream_stream *)st;
     pthread_mutex_lock(&m->mu);
     double p = m->plan.count ? (double)m->next_deliver / (double)m->plan.count : 1.0;
@@ -546,6 +578,7 @@ DDSTREAM_API ddstream_status ddstream_seek(ddstream_stream *st, size_t index, dd
     if (index > st->plan.count)
         return dds_error_set(err, DDSTREAM_E_INVALID_ARGUMENT, "chunk index %zu is past the plan's %zu chunks",
                              index, st->plan.count);
+    if (forked(st)) return forked_error(st, err);
     stop_worker(st);
     pthread_mutex_lock(&st->mu);
     drop_window(st);
@@ -568,7 +601,7 @@ DDSTREAM_API const char *ddstream_last_error(const ddstream_stream *st) {
 }
 
 DDSTREAM_API void ddstream_cancel(ddstream_stream *st) {
-    if (!st) return;
+    if (!st || forked(st)) return; /* the child has none of the threads to stop */
     pthread_mutex_lock(&st->mu);
     st->cancelled = 1;
     wake_everyone(st);
@@ -579,7 +612,19 @@ DDSTREAM_API void ddstream_cancel(ddstream_stream *st) {
 DDSTREAM_API ddstream_status ddstream_poll_log(ddstream_stream *st, int32_t *level, char *buf,
                                                size_t cap) {
     if (!st) return DDSTREAM_E_INVALID_ARGUMENT;
+    if (forked(st)) return DDSTREAM_E_FORKED; /* the queue's lock may be held for ever */
     return dds_log_pop(&st->log, level, buf, cap) ? DDSTREAM_OK : DDSTREAM_END;
+}
+
+DDSTREAM_API int64_t ddstream_rate_limit_wait_ms(const ddstream_stream *st) {
+    if (!st || forked(st)) return 0;
+    /* fetchers and their clients are fixed from open to close; the waits are atomics */
+    int64_t now = dds_now_ms(), longest = 0;
+    for (size_t i = 0; i < st->nfetchers; i++) {
+        int64_t w = dds_http_throttled_ms(st->fetchers[i].http, now);
+        if (w > longest) longest = w;
+    }
+    return longest;
 }
 
 const dds_settings *dds_stream_settings(const ddstream_stream *st) { return &st->s; }

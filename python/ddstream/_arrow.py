@@ -118,15 +118,18 @@ class ArrowSource:
     def capsule(self, requested_schema: Any = None) -> Any:
         """``__arrow_c_stream__``: a new handle in a PyCapsule.
 
-        pyarrow imports the handle (taking it over without touching a column) and makes the
-        capsule: its destructor is C code that releases an unconsumed stream safely at any time.
-        A capsule made from Python (ctypes) would need a Python destructor, which runs with the
-        consumer's exception pending when a consumer fails — not safe (docs/arrow.md).
+        The capsule is pyarrow's export of a reader over :meth:`batches` (record batches
+        imported without touching a column), not of the C handle itself: a consumer
+        (``pa.table``, polars, DuckDB) calls the C handle's ``get_next`` with the GIL released
+        and waits in it until the chunk arrives, so Ctrl-C would go unnoticed until the whole
+        stream had been read. Through :meth:`batches` each wait is cut into slices between which
+        Python handles signals, and the KeyboardInterrupt (or a ddstream error) reaches the
+        consumer as the error of its read — never a partial table that looks whole. pyarrow
+        makes the capsule: its destructor is C code that releases an unconsumed stream safely at
+        any time. A capsule made from Python (ctypes) would need a Python destructor, which runs
+        with the consumer's exception pending when a consumer fails — not safe (docs/arrow.md).
         """
-        pa = pyarrow()
-        handle = self.share()  # alive until pyarrow has moved it out
-        reader = pa.RecordBatchReader._import_from_c(_address(handle))
-        return reader.__arrow_c_stream__(requested_schema)
+        return self.reader().__arrow_c_stream__(requested_schema)
 
     def release(self) -> None:
         """Let go of the root handle (idempotent): the C stream closes once no reader holds one."""

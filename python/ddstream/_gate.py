@@ -18,6 +18,7 @@ from __future__ import annotations
 import itertools
 import logging
 import math
+import os
 import threading
 from typing import Any, Protocol, runtime_checkable
 
@@ -65,6 +66,15 @@ class _Entry:
 _entries: dict[int, _Entry] = {}
 _entries_lock = threading.Lock()
 _next_id = itertools.count(1)
+
+
+def _after_fork_in_child() -> None:
+    """A thread of the parent may have held the lock at fork(): the child's copy starts unlocked."""
+    global _entries_lock
+    _entries_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _entry(user_data: Any) -> _Entry | None:

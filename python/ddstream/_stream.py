@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import threading
 import weakref
 from collections.abc import Iterator
@@ -180,13 +181,24 @@ class _Handle:
     ``state_lock`` guards the pointer itself so that ``cancel`` (allowed from any thread at any
     time) never races with ``close``. Once the stream is handed to Arrow, ``arrow`` (an
     ``_arrow.ArrowSource``) owns it, and closing lets go of the Arrow root handle instead.
+
+    After ``os.fork()`` the child's copies of the locks are replaced by new ones (another thread
+    of the parent may have held them, and would never release them in the child); the C library
+    then answers every call on the inherited stream with ``DDSTREAM_E_FORKED``
+    (:class:`~ddstream.ForkedStreamError`) and closing it releases nothing (include/ddstream.h,
+    FORK), so the child neither hangs nor crashes on it, at exit included.
     """
 
-    __slots__ = ("arrow", "call_lock", "ptr", "state_lock")
+    __slots__ = ("__weakref__", "arrow", "call_lock", "ptr", "state_lock")
 
     def __init__(self, ptr: Any) -> None:
         self.ptr: Any = ptr
         self.arrow: Any = None
+        self.call_lock = threading.Lock()
+        self.state_lock = threading.Lock()
+        _open_handles.add(self)
+
+    def renew_locks(self) -> None:
         self.call_lock = threading.Lock()
         self.state_lock = threading.Lock()
 
@@ -214,6 +226,17 @@ class _Handle:
                     lib.ddstream_close(ptr)
         finally:
             self.call_lock.release()
+
+
+_open_handles: weakref.WeakSet[_Handle] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for handle in list(_open_handles):
+        handle.renew_locks()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _config_from_keywords(start: TimeLike | None, end: TimeLike | None,
@@ -382,8 +405,9 @@ class DDStream(Generic[BatchT]):
 
         Checks the config (no network I/O if it is invalid), then the API key
         (``/api/v1/validate``), then the application key and the query with the smallest real
-        query. Blocks for the duration of those requests (the GIL is released meanwhile). It
-        logs nothing: the message returned is the whole report.
+        query. Blocks for the duration of those requests (the GIL is released meanwhile; Ctrl-C
+        interrupts it within a tenth of a second and abandons the request in flight). It logs
+        nothing: the message returned is the whole report.
 
         Returns:
             ``None`` when everything is fine, else the error message.
@@ -405,7 +429,22 @@ class DDStream(Generic[BatchT]):
         # what went wrong).
         native.ptr.log_level = 0
         err = _new_error()
-        status = lib.ddstream_validate(native.ptr, err)
+        out = ffi.new("ddstream_validation **")
+        status = lib.ddstream_validate_start(native.ptr, out, err)
+        if status != STATUS_OK:
+            raise _error(status, err)
+        # The checks run on the library's thread; waiting in slices lets Ctrl-C in between, and
+        # an interrupt cancels them (the request in flight is abandoned at once).
+        validation = ffi.gc(out[0], lib.ddstream_validate_free)
+        try:
+            status = STATUS_TIMEOUT
+            while status == STATUS_TIMEOUT:
+                status = lib.ddstream_validate_wait(validation, _SLICE_MS, err)
+        except BaseException:
+            lib.ddstream_validate_cancel(validation)
+            raise
+        finally:
+            ffi.release(validation)  # joins the thread: prompt once cancelled
         if status != STATUS_OK:
             raise _error(status, err)
 
@@ -510,6 +549,18 @@ class DDStream(Generic[BatchT]):
         """Fraction of chunks delivered, 0.0 to 1.0."""
         with self._handle.call_lock:
             return float(lib.ddstream_progress(self._require_open()))
+
+    def rate_limit_wait(self) -> float:
+        """Seconds the stream's fetching still waits because it was told to (a spent rate-limit
+        window, a 429, a server's ``Retry-After``, the request gate); 0.0 when nothing waits for
+        that. Never more than the window's period (or 60 s when the server does not say it):
+        a longer ``x-ratelimit-reset`` is cut to that and logged at INFO. For progress displays;
+        any thread, also while another is blocked in :meth:`next_batch` or the stream is Arrow's.
+        """
+        handle = self._handle
+        with handle.state_lock:
+            ptr = handle.ptr
+            return 0.0 if ptr is None else int(lib.ddstream_rate_limit_wait_ms(ptr)) / 1000.0
 
     @property
     def chunk_count(self) -> int:

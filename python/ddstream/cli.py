@@ -118,6 +118,7 @@ def _query(args: argparse.Namespace) -> int:
 
     with DDStream(cfg) as stream:
         progress = Progress(stream.chunk_count, enabled=False if args.quiet else None)
+        progress.watch(stream.rate_limit_wait)  # a rate-limit wait shows, not a silent stall
         if fmt in TEXT_FORMATS:
             _export_text(stream, fmt, args.output, progress, grouped_hint=" by " in cfg.query)
         else:

@@ -15,6 +15,7 @@ __all__ = [
     "CancelledError",
     "ConfigError",
     "DDStreamError",
+    "ForkedStreamError",
     "InternalError",
     "LibraryLoadError",
     "NetworkError",
@@ -43,6 +44,7 @@ STATUS_E_TIMEOUT = 25
 STATUS_E_PROTOCOL = 26
 STATUS_E_CANCELLED = 27
 STATUS_E_INTERNAL = 28
+STATUS_E_FORKED = 29
 
 
 class DDStreamError(RuntimeError):
@@ -141,6 +143,12 @@ class InternalError(DDStreamError):
     """A bug in ddstream (or an allocation failure): please report it."""
 
 
+class ForkedStreamError(DDStreamError):
+    """The stream was opened in the parent of this fork()ed process (multiprocessing's fork start
+    method, gunicorn, Celery...): it cannot be used here. Open a new stream in this process (its
+    ``resume_token()`` still answers, to start where the inherited one stood)."""
+
+
 _CLASS_FOR_STATUS: dict[int, type[DDStreamError]] = {
     STATUS_E_INVALID_ARGUMENT: InternalError,  # the binding passed something wrong: our bug
     STATUS_E_CONFIG: ConfigError,
@@ -154,6 +162,7 @@ _CLASS_FOR_STATUS: dict[int, type[DDStreamError]] = {
     STATUS_E_PROTOCOL: ProtocolError,
     STATUS_E_CANCELLED: CancelledError,
     STATUS_E_INTERNAL: InternalError,
+    STATUS_E_FORKED: ForkedStreamError,
 }
 
 

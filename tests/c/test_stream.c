@@ -238,6 +238,56 @@ static void test_errors(void) {
     CHECK(ddstream_validate(&cfg, &err) == DDSTREAM_E_AUTH, "validate bad app key: %s", err.message);
 }
 
+/* ddstream_validate_start / _wait / _cancel / _free: the result as ddstream_validate gives it,
+ * waits in slices while the (2 s) answer is on its way, and a cancel that ends the wait at once. */
+static void test_validate_in_slices(void) {
+    ddstream_config cfg;
+    ddstream_error err;
+    ddstream_validation *v = NULL;
+    base_config(&cfg, "avg:system.cpu.user{*}");
+    CHECK(ddstream_validate_start(&cfg, &v, &err) == DDSTREAM_OK && v, "start: %s", err.message);
+    ddstream_status st;
+    while ((st = ddstream_validate_wait(v, 50, &err)) == DDSTREAM_TIMEOUT) {
+    }
+    CHECK(st == DDSTREAM_OK, "validate good keys in slices: %s", err.message);
+    CHECK(ddstream_validate_wait(v, 0, &err) == DDSTREAM_OK, "the result stays");
+    ddstream_validate_free(v);
+
+    cfg.app_key = "wrong-app-key-0123456789";
+    v = NULL;
+    CHECK(ddstream_validate_start(&cfg, &v, &err) == DDSTREAM_OK, "start");
+    CHECK(ddstream_validate_wait(v, -1, &err) == DDSTREAM_E_AUTH && !strstr(err.message, "wrong-app"),
+          "bad app key: %s", err.message);
+    ddstream_validate_free(v);
+
+    base_config(&cfg, "");
+    v = NULL;
+    CHECK(ddstream_validate_start(&cfg, &v, &err) == DDSTREAM_E_CONFIG && v == NULL, "bad config");
+
+    base_config(&cfg, "avg:system.cpu.user{*}");
+    cfg.base_url = getenv("DDSTREAM_SLOW_URL");
+    CHECK(ddstream_validate_start(&cfg, &v, &err) == DDSTREAM_OK, "start slow");
+    double t0 = now_s();
+    int slices = 0;
+    while ((st = ddstream_validate_wait(v, 100, &err)) == DDSTREAM_TIMEOUT && ++slices < 5) {
+    }
+    CHECK(st == DDSTREAM_TIMEOUT && slices == 5, "the slow answer is still on its way: %s", ddstream_status_str(st));
+    CHECK(now_s() - t0 < 1.0, "five 100 ms slices took %.3f s", now_s() - t0);
+    t0 = now_s();
+    ddstream_validate_cancel(v);
+    st = ddstream_validate_wait(v, -1, &err);
+    double took = now_s() - t0;
+    CHECK(st == DDSTREAM_E_CANCELLED, "cancelled: %s", ddstream_status_str(st));
+    CHECK(took < 0.2, "cancel ended the wait after %.3f s", took);
+    ddstream_validate_free(v);
+    /* free while the checks run: cancels and joins, promptly */
+    CHECK(ddstream_validate_start(&cfg, &v, &err) == DDSTREAM_OK, "start slow again");
+    t0 = now_s();
+    ddstream_validate_free(v);
+    CHECK(now_s() - t0 < 0.2, "free while running took %.3f s", now_s() - t0);
+    ddstream_validate_free(NULL);
+}
+
 typedef struct canceller {
     ddstream_stream *s;
     double delay;
@@ -500,6 +550,7 @@ int main(void) {
           "prefetch on and off give the same data");
     test_grouped();
     test_errors();
+    test_validate_in_slices();
     test_cancel_and_close_while_busy();
     test_in_flight();
     test_max_chunks();

@@ -9,6 +9,7 @@ meson build exists in ``build/``, the source tree is used with that build.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,6 +35,12 @@ def _use_source_tree_if_needed() -> None:
 
 
 _use_source_tree_if_needed()
+
+# Ctrl-C tests send SIGINT to this process and to child Pythons. A shell starts a background job
+# with SIGINT ignored, and Python keeps an ignored SIGINT ignored (no KeyboardInterrupt), so a
+# suite started that way would fail them. Installing Python's handler here gives this process
+# KeyboardInterrupt, and children (exec resets a handled signal to the default) install their own.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 import ddstream as dd  # noqa: E402
 from ddstream.testing import FakeDatadog  # noqa: E402

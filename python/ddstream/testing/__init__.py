@@ -24,6 +24,7 @@ from __future__ import annotations
 from ._data import BLACKOUTS, HOST_GAP_PERIOD, RAW_PERIOD, Dataset, metric_base
 from ._faults import (
     RECOVERABLE_KINDS,
+    AbsurdReset,
     Garbage,
     GzipBomb,
     Hangup,
@@ -31,6 +32,7 @@ from ._faults import (
     RandomFaults,
     Redirect,
     ResetMidBody,
+    RetryAfter,
     SlowBody,
     Truncate,
     TruncatedJSON,
@@ -68,6 +70,7 @@ __all__ = [
     "RECOVERABLE_KINDS",
     "UNLIMITED_RATE",
     "VALIDATE_PATH",
+    "AbsurdReset",
     "CannedResponse",
     "Dataset",
     "Exchange",
@@ -83,6 +86,7 @@ __all__ = [
     "RequestRecord",
     "ResetMidBody",
     "Response",
+    "RetryAfter",
     "SlowBody",
     "SubQuery",
     "Truncate",

@@ -22,11 +22,15 @@ them). With :meth:`FakeDatadog.inject` (any status, JSON or HTML body) and the s
 :class:`Redirect`      a 3xx pointing elsewhere
 :class:`WideAnswer`    a small 200 naming many groups with empty point lists (a huge dense batch)
 :class:`RandomFaults`  a seeded mix of the recoverable faults above, for soak tests
+:class:`AbsurdReset`   a spent rate-limit window whose ``x-ratelimit-reset`` is far beyond what
+                       any window can mean (a 429, or the real 200 with ``remaining: 0``)
+:class:`RetryAfter`    a 503 (or any status) with ``Retry-After``, in seconds or as an HTTP date
 =====================  ==========================================================================
 """
 
 from __future__ import annotations
 
+import email.utils
 import json
 import random
 import threading
@@ -40,6 +44,7 @@ from ._server import QUERY_PATH, Exchange, Fault, Response, error_response, json
 
 __all__ = [
     "RECOVERABLE_KINDS",
+    "AbsurdReset",
     "Garbage",
     "GzipBomb",
     "Hangup",
@@ -47,6 +52,7 @@ __all__ = [
     "RandomFaults",
     "Redirect",
     "ResetMidBody",
+    "RetryAfter",
     "SlowBody",
     "Truncate",
     "TruncatedJSON",
@@ -385,3 +391,75 @@ class RandomFaults(Fault):
         else:
             fault = Hangup()
         fault.respond(exchange)
+
+
+class AbsurdReset(Fault):
+    """A spent rate-limit window whose ``x-ratelimit-reset`` no window can mean.
+
+    ``status=429``: the limit hit, with ``{"errors": [...]}``; ``status=200``: the real answer
+    with ``x-ratelimit-remaining: 0``. ``reset`` is sent as it is (default: three years, in
+    seconds; an epoch far ahead is another form). ``period`` is ``x-ratelimit-period``, or None
+    to leave it (and thereby the window's length) out. A client that believes the header parks
+    every request of the process for as long as it says.
+    """
+
+    def __init__(
+        self,
+        *,
+        status: int = 429,
+        reset: str = "99999999",
+        period: int | None = 10,
+        limit: int = 100,
+        path: str | None = QUERY_PATH,
+        times: int | None = 1,
+    ) -> None:
+        super().__init__(path=path, times=times)
+        if status not in (200, 429):
+            raise ValueError(f"status must be 200 or 429, got {status}")
+        self.status = status
+        self.headers = {
+            "x-ratelimit-limit": str(limit),
+            "x-ratelimit-remaining": "0",
+            "x-ratelimit-reset": reset,
+            "x-ratelimit-name": "query",
+        }
+        if period is not None:
+            self.headers["x-ratelimit-period"] = str(period)
+
+    def respond(self, exchange: Exchange) -> None:
+        if self.status == 429:
+            exchange.send(error_response(429, "Too many requests", self.headers))
+            return
+        response = exchange.real_response()
+        headers = {name: value for name, value in response.headers.items()
+                   if not name.lower().startswith("x-ratelimit-")}
+        headers.update(self.headers)
+        exchange.send(Response(response.status, response.body, response.content_type, headers,
+                               response.gzip_body))
+
+
+class RetryAfter(Fault):
+    """A ``status`` answer (503 by default) with ``Retry-After`` and no ``x-ratelimit-*``
+    headers: ``seconds`` as delay-seconds, or with ``http_date=True`` as the HTTP date that many
+    seconds from now (RFC 9110 allows both)."""
+
+    def __init__(
+        self,
+        seconds: float = 1.0,
+        *,
+        status: int = 503,
+        http_date: bool = False,
+        path: str | None = QUERY_PATH,
+        times: int | None = 1,
+    ) -> None:
+        super().__init__(path=path, times=times)
+        self.seconds = seconds
+        self.status = status
+        self.http_date = http_date
+
+    def respond(self, exchange: Exchange) -> None:
+        if self.http_date:
+            value = email.utils.formatdate(time.time() + self.seconds, usegmt=True)
+        else:
+            value = str(round(self.seconds))
+        exchange.send(error_response(self.status, "Service Unavailable", {"Retry-After": value}))
