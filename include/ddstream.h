@@ -193,7 +193,7 @@ typedef struct ddstream_config {
     int64_t connect_timeout_ms;     /* (default 10000) */
     int64_t request_timeout_ms;     /* whole request, connect to last byte (default 120000) */
     int64_t max_body_bytes;         /* largest answer accepted, decompressed (default 256 MiB) */
-    const char *ca_bundle;          /* NULL: the system's CA store */
+    const char *ca_bundle;          /* NULL: $SSL_CERT_FILE, else the system's CA store */
     int64_t retry_backoff_ms;       /* first retry waits 50-100% of this, doubling per retry up to
                                        30 s (default 500) */
     int64_t low_speed_limit;        /* abort a transfer slower than this many bytes/s ... */

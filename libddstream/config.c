@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "base_url.h"
+#include "ca_store.h"
 #include "error.h"
 #include "plan.h"
 
@@ -276,7 +277,8 @@ ddstream_status dds_settings_load(const ddstream_config *cfg_in, dds_settings *o
     out->site = strdup(site);
     out->base_url = checked_base; /* libcurl's rendering of the checked URL, no trailing '/' */
     out->query = strdup(c->query);
-    out->ca_bundle = dup_or_null(c->ca_bundle);
+    /* Unset: $SSL_CERT_FILE, libcurl's own store, or the distribution's (ca_store.h). */
+    out->ca_bundle = c->ca_bundle ? strdup(c->ca_bundle) : dds_ca_store_default();
     out->resume_token = dup_or_null(c->resume_token);
     if (!out->api_key || !out->app_key || !out->site || !out->base_url || !out->query ||
         (c->ca_bundle && !out->ca_bundle) || (c->resume_token && !out->resume_token)) {

@@ -633,7 +633,8 @@ static outcome curl_failure(dds_http *h, CURLcode rc, int attempt, int64_t *dela
                       detail, (int)rc);
         return OUTCOME_FAIL;
     case CURLE_SSL_CACERT_BADFILE:
-        dds_error_set(err, DDSTREAM_E_CONFIG, "ca_bundle could not be used: %s (libcurl error %d)",
+        dds_error_set(err, DDSTREAM_E_CONFIG, "ca_bundle (or $SSL_CERT_FILE when ca_bundle is unset) could not be used: %s "
+                      "(libcurl error %d)",
                       detail, (int)rc);
         return OUTCOME_FAIL;
     default:

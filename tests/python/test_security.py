@@ -63,6 +63,22 @@ def test_ca_bundle_trusts_the_private_ca(tls_server: FakeDatadog) -> None:
         np.testing.assert_array_equal(a, b)
 
 
+def test_ssl_cert_file_is_the_store_when_ca_bundle_is_unset(
+    tls_server: FakeDatadog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """$SSL_CERT_FILE names the CA store when ca_bundle is unset (libcurl, built with a CA file of
+    its own, would ignore it); an explicit ca_bundle still wins over it."""
+    cfg = make_config(tls_server, range_end=T0 + 3600)
+    monkeypatch.setenv("SSL_CERT_FILE", tls_server.ca_file)
+    assert dd.DDStream.validate(cfg) is None
+    with dd.DDStream(cfg) as stream:
+        assert len(next(stream)["avg"]) == 60
+    monkeypatch.setenv("SSL_CERT_FILE", "/nonexistent/ca.pem")
+    assert dd.DDStream.validate(cfg.copy(ca_bundle=tls_server.ca_file)) is None
+    with dd.DDStream(cfg) as stream, pytest.raises(dd.ConfigError, match="SSL_CERT_FILE"):
+        next(stream)
+
+
 def test_missing_ca_bundle_is_a_config_error(tls_server: FakeDatadog, tmp_path: Any) -> None:
     cfg = make_config(tls_server, range_end=T0 + 3600, ca_bundle=str(tmp_path / "missing.pem"))
     with dd.DDStream(cfg) as stream, pytest.raises(dd.ConfigError, match="ca_bundle"):
