@@ -1,7 +1,8 @@
-"""A library libddstream needs that cannot be loaded gives ``import ddstream`` a clear
-``LibraryLoadError`` (a ``DDStreamError`` and an ``ImportError``) naming it and what to install,
-never cffi's raw ``OSError``: a dependency missing from the system, an unusable system copy (hidden
-in a private mount namespace), and a broken libddstream itself."""
+"""A library libddstream needs that cannot be loaded gives the first use of the stream API
+(``ddstream.DDStream``; ``import ddstream`` alone loads nothing, so ``ddstream --help`` works) a
+clear ``LibraryLoadError`` (a ``DDStreamError`` and an ``ImportError``) naming it and what to
+install, never cffi's raw ``OSError``: a dependency missing from the system, an unusable system
+copy (hidden in a private mount namespace), and a broken libddstream itself."""
 
 from __future__ import annotations
 
@@ -20,8 +21,9 @@ PACKAGE_PARENT = Path(ddstream.__file__).resolve().parent.parent
 
 def _import_with(library: Path,
                  prefix: list[str] | None = None) -> subprocess.CompletedProcess[str]:
-    """``import ddstream`` in a new interpreter, loading ``library`` as libddstream."""
-    code = ("try:\n    import ddstream\nexcept Exception as e:\n"
+    """``import ddstream`` and a first use of ``ddstream.DDStream`` in a new interpreter,
+    loading ``library`` as libddstream."""
+    code = ("try:\n    import ddstream\n    ddstream.DDStream\nexcept Exception as e:\n"
             "    print(' '.join(c.__name__ for c in type(e).__mro__))\n    raise\n")
     env = clean_env(DDSTREAM_LIBRARY=str(library), PYTHONPATH=str(PACKAGE_PARENT))
     return subprocess.run([*(prefix or []), sys.executable, "-c", code], env=env, cwd="/",
