@@ -23,17 +23,16 @@ import importlib
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from . import _native
 from ._lib import ffi, lib
-from .errors import STATUS_END, STATUS_OK, STATUS_TIMEOUT, DDStreamError
+from ._native import error_from, new_error, wait_in_slices
+from .errors import STATUS_END, STATUS_OK, DDStreamError
 
 if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
 __all__ = ["ArrowBatch", "ArrowSource", "pyarrow"]
-
-_SLICE_MS = 100  # as _stream: how long one C call may block before Ctrl-C gets a chance
-
 
 def pyarrow() -> Any:
     """The ``pyarrow`` module, or an ImportError that says how to get it."""
@@ -77,18 +76,14 @@ class ArrowSource:
     ``ddstream_poll_log`` (the two calls the C API still allows on it).
     """
 
-    def __init__(self, ptr: Any, drain_logs: Any, make_error: Any) -> None:
-        from ._stream import _new_error
-
+    def __init__(self, ptr: Any) -> None:
         root = _new_stream_struct()
-        err = _new_error()
+        err = new_error()
         status = lib.ddstream_stream_arrow(ptr, root, err)
         if status != STATUS_OK:
-            raise make_error(status, err)
+            raise error_from(status, err)
         self.ptr = ptr
         self._root: Any = root
-        self._drain_logs = drain_logs
-        self._make_error = make_error
         schema = ffi.new("struct ArrowSchema *")
         rc = root.get_schema(root, schema)
         if rc != 0:  # pragma: no cover - only when out of memory
@@ -106,13 +101,11 @@ class ArrowSource:
         root = self._root
         if root is None:
             raise ValueError("the stream's Arrow source is closed")
-        from ._stream import _new_error
-
         out = _new_stream_struct()
-        err = _new_error()
+        err = new_error()
         status = lib.ddstream_stream_arrow_share(root, out, err)
         if status != STATUS_OK:  # pragma: no cover - only when out of memory
-            raise self._make_error(status, err)
+            raise error_from(status, err)
         return out
 
     def capsule(self, requested_schema: Any = None) -> Any:
@@ -207,14 +200,12 @@ class ArrowBatches(Iterator[Any]):
     """
 
     def __init__(self, source: ArrowSource) -> None:
-        from ._stream import _new_error
-
         self._source = source
         self._handle: Any = source.share()
         self._schema = source.schema()
         self._array = ffi.gc(ffi.new("struct ArrowArray *"), _release_array)
         self._array.release = ffi.NULL
-        self._error = _new_error()
+        self._error = new_error()
         self.position = 0  # batches handed out so far
         self.done = False
 
@@ -226,20 +217,24 @@ class ArrowBatches(Iterator[Any]):
         if array.release == ffi.NULL:
             if self.done:
                 raise StopIteration
-            status = STATUS_TIMEOUT
-            while status == STATUS_TIMEOUT:
-                status = lib.ddstream_stream_arrow_next(self._handle, _SLICE_MS, array, self._error)
-                self._source._drain_logs(self._source.ptr)
+            status = wait_in_slices(self._one_slice)
             if status == STATUS_END:
                 self.done = True
                 self.close()
                 raise StopIteration
             if status != STATUS_OK:
-                raise self._source._make_error(status, self._error)
+                raise error_from(status, self._error)
         # Moves the array into pyarrow (which marks ours released): the buffers are not copied.
         batch = pyarrow().RecordBatch._import_from_c(_address(array), self._schema)
         self.position += 1
         return batch
+
+    def _one_slice(self, slice_ms: int) -> int:
+        try:
+            return int(lib.ddstream_stream_arrow_next(self._handle, slice_ms, self._array,
+                                                      self._error))
+        finally:
+            _native.drain_logs(self._source.ptr)
 
     def close(self) -> None:
         """Release this iterator's handle (the stream stops once no handle is left)."""
