@@ -21,6 +21,15 @@ numpy), so it works without the compiled library: ``python -m ddstream.testing``
 
 from __future__ import annotations
 
+from ._buckets import (
+    AUTO_INTERVALS,
+    AUTO_MAX_POINTS,
+    COARSENING_LADDER,
+    MAX_POINTS,
+    auto_interval,
+    bucket_grid,
+    capped_interval,
+)
 from ._data import BLACKOUTS, HOST_GAP_PERIOD, RAW_PERIOD, Dataset, metric_base
 from ._faults import (
     RECOVERABLE_KINDS,
@@ -40,10 +49,6 @@ from ._faults import (
 )
 from ._query import QueryError, SubQuery, parse_query, split_top_level
 from ._server import (
-    AUTO_INTERVALS,
-    AUTO_MAX_POINTS,
-    COARSENING_LADDER,
-    MAX_POINTS,
     QUERY_PATH,
     UNLIMITED_RATE,
     VALIDATE_PATH,
@@ -53,9 +58,6 @@ from ._server import (
     Fault,
     RequestRecord,
     Response,
-    auto_interval,
-    bucket_grid,
-    capped_interval,
 )
 
 __all__ = [

@@ -56,6 +56,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import numpy as np
 
+from ._buckets import MAX_POINTS, auto_interval, bucket_grid, capped_interval
 from ._data import Dataset
 from ._query import QueryError, SubQuery, parse_query
 
@@ -63,10 +64,6 @@ if TYPE_CHECKING:  # typing.Self is Python 3.11+, but only the type checker read
     from typing import Self
 
 __all__ = [
-    "AUTO_INTERVALS",
-    "AUTO_MAX_POINTS",
-    "COARSENING_LADDER",
-    "MAX_POINTS",
     "QUERY_PATH",
     "UNLIMITED_RATE",
     "VALIDATE_PATH",
@@ -76,25 +73,10 @@ __all__ = [
     "Fault",
     "RequestRecord",
     "Response",
-    "auto_interval",
-    "bucket_grid",
-    "capped_interval",
 ]
 
 QUERY_PATH = "/api/v1/query"
 VALIDATE_PATH = "/api/v1/validate"
-#: Datadog's cap on points per series (shared/DATADOG.md).
-MAX_POINTS = 1500
-#: Without a rollup interval: the first of these giving at most AUTO_MAX_POINTS buckets, else the
-#: last (1 h → 20 s, 4 h → 1 min, 1 d → 5 min, 2 d → 10 min, 1 w → 1 h, 1 month → 4 h).
-AUTO_INTERVALS = (20, 60, 300, 600, 3600, 14400)
-AUTO_MAX_POINTS = 300
-#: Coarsening over the point cap picks the smallest of these (then whole multiples of a day) that
-#: is at least the interval asked for and gives at most ``max_points`` buckets.
-COARSENING_LADDER = (
-    1, 2, 5, 10, 15, 20, 30, 60, 120, 180, 300, 600, 900, 1200, 1800,
-    3600, 7200, 10800, 14400, 21600, 43200, 86400,
-)  # fmt: skip
 #: ``rate_limit=None`` still sends headers, with a budget no test or benchmark can exhaust (and
 #: large enough that a client pacing itself on ``remaining / reset`` is not slowed down).
 UNLIMITED_RATE = (10_000_000, 3600.0)
@@ -102,41 +84,8 @@ UNLIMITED_RATE = (10_000_000, 3600.0)
 logger = logging.getLogger("ddstream.testing")
 _KEY_PARAMS = frozenset({"api_key", "application_key"})
 _KEY_HEADERS = frozenset({"dd-api-key", "dd-application-key"})
-_DAY = 86400
 _IDLE_TIMEOUT = 120.0  # seconds an idle keep-alive connection is kept open
 _HANDSHAKE_TIMEOUT = 10.0  # seconds a TLS handshake may take
-
-
-# -- the bucket grid ------------------------------------------------------------------------------
-
-
-def bucket_grid(from_ts: int, to_ts: int, interval: int) -> tuple[int, int]:
-    """``(first bucket start, number of buckets)``: first boundary at or after ``from_ts``, last
-    bucket the one containing ``to_ts`` (inclusive). ``(first, 0)`` when no boundary fits."""
-    first = -(-from_ts // interval) * interval
-    last = (to_ts // interval) * interval
-    return first, (last - first) // interval + 1 if last >= first else 0
-
-
-def auto_interval(from_ts: int, to_ts: int) -> int:
-    """The interval Datadog picks when the query has no rollup interval."""
-    for interval in AUTO_INTERVALS:
-        if bucket_grid(from_ts, to_ts, interval)[1] <= AUTO_MAX_POINTS:
-            return interval
-    return AUTO_INTERVALS[-1]
-
-
-def capped_interval(from_ts: int, to_ts: int, interval: int, max_points: int = MAX_POINTS) -> int:
-    """``interval``, or the coarser one the server silently uses when it would exceed the cap."""
-    if bucket_grid(from_ts, to_ts, interval)[1] <= max_points:
-        return interval
-    for candidate in COARSENING_LADDER:
-        if candidate >= interval and bucket_grid(from_ts, to_ts, candidate)[1] <= max_points:
-            return candidate
-    days = max(2, -(-interval // _DAY), (to_ts - from_ts) // (max(1, max_points) * _DAY))
-    while bucket_grid(from_ts, to_ts, days * _DAY)[1] > max_points:
-        days += 1
-    return days * _DAY
 
 
 # -- records, responses, faults -------------------------------------------------------------------
