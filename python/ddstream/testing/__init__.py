@@ -48,9 +48,9 @@ from ._faults import (
     WideAnswer,
 )
 from ._query import QueryError, SubQuery, parse_query, split_top_level
+from ._ratelimit import UNLIMITED_RATE
 from ._server import (
     QUERY_PATH,
-    UNLIMITED_RATE,
     VALIDATE_PATH,
     CannedResponse,
     Exchange,

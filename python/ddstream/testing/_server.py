@@ -58,6 +58,7 @@ import numpy as np
 from ._buckets import MAX_POINTS, auto_interval, bucket_grid, capped_interval
 from ._data import Dataset
 from ._query import QueryError, SubQuery, parse_query
+from ._ratelimit import HEADER_CASES, UNLIMITED_RATE, RateWindows, format_seconds
 from ._tls import self_signed_certificate
 
 if TYPE_CHECKING:  # typing.Self is Python 3.11+, but only the type checker reads this import
@@ -65,7 +66,6 @@ if TYPE_CHECKING:  # typing.Self is Python 3.11+, but only the type checker read
 
 __all__ = [
     "QUERY_PATH",
-    "UNLIMITED_RATE",
     "VALIDATE_PATH",
     "CannedResponse",
     "Exchange",
@@ -77,10 +77,6 @@ __all__ = [
 
 QUERY_PATH = "/api/v1/query"
 VALIDATE_PATH = "/api/v1/validate"
-#: ``rate_limit=None`` still sends headers, with a budget no test or benchmark can exhaust (and
-#: large enough that a client pacing itself on ``remaining / reset`` is not slowed down).
-UNLIMITED_RATE = (10_000_000, 3600.0)
-
 logger = logging.getLogger("ddstream.testing")
 _KEY_PARAMS = frozenset({"api_key", "application_key"})
 _KEY_HEADERS = frozenset({"dd-api-key", "dd-application-key"})
@@ -458,13 +454,10 @@ class FakeDatadog:
         self._cache_size = cache_size
         self._cache_bytes = cache_bytes
         self._cached_bytes = 0
-        self._rate_limit = _check_rate_limit(rate_limit)
-        self._rate_epoch = time.monotonic()
-        self._rate_window = 0
-        self._rate_count = 0
-        if rate_limit_header_case not in _HEADER_CASES:
+        self._rate = RateWindows(rate_limit)
+        if rate_limit_header_case not in HEADER_CASES:
             raise ValueError(
-                f"rate_limit_header_case must be one of {sorted(_HEADER_CASES)}, "
+                f"rate_limit_header_case must be one of {sorted(HEADER_CASES)}, "
                 f"got {rate_limit_header_case!r}"
             )
         self.rate_limit_html = rate_limit_html
@@ -489,10 +482,7 @@ class FakeDatadog:
         server = self._bind()
         self._port = server.server_address[1]
         self._server = server
-        with self._lock:
-            self._rate_epoch = time.monotonic()
-            self._rate_window = 0
-            self._rate_count = 0
+        self._rate.restart()
         self._thread = threading.Thread(
             target=server.serve_forever,
             kwargs={"poll_interval": 0.05},
@@ -588,25 +578,18 @@ class FakeDatadog:
 
     @property
     def rate_limit(self) -> tuple[int, float] | None:
-        return self._rate_limit
+        return self._rate.limit
 
     @rate_limit.setter
     def rate_limit(self, value: tuple[int, float] | None) -> None:
         """A new limit starts a new window, counting from now."""
-        checked = _check_rate_limit(value)
-        with self._lock:
-            self._rate_limit = checked
-            self._rate_epoch = time.monotonic()
-            self._rate_window = 0
-            self._rate_count = 0
+        self._rate.restart(value, keep=False)
 
     def rate_window(self, when: float) -> int:
         """The index of the rate-limit window (0 = the first, from :meth:`start` or the last
         change of ``rate_limit``) containing ``when`` (a ``time.monotonic()`` value, such as
         :attr:`RequestRecord.started`)."""
-        _, period = self._rate_limit or UNLIMITED_RATE
-        with self._lock:
-            return int((when - self._rate_epoch) // period)
+        return self._rate.window_of(when)
 
     # -- faults -----------------------------------------------------------------------------
 
@@ -878,9 +861,9 @@ class FakeDatadog:
             return error_response(403, "Forbidden", self._rate_headers(consume=False)[0])
         headers, allowed = self._rate_headers(consume=True)
         if not allowed:
-            limit, period = self._rate_limit or UNLIMITED_RATE
+            limit, period = self._rate.limit or UNLIMITED_RATE
             message = (
-                f"Rate limit of {limit} requests in {_format_seconds(period)} seconds reached. "
+                f"Rate limit of {limit} requests in {format_seconds(period)} seconds reached. "
                 "Please try again later."
             )
             if self.rate_limit_html:
@@ -946,36 +929,9 @@ class FakeDatadog:
         return cached
 
     def _rate_headers(self, *, consume: bool) -> tuple[dict[str, str], bool]:
-        """The x-ratelimit-* headers (lower case, as Datadog sends them); count one request if
-        ``consume``. Returns ``(headers, allowed)``."""
-        with self._lock:
-            limited = self._rate_limit is not None
-            limit, period = self._rate_limit or UNLIMITED_RATE
-            elapsed = time.monotonic() - self._rate_epoch
-            window = int(elapsed // period)
-            if window != self._rate_window:
-                self._rate_window = window
-                self._rate_count = 0
-            allowed = True
-            if consume:
-                if limited and self._rate_count >= limit:
-                    allowed = False
-                else:
-                    self._rate_count += 1
-            remaining = max(0, limit - self._rate_count)
-            reset = period - (elapsed - window * period)
-        reset_s = max(1, math.ceil(reset))
-        headers = {
-            "x-ratelimit-limit": str(limit),
-            "x-ratelimit-period": _format_seconds(period),
-            "x-ratelimit-remaining": str(remaining),
-            "x-ratelimit-reset": str(
-                math.ceil(time.time() + reset) if self.rate_limit_reset_epoch else reset_s
-            ),
-            "x-ratelimit-name": "query",
-        }
-        case = _HEADER_CASES[self.rate_limit_header_case]
-        return {case(name): value for name, value in headers.items()}, allowed
+        """The x-ratelimit-* headers of an answer as this server spells them (see RateWindows)."""
+        return self._rate.headers(consume=consume, reset_epoch=self.rate_limit_reset_epoch,
+                                  header_case=self.rate_limit_header_case)
 
 
 class _CachedBody:
@@ -992,13 +948,6 @@ class _CachedBody:
 
 
 # -- small helpers --------------------------------------------------------------------------------
-
-
-_HEADER_CASES: dict[str, Callable[[str], str]] = {
-    "lower": str.lower,
-    "title": lambda name: "-".join(part.capitalize() for part in name.split("-")),
-    "upper": str.upper,
-}
 
 
 _INTEGER = re.compile(r"-?[0-9]+")
@@ -1037,19 +986,6 @@ def _phrase(status: int) -> str:
         return HTTPStatus(status).phrase
     except ValueError:
         return "Error"
-
-
-def _format_seconds(seconds: float) -> str:
-    return str(int(seconds)) if float(seconds).is_integer() else repr(float(seconds))
-
-
-def _check_rate_limit(value: tuple[int, float] | None) -> tuple[int, float] | None:
-    if value is None:
-        return None
-    limit, period = value
-    if limit < 0 or period <= 0:
-        raise ValueError(f"rate_limit must be (requests >= 0, period > 0 seconds), got {value!r}")
-    return int(limit), float(period)
 
 
 def _shuffle(series: list[dict[str, Any]], query: str) -> None:
