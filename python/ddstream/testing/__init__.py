@@ -31,6 +31,7 @@ from ._buckets import (
     capped_interval,
 )
 from ._data import BLACKOUTS, HOST_GAP_PERIOD, RAW_PERIOD, Dataset, metric_base
+from ._exchange import QUERY_PATH, VALIDATE_PATH, CannedResponse, Exchange, Fault, RequestRecord
 from ._faults import (
     RECOVERABLE_KINDS,
     AbsurdReset,
@@ -47,18 +48,10 @@ from ._faults import (
     TruncatedJSON,
     WideAnswer,
 )
+from ._http import Response
 from ._query import QueryError, SubQuery, parse_query, split_top_level
 from ._ratelimit import UNLIMITED_RATE
-from ._server import (
-    QUERY_PATH,
-    VALIDATE_PATH,
-    CannedResponse,
-    Exchange,
-    FakeDatadog,
-    Fault,
-    RequestRecord,
-    Response,
-)
+from ._server import FakeDatadog
 
 __all__ = [
     "AUTO_INTERVALS",
