@@ -13,17 +13,17 @@ docs/arrow.md for exactly what is built and what is copied).
 * :class:`ArrowBatch` — what ``enable_arrow`` iteration yields: the seed guide's Arrow IPC bytes
   *and* a record batch (docs/arrow.md explains why one object is both).
 
-pyarrow is imported only when a function that needs it is called: ``import ddstream`` works
-without it (and without polars, DuckDB or pandas).
+pyarrow is imported only when a function that needs it is called (``_dependencies``):
+``import ddstream`` works without it (and without polars, DuckDB or pandas).
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from . import _native
+from ._dependencies import pyarrow
 from ._lib import ffi, lib
 from ._native import error_from, new_error, wait_in_slices
 from .errors import STATUS_END, STATUS_OK, DDStreamError
@@ -32,17 +32,7 @@ if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
-__all__ = ["ArrowBatch", "ArrowSource", "pyarrow"]
-
-def pyarrow() -> Any:
-    """The ``pyarrow`` module, or an ImportError that says how to get it."""
-    try:
-        return importlib.import_module("pyarrow")
-    except ImportError as exc:
-        raise ImportError(
-            "ddstream's Arrow output needs pyarrow: pip install 'ddstream[arrow]'"
-        ) from exc
-
+__all__ = ["ArrowBatch", "ArrowSource"]
 
 def _address(cdata: Any) -> int:
     return int(ffi.cast("uintptr_t", cdata))
@@ -141,7 +131,7 @@ class ArrowSource:
                 raise ValueError("the stream's Arrow source is closed")
             if root.get_schema(root, copy) != 0:  # pragma: no cover - only when out of memory
                 raise DDStreamError("get_schema failed")
-            self._pa_schema = pyarrow().Schema._import_from_c(_address(copy))
+            self._pa_schema = pyarrow.Schema._import_from_c(_address(copy))
         return self._pa_schema
 
     def batches(self) -> ArrowBatches:
@@ -151,7 +141,7 @@ class ArrowSource:
 
     def reader(self) -> Any:
         """A ``pyarrow.RecordBatchReader`` over the remaining chunks (``to_arrow()``)."""
-        return pyarrow().RecordBatchReader.from_batches(self.schema(), self.batches())
+        return pyarrow.RecordBatchReader.from_batches(self.schema(), self.batches())
 
     def chunk_bounds(self, position: int) -> tuple[int, int, int]:
         """``(chunk_index, start, end)`` of the ``position``-th batch since the export."""
@@ -225,7 +215,7 @@ class ArrowBatches(Iterator[Any]):
             if status != STATUS_OK:
                 raise error_from(status, self._error)
         # Moves the array into pyarrow (which marks ours released): the buffers are not copied.
-        batch = pyarrow().RecordBatch._import_from_c(_address(array), self._schema)
+        batch = pyarrow.RecordBatch._import_from_c(_address(array), self._schema)
         self.position += 1
         return batch
 
@@ -249,7 +239,7 @@ class ArrowBatches(Iterator[Any]):
 def ipc_stream_bytes(batch: Any, metadata: dict[str, str] | None = None) -> Any:
     """One record batch as an Arrow IPC stream (schema, the batch, end-of-stream marker), in a
     ``pyarrow.Buffer``: what ``pa.ipc.open_stream`` reads. ``metadata`` replaces the schema's."""
-    pa = pyarrow()
+    pa = pyarrow
     if metadata is not None:
         batch = batch.replace_schema_metadata(metadata)
     sink = pa.BufferOutputStream()
@@ -317,7 +307,7 @@ class ArrowBatch(bytes):
         """The chunk as a ``pyarrow.RecordBatch``; its buffers point into these bytes."""
         # Read again on each access rather than cached: a cached batch would point back into
         # self, a reference cycle through pyarrow's C++ objects that the collector cannot see.
-        batch: pa.RecordBatch = pyarrow().ipc.open_stream(self).read_next_batch()
+        batch: pa.RecordBatch = pyarrow.ipc.open_stream(self).read_next_batch()
         return batch
 
     def __getattr__(self, name: str) -> Any:
@@ -339,7 +329,8 @@ class ArrowBatch(bytes):
 
     def __arrow_c_stream__(self, requested_schema: Any = None) -> Any:
         batch = self.record_batch
-        reader = pyarrow().RecordBatchReader.from_batches(batch.schema, [batch])
+        # pyarrow-stubs leave __arrow_c_stream__ untyped
+        reader: Any = pyarrow.RecordBatchReader.from_batches(batch.schema, [batch])
         return reader.__arrow_c_stream__(requested_schema)
 
     def __repr__(self) -> str:

@@ -12,13 +12,13 @@ import numpy as np
 from . import _native
 from ._batch import Batch
 from ._config import DDStreamConfig, NativeConfig
+from ._dependencies import pyarrow
 from ._gate import GateRegistration, RequestGate
 from ._handle import StreamHandle
 
 if TYPE_CHECKING:
     # Optional packages, named for type checkers only: imported when a method needs them.
     import pandas
-    import pyarrow
     from typing_extensions import Unpack
 
     from ._arrow import ArrowBatch
@@ -587,11 +587,9 @@ class DDStream(Generic[BatchT]):
     def write_ipc(self, sink: Any) -> int:
         """Write the remaining chunks as one Arrow IPC stream to ``sink`` (a path or a writable
         binary file); returns the number of record batches. Needs pyarrow."""
-        from ._arrow import pyarrow
-
         source = self._arrow()
         batches = 0
-        with pyarrow().ipc.new_stream(sink, source.schema()) as writer:
+        with pyarrow.ipc.new_stream(sink, source.schema()) as writer:
             for batch in source.batches():
                 writer.write_batch(batch)
                 batches += 1
