@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 import ddstream as dd
+from imports import imported_name, runtime_imports
 
 PACKAGE = Path(dd.__file__).resolve().parent
 OPTIONAL = {"pyarrow", "pandas", "polars", "duckdb", "dask", "distributed"}
@@ -111,26 +112,13 @@ sys.exit(main(["query", "avg:x{*}", "--format", "parquet", "-o", "/dev/null"]))
     assert "--format parquet needs pyarrow: pip install 'ddstream[arrow]'" in proc.stderr
 
 
-def _runtime_imports(tree: ast.Module) -> list[tuple[int, str]]:
-    """Top-level package names imported outside ``if TYPE_CHECKING:`` blocks."""
+def optional_imports(path: Path) -> list[tuple[int, str]]:
+    """``(line, package)`` of each optional package ``path`` imports when it runs."""
     found: list[tuple[int, str]] = []
-
-    def visit(node: ast.AST) -> None:
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
-            for child in node.orelse:
-                visit(child)
-            return
-        if isinstance(node, ast.Import):
-            found.extend((node.lineno, a.name.split(".")[0]) for a in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            found.append((node.lineno, node.module.split(".")[0]))
-        elif (isinstance(node, ast.Call) and ast.unparse(node.func).endswith("import_module")
-              and node.args and isinstance(node.args[0], ast.Constant)):
-            found.append((node.lineno, str(node.args[0].value).split(".")[0]))
-        for child in ast.iter_child_nodes(node):
-            visit(child)
-
-    visit(tree)
+    for node in runtime_imports(path):
+        names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                 else [imported_name(node)])
+        found.extend((node.lineno, n.split(".")[0]) for n in names if n.split(".")[0] in OPTIONAL)
     return found
 
 
@@ -139,6 +127,5 @@ def _runtime_imports(tree: ast.Module) -> list[tuple[int, str]]:
                          ids=lambda p: str(p.relative_to(PACKAGE)))
 def test_optional_packages_are_imported_only_through_dependencies(path: Path) -> None:
     """One place decides how an optional package is imported and what a missing one says."""
-    tree = ast.parse(path.read_text(encoding="utf-8"))
-    direct = [(line, name) for line, name in _runtime_imports(tree) if name in OPTIONAL]
+    direct = optional_imports(path)
     assert direct == [], f"{path.name}: import these through ddstream._dependencies: {direct}"

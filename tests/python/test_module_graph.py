@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 
 import ddstream as dd
+from imports import imported_name, runtime_imports
 
 PACKAGE = Path(dd.__file__).resolve().parent
 SOURCE = Path(__file__).resolve().parents[2] / "python" / "ddstream"
@@ -25,42 +26,31 @@ def module_name(path: Path) -> str:
     return ".".join(parts)
 
 
-def runtime_imports(path: Path) -> set[str]:
+def ddstream_imports(path: Path) -> set[str]:
     """The ddstream modules ``path`` imports when it runs (not for type checkers only)."""
     name = module_name(path)
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found: set[str] = set()
-
-    def resolve(level: int, module: str | None) -> str:
-        base = package.split(".")
-        if level > 1:
-            base = base[: len(base) - (level - 1)]
-        return ".".join([*base, *([module] if module else [])])
-
-    def visit(node: ast.AST) -> None:
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
-            for child in node.orelse:
-                visit(child)
-            return
-        if isinstance(node, ast.Import):
+    for node in runtime_imports(path):
+        if isinstance(node, ast.ImportFrom) and node.level:
+            base = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+            target = ".".join([*base, *([node.module] if node.module else [])])
+        elif isinstance(node, ast.Import):
             found.update(a.name for a in node.names if a.name.startswith("ddstream"))
-        elif isinstance(node, ast.ImportFrom):
-            target = resolve(node.level, node.module) if node.level else (node.module or "")
-            if target.startswith("ddstream"):
-                found.add(target)
-                # "from . import errors": a submodule, not a name
+            continue
+        else:
+            target = imported_name(node)
+        if target.startswith("ddstream"):
+            found.add(target)
+            if isinstance(node, ast.ImportFrom):  # "from . import errors": maybe a submodule
                 found.update(f"{target}.{a.name}" for a in node.names)
-        for child in ast.iter_child_nodes(node):
-            visit(child)
-
-    visit(ast.parse(path.read_text(encoding="utf-8")))
     return found
 
 
 def graph() -> dict[str, set[str]]:
     modules = {module_name(p): p for p in PACKAGE.rglob("*.py")}
     return {
-        name: {m for m in runtime_imports(path) if m in modules and m != name
+        name: {m for m in ddstream_imports(path) if m in modules and m != name
                # a package's __init__ runs before its modules: importing the package itself
                # from inside it is not an edge back
                and not name.startswith(m + ".")}
