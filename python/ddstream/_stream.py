@@ -7,10 +7,9 @@ from collections.abc import Iterator
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, Union, cast, overload
 
-import numpy as np
-
 from . import _native
 from ._batch import Batch
+from ._batch_view import batch_from_box, new_batch_box
 from ._config import DDStreamConfig, NativeConfig
 from ._dependencies import pyarrow
 from ._gate import GateRegistration, RequestGate
@@ -49,81 +48,6 @@ always :data:`Batch`)."""
 
 BatchT = TypeVar("BatchT", covariant=True)
 """What iterating a :class:`DDStream` yields: :data:`Batch` or :class:`~ddstream.ArrowBatch`."""
-
-_INT64 = np.dtype(np.int64).str
-_FLOAT64 = np.dtype(np.float64).str
-_INT32 = np.dtype(np.int32).str
-
-
-def _free_batch_box(box: Any) -> None:
-    """Destructor of a ``ddstream_batch **`` box: frees the batch it holds, if any."""
-    batch = box[0]
-    if batch != ffi.NULL:
-        box[0] = ffi.NULL
-        lib.ddstream_batch_free(batch)
-
-
-def _new_batch_box() -> Any:
-    """A ``ddstream_batch **`` that frees its batch when the last reference to it goes.
-
-    ``ddstream_next`` writes straight into it, so a batch is owned from the instant it exists:
-    an exception (Ctrl-C) at any point can neither leak nor double-free it.
-    """
-    box = ffi.new("ddstream_batch **")
-    box[0] = ffi.NULL
-    return ffi.gc(box, _free_batch_box)
-
-
-class _Column:
-    """Exposes one C column to numpy (``__array_interface__``) and keeps its batch alive.
-
-    numpy stores this object as the array's ``.base``, so the C batch lives as long as any array
-    (or view) made from it, even after the stream is closed and the batch dict is dropped.
-    """
-
-    __slots__ = ("__array_interface__", "_owner")
-
-    def __init__(self, owner: Any, address: int, typestr: str, length: int) -> None:
-        self._owner = owner
-        self.__array_interface__ = {
-            "version": 3,
-            "shape": (length,),
-            "typestr": typestr,
-            "data": (address, False),  # writable: the batch belongs to the caller
-        }
-
-
-def _column(owner: Any, pointer: Any, typestr: str, length: int) -> np.ndarray[Any, Any]:
-    if length == 0 or pointer == ffi.NULL:
-        return np.empty(length, dtype=np.dtype(typestr))
-    address = int(ffi.cast("uintptr_t", pointer))
-    return np.asarray(_Column(owner, address, typestr, length))
-
-
-def _make_batch(box: Any) -> Batch:
-    """The batch dict over the C batch in ``box`` (zero-copy; the arrays keep ``box`` alive)."""
-    b = box[0]
-    n = int(b.length)
-    batch: Batch = {
-        "timestamps": _column(box, b.timestamps, _INT64, n),
-        "avg": _column(box, b.avg, _FLOAT64, n),
-        "min": _column(box, b.min, _FLOAT64, n),
-        "max": _column(box, b.max, _FLOAT64, n),
-        "sum": _column(box, b.sum, _FLOAT64, n),
-        "chunk_start_ms": int(b.chunk_start_ms),
-        "chunk_end_ms": int(b.chunk_end_ms),
-        "chunk_index": int(b.chunk_index),
-        "interval": int(b.interval),
-        "is_last": bool(b.is_last),
-    }
-    if b.grouped:
-        batch["series"] = _column(box, b.series, _INT32, n)
-        batch["series_tags"] = [
-            ffi.string(b.series_tags[i]).decode("utf-8", "replace")
-            for i in range(int(b.series_count))
-        ]
-    return batch
-
 
 def _config_from_keywords(start: TimeLike | None, end: TimeLike | None,
                           options: dict[str, Any]) -> DDStreamConfig:
@@ -380,9 +304,9 @@ class DDStream(Generic[BatchT]):
         if box is not None:
             self._last_error = ""
             self._last_exc = None
-            return _make_batch(box)
+            return batch_from_box(box)
         self._require_open()
-        box = _new_batch_box()
+        box = new_batch_box()
         err = new_error()
         closed = False
 
@@ -414,7 +338,7 @@ class DDStream(Generic[BatchT]):
         if status == STATUS_OK:
             self._last_error = ""
             self._last_exc = None
-            return _make_batch(box)
+            return batch_from_box(box)
         if status == STATUS_END:
             self._last_error = ""
             self._last_exc = None
