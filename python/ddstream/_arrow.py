@@ -13,37 +13,26 @@ docs/arrow.md for exactly what is built and what is copied).
 * :class:`ArrowBatch` — what ``enable_arrow`` iteration yields: the seed guide's Arrow IPC bytes
   *and* a record batch (docs/arrow.md explains why one object is both).
 
-pyarrow is imported only when a function that needs it is called: ``import ddstream`` works
-without it (and without polars, DuckDB or pandas).
+pyarrow is imported only when a function that needs it is called (``_dependencies``):
+``import ddstream`` works without it (and without polars, DuckDB or pandas).
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from . import _native
+from ._dependencies import pyarrow
 from ._lib import ffi, lib
-from .errors import STATUS_END, STATUS_OK, STATUS_TIMEOUT, DDStreamError
+from ._native import error_from, new_error, wait_in_slices
+from .errors import STATUS_END, STATUS_OK, DDStreamError
 
 if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
-__all__ = ["ArrowBatch", "ArrowSource", "pyarrow"]
-
-_SLICE_MS = 100  # as _stream: how long one C call may block before Ctrl-C gets a chance
-
-
-def pyarrow() -> Any:
-    """The ``pyarrow`` module, or an ImportError that says how to get it."""
-    try:
-        return importlib.import_module("pyarrow")
-    except ImportError as exc:
-        raise ImportError(
-            "ddstream's Arrow output needs pyarrow: pip install 'ddstream[arrow]'"
-        ) from exc
-
+__all__ = ["ArrowBatch", "ArrowSource"]
 
 def _address(cdata: Any) -> int:
     return int(ffi.cast("uintptr_t", cdata))
@@ -77,18 +66,14 @@ class ArrowSource:
     ``ddstream_poll_log`` (the two calls the C API still allows on it).
     """
 
-    def __init__(self, ptr: Any, drain_logs: Any, make_error: Any) -> None:
-        from ._stream import _new_error
-
+    def __init__(self, ptr: Any) -> None:
         root = _new_stream_struct()
-        err = _new_error()
+        err = new_error()
         status = lib.ddstream_stream_arrow(ptr, root, err)
         if status != STATUS_OK:
-            raise make_error(status, err)
+            raise error_from(status, err)
         self.ptr = ptr
         self._root: Any = root
-        self._drain_logs = drain_logs
-        self._make_error = make_error
         schema = ffi.new("struct ArrowSchema *")
         rc = root.get_schema(root, schema)
         if rc != 0:  # pragma: no cover - only when out of memory
@@ -106,13 +91,11 @@ class ArrowSource:
         root = self._root
         if root is None:
             raise ValueError("the stream's Arrow source is closed")
-        from ._stream import _new_error
-
         out = _new_stream_struct()
-        err = _new_error()
+        err = new_error()
         status = lib.ddstream_stream_arrow_share(root, out, err)
         if status != STATUS_OK:  # pragma: no cover - only when out of memory
-            raise self._make_error(status, err)
+            raise error_from(status, err)
         return out
 
     def capsule(self, requested_schema: Any = None) -> Any:
@@ -148,7 +131,7 @@ class ArrowSource:
                 raise ValueError("the stream's Arrow source is closed")
             if root.get_schema(root, copy) != 0:  # pragma: no cover - only when out of memory
                 raise DDStreamError("get_schema failed")
-            self._pa_schema = pyarrow().Schema._import_from_c(_address(copy))
+            self._pa_schema = pyarrow.Schema._import_from_c(_address(copy))
         return self._pa_schema
 
     def batches(self) -> ArrowBatches:
@@ -158,7 +141,7 @@ class ArrowSource:
 
     def reader(self) -> Any:
         """A ``pyarrow.RecordBatchReader`` over the remaining chunks (``to_arrow()``)."""
-        return pyarrow().RecordBatchReader.from_batches(self.schema(), self.batches())
+        return pyarrow.RecordBatchReader.from_batches(self.schema(), self.batches())
 
     def chunk_bounds(self, position: int) -> tuple[int, int, int]:
         """``(chunk_index, start, end)`` of the ``position``-th batch since the export."""
@@ -207,14 +190,12 @@ class ArrowBatches(Iterator[Any]):
     """
 
     def __init__(self, source: ArrowSource) -> None:
-        from ._stream import _new_error
-
         self._source = source
         self._handle: Any = source.share()
         self._schema = source.schema()
         self._array = ffi.gc(ffi.new("struct ArrowArray *"), _release_array)
         self._array.release = ffi.NULL
-        self._error = _new_error()
+        self._error = new_error()
         self.position = 0  # batches handed out so far
         self.done = False
 
@@ -226,20 +207,24 @@ class ArrowBatches(Iterator[Any]):
         if array.release == ffi.NULL:
             if self.done:
                 raise StopIteration
-            status = STATUS_TIMEOUT
-            while status == STATUS_TIMEOUT:
-                status = lib.ddstream_stream_arrow_next(self._handle, _SLICE_MS, array, self._error)
-                self._source._drain_logs(self._source.ptr)
+            status = wait_in_slices(self._one_slice)
             if status == STATUS_END:
                 self.done = True
                 self.close()
                 raise StopIteration
             if status != STATUS_OK:
-                raise self._source._make_error(status, self._error)
+                raise error_from(status, self._error)
         # Moves the array into pyarrow (which marks ours released): the buffers are not copied.
-        batch = pyarrow().RecordBatch._import_from_c(_address(array), self._schema)
+        batch = pyarrow.RecordBatch._import_from_c(_address(array), self._schema)
         self.position += 1
         return batch
+
+    def _one_slice(self, slice_ms: int) -> int:
+        try:
+            return int(lib.ddstream_stream_arrow_next(self._handle, slice_ms, self._array,
+                                                      self._error))
+        finally:
+            _native.drain_logs(self._source.ptr)
 
     def close(self) -> None:
         """Release this iterator's handle (the stream stops once no handle is left)."""
@@ -254,7 +239,7 @@ class ArrowBatches(Iterator[Any]):
 def ipc_stream_bytes(batch: Any, metadata: dict[str, str] | None = None) -> Any:
     """One record batch as an Arrow IPC stream (schema, the batch, end-of-stream marker), in a
     ``pyarrow.Buffer``: what ``pa.ipc.open_stream`` reads. ``metadata`` replaces the schema's."""
-    pa = pyarrow()
+    pa = pyarrow
     if metadata is not None:
         batch = batch.replace_schema_metadata(metadata)
     sink = pa.BufferOutputStream()
@@ -322,7 +307,7 @@ class ArrowBatch(bytes):
         """The chunk as a ``pyarrow.RecordBatch``; its buffers point into these bytes."""
         # Read again on each access rather than cached: a cached batch would point back into
         # self, a reference cycle through pyarrow's C++ objects that the collector cannot see.
-        batch: pa.RecordBatch = pyarrow().ipc.open_stream(self).read_next_batch()
+        batch: pa.RecordBatch = pyarrow.ipc.open_stream(self).read_next_batch()
         return batch
 
     def __getattr__(self, name: str) -> Any:
@@ -344,7 +329,8 @@ class ArrowBatch(bytes):
 
     def __arrow_c_stream__(self, requested_schema: Any = None) -> Any:
         batch = self.record_batch
-        reader = pyarrow().RecordBatchReader.from_batches(batch.schema, [batch])
+        # pyarrow-stubs leave __arrow_c_stream__ untyped
+        reader: Any = pyarrow.RecordBatchReader.from_batches(batch.schema, [batch])
         return reader.__arrow_c_stream__(requested_schema)
 
     def __repr__(self) -> str:

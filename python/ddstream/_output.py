@@ -28,6 +28,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
+from .errors import DDStreamError
+
 __all__ = ["OutputError", "OutputTarget", "check_output", "open_output"]
 
 
@@ -148,6 +150,10 @@ def open_output(target: OutputTarget, binary: bool) -> Iterator[IO[Any]]:
         if partial is not None:
             os.replace(partial, target.real)
             partial = None
+    except DDStreamError:
+        # The stream failed while being written out: its NetworkError and RequestTimeoutError
+        # are OSErrors too, but not this path's fault. Pass them on as they are.
+        raise
     except BrokenPipeError:
         _close_quietly(handle)
         if target.in_place:

@@ -2,31 +2,28 @@
 
 from __future__ import annotations
 
-import contextlib
-import logging
-import os
-import threading
 import weakref
 from collections.abc import Iterator
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, Union, cast, overload
 
-import numpy as np
-
+from . import _native
 from ._batch import Batch
+from ._batch_view import batch_from_box, new_batch_box
 from ._config import DDStreamConfig, NativeConfig
+from ._dependencies import pyarrow
 from ._gate import GateRegistration, RequestGate
+from ._handle import StreamHandle
 
 if TYPE_CHECKING:
     # Optional packages, named for type checkers only: imported when a method needs them.
     import pandas
-    import pyarrow
     from typing_extensions import Unpack
 
     from ._arrow import ArrowBatch
     from ._config import StreamOptions
 from ._lib import ffi, lib
-from ._log import C_TO_PYTHON, LOGGER
+from ._native import error_from, new_error, wait_in_slices
 from ._plan import ChunkPlan, plan_of_config, plan_of_stream
 from ._timespec import TimeLike, parse_time
 from .errors import (
@@ -34,7 +31,6 @@ from .errors import (
     STATUS_E_CONFIG,
     STATUS_END,
     STATUS_OK,
-    STATUS_TIMEOUT,
     CancelledError,
     ConfigError,
     DDStreamError,
@@ -52,192 +48,6 @@ always :data:`Batch`)."""
 
 BatchT = TypeVar("BatchT", covariant=True)
 """What iterating a :class:`DDStream` yields: :data:`Batch` or :class:`~ddstream.ArrowBatch`."""
-
-# How long one C call may block before Python gets a chance to handle signals (Ctrl-C).
-_SLICE_MS = 100
-_LOG_LINE_BYTES = 2048
-_INT64 = np.dtype(np.int64).str
-_FLOAT64 = np.dtype(np.float64).str
-_INT32 = np.dtype(np.int32).str
-
-
-def _error(status: int, err: Any) -> DDStreamError:
-    """The exception for a failed call, from its ``ddstream_error``."""
-    message = ffi.string(err.message).decode("utf-8", "replace")
-    if not message:
-        message = ffi.string(lib.ddstream_status_str(status)).decode("utf-8", "replace")
-    cls = error_class_for_status(int(status))
-    start = int(err.chunk_start)
-    end = int(err.chunk_end)
-    return cls(
-        message,
-        status=int(status),
-        http_status=int(err.http_status),
-        chunk_start=None if start < 0 else start,
-        chunk_end=None if end < 0 else end,
-    )
-
-
-def _new_error() -> Any:
-    err = ffi.new("ddstream_error *")
-    err.chunk_start = -1
-    err.chunk_end = -1
-    return err
-
-
-class _LogBuffers(threading.local):
-    """Where ``ddstream_poll_log`` writes, made once per thread rather than once per call."""
-
-    def __init__(self) -> None:
-        self.level = ffi.new("int32_t *")
-        self.buf = ffi.new("char[]", _LOG_LINE_BYTES)
-
-
-_log_buffers = _LogBuffers()
-
-
-def _drain_logs(ptr: Any) -> None:
-    """Move the stream's queued log lines to ``logging.getLogger("ddstream")``."""
-    level, buf = _log_buffers.level, _log_buffers.buf
-    while lib.ddstream_poll_log(ptr, level, buf, _LOG_LINE_BYTES) == STATUS_OK:
-        text = ffi.string(buf).decode("utf-8", "replace")
-        LOGGER.log(C_TO_PYTHON.get(int(level[0]), logging.DEBUG), "%s", text)
-
-
-def _free_batch_box(box: Any) -> None:
-    """Destructor of a ``ddstream_batch **`` box: frees the batch it holds, if any."""
-    batch = box[0]
-    if batch != ffi.NULL:
-        box[0] = ffi.NULL
-        lib.ddstream_batch_free(batch)
-
-
-def _new_batch_box() -> Any:
-    """A ``ddstream_batch **`` that frees its batch when the last reference to it goes.
-
-    ``ddstream_next`` writes straight into it, so a batch is owned from the instant it exists:
-    an exception (Ctrl-C) at any point can neither leak nor double-free it.
-    """
-    box = ffi.new("ddstream_batch **")
-    box[0] = ffi.NULL
-    return ffi.gc(box, _free_batch_box)
-
-
-class _Column:
-    """Exposes one C column to numpy (``__array_interface__``) and keeps its batch alive.
-
-    numpy stores this object as the array's ``.base``, so the C batch lives as long as any array
-    (or view) made from it, even after the stream is closed and the batch dict is dropped.
-    """
-
-    __slots__ = ("__array_interface__", "_owner")
-
-    def __init__(self, owner: Any, address: int, typestr: str, length: int) -> None:
-        self._owner = owner
-        self.__array_interface__ = {
-            "version": 3,
-            "shape": (length,),
-            "typestr": typestr,
-            "data": (address, False),  # writable: the batch belongs to the caller
-        }
-
-
-def _column(owner: Any, pointer: Any, typestr: str, length: int) -> np.ndarray[Any, Any]:
-    if length == 0 or pointer == ffi.NULL:
-        return np.empty(length, dtype=np.dtype(typestr))
-    address = int(ffi.cast("uintptr_t", pointer))
-    return np.asarray(_Column(owner, address, typestr, length))
-
-
-def _make_batch(box: Any) -> Batch:
-    """The batch dict over the C batch in ``box`` (zero-copy; the arrays keep ``box`` alive)."""
-    b = box[0]
-    n = int(b.length)
-    batch: Batch = {
-        "timestamps": _column(box, b.timestamps, _INT64, n),
-        "avg": _column(box, b.avg, _FLOAT64, n),
-        "min": _column(box, b.min, _FLOAT64, n),
-        "max": _column(box, b.max, _FLOAT64, n),
-        "sum": _column(box, b.sum, _FLOAT64, n),
-        "chunk_start_ms": int(b.chunk_start_ms),
-        "chunk_end_ms": int(b.chunk_end_ms),
-        "chunk_index": int(b.chunk_index),
-        "interval": int(b.interval),
-        "is_last": bool(b.is_last),
-    }
-    if b.grouped:
-        batch["series"] = _column(box, b.series, _INT32, n)
-        batch["series_tags"] = [
-            ffi.string(b.series_tags[i]).decode("utf-8", "replace")
-            for i in range(int(b.series_count))
-        ]
-    return batch
-
-
-class _Handle:
-    """The C stream pointer, its locks, and closing it exactly once.
-
-    ``call_lock`` serialises the C calls on the stream (the C API wants one thread at a time);
-    ``state_lock`` guards the pointer itself so that ``cancel`` (allowed from any thread at any
-    time) never races with ``close``. Once the stream is handed to Arrow, ``arrow`` (an
-    ``_arrow.ArrowSource``) owns it, and closing lets go of the Arrow root handle instead.
-
-    After ``os.fork()`` the child's copies of the locks are replaced by new ones (another thread
-    of the parent may have held them, and would never release them in the child); the C library
-    then answers every call on the inherited stream with ``DDSTREAM_E_FORKED``
-    (:class:`~ddstream.ForkedStreamError`) and closing it releases nothing (include/ddstream.h,
-    FORK), so the child neither hangs nor crashes on it, at exit included.
-    """
-
-    __slots__ = ("__weakref__", "arrow", "call_lock", "ptr", "state_lock")
-
-    def __init__(self, ptr: Any) -> None:
-        self.ptr: Any = ptr
-        self.arrow: Any = None
-        self.call_lock = threading.Lock()
-        self.state_lock = threading.Lock()
-        _open_handles.add(self)
-
-    def renew_locks(self) -> None:
-        self.call_lock = threading.Lock()
-        self.state_lock = threading.Lock()
-
-    def cancel(self) -> None:
-        with self.state_lock:
-            if self.ptr is not None:
-                lib.ddstream_cancel(self.ptr)
-
-    def close(self) -> None:
-        if not self.call_lock.acquire(blocking=False):
-            # Another thread is inside a call on this stream: wake it up, then wait for it.
-            self.cancel()
-            self.call_lock.acquire()
-        try:
-            with self.state_lock:
-                ptr, self.ptr = self.ptr, None
-                arrow, self.arrow = self.arrow, None
-            if ptr is not None:
-                # Logging may be torn down already when this runs at interpreter exit.
-                with contextlib.suppress(Exception):
-                    _drain_logs(ptr)
-                if arrow is not None:
-                    arrow.release()  # the C stream closes when the last Arrow reader lets go
-                else:
-                    lib.ddstream_close(ptr)
-        finally:
-            self.call_lock.release()
-
-
-_open_handles: weakref.WeakSet[_Handle] = weakref.WeakSet()
-
-
-def _after_fork_in_child() -> None:
-    for handle in list(_open_handles):
-        handle.renew_locks()
-
-
-os.register_at_fork(after_in_child=_after_fork_in_child)
-
 
 def _config_from_keywords(start: TimeLike | None, end: TimeLike | None,
                           options: dict[str, Any]) -> DDStreamConfig:
@@ -376,14 +186,14 @@ class DDStream(Generic[BatchT]):
         # Set before anything can fail: close() and next_batch() look at it.
         self._gate = None if request_gate is None else GateRegistration(native.ptr, request_gate)
         out = ffi.new("ddstream_stream **")
-        err = _new_error()
+        err = new_error()
         status = lib.ddstream_open(native.ptr, out, err)
         if status != STATUS_OK:
             if self._gate is not None:
                 self._gate.drop()  # a failed open leaves the gate to us
-            raise _error(status, err)
+            raise error_from(status, err)
         ptr = out[0]
-        self._handle = _Handle(ptr)
+        self._handle = StreamHandle(ptr)
         self._finalizer = weakref.finalize(self, self._handle.close)
         self._query: str = cfg.query
         self._granularity = cfg.granularity
@@ -393,7 +203,7 @@ class DDStream(Generic[BatchT]):
         self._last_error = ""
         self._last_exc: DDStreamError | None = None
         with self._handle.call_lock:
-            _drain_logs(ptr)
+            _native.drain_logs(ptr)
             # Lazy, like the library's own plan: a legal plan may have millions of chunks.
             self._chunks = plan_of_stream(ptr)
 
@@ -428,25 +238,24 @@ class DDStream(Generic[BatchT]):
         # to stderr: keep all of ddstream's logging in the logging module (the exception says
         # what went wrong).
         native.ptr.log_level = 0
-        err = _new_error()
+        err = new_error()
         out = ffi.new("ddstream_validation **")
         status = lib.ddstream_validate_start(native.ptr, out, err)
         if status != STATUS_OK:
-            raise _error(status, err)
+            raise error_from(status, err)
         # The checks run on the library's thread; waiting in slices lets Ctrl-C in between, and
         # an interrupt cancels them (the request in flight is abandoned at once).
         validation = ffi.gc(out[0], lib.ddstream_validate_free)
         try:
-            status = STATUS_TIMEOUT
-            while status == STATUS_TIMEOUT:
-                status = lib.ddstream_validate_wait(validation, _SLICE_MS, err)
+            status = wait_in_slices(
+                lambda slice_ms: int(lib.ddstream_validate_wait(validation, slice_ms, err)))
         except BaseException:
             lib.ddstream_validate_cancel(validation)
             raise
         finally:
             ffi.release(validation)  # joins the thread: prompt once cancelled
         if status != STATUS_OK:
-            raise _error(status, err)
+            raise error_from(status, err)
 
     @staticmethod
     def plan(cfg: DDStreamConfig) -> ChunkPlan:
@@ -495,39 +304,46 @@ class DDStream(Generic[BatchT]):
         if box is not None:
             self._last_error = ""
             self._last_exc = None
-            return _make_batch(box)
+            return batch_from_box(box)
         self._require_open()
-        box = _new_batch_box()
-        err = _new_error()
-        status = STATUS_TIMEOUT
+        box = new_batch_box()
+        err = new_error()
+        closed = False
+
+        def one_slice(slice_ms: int) -> int:
+            # One slice per lock hold: other threads (progress bars, cancel, close) get in
+            # between slices, and Ctrl-C is handled between them.
+            nonlocal closed
+            with self._handle.call_lock:
+                ptr = self._handle.ptr
+                if ptr is None:  # closed by another thread while we waited
+                    closed = True
+                    return STATUS_E_CANCELLED
+                try:
+                    return int(lib.ddstream_next(ptr, slice_ms, box, err))
+                finally:
+                    _native.drain_logs(ptr)
+
         try:
-            while status == STATUS_TIMEOUT:
-                # One slice per lock hold: other threads (progress bars, cancel, close) get in
-                # between slices, and Ctrl-C is handled between them.
-                with self._handle.call_lock:
-                    ptr = self._handle.ptr
-                    if ptr is None:  # closed by another thread while we waited
-                        closed = CancelledError("the stream was closed", status=STATUS_E_CANCELLED)
-                        self._last_error = closed.message
-                        self._last_exc = closed
-                        return None
-                    try:
-                        status = lib.ddstream_next(ptr, _SLICE_MS, box, err)
-                    finally:
-                        _drain_logs(ptr)
+            status = wait_in_slices(one_slice)
         except BaseException:
             if box[0] != ffi.NULL:
                 self._pending = box  # delivered by C: hand it out on the next call
             raise
+        if closed:
+            exc: DDStreamError = CancelledError("the stream was closed", status=STATUS_E_CANCELLED)
+            self._last_error = exc.message
+            self._last_exc = exc
+            return None
         if status == STATUS_OK:
             self._last_error = ""
             self._last_exc = None
-            return _make_batch(box)
+            return batch_from_box(box)
         if status == STATUS_END:
             self._last_error = ""
             self._last_exc = None
             return None
-        exc = _error(status, err)
+        exc = error_from(status, err)
         if self._gate is not None:
             exc = self._gate.explain(exc)
         self._last_error = exc.message
@@ -586,13 +402,13 @@ class DDStream(Generic[BatchT]):
         with self._handle.call_lock:
             ptr = self._require_open()
             self._pending = None
-            err = _new_error()
+            err = new_error()
             try:
                 status = lib.ddstream_seek(ptr, index, err)
             finally:
-                _drain_logs(ptr)
+                _native.drain_logs(ptr)
             if status != STATUS_OK:
-                raise _error(status, err)
+                raise error_from(status, err)
             self._last_error = ""
             self._last_exc = None
 
@@ -658,12 +474,12 @@ class DDStream(Generic[BatchT]):
                 return self._handle.arrow
             ptr = self._require_open()
             if self._pending is not None:  # delivered to Python but not to the caller: put back
-                err = _new_error()
+                err = new_error()
                 status = lib.ddstream_seek(ptr, self._pending[0].chunk_index, err)
                 if status != STATUS_OK:  # pragma: no cover - only on a library bug
-                    raise _error(status, err)
+                    raise error_from(status, err)
                 self._pending = None
-            source = ArrowSource(ptr, _drain_logs, _error)
+            source = ArrowSource(ptr)
             with self._handle.state_lock:
                 self._handle.arrow = source
             return source
@@ -695,11 +511,9 @@ class DDStream(Generic[BatchT]):
     def write_ipc(self, sink: Any) -> int:
         """Write the remaining chunks as one Arrow IPC stream to ``sink`` (a path or a writable
         binary file); returns the number of record batches. Needs pyarrow."""
-        from ._arrow import pyarrow
-
         source = self._arrow()
         batches = 0
-        with pyarrow().ipc.new_stream(sink, source.schema()) as writer:
+        with pyarrow.ipc.new_stream(sink, source.schema()) as writer:
             for batch in source.batches():
                 writer.write_batch(batch)
                 batches += 1
@@ -786,23 +600,12 @@ class _DictBatches(Iterator[Batch]):
 
 def _plan(native: NativeConfig) -> ChunkPlan:
     count = ffi.new("size_t *")
-    err = _new_error()
+    err = new_error()
     first_two = ffi.new("ddstream_chunk[2]")
     status = lib.ddstream_plan(native.ptr, first_two, 2, count, err)
     if status != STATUS_OK:
-        raise _error(status, err)
+        raise error_from(status, err)
     return plan_of_config(native.ptr, int(count[0]), first_two)
 
 
-def _check_status_values() -> None:
-    """errors.py repeats the ddstream_status values: make sure they match the library's enum."""
-    from . import errors
-
-    for name, value in vars(errors).items():
-        if name.startswith("STATUS_"):
-            declared = getattr(lib, "DDSTREAM_" + name[len("STATUS_") :])
-            if declared != value:  # pragma: no cover - caught in development
-                raise ImportError(f"ddstream: errors.{name} = {value}, header says {declared}")
-
-
-_check_status_values()
+_native.check_status_values()

@@ -27,6 +27,9 @@ from collections.abc import Iterator, Sequence
 from typing import IO, TYPE_CHECKING, Any
 
 from . import __version__
+from ._dependencies import import_optional
+from ._dependencies import pyarrow as pa
+from ._dependencies import pyarrow_parquet as pq
 from ._export import FORMATS, TEXT_FORMATS, text_writer
 from ._output import OutputError, check_output, open_output
 from ._progress import Progress
@@ -144,10 +147,9 @@ def _export_text(stream: DDStream[AnyBatch], fmt: str, path: str | None, progres
 def _export_arrow(stream: DDStream[AnyBatch], fmt: str, path: str | None,
                   progress: Progress) -> None:
     try:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-    except ImportError:
-        raise UsageError(f"--format {fmt} needs pyarrow: pip install 'ddstream[arrow]'") from None
+        import_optional("pyarrow.parquet", purpose=f"--format {fmt}")
+    except ImportError as exc:
+        raise UsageError(str(exc)) from None
     reader = stream.to_arrow()
     with _output(path, binary=True) as out:
         writer: Any

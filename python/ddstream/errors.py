@@ -4,6 +4,20 @@ Every error of the C library (a ``ddstream_status``) maps to exactly one class b
 subclasses of :class:`DDStreamError`, itself a :class:`RuntimeError` (so code written for the
 original guide, which caught ``RuntimeError``, keeps working).
 
+Where a builtin exception means the same thing, the class inherits it too (as pyarrow's
+``ArrowInvalid`` is also a ``ValueError``), so code that knows nothing of ddstream handles it:
+
+* :class:`ConfigError` is a :class:`ValueError` (a wrong value; a wrong *type* in a
+  :class:`~ddstream.DDStreamConfig` field stays a plain :class:`TypeError`);
+* :class:`NetworkError` is a :class:`ConnectionError` (an :class:`OSError`);
+* :class:`RequestTimeoutError` is a :class:`TimeoutError` (an :class:`OSError`);
+* :class:`InternalError` is neither a :class:`MemoryError` nor anything else: it means a bug;
+* :class:`LibraryLoadError` is an :class:`ImportError`.
+
+An ``except OSError`` around a stream therefore catches network failures and timeouts too,
+as it would for ``urllib`` or ``socket``; the binding's own OSError handlers (writing output
+files) let ddstream's errors through untouched.
+
 Messages come from the C library's error text; they name what was wrong and never contain an API
 or application key.
 """
@@ -103,8 +117,9 @@ def _rebuild(
                chunk_end=chunk_end)
 
 
-class ConfigError(DDStreamError):
-    """The configuration is invalid; the message names the field. Raised before any network I/O."""
+class ConfigError(DDStreamError, ValueError):
+    """The configuration is invalid; the message names the field. Raised before any network I/O.
+    Also a :class:`ValueError`."""
 
 
 class AuthError(DDStreamError):
@@ -123,12 +138,14 @@ class ServerError(DDStreamError):
     """A 5xx answer after retries, or an HTTP status ddstream does not handle."""
 
 
-class NetworkError(DDStreamError):
-    """A connection, DNS, TLS or transfer failure, after retries."""
+class NetworkError(DDStreamError, ConnectionError):
+    """A connection, DNS, TLS or transfer failure, after retries. Also a
+    :class:`ConnectionError`."""
 
 
-class RequestTimeoutError(DDStreamError):
-    """A request exceeded its connect or total timeout, after retries."""
+class RequestTimeoutError(DDStreamError, TimeoutError):
+    """A request exceeded its connect or total timeout, after retries. Also a
+    :class:`TimeoutError`."""
 
 
 class ProtocolError(DDStreamError):

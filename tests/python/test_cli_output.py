@@ -12,6 +12,7 @@ it can be seen up front, and no ``.partial`` left anywhere.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import socket
@@ -24,6 +25,11 @@ from pathlib import Path
 
 import pytest
 
+import ddstream as dd
+
+# Private on purpose: the output rules are tested where they live, with errors raised at the
+# exact point a failing stream would raise them.
+from ddstream._output import OutputError, check_output, open_output
 from ddstream.testing import FakeDatadog
 
 START_ISO = "2023-11-12T03:00:00Z"
@@ -330,3 +336,56 @@ def test_disk_full_while_writing_a_file(server: FakeDatadog, full_disk: Path, fm
     assert_path_error(result, out, "No space left on device")
     assert out.read_text() == "old\n"
     assert not partials(full_disk)
+
+
+# -- a stream that fails while its output is open ----------------------------------------------
+
+@pytest.mark.parametrize("error", [
+    dd.NetworkError("connection refused", status=24),
+    dd.RequestTimeoutError("timed out", status=25),
+    dd.AuthError("forbidden", status=20),
+])
+def test_a_stream_error_inside_open_output_is_not_an_output_error(tmp_path: Path,
+                                                                  error: Exception) -> None:
+    """NetworkError and RequestTimeoutError are OSErrors too: the output's own OSError handling
+    (which turns write failures into "cannot write PATH") must let them through unchanged."""
+    out = tmp_path / "cpu.csv"
+    target = check_output(str(out))
+
+    def fail_while_writing() -> None:
+        with open_output(target, binary=False) as handle:
+            handle.write("timestamp\n")
+            raise error
+
+    with pytest.raises(type(error)) as info:
+        fail_while_writing()
+    assert info.value is error
+    assert not out.exists() and not partials(tmp_path)
+
+
+def test_a_write_failure_inside_open_output_is_still_an_output_error(tmp_path: Path) -> None:
+    target = check_output(str(tmp_path / "cpu.csv"))
+
+    def fail_while_writing() -> None:
+        with open_output(target, binary=False):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(OutputError, match=r"cannot write .*cpu\.csv: No space left on device"):
+        fail_while_writing()
+    assert not partials(tmp_path)
+
+
+def test_network_failure_during_export_to_a_file_is_a_network_error(tmp_path: Path) -> None:
+    """End to end: nothing listens at the base URL, so the export fails with the network exit
+    code and ddstream's message, not as a mistake about the output path."""
+    out = tmp_path / "cpu.csv"
+    env = dict(os.environ, DDSTREAM_BASE_URL="http://127.0.0.1:9", DD_API_KEY="cli-api",
+               DD_APP_KEY="cli-app")
+    result = subprocess.run(
+        [sys.executable, "-m", "ddstream", "query", "avg:system.cpu.user{*}", "--from", START_ISO,
+         "--to", END_ISO, "--chunk-seconds", "3600", "-q", "-o", str(out)],
+        env=env, capture_output=True, timeout=120, check=False)
+    err = result.stderr.decode()
+    assert result.returncode == 5, err  # EXIT_NETWORK
+    assert "cannot write" not in err and "Couldn't connect" in err, err
+    assert not out.exists() and not partials(tmp_path)

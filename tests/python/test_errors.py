@@ -55,6 +55,56 @@ def test_hierarchy() -> None:
         "bad", 22, 400, 60, 120)
 
 
+BUILTIN_BASES = [
+    (dd.ConfigError, ValueError),
+    (dd.NetworkError, ConnectionError),
+    (dd.RequestTimeoutError, TimeoutError),
+    (dd.errors.LibraryLoadError, ImportError),
+]
+
+
+@pytest.mark.parametrize(("cls", "builtin"), BUILTIN_BASES)
+def test_errors_also_inherit_the_matching_builtin(cls: type[dd.DDStreamError],
+                                                  builtin: type[Exception]) -> None:
+    """As pyarrow's ArrowInvalid is a ValueError: generic handlers catch ddstream's errors, which
+    keep their attributes, their message (str) and their type through pickling."""
+    assert issubclass(cls, builtin) and issubclass(cls, dd.DDStreamError)
+    assert cls.__mro__.index(dd.DDStreamError) < cls.__mro__.index(builtin)
+    err = cls("what went wrong", status=24, http_status=502, chunk_start=60, chunk_end=120)
+    assert str(err) == err.message == "what went wrong"
+    with pytest.raises(builtin) as info:
+        raise err
+    assert info.value is err
+    copy = pickle.loads(pickle.dumps(err))
+    assert type(copy) is cls and str(copy) == "what went wrong"
+    assert (copy.status, copy.http_status, copy.chunk_start, copy.chunk_end) == (24, 502, 60, 120)
+
+
+def test_other_errors_are_not_mistaken_for_builtins() -> None:
+    for cls in (dd.AuthError, dd.QueryError, dd.CancelledError, dd.InternalError,
+                dd.RateLimitError, dd.ServerError, dd.ProtocolError, dd.ForkedStreamError):
+        assert not issubclass(cls, (ValueError, OSError, ImportError)), cls
+
+
+def test_builtin_handlers_catch_real_failures(fake: FakeDatadog) -> None:
+    """The real failures, caught the way code unaware of ddstream would catch them."""
+    with pytest.raises(ValueError, match="granularity") as bad_value:
+        dd.DDStream(make_config(fake, granularity=-5))
+    assert isinstance(bad_value.value, dd.ConfigError)
+    with pytest.raises(TypeError) as bad_type:  # a wrong type stays a TypeError, as before
+        dd.DDStream(make_config(fake, granularity="60"))
+    assert not isinstance(bad_type.value, dd.DDStreamError)
+    unreachable = make_config(base_url="http://127.0.0.1:9", range_end=T0 + 3600, max_retries=0)
+    with dd.DDStream(unreachable) as stream, pytest.raises(ConnectionError) as refused:
+        read_all(stream)
+    assert isinstance(refused.value, dd.NetworkError)
+    fake.latency = 2.0
+    slow = make_config(fake, range_end=T0 + 3600, request_timeout_ms=300, max_retries=0)
+    with dd.DDStream(slow) as stream, pytest.raises(TimeoutError) as timed_out:
+        read_all(stream)
+    assert isinstance(timed_out.value, dd.RequestTimeoutError)
+
+
 def test_bad_query_is_a_query_error(fake: FakeDatadog) -> None:
     cfg = make_config(fake, query="avg:system.cpu.user{}", range_end=T0 + 3600)
     with dd.DDStream(cfg) as stream:

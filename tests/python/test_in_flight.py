@@ -18,8 +18,7 @@ import pytest
 
 import ddstream as dd
 from conftest import GROUPED_QUERY, QUERY, make_config
-from ddstream.testing import CannedResponse, FakeDatadog
-from ddstream.testing._server import Exchange
+from ddstream.testing import CannedResponse, Exchange, FakeDatadog
 
 CHUNK = 10800  # 8 chunks over the day of make_config
 COLUMNS = ("timestamps", "avg", "min", "max", "sum")

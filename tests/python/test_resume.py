@@ -153,9 +153,11 @@ def test_token_counts_a_batch_held_back_by_ctrl_c(
 ) -> None:
     """Ctrl-C just after the library delivered a batch: the binding keeps it for the next call,
     so the token must still point at that chunk, or resuming would skip it."""
-    import ddstream._stream as stream_module
+    # Private on purpose: the test must interrupt at one exact point, just after the C call
+    # delivered a batch, and the log drain that follows every call is that point.
+    import ddstream._native as native_module
 
-    real_drain = stream_module._drain_logs
+    real_drain = native_module.drain_logs
     calls: list[int] = []
 
     def interrupted_drain(ptr: object) -> None:
@@ -169,9 +171,9 @@ def test_token_counts_a_batch_held_back_by_ctrl_c(
         while len(fake.query_requests) < 2 and time.monotonic() < deadline:
             time.sleep(0.01)
         assert stream.next_batch()["chunk_index"] == 0  # type: ignore[index]
-        monkeypatch.setattr(stream_module, "_drain_logs", interrupted_drain)
+        monkeypatch.setattr(native_module, "drain_logs", interrupted_drain)
         with pytest.raises(KeyboardInterrupt):
             stream.next_batch()  # chunk 1 delivered by C, held by the binding
-        monkeypatch.setattr(stream_module, "_drain_logs", real_drain)
+        monkeypatch.setattr(native_module, "drain_logs", real_drain)
         token = stream.resume_token()
     assert token.endswith("-1"), token

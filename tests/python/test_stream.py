@@ -306,9 +306,11 @@ def test_batch_delivered_during_ctrl_c_is_not_lost(
     fake: FakeDatadog, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Ctrl-C landing just after the C call delivered a batch: the next call returns it."""
-    import ddstream._stream as stream_module
+    # Private on purpose: the test must interrupt at one exact point, just after the C call
+    # delivered a batch, and the log drain that follows every call is that point.
+    import ddstream._native as native_module
 
-    real_drain = stream_module._drain_logs
+    real_drain = native_module.drain_logs
     calls = []
 
     def interrupted_drain(ptr: object) -> None:
@@ -323,10 +325,10 @@ def test_batch_delivered_during_ctrl_c_is_not_lost(
         while not fake.query_requests and time.monotonic() < deadline:
             time.sleep(0.01)
         time.sleep(0.2)  # the first batch is ready: the first slice returns it at once
-        monkeypatch.setattr(stream_module, "_drain_logs", interrupted_drain)
+        monkeypatch.setattr(native_module, "drain_logs", interrupted_drain)
         with pytest.raises(KeyboardInterrupt):
             stream.next_batch()
-        monkeypatch.setattr(stream_module, "_drain_logs", real_drain)
+        monkeypatch.setattr(native_module, "drain_logs", real_drain)
         assert stream.has_next()
         assert [b["chunk_index"] for b in stream] == [0, 1, 2, 3, 4, 5]
 

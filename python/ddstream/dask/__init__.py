@@ -21,17 +21,16 @@ Needs ``dask[dataframe]`` (and ``distributed`` for a cluster): ``pip install 'dd
 
 from __future__ import annotations
 
-try:
-    import dask.dataframe  # noqa: F401
-except ImportError as _exc:  # pragma: no cover - exercised only without dask installed
-    raise ImportError(
-        "ddstream.dask needs dask[dataframe] (and distributed for a cluster): "
-        "pip install 'ddstream[dask]'"
-    ) from _exc
+from .._dependencies import import_optional
 
-from ._budget import ClusterGate, WindowBudget
-from ._parquet import ExportReport, export_parquet
-from ._read import COLUMNS, Part, empty_frame, plan_parts, read_metrics
+# Fail at import, naming what to install, rather than at the first read: the imports below
+# come after this check on purpose (E402).
+import_optional("dask.dataframe", purpose="ddstream.dask",
+                needs="dask[dataframe] (and distributed for a cluster)")
+
+from ._budget import ClusterGate, WindowBudget  # noqa: E402
+from ._parquet import ExportReport, export_parquet  # noqa: E402
+from ._read import COLUMNS, Part, empty_frame, plan_parts, read_metrics  # noqa: E402
 
 __all__ = [
     "COLUMNS",

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from .._dependencies import import_optional
 
 __all__ = ["read_queries", "run_export"]
 
@@ -44,10 +45,10 @@ def read_queries(path: str) -> list[str]:
 @contextlib.contextmanager
 def _client(workers: int | None, scheduler: str | None, threads: int | None) -> Iterator[Any]:
     try:
-        distributed: Any = importlib.import_module("distributed")  # untyped: used through Any
-    except ImportError:
-        raise ExportUsageError("ddstream export needs dask and distributed: "
-                               "pip install 'ddstream[dask]'") from None
+        distributed: Any = import_optional("distributed", purpose="ddstream export",
+                                           needs="dask and distributed")
+    except ImportError as exc:
+        raise ExportUsageError(str(exc)) from None
     if scheduler:
         with distributed.Client(scheduler) as client:
             yield client

@@ -13,7 +13,6 @@ two plans' files.
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import secrets
@@ -22,6 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .._dependencies import dask as _dask
+from .._dependencies import pyarrow as pa
+from .._dependencies import pyarrow_parquet as pq
 from .._timespec import TimeLike, parse_time
 from ..errors import STATUS_E_CONFIG, ConfigError
 from ._read import VALUES, Part, plan_parts, read_part
@@ -44,8 +46,6 @@ class ExportReport:
 
 def arrow_schema() -> Any:
     """The Parquet files' schema (pyarrow)."""
-    import pyarrow as pa
-
     fields: list[tuple[str, pa.DataType]] = [
         ("query", pa.string()),
         ("timestamp", pa.timestamp("ns", tz="UTC")),
@@ -84,9 +84,6 @@ def _write_atomically(path: Path, data: bytes) -> None:
 
 def write_part(part: Part, directory: str, budget: bool = True) -> tuple[bool, int]:
     """Write one partition's file unless it exists; ``(written now, rows)``."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     target = Path(directory) / part.file_name
     if target.exists():
         return False, int(pq.ParquetFile(target).metadata.num_rows)
@@ -116,7 +113,6 @@ def export_parquet(queries: str | Sequence[str], start: TimeLike, end: TimeLike,
     Raises:
         ConfigError: ``path`` holds an export made with other settings.
     """
-    dask: Any = importlib.import_module("dask")  # untyped: used through Any
 
     try:
         range_start, range_end = parse_time(start), parse_time(end)
@@ -139,6 +135,7 @@ def export_parquet(queries: str | Sequence[str], start: TimeLike, end: TimeLike,
     else:
         text = json.dumps(manifest, indent=1, sort_keys=True) + "\n"
         _write_atomically(manifest_path, text.encode("utf-8"))
+    dask: Any = _dask  # its top-level names are untyped re-exports: used through Any
     tasks = [dask.delayed(write_part, pure=True)(part, str(directory), budget,
                                                  dask_key_name=f"ddstream-export-{part.file_name}")
              for part in parts]

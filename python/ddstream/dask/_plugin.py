@@ -20,9 +20,7 @@ import pickle
 import threading
 from typing import Any
 
-from distributed import get_worker
-from distributed.diagnostics.plugin import SchedulerPlugin
-
+from .._dependencies import distributed, distributed_plugin
 from ._budget import ClusterGate, WindowBudget, monotonic, run_on_loop
 
 __all__ = ["PLUGIN_NAME", "BudgetPlugin", "worker_gate"]
@@ -37,7 +35,7 @@ RPC_TIMEOUT = 10.0
 logger = logging.getLogger("ddstream.dask")
 
 
-class BudgetPlugin(SchedulerPlugin):
+class BudgetPlugin(distributed_plugin.SchedulerPlugin):
     """Holds the cluster's request budgets in the scheduler (see the module docstring)."""
 
     name = PLUGIN_NAME
@@ -77,7 +75,7 @@ _registered_lock = threading.Lock()
 def worker_gate(name: str) -> ClusterGate | None:
     """The gate for a partition running in a ``distributed`` worker (``None`` elsewhere)."""
     try:
-        worker: Any = get_worker()
+        worker: Any = distributed.get_worker()
     except ValueError:
         return None  # not in a worker: dask's local schedulers run in one process
     loop = worker.loop.asyncio_loop

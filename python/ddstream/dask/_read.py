@@ -12,16 +12,16 @@ boundaries are neither repeated nor lost. Keys are read from the workers' enviro
 from __future__ import annotations
 
 import hashlib
-import importlib
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from .._config import DDStreamConfig
+from .._dependencies import dask_dataframe
+from .._dependencies import pandas as pd
 from .._stream import DDStream
 from .._timespec import TimeLike, parse_time
 from ..errors import STATUS_E_CONFIG, STATUS_E_INTERNAL, ConfigError, InternalError
@@ -244,7 +244,7 @@ def read_metrics(queries: str | Sequence[str], start: TimeLike, end: TimeLike = 
     process's own pacing). Other keywords are :class:`ddstream.DDStreamConfig` options
     (``max_in_flight``, ``max_retries``, ``request_timeout_ms``, ...). No network I/O here.
     """
-    dd: Any = importlib.import_module("dask.dataframe")  # untyped: used through Any
+    dd: Any = dask_dataframe  # dask's own types are incomplete: used through Any
     if index not in (None, "timestamp"):
         raise ValueError(f"index must be None or 'timestamp', not {index!r}")
     parts = plan_parts(queries, start, end, granularity=granularity, chunk_seconds=chunk_seconds,

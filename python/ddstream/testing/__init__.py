@@ -21,7 +21,17 @@ numpy), so it works without the compiled library: ``python -m ddstream.testing``
 
 from __future__ import annotations
 
+from ._buckets import (
+    AUTO_INTERVALS,
+    AUTO_MAX_POINTS,
+    COARSENING_LADDER,
+    MAX_POINTS,
+    auto_interval,
+    bucket_grid,
+    capped_interval,
+)
 from ._data import BLACKOUTS, HOST_GAP_PERIOD, RAW_PERIOD, Dataset, metric_base
+from ._exchange import QUERY_PATH, VALIDATE_PATH, CannedResponse, Exchange, Fault, RequestRecord
 from ._faults import (
     RECOVERABLE_KINDS,
     AbsurdReset,
@@ -38,25 +48,10 @@ from ._faults import (
     TruncatedJSON,
     WideAnswer,
 )
+from ._http import Response
 from ._query import QueryError, SubQuery, parse_query, split_top_level
-from ._server import (
-    AUTO_INTERVALS,
-    AUTO_MAX_POINTS,
-    COARSENING_LADDER,
-    MAX_POINTS,
-    QUERY_PATH,
-    UNLIMITED_RATE,
-    VALIDATE_PATH,
-    CannedResponse,
-    Exchange,
-    FakeDatadog,
-    Fault,
-    RequestRecord,
-    Response,
-    auto_interval,
-    bucket_grid,
-    capped_interval,
-)
+from ._ratelimit import UNLIMITED_RATE
+from ._server import FakeDatadog
 
 __all__ = [
     "AUTO_INTERVALS",

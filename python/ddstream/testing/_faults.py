@@ -40,7 +40,8 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ._server import QUERY_PATH, Exchange, Fault, Response, error_response, json_body
+from ._exchange import QUERY_PATH, Exchange, Fault
+from ._http import Response, error_response, json_body
 
 __all__ = [
     "RECOVERABLE_KINDS",

@@ -22,33 +22,28 @@ What it reproduces (the confirmed behaviours of Datadog's v1 query API):
 What it adds for tests: switchable faults (:meth:`FakeDatadog.inject`, :class:`Fault` for custom
 ones), latency, a request log without any key value in it, and the peak number of concurrent query
 requests. The data and the aggregation rules are documented in ``_data``.
+
+This module ties the parts together; each can be read alone: ``_buckets`` (the bucket grid),
+``_data`` (the values), ``_query`` (the query language), ``_ratelimit`` (windows and headers),
+``_answer_cache`` (rendered answers), ``_http`` (the HTTP plumbing), ``_exchange`` (a request as
+a fault sees it, and the Fault base), ``_faults`` (the faults), ``_tls`` (the certificate).
 """
 
 from __future__ import annotations
 
 import contextlib
-import gzip
-import json
 import logging
 import math
 import random
-import re
 import shutil
 import socket
-import socketserver
 import ssl
-import struct
-import subprocess
-import sys
 import tempfile
 import threading
 import time
 import zlib
-from collections import OrderedDict
-from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass, field
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Collection, Mapping
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -56,378 +51,31 @@ from urllib.parse import parse_qsl, urlsplit
 
 import numpy as np
 
+from ._answer_cache import AnswerCache, CachedBody
+from ._buckets import MAX_POINTS, auto_interval, bucket_grid, capped_interval
 from ._data import Dataset
+from ._exchange import QUERY_PATH, VALIDATE_PATH, CannedResponse, Exchange, Fault, RequestRecord
+from ._http import (
+    Handler,
+    HTTPServer,
+    Response,
+    accepts_gzip,
+    bind,
+    error_response,
+    json_body,
+    parse_int,
+)
 from ._query import QueryError, SubQuery, parse_query
+from ._ratelimit import HEADER_CASES, UNLIMITED_RATE, RateWindows, format_seconds
+from ._tls import self_signed_certificate
 
 if TYPE_CHECKING:  # typing.Self is Python 3.11+, but only the type checker reads this import
     from typing import Self
 
-__all__ = [
-    "AUTO_INTERVALS",
-    "AUTO_MAX_POINTS",
-    "COARSENING_LADDER",
-    "MAX_POINTS",
-    "QUERY_PATH",
-    "UNLIMITED_RATE",
-    "VALIDATE_PATH",
-    "CannedResponse",
-    "Exchange",
-    "FakeDatadog",
-    "Fault",
-    "RequestRecord",
-    "Response",
-    "auto_interval",
-    "bucket_grid",
-    "capped_interval",
-]
-
-QUERY_PATH = "/api/v1/query"
-VALIDATE_PATH = "/api/v1/validate"
-#: Datadog's cap on points per series (shared/DATADOG.md).
-MAX_POINTS = 1500
-#: Without a rollup interval: the first of these giving at most AUTO_MAX_POINTS buckets, else the
-#: last (1 h → 20 s, 4 h → 1 min, 1 d → 5 min, 2 d → 10 min, 1 w → 1 h, 1 month → 4 h).
-AUTO_INTERVALS = (20, 60, 300, 600, 3600, 14400)
-AUTO_MAX_POINTS = 300
-#: Coarsening over the point cap picks the smallest of these (then whole multiples of a day) that
-#: is at least the interval asked for and gives at most ``max_points`` buckets.
-COARSENING_LADDER = (
-    1, 2, 5, 10, 15, 20, 30, 60, 120, 180, 300, 600, 900, 1200, 1800,
-    3600, 7200, 10800, 14400, 21600, 43200, 86400,
-)  # fmt: skip
-#: ``rate_limit=None`` still sends headers, with a budget no test or benchmark can exhaust (and
-#: large enough that a client pacing itself on ``remaining / reset`` is not slowed down).
-UNLIMITED_RATE = (10_000_000, 3600.0)
+__all__ = ["FakeDatadog"]
 
 logger = logging.getLogger("ddstream.testing")
 _KEY_PARAMS = frozenset({"api_key", "application_key"})
-_KEY_HEADERS = frozenset({"dd-api-key", "dd-application-key"})
-_DAY = 86400
-_IDLE_TIMEOUT = 120.0  # seconds an idle keep-alive connection is kept open
-_HANDSHAKE_TIMEOUT = 10.0  # seconds a TLS handshake may take
-
-
-# -- the bucket grid ------------------------------------------------------------------------------
-
-
-def bucket_grid(from_ts: int, to_ts: int, interval: int) -> tuple[int, int]:
-    """``(first bucket start, number of buckets)``: first boundary at or after ``from_ts``, last
-    bucket the one containing ``to_ts`` (inclusive). ``(first, 0)`` when no boundary fits."""
-    first = -(-from_ts // interval) * interval
-    last = (to_ts // interval) * interval
-    return first, (last - first) // interval + 1 if last >= first else 0
-
-
-def auto_interval(from_ts: int, to_ts: int) -> int:
-    """The interval Datadog picks when the query has no rollup interval."""
-    for interval in AUTO_INTERVALS:
-        if bucket_grid(from_ts, to_ts, interval)[1] <= AUTO_MAX_POINTS:
-            return interval
-    return AUTO_INTERVALS[-1]
-
-
-def capped_interval(from_ts: int, to_ts: int, interval: int, max_points: int = MAX_POINTS) -> int:
-    """``interval``, or the coarser one the server silently uses when it would exceed the cap."""
-    if bucket_grid(from_ts, to_ts, interval)[1] <= max_points:
-        return interval
-    for candidate in COARSENING_LADDER:
-        if candidate >= interval and bucket_grid(from_ts, to_ts, candidate)[1] <= max_points:
-            return candidate
-    days = max(2, -(-interval // _DAY), (to_ts - from_ts) // (max(1, max_points) * _DAY))
-    while bucket_grid(from_ts, to_ts, days * _DAY)[1] > max_points:
-        days += 1
-    return days * _DAY
-
-
-# -- records, responses, faults -------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RequestRecord:
-    """What the server saw of one request. Key values are never stored, only whether they came."""
-
-    path: str
-    params: dict[str, str]  # query-string parameters; api_key / application_key values redacted
-    query: str | None
-    from_ts: int | None
-    to_ts: int | None
-    status: int  # 0 when no answer was sent (a fault dropped the connection)
-    started: float  # time.monotonic() when the request line was read
-    finished: float  # time.monotonic() when the answer started going out (or the request ended)
-    api_key_sent: bool  # a non-empty DD-API-KEY header
-    app_key_sent: bool  # a non-empty DD-APPLICATION-KEY header
-    keys_in_url: bool  # api_key= or application_key= in the query string (deprecated, insecure)
-    accept_gzip: bool
-    user_agent: str
-    connection_id: int  # same value for requests on the same TCP connection (keep-alive)
-    method: str = "GET"
-
-
-@dataclass(frozen=True)
-class Response:
-    """An answer before transport encoding. ``gzip_body`` may hold a precomputed compression."""
-
-    status: int
-    body: bytes = b""
-    content_type: str = "application/json"
-    headers: Mapping[str, str] = field(default_factory=dict)
-    gzip_body: bytes | None = None
-
-
-def json_body(payload: object) -> bytes:
-    """Compact JSON, as Datadog sends it."""
-    return json.dumps(payload, separators=(",", ":"), allow_nan=False).encode("utf-8")
-
-
-def error_response(status: int, message: str, headers: Mapping[str, str] | None = None) -> Response:
-    """Datadog's usual error shape: ``{"errors": ["…"]}``."""
-    return Response(status, json_body({"errors": [message]}), headers=dict(headers or {}))
-
-
-class Exchange:
-    """One request being answered: what a :class:`Fault` sees, and the ways it can answer.
-
-    A fault may send a canned :class:`Response` (:meth:`send`), compute the real answer and alter
-    it (:meth:`real_response`), write raw bytes (:meth:`write_head`, :meth:`write`) or say nothing
-    at all and :meth:`close_connection`.
-    """
-
-    def __init__(
-        self,
-        fake: FakeDatadog,
-        handler: _Handler,
-        method: str,
-        path: str,
-        params: Mapping[str, str],
-        accept_gzip: bool,
-        on_answer: Callable[[int], None] | None = None,
-    ) -> None:
-        self._fake = fake
-        self._on_answer = on_answer
-        self._handler = handler
-        self.method = method
-        self.path = path
-        self.params = params  # the first value of each query-string parameter
-        self.accept_gzip = accept_gzip
-        self.status = 0  # the status written so far (0: nothing yet)
-
-    def header(self, name: str) -> str | None:
-        """A request header (case-insensitive). The key headers are not readable from here."""
-        if name.lower() in _KEY_HEADERS:
-            raise KeyError(f"{name} is not available to faults")
-        value: str | None = self._handler.headers.get(name)
-        return value
-
-    def real_response(self) -> Response:
-        """What the server would have answered without the fault (counts against the limit)."""
-        return self._fake._route(self, self._handler)
-
-    def send(self, response: Response) -> None:
-        """Write a whole response: gzip when the client accepts it, exact Content-Length."""
-        body = response.body
-        headers = dict(response.headers)
-        encoded = any(name.lower() == "content-encoding" for name in headers)
-        if self.accept_gzip and body and not encoded:
-            body = response.gzip_body if response.gzip_body is not None else _gzip(body)
-            headers["Content-Encoding"] = "gzip"
-        headers["Content-Type"] = response.content_type
-        headers["Content-Length"] = str(len(body))
-        self.write_head(response.status, headers)
-        self.write(body)
-
-    def write_head(self, status: int, headers: Mapping[str, str]) -> None:
-        """Write the status line and headers as given (no Content-Length added)."""
-        if self._on_answer is not None:
-            # Log before the client can see the answer: a test reading dd.requests right after
-            # its response must find this request there.
-            self._on_answer(status)
-            self._on_answer = None
-        handler = self._handler
-        handler.send_response(status)
-        for name, value in headers.items():
-            handler.send_header(name, value)
-        handler.end_headers()
-        self.status = status
-
-    def write(self, data: bytes) -> None:
-        """Write raw bytes to the connection."""
-        if data:
-            self._handler.wfile.write(data)
-
-    def close_connection(self) -> None:
-        """Close the TCP connection once this exchange is over (whatever was written)."""
-        self._handler.close_connection = True
-
-    def reset_connection(self) -> None:
-        """Abort the TCP connection with a reset (RST) once this exchange is over: the client
-        sees "connection reset by peer" where it expected more bytes, not an orderly end."""
-        self._handler.close_connection = True
-        self._handler.reset_on_close = True
-
-    @property
-    def server_running(self) -> bool:
-        """False once the server is stopping: long faults (slow bodies) should give up."""
-        return self._fake.running
-
-
-class Fault:
-    """A misbehaviour served instead of the real answer for the next ``times`` matching requests.
-
-    Subclass it and override :meth:`respond` for new kinds of faults; queue instances with
-    :meth:`FakeDatadog.add_fault`. ``path=None`` matches every path; ``times=None`` never runs out.
-    ``delay`` seconds are waited before :meth:`respond` (on top of the server's latency).
-    """
-
-    def __init__(
-        self, *, path: str | None = QUERY_PATH, times: int | None = 1, delay: float = 0.0
-    ) -> None:
-        if times is not None and times < 1:
-            raise ValueError(f"times must be at least 1 (or None for ever), got {times}")
-        if delay < 0:
-            raise ValueError(f"delay must not be negative, got {delay}")
-        self.path = path
-        self.remaining = times
-        self.delay = delay
-        self.served = 0
-
-    def matches(self, exchange: Exchange) -> bool:
-        """Whether this fault applies to the request."""
-        return self.path is None or self.path == exchange.path
-
-    def respond(self, exchange: Exchange) -> None:
-        """Answer the request (or not): see :class:`Exchange`."""
-        raise NotImplementedError
-
-
-class CannedResponse(Fault):
-    """A fixed answer: any status, body, headers and content type (JSON errors, HTML pages…)."""
-
-    def __init__(
-        self,
-        status: int,
-        body: bytes | str | None = None,
-        *,
-        headers: Mapping[str, str] | None = None,
-        content_type: str | None = None,
-        html: bool = False,
-        path: str | None = QUERY_PATH,
-        times: int | None = 1,
-        delay: float = 0.0,
-    ) -> None:
-        super().__init__(path=path, times=times, delay=delay)
-        phrase = _phrase(status)
-        if body is None:
-            if html:
-                body = (
-                    f"<html><head><title>{status} {phrase}</title></head>"
-                    f"<body><h1>{status} {phrase}</h1></body></html>"
-                )
-            else:
-                body = json_body({"errors": [phrase]})
-        if content_type is None:
-            content_type = "text/html; charset=utf-8" if html else "application/json"
-        self.response = Response(
-            status,
-            body.encode("utf-8") if isinstance(body, str) else bytes(body),
-            content_type,
-            dict(headers or {}),
-        )
-
-    def respond(self, exchange: Exchange) -> None:
-        exchange.send(self.response)
-
-    def __repr__(self) -> str:
-        return (
-            f"CannedResponse({self.response.status}, path={self.path!r}, "
-            f"remaining={self.remaining!r})"
-        )
-
-
-# -- the HTTP layer -------------------------------------------------------------------------------
-
-
-# Ports handed to FakeDatadog instances of this process (see FakeDatadog._bind).
-_USED_PORTS: set[int] = set()
-_USED_PORTS_LOCK = threading.Lock()
-
-
-class _HTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-
-    def __init__(self, address: tuple[str, int], fake: FakeDatadog) -> None:
-        self.fake = fake
-        super().__init__(address, _Handler)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """Quiet about clients that hang up (that is what tests of timeouts do) and about failed
-        TLS handshakes (that is what tests of certificate checks do); loud on bugs."""
-        if isinstance(sys.exc_info()[1], OSError):  # ConnectionError, TimeoutError, ssl.SSLError
-            return
-        super().handle_error(request, client_address)
-
-    def server_bind(self) -> None:
-        """HTTPServer's version does a reverse DNS lookup of the address (slow on some hosts)."""
-        socketserver.TCPServer.server_bind(self)
-        self.server_name = "127.0.0.1"
-        self.server_port = self.server_address[1]
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server_version = "FakeDatadog/1.0"
-    sys_version = ""
-    disable_nagle_algorithm = True  # TCP_NODELAY on every accepted socket
-    timeout = _IDLE_TIMEOUT
-    server: _HTTPServer
-    connection_id = 0
-    reset_on_close = False
-
-    def setup(self) -> None:
-        context = self.server.fake._ssl_context
-        if context is not None:
-            # The handshake runs here, on the connection's own thread, so a client that stalls
-            # or refuses the certificate holds up nobody else.
-            self.request.settimeout(_HANDSHAKE_TIMEOUT)
-            self.request = context.wrap_socket(self.request, server_side=True)
-        super().setup()
-        self.connection_id = self.server.fake._open_connection(self.connection)
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        except OSError:
-            pass  # the client went away, or a fault reset the connection
-        finally:
-            self.server.fake._close_connection(self.connection_id)
-            if self.reset_on_close:
-                # SO_LINGER 0: close() sends RST at once instead of an orderly FIN.
-                with contextlib.suppress(OSError):
-                    self.connection.setsockopt(
-                        socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
-                    )
-                    self.connection.close()
-            elif self.server.fake._ssl_context is not None:
-                # The TLS socket took over the descriptor: the server's own close cannot reach it.
-                with contextlib.suppress(OSError):
-                    self.connection.close()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet: no line per request on stderr."""
-
-    def version_string(self) -> str:
-        return self.server_version
-
-    def do_GET(self) -> None:
-        self.server.fake._handle(self, "GET")
-
-    def _drain_and_handle(self) -> None:
-        length = self.headers.get("Content-Length")
-        if length and length.isdigit():
-            self.rfile.read(int(length))
-        self.server.fake._handle(self, self.command)
-
-    do_POST = do_PUT = do_PATCH = do_DELETE = _drain_and_handle
 
 
 # -- the server -----------------------------------------------------------------------------------
@@ -497,7 +145,7 @@ class FakeDatadog:
         self.max_points = max_points
         self._port = port
         self._lock = threading.Lock()
-        self._server: _HTTPServer | None = None
+        self._server: HTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._log: list[RequestRecord] = []
         self._faults: list[Fault] = []
@@ -505,17 +153,11 @@ class FakeDatadog:
         self._next_connection = 0
         self._in_flight = 0
         self._max_in_flight = 0
-        self._cache: OrderedDict[tuple[object, ...], _CachedBody] = OrderedDict()
-        self._cache_size = cache_size
-        self._cache_bytes = cache_bytes
-        self._cached_bytes = 0
-        self._rate_limit = _check_rate_limit(rate_limit)
-        self._rate_epoch = time.monotonic()
-        self._rate_window = 0
-        self._rate_count = 0
-        if rate_limit_header_case not in _HEADER_CASES:
+        self._cache = AnswerCache(cache_size, cache_bytes)
+        self._rate = RateWindows(rate_limit)
+        if rate_limit_header_case not in HEADER_CASES:
             raise ValueError(
-                f"rate_limit_header_case must be one of {sorted(_HEADER_CASES)}, "
+                f"rate_limit_header_case must be one of {sorted(HEADER_CASES)}, "
                 f"got {rate_limit_header_case!r}"
             )
         self.rate_limit_html = rate_limit_html
@@ -533,17 +175,14 @@ class FakeDatadog:
             return self
         if self.tls and self._ssl_context is None:
             self._tls_dir = tempfile.mkdtemp(prefix="fakedatadog-tls-")
-            cert, key = _self_signed_certificate(self._tls_dir)
+            cert, key = self_signed_certificate(self._tls_dir)
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             context.load_cert_chain(cert, key)
             self._ssl_context = context
-        server = self._bind()
+        server = bind(self, self._port)
         self._port = server.server_address[1]
         self._server = server
-        with self._lock:
-            self._rate_epoch = time.monotonic()
-            self._rate_window = 0
-            self._rate_count = 0
+        self._rate.restart()
         self._thread = threading.Thread(
             target=server.serve_forever,
             kwargs={"poll_interval": 0.05},
@@ -552,30 +191,6 @@ class FakeDatadog:
         )
         self._thread.start()
         return self
-
-    def _bind(self) -> _HTTPServer:
-        """Bind self._port, or (port 0) a port no earlier FakeDatadog of this process used.
-
-        A client remembers per server what it learnt (ddstream keeps one rate-limit budget per
-        base URL and key for the whole process), so a new fake on a recycled port would inherit
-        an old fake's spent window: each fake gets a base URL of its own.
-        """
-        if self._port:
-            return _HTTPServer(("127.0.0.1", self._port), self)
-        rejected = []
-        try:
-            for _ in range(64):
-                server = _HTTPServer(("127.0.0.1", 0), self)
-                port = server.server_address[1]
-                with _USED_PORTS_LOCK:
-                    if port not in _USED_PORTS:
-                        _USED_PORTS.add(port)
-                        return server
-                rejected.append(server)  # kept open until the end, so the OS offers another
-            raise OSError("no fresh port for FakeDatadog after 64 tries")
-        finally:
-            for other in rejected:
-                other.server_close()
 
     def stop(self) -> None:
         """Stop serving and drop open connections (clients see them close). Idempotent."""
@@ -639,25 +254,18 @@ class FakeDatadog:
 
     @property
     def rate_limit(self) -> tuple[int, float] | None:
-        return self._rate_limit
+        return self._rate.limit
 
     @rate_limit.setter
     def rate_limit(self, value: tuple[int, float] | None) -> None:
         """A new limit starts a new window, counting from now."""
-        checked = _check_rate_limit(value)
-        with self._lock:
-            self._rate_limit = checked
-            self._rate_epoch = time.monotonic()
-            self._rate_window = 0
-            self._rate_count = 0
+        self._rate.restart(value, keep=False)
 
     def rate_window(self, when: float) -> int:
         """The index of the rate-limit window (0 = the first, from :meth:`start` or the last
         change of ``rate_limit``) containing ``when`` (a ``time.monotonic()`` value, such as
         :attr:`RequestRecord.started`)."""
-        _, period = self._rate_limit or UNLIMITED_RATE
-        with self._lock:
-            return int((when - self._rate_epoch) // period)
+        return self._rate.window_of(when)
 
     # -- faults -----------------------------------------------------------------------------
 
@@ -836,7 +444,7 @@ class FakeDatadog:
         with self._lock:
             self._connections.pop(connection_id, None)
 
-    def _handle(self, handler: _Handler, method: str) -> None:
+    def _handle(self, handler: Handler, method: str) -> None:
         started = time.monotonic()
         split = urlsplit(handler.path)
         path = split.path
@@ -847,7 +455,7 @@ class FakeDatadog:
         logged_params = {
             name: "<redacted>" if name in _KEY_PARAMS else value for name, value in params.items()
         }
-        accept_gzip = _accepts_gzip(handler.headers.get_all("Accept-Encoding"))
+        accept_gzip = accepts_gzip(handler.headers.get_all("Accept-Encoding"))
         is_query = method == "GET" and path == QUERY_PATH
         finished = False
 
@@ -861,8 +469,8 @@ class FakeDatadog:
                 path=path,
                 params=logged_params,
                 query=params.get("query"),
-                from_ts=_parse_int(params.get("from")),
-                to_ts=_parse_int(params.get("to")),
+                from_ts=parse_int(params.get("from")),
+                to_ts=parse_int(params.get("to")),
                 status=status,
                 started=started,
                 finished=time.monotonic(),
@@ -929,9 +537,9 @@ class FakeDatadog:
             return error_response(403, "Forbidden", self._rate_headers(consume=False)[0])
         headers, allowed = self._rate_headers(consume=True)
         if not allowed:
-            limit, period = self._rate_limit or UNLIMITED_RATE
+            limit, period = self._rate.limit or UNLIMITED_RATE
             message = (
-                f"Rate limit of {limit} requests in {_format_seconds(period)} seconds reached. "
+                f"Rate limit of {limit} requests in {format_seconds(period)} seconds reached. "
                 "Please try again later."
             )
             if self.rate_limit_html:
@@ -947,7 +555,7 @@ class FakeDatadog:
                 return error_response(400, f"Missing required parameter '{name}'", headers)
         bounds = []
         for name in ("from", "to"):
-            value = _parse_int(params[name])
+            value = parse_int(params[name])
             if value is None or abs(value) > 10**11:
                 return error_response(
                     400, f"Invalid parameter '{name}': expected integer epoch seconds", headers
@@ -967,7 +575,7 @@ class FakeDatadog:
             gzip_body=cached.gzipped() if exchange.accept_gzip else None,
         )
 
-    def _body(self, query: str, from_ts: int, to_ts: int) -> _CachedBody:
+    def _body(self, query: str, from_ts: int, to_ts: int) -> CachedBody:
         key = (
             query,
             from_ts,
@@ -977,197 +585,12 @@ class FakeDatadog:
             self.null_aggr,
             self.max_points,
         )
-        with self._lock:
-            cached = self._cache.get(key)
-            if cached is not None:
-                self._cache.move_to_end(key)
-                return cached
-        cached = _CachedBody(json_body(self.answer(query, from_ts, to_ts)))
-        with self._lock:
-            previous = self._cache.pop(key, None)  # another thread computed it meanwhile
-            if previous is not None:
-                self._cached_bytes -= len(previous.body)
-            self._cache[key] = cached
-            self._cached_bytes += len(cached.body)
-            while len(self._cache) > 1 and (
-                len(self._cache) > self._cache_size or self._cached_bytes > self._cache_bytes
-            ):
-                _, evicted = self._cache.popitem(last=False)
-                self._cached_bytes -= len(evicted.body)
-        return cached
+        return self._cache.get(key, lambda: json_body(self.answer(query, from_ts, to_ts)))
 
     def _rate_headers(self, *, consume: bool) -> tuple[dict[str, str], bool]:
-        """The x-ratelimit-* headers (lower case, as Datadog sends them); count one request if
-        ``consume``. Returns ``(headers, allowed)``."""
-        with self._lock:
-            limited = self._rate_limit is not None
-            limit, period = self._rate_limit or UNLIMITED_RATE
-            elapsed = time.monotonic() - self._rate_epoch
-            window = int(elapsed // period)
-            if window != self._rate_window:
-                self._rate_window = window
-                self._rate_count = 0
-            allowed = True
-            if consume:
-                if limited and self._rate_count >= limit:
-                    allowed = False
-                else:
-                    self._rate_count += 1
-            remaining = max(0, limit - self._rate_count)
-            reset = period - (elapsed - window * period)
-        reset_s = max(1, math.ceil(reset))
-        headers = {
-            "x-ratelimit-limit": str(limit),
-            "x-ratelimit-period": _format_seconds(period),
-            "x-ratelimit-remaining": str(remaining),
-            "x-ratelimit-reset": str(
-                math.ceil(time.time() + reset) if self.rate_limit_reset_epoch else reset_s
-            ),
-            "x-ratelimit-name": "query",
-        }
-        case = _HEADER_CASES[self.rate_limit_header_case]
-        return {case(name): value for name, value in headers.items()}, allowed
-
-
-class _CachedBody:
-    """A rendered 200 body and, computed on first need, its gzip form."""
-
-    def __init__(self, body: bytes) -> None:
-        self.body = body
-        self._gzipped: bytes | None = None
-
-    def gzipped(self) -> bytes:
-        if self._gzipped is None:  # a race only compresses twice
-            self._gzipped = _gzip(self.body)
-        return self._gzipped
-
-
-# -- small helpers --------------------------------------------------------------------------------
-
-
-_HEADER_CASES: dict[str, Callable[[str], str]] = {
-    "lower": str.lower,
-    "title": lambda name: "-".join(part.capitalize() for part in name.split("-")),
-    "upper": str.upper,
-}
-
-
-def _self_signed_certificate(directory: str) -> tuple[str, str]:
-    """Write ``cert.pem`` and ``key.pem`` (P-256, valid two days, for 127.0.0.1 and localhost)
-    into ``directory``; return their paths."""
-    cert = str(Path(directory) / "cert.pem")
-    key = str(Path(directory) / "key.pem")
-    openssl = shutil.which("openssl")
-    if openssl is not None:
-        subprocess.run(
-            [
-                openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out", cert,
-                "-days", "2", "-subj", "/CN=FakeDatadog",
-                "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
-            ],
-            check=True,
-            capture_output=True,
-        )
-        return cert, key
-    try:
-        return _certificate_with_cryptography(cert, key)
-    except ImportError:
-        raise RuntimeError(
-            "FakeDatadog(tls=True) needs the openssl command or the cryptography package"
-        ) from None
-
-
-def _certificate_with_cryptography(cert_path: str, key_path: str) -> tuple[str, str]:
-    """The same certificate without the openssl command (imports typed loosely: optional)."""
-    import datetime
-    import importlib
-    import ipaddress
-
-    x509: Any = importlib.import_module("cryptography.x509")
-    hashes: Any = importlib.import_module("cryptography.hazmat.primitives.hashes")
-    ec: Any = importlib.import_module("cryptography.hazmat.primitives.asymmetric.ec")
-    serialization: Any = importlib.import_module("cryptography.hazmat.primitives.serialization")
-    oid: Any = importlib.import_module("cryptography.x509.oid")
-    private_key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(oid.NameOID.COMMON_NAME, "FakeDatadog")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(private_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=2))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
-            ),
-            critical=False,
-        )
-        .sign(private_key, hashes.SHA256())
-    )
-    Path(key_path).write_bytes(
-        private_key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    Path(cert_path).write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    return cert_path, key_path
-
-
-_INTEGER = re.compile(r"-?[0-9]+")
-
-
-def _parse_int(value: str | None) -> int | None:
-    """Strict integer parsing: ``int()`` would also take ``" 1_0 "`` and ``"+1"``."""
-    if value is None or _INTEGER.fullmatch(value) is None:
-        return None
-    return int(value)
-
-
-def _accepts_gzip(values: list[str] | None) -> bool:
-    for header in values or []:
-        for item in header.split(","):
-            name, _, parameters = item.partition(";")
-            if name.strip().lower() not in ("gzip", "x-gzip"):
-                continue
-            quality = parameters.strip().lower()
-            if quality.startswith("q="):
-                try:
-                    if float(quality[2:]) == 0:
-                        continue
-                except ValueError:
-                    continue
-            return True
-    return False
-
-
-def _gzip(body: bytes) -> bytes:
-    return gzip.compress(body, compresslevel=5, mtime=0)
-
-
-def _phrase(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return "Error"
-
-
-def _format_seconds(seconds: float) -> str:
-    return str(int(seconds)) if float(seconds).is_integer() else repr(float(seconds))
-
-
-def _check_rate_limit(value: tuple[int, float] | None) -> tuple[int, float] | None:
-    if value is None:
-        return None
-    limit, period = value
-    if limit < 0 or period <= 0:
-        raise ValueError(f"rate_limit must be (requests >= 0, period > 0 seconds), got {value!r}")
-    return int(limit), float(period)
+        """The x-ratelimit-* headers of an answer as this server spells them (see RateWindows)."""
+        return self._rate.headers(consume=consume, reset_epoch=self.rate_limit_reset_epoch,
+                                  header_case=self.rate_limit_header_case)
 
 
 def _shuffle(series: list[dict[str, Any]], query: str) -> None:

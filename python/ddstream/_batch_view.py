@@ -1,0 +1,91 @@
+"""A C batch seen from Python: its columns as numpy arrays, without a copy, owning the batch.
+
+``ddstream_next`` writes a ``ddstream_batch *`` into a box made here (:func:`new_batch_box`),
+which frees the batch when the last reference goes; :func:`batch_from_box` turns it into the
+:data:`~ddstream.Batch` dict whose arrays point into the C memory and keep the box alive.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ._batch import Batch
+from ._lib import ffi, lib
+
+__all__ = ["batch_from_box", "new_batch_box"]
+
+_INT64 = np.dtype(np.int64).str
+_FLOAT64 = np.dtype(np.float64).str
+_INT32 = np.dtype(np.int32).str
+
+
+def _free_batch_box(box: Any) -> None:
+    """Destructor of a ``ddstream_batch **`` box: frees the batch it holds, if any."""
+    batch = box[0]
+    if batch != ffi.NULL:
+        box[0] = ffi.NULL
+        lib.ddstream_batch_free(batch)
+
+
+def new_batch_box() -> Any:
+    """A ``ddstream_batch **`` that frees its batch when the last reference to it goes.
+
+    ``ddstream_next`` writes straight into it, so a batch is owned from the instant it exists:
+    an exception (Ctrl-C) at any point can neither leak nor double-free it.
+    """
+    box = ffi.new("ddstream_batch **")
+    box[0] = ffi.NULL
+    return ffi.gc(box, _free_batch_box)
+
+
+class _Column:
+    """Exposes one C column to numpy (``__array_interface__``) and keeps its batch alive.
+
+    numpy stores this object as the array's ``.base``, so the C batch lives as long as any array
+    (or view) made from it, even after the stream is closed and the batch dict is dropped.
+    """
+
+    __slots__ = ("__array_interface__", "_owner")
+
+    def __init__(self, owner: Any, address: int, typestr: str, length: int) -> None:
+        self._owner = owner
+        self.__array_interface__ = {
+            "version": 3,
+            "shape": (length,),
+            "typestr": typestr,
+            "data": (address, False),  # writable: the batch belongs to the caller
+        }
+
+
+def _column(owner: Any, pointer: Any, typestr: str, length: int) -> np.ndarray[Any, Any]:
+    if length == 0 or pointer == ffi.NULL:
+        return np.empty(length, dtype=np.dtype(typestr))
+    address = int(ffi.cast("uintptr_t", pointer))
+    return np.asarray(_Column(owner, address, typestr, length))
+
+
+def batch_from_box(box: Any) -> Batch:
+    """The batch dict over the C batch in ``box`` (zero-copy; the arrays keep ``box`` alive)."""
+    b = box[0]
+    n = int(b.length)
+    batch: Batch = {
+        "timestamps": _column(box, b.timestamps, _INT64, n),
+        "avg": _column(box, b.avg, _FLOAT64, n),
+        "min": _column(box, b.min, _FLOAT64, n),
+        "max": _column(box, b.max, _FLOAT64, n),
+        "sum": _column(box, b.sum, _FLOAT64, n),
+        "chunk_start_ms": int(b.chunk_start_ms),
+        "chunk_end_ms": int(b.chunk_end_ms),
+        "chunk_index": int(b.chunk_index),
+        "interval": int(b.interval),
+        "is_last": bool(b.is_last),
+    }
+    if b.grouped:
+        batch["series"] = _column(box, b.series, _INT32, n)
+        batch["series_tags"] = [
+            ffi.string(b.series_tags[i]).decode("utf-8", "replace")
+            for i in range(int(b.series_count))
+        ]
+    return batch
