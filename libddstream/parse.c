@@ -20,6 +20,7 @@
 #include "cJSON.h"
 #include "json_check.h"
 #include "pointlist.h"
+#include "text_sanitize.h"
 
 /*
  * |timestamp| <= 1e15 ms (about ±31,000 years) keeps every accepted timestamp exact in a double
@@ -30,8 +31,6 @@
 #define INTERVAL_LIMIT_S 1e12
 /* A request carries four sub-queries; anything near this bound is garbage, not a real index. */
 #define QUERY_INDEX_LIMIT 1000000
-/* Longest text taken from a body into a message: enough to explain, too short to flood a log. */
-#define TEXT_LIMIT 300
 /* Bytes of the body quoted after a JSON syntax error. */
 #define EXCERPT_LIMIT 24
 
@@ -74,141 +73,6 @@ static const char *type_name(const cJSON *v)
     default:
         return "an invalid value";
     }
-}
-
-/* ---------------------------------------------------------------------------------------------
- * Text sanitising: everything a body contributes to a message goes through here, so messages are
- * always valid UTF-8, free of control characters, whitespace-collapsed and bounded.
- */
-
-typedef struct text {
-    char *out;
-    size_t limit;       /* bytes of text allowed, excluding the NUL */
-    size_t len;
-    int pending_space;  /* whitespace seen since the last visible character */
-    int full;           /* something was dropped for lack of room */
-} text;
-
-/* cap >= 1: there is always room for the NUL. */
-static void text_init(text *t, char *out, size_t cap)
-{
-    t->out = out;
-    t->limit = cap - 1 < TEXT_LIMIT ? cap - 1 : TEXT_LIMIT;
-    t->len = 0;
-    t->pending_space = 0;
-    t->full = 0;
-    out[0] = '\0';
-}
-
-static void text_space(text *t)
-{
-    if (t->len > 0)
-        t->pending_space = 1;
-}
-
-/* Length of the valid UTF-8 sequence at s (n bytes available), or 0 if it is not valid. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-    unsigned char c = s[0];
-    size_t k;
-    unsigned char lo = 0x80, hi = 0xBF;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xC2 && c <= 0xDF)
-        k = 2;
-    else if (c >= 0xE0 && c <= 0xEF) {
-        k = 3;
-        if (c == 0xE0)
-            lo = 0xA0;   /* overlong */
-        if (c == 0xED)
-            hi = 0x9F;   /* UTF-16 surrogates */
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        k = 4;
-        if (c == 0xF0)
-            lo = 0x90;   /* overlong */
-        if (c == 0xF4)
-            hi = 0x8F;   /* beyond U+10FFFF */
-    } else
-        return 0;
-    if (n < k)
-        return 0;
-    if (s[1] < lo || s[1] > hi)
-        return 0;
-    for (size_t i = 2; i < k; i++)
-        if (s[i] < 0x80 || s[i] > 0xBF)
-            return 0;
-    return k;
-}
-
-static int valid_utf8(const char *s, size_t n)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    for (size_t i = 0; i < n;) {
-        size_t k = utf8_seq(p + i, n - i);
-        if (k == 0)
-            return 0;
-        i += k;
-    }
-    return 1;
-}
-
-/* Append n bytes of untrusted text. Returns 0 once the text is full, so callers can stop early. */
-static int text_put(text *t, const char *s, size_t n)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    size_t i = 0;
-    while (i < n) {
-        if (t->full)
-            return 0;
-        unsigned char c = p[i];
-        if (c <= 0x20 || c == 0x7F) {
-            text_space(t);
-            i++;
-            continue;
-        }
-        size_t k = utf8_seq(p + i, n - i);
-        const char *bytes = (const char *)p + i;
-        if (k == 0) {
-            bytes = "?";
-            k = 1;
-            i += 1;
-        } else {
-            i += k;
-        }
-        size_t need = k + (size_t)t->pending_space;
-        if (t->len + need > t->limit) {
-            t->full = 1;
-            return 0;
-        }
-        if (t->pending_space)
-            t->out[t->len++] = ' ';
-        t->pending_space = 0;
-        memcpy(t->out + t->len, bytes, k);
-        t->len += k;
-    }
-    return 1;
-}
-
-static int text_puts(text *t, const char *s)
-{
-    return text_put(t, s, strlen(s));
-}
-
-/* NUL-terminate; mark a cut with "..." (backing off whole UTF-8 characters to make room). */
-static void text_finish(text *t)
-{
-    if (t->full && t->limit >= 3) {
-        while (t->len > 0 && t->len + 3 > t->limit) {
-            t->len--;
-            while (t->len > 0 && ((unsigned char)t->out[t->len] & 0xC0) == 0x80)
-                t->len--;
-        }
-        while (t->len > 0 && t->out[t->len - 1] == ' ')
-            t->len--;
-        memcpy(t->out + t->len, "...", 3);
-        t->len += 3;
-    }
-    t->out[t->len] = '\0';
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -286,7 +150,7 @@ static ddstream_status parse_json(const char *body, size_t len, cJSON **out, cha
         return DDSTREAM_E_PROTOCOL;
     }
     if (body[start] != '{' && body[start] != '[') {
-        char said[TEXT_LIMIT + 1];
+        char said[DDS_TEXT_LIMIT + 1];
         dds_parse_error_body(body, len, said, sizeof said);
         set_msg(msg, cap, "expected a JSON object, got %s: %s",
                 looks_like_html(body + start, len - start) ? "HTML" : "text", said);
@@ -306,11 +170,11 @@ static ddstream_status parse_json(const char *body, size_t len, cJSON **out, cha
             set_msg(msg, cap, "invalid JSON: the body ends early (truncated? %zu bytes)", len);
         } else {
             char near[EXCERPT_LIMIT * 4 + 1];
-            text t;
-            text_init(&t, near, sizeof near);
+            dds_text t;
+            dds_text_init(&t, near, sizeof near);
             size_t n = len - pos < EXCERPT_LIMIT ? len - pos : EXCERPT_LIMIT;
-            text_put(&t, body + pos, n);
-            text_finish(&t);
+            dds_text_put(&t, body + pos, n);
+            dds_text_finish(&t);
             set_msg(msg, cap, "invalid JSON at byte %zu of %zu, near \"%s\"", pos, len, near);
         }
         return DDSTREAM_E_PROTOCOL;
@@ -350,7 +214,7 @@ static const cJSON *member(const cJSON *obj, const char *key)
  */
 
 /* Text of one error item given as an object: "title: detail", or whichever is there. */
-static int put_error_object(text *t, const cJSON *obj)
+static int put_error_object(dds_text *t, const cJSON *obj)
 {
     const cJSON *title = member(obj, "title");
     const cJSON *detail = member(obj, "detail");
@@ -360,38 +224,38 @@ static int put_error_object(text *t, const cJSON *obj)
         ds = NULL;
     if (ts != NULL || ds != NULL) {
         if (ts != NULL)
-            text_puts(t, ts);
+            dds_text_puts(t, ts);
         if (ts != NULL && ds != NULL)
-            text_puts(t, ":");
-        text_space(t);
+            dds_text_puts(t, ":");
+        dds_text_space(t);
         if (ds != NULL)
-            text_puts(t, ds);
+            dds_text_puts(t, ds);
         return 1;
     }
     const cJSON *m = member(obj, "message");
     if (!cJSON_IsString(m) || m->valuestring[0] == '\0')
         m = member(obj, "error");
     if (cJSON_IsString(m) && m->valuestring[0] != '\0') {
-        text_puts(t, m->valuestring);
+        dds_text_puts(t, m->valuestring);
         return 1;
     }
     return 0;
 }
 
 /* Items of an "errors" array joined with "; ". Returns the number of items written. */
-static int put_error_list(text *t, const cJSON *list)
+static int put_error_list(dds_text *t, const cJSON *list)
 {
     int n = 0;
     for (const cJSON *it = list->child; it != NULL && !t->full; it = it->next) {
         size_t before = t->len;
         int pending = t->pending_space;
         if (n > 0) {
-            text_puts(t, ";");
-            text_space(t);
+            dds_text_puts(t, ";");
+            dds_text_space(t);
         }
         int wrote = 0;
         if (cJSON_IsString(it) && it->valuestring[0] != '\0') {
-            text_puts(t, it->valuestring);
+            dds_text_puts(t, it->valuestring);
             wrote = 1;
         } else if (cJSON_IsObject(it)) {
             wrote = put_error_object(t, it);
@@ -406,7 +270,7 @@ static int put_error_list(text *t, const cJSON *list)
     return n;
 }
 
-static int put_error_json(text *t, const cJSON *root)
+static int put_error_json(dds_text *t, const cJSON *root)
 {
     if (cJSON_IsArray(root))
         return put_error_list(t, root);
@@ -416,12 +280,12 @@ static int put_error_json(text *t, const cJSON *root)
     if (cJSON_IsArray(errors) && put_error_list(t, errors) > 0)
         return 1;
     if (cJSON_IsString(errors) && errors->valuestring[0] != '\0') {
-        text_puts(t, errors->valuestring);
+        dds_text_puts(t, errors->valuestring);
         return 1;
     }
     const cJSON *error = member(root, "error");
     if (cJSON_IsString(error) && error->valuestring[0] != '\0') {
-        text_puts(t, error->valuestring);
+        dds_text_puts(t, error->valuestring);
         return 1;
     }
     if (cJSON_IsObject(error) && put_error_object(t, error))
@@ -430,7 +294,7 @@ static int put_error_json(text *t, const cJSON *root)
 }
 
 /* Decode one HTML character reference at s (s[0] == '&'); returns bytes consumed, 0 if none. */
-static size_t put_entity(text *t, const char *s, size_t n)
+static size_t put_entity(dds_text *t, const char *s, size_t n)
 {
     static const struct {
         const char *name;
@@ -439,7 +303,7 @@ static size_t put_entity(text *t, const char *s, size_t n)
                  {"&apos;", "'"}, {"&nbsp;", " "}, {"&#39;", "'"}};
     for (size_t i = 0; i < sizeof named / sizeof named[0]; i++) {
         if (starts_with_ci(s, n, named[i].name)) {
-            text_puts(t, named[i].text);
+            dds_text_puts(t, named[i].text);
             return strlen(named[i].name);
         }
     }
@@ -492,12 +356,12 @@ static size_t put_entity(text *t, const char *s, size_t n)
         u[0] = '?';
         k = 1;
     }
-    text_put(t, u, k);  /* invalid code points (surrogates, NUL) come out as '?' or a space */
+    dds_text_put(t, u, k);  /* invalid code points (surrogates, NUL) come out as '?' or a space */
     return i + 1;
 }
 
 /* Visible text of HTML: tags, comments, scripts and styles dropped, entities decoded. */
-static void put_html_text(text *t, const char *s, size_t n)
+static void put_html_text(dds_text *t, const char *s, size_t n)
 {
     size_t i = 0;
     while (i < n && !t->full) {
@@ -519,7 +383,7 @@ static void put_html_text(text *t, const char *s, size_t n)
                 skip_to = i + gt + 1;
             }
             i = skip_to < n ? skip_to : n;
-            text_space(t);  /* tags separate words */
+            dds_text_space(t);  /* tags separate words */
             continue;
         }
         if (s[i] == '&') {
@@ -532,13 +396,13 @@ static void put_html_text(text *t, const char *s, size_t n)
         size_t j = i + 1;
         while (j < n && s[j] != '<' && s[j] != '&')
             j++;
-        text_put(t, s + i, j - i);
+        dds_text_put(t, s + i, j - i);
         i = j;
     }
 }
 
 /* The page's <title>, else its visible text. */
-static void put_html(text *t, const char *s, size_t n)
+static void put_html(dds_text *t, const char *s, size_t n)
 {
     size_t open = find_ci(s, n, "<title");
     if (open < n) {
@@ -561,8 +425,8 @@ void dds_parse_error_body(const char *body, size_t len, char *out, size_t out_ca
     out[0] = '\0';
     if (body == NULL || len == 0)
         return;
-    text t;
-    text_init(&t, out, out_cap);
+    dds_text t;
+    dds_text_init(&t, out, out_cap);
     size_t start = skip_bom_ws(body, len);
     if (start == len)
         return;
@@ -578,21 +442,21 @@ void dds_parse_error_body(const char *body, size_t len, char *out, size_t out_ca
             int found = put_error_json(&t, root);
             cJSON_Delete(root);
             if (found && t.len > 0) {
-                text_finish(&t);
+                dds_text_finish(&t);
                 return;
             }
-            text_init(&t, out, out_cap);
+            dds_text_init(&t, out, out_cap);
         }
     } else if (looks_like_html(s, n)) {
         put_html(&t, s, n);
         if (t.len > 0) {
-            text_finish(&t);
+            dds_text_finish(&t);
             return;
         }
-        text_init(&t, out, out_cap);
+        dds_text_init(&t, out, out_cap);
     }
-    text_put(&t, s, n);
-    text_finish(&t);
+    dds_text_put(&t, s, n);
+    dds_text_finish(&t);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -666,7 +530,7 @@ static ddstream_status parse_tags(const cJSON *tag_set, size_t si, char **out, c
             return DDSTREAM_E_PROTOCOL;
         }
         size_t k = strlen(t->valuestring);
-        if (!valid_utf8(t->valuestring, k)) {
+        if (!dds_utf8_valid(t->valuestring, k)) {
             /* Tags reach Python and Arrow as strings: both insist on UTF-8. */
             set_msg(msg, cap, "series[%zu].tag_set[%zu]: not valid UTF-8", si, j);
             return DDSTREAM_E_PROTOCOL;
@@ -844,10 +708,10 @@ static ddstream_status parse_series(const cJSON *obj, size_t si, dds_series *s,
 /* Copy of a message string from the body, sanitised and bounded. */
 static void body_text(const char *s, char *out, size_t cap)
 {
-    text t;
-    text_init(&t, out, cap);
-    text_puts(&t, s);
-    text_finish(&t);
+    dds_text t;
+    dds_text_init(&t, out, cap);
+    dds_text_puts(&t, s);
+    dds_text_finish(&t);
 }
 
 /*
@@ -896,15 +760,15 @@ static ddstream_status parse_query(const char *body, size_t len, dds_fast_pointl
             goto done;
         }
         if (strcmp(status->valuestring, "error") == 0) {
-            char said[TEXT_LIMIT + 1];
+            char said[DDS_TEXT_LIMIT + 1];
             said[0] = '\0';
             if (cJSON_IsString(error))
                 body_text(error->valuestring, said, sizeof said);
             if (said[0] == '\0') {
-                text t;
-                text_init(&t, said, sizeof said);
+                dds_text t;
+                dds_text_init(&t, said, sizeof said);
                 put_error_json(&t, root);
-                text_finish(&t);
+                dds_text_finish(&t);
             }
             if (said[0] != '\0')
                 set_msg(msg, msg_cap, "%s", said);
@@ -923,11 +787,11 @@ static ddstream_status parse_query(const char *body, size_t len, dds_fast_pointl
     }
 
     if (series == NULL) {
-        char said[TEXT_LIMIT + 1];
-        text t;
-        text_init(&t, said, sizeof said);
+        char said[DDS_TEXT_LIMIT + 1];
+        dds_text t;
+        dds_text_init(&t, said, sizeof said);
         put_error_json(&t, root);
-        text_finish(&t);
+        dds_text_finish(&t);
         if (said[0] != '\0')
             set_msg(msg, msg_cap, "series: missing (the body says: %s)", said);
         else
