@@ -13,13 +13,13 @@
 #include "parse.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cJSON.h"
 #include "error_body.h"
+#include "error.h"
 #include "error_page.h"
 #include "json_check.h"
 #include "json_tree.h"
@@ -38,24 +38,6 @@
 /* Bytes of the body quoted after a JSON syntax error. */
 #define EXCERPT_LIMIT 24
 
-#if defined(__GNUC__)
-#  define PRINTF_LIKE(a, b) __attribute__((format(printf, a, b)))
-#else
-#  define PRINTF_LIKE(a, b)
-#endif
-
-static void set_msg(char *msg, size_t cap, const char *fmt, ...) PRINTF_LIKE(3, 4);
-
-static void set_msg(char *msg, size_t cap, const char *fmt, ...)
-{
-    if (msg == NULL || cap == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, cap, fmt, ap);
-    va_end(ap);
-}
-
 /* ---------------------------------------------------------------------------------------------
  * JSON entry point shared by every body we parse.
  */
@@ -69,13 +51,13 @@ static ddstream_status parse_json(const char *body, size_t len, cJSON **out, cha
     *out = NULL;
     size_t start = dds_json_skip_bom_ws(body, len);
     if (start == len) {
-        set_msg(msg, cap, "expected a JSON object, got an empty body");
+        dds_msg_set(msg, cap, "expected a JSON object, got an empty body");
         return DDSTREAM_E_PROTOCOL;
     }
     if (body[start] != '{' && body[start] != '[') {
         char said[DDS_TEXT_LIMIT + 1];
         dds_parse_error_body(body, len, said, sizeof said);
-        set_msg(msg, cap, "expected a JSON object, got %s: %s",
+        dds_msg_set(msg, cap, "expected a JSON object, got %s: %s",
                 dds_looks_like_html(body + start, len - start) ? "HTML" : "text", said);
         return DDSTREAM_E_PROTOCOL;
     }
@@ -90,7 +72,7 @@ static ddstream_status parse_json(const char *body, size_t len, cJSON **out, cha
         if (shape == DDS_JSON_MALFORMED)
             pos = check.where;
         if (shape == DDS_JSON_TRUNCATED || (shape != DDS_JSON_MALFORMED && pos + 1 >= len)) {
-            set_msg(msg, cap, "invalid JSON: the body ends early (truncated? %zu bytes)", len);
+            dds_msg_set(msg, cap, "invalid JSON: the body ends early (truncated? %zu bytes)", len);
         } else {
             char near[EXCERPT_LIMIT * 4 + 1];
             dds_text t;
@@ -98,14 +80,14 @@ static ddstream_status parse_json(const char *body, size_t len, cJSON **out, cha
             size_t n = len - pos < EXCERPT_LIMIT ? len - pos : EXCERPT_LIMIT;
             dds_text_put(&t, body + pos, n);
             dds_text_finish(&t);
-            set_msg(msg, cap, "invalid JSON at byte %zu of %zu, near \"%s\"", pos, len, near);
+            dds_msg_set(msg, cap, "invalid JSON at byte %zu of %zu, near \"%s\"", pos, len, near);
         }
         return DDSTREAM_E_PROTOCOL;
     }
     size_t rest = dds_json_skip_ws(body, len, (size_t)(end - body));
     if (rest != len) {
         cJSON_Delete(root);
-        set_msg(msg, cap, "invalid JSON: unexpected data after the value at byte %zu of %zu", rest,
+        dds_msg_set(msg, cap, "invalid JSON: unexpected data after the value at byte %zu of %zu", rest,
                 len);
         return DDSTREAM_E_PROTOCOL;
     }
@@ -115,7 +97,7 @@ static ddstream_status parse_json(const char *body, size_t len, cJSON **out, cha
     const char *nul_at = dds_json_nul_string_path(body, len, &check);
     if (nul_at != NULL) {
         cJSON_Delete(root);
-        set_msg(msg, cap, "%s: a string holds U+0000 (NUL), which ddstream cannot keep apart from "
+        dds_msg_set(msg, cap, "%s: a string holds U+0000 (NUL), which ddstream cannot keep apart from "
                 "the text before it", nul_at);
         return DDSTREAM_E_PROTOCOL;
     }
@@ -178,32 +160,32 @@ static ddstream_status parse_tags(const cJSON *tag_set, size_t si, char **out, c
                                   size_t cap)
 {
     if (tag_set == NULL) {
-        set_msg(msg, cap, "series[%zu].tag_set: missing", si);
+        dds_msg_set(msg, cap, "series[%zu].tag_set: missing", si);
         return DDSTREAM_E_PROTOCOL;
     }
     if (!cJSON_IsArray(tag_set)) {
-        set_msg(msg, cap, "series[%zu].tag_set: expected an array of strings, got %s", si,
+        dds_msg_set(msg, cap, "series[%zu].tag_set: expected an array of strings, got %s", si,
                 dds_json_type_name(tag_set));
         return DDSTREAM_E_PROTOCOL;
     }
     size_t total = 1, j = 0;
     for (const cJSON *t = tag_set->child; t != NULL; t = t->next, j++) {
         if (!cJSON_IsString(t)) {
-            set_msg(msg, cap, "series[%zu].tag_set[%zu]: expected a string, got %s", si, j,
+            dds_msg_set(msg, cap, "series[%zu].tag_set[%zu]: expected a string, got %s", si, j,
                     dds_json_type_name(t));
             return DDSTREAM_E_PROTOCOL;
         }
         size_t k = strlen(t->valuestring);
         if (!dds_utf8_valid(t->valuestring, k)) {
             /* Tags reach Python and Arrow as strings: both insist on UTF-8. */
-            set_msg(msg, cap, "series[%zu].tag_set[%zu]: not valid UTF-8", si, j);
+            dds_msg_set(msg, cap, "series[%zu].tag_set[%zu]: not valid UTF-8", si, j);
             return DDSTREAM_E_PROTOCOL;
         }
         total += k + 1;  /* cannot overflow: bounded by the body size */
     }
     char *joined = malloc(total);
     if (joined == NULL) {
-        set_msg(msg, cap, "out of memory for series[%zu].tag_set", si);
+        dds_msg_set(msg, cap, "out of memory for series[%zu].tag_set", si);
         return DDSTREAM_E_NOMEM;
     }
     size_t len = 0;
@@ -223,11 +205,11 @@ static ddstream_status parse_points(const cJSON *pointlist, size_t si, dds_serie
                                     size_t cap)
 {
     if (pointlist == NULL) {
-        set_msg(msg, cap, "series[%zu].pointlist: missing", si);
+        dds_msg_set(msg, cap, "series[%zu].pointlist: missing", si);
         return DDSTREAM_E_PROTOCOL;
     }
     if (!cJSON_IsArray(pointlist)) {
-        set_msg(msg, cap, "series[%zu].pointlist: expected an array, got %s", si,
+        dds_msg_set(msg, cap, "series[%zu].pointlist: expected an array, got %s", si,
                 dds_json_type_name(pointlist));
         return DDSTREAM_E_PROTOCOL;
     }
@@ -239,13 +221,13 @@ static ddstream_status parse_points(const cJSON *pointlist, size_t si, dds_serie
     s->ts_ms = malloc(n * sizeof *s->ts_ms);  /* n * 8 < the body size: cannot overflow */
     s->values = malloc(n * sizeof *s->values);
     if (s->ts_ms == NULL || s->values == NULL) {
-        set_msg(msg, cap, "out of memory for series[%zu].pointlist (%zu points)", si, n);
+        dds_msg_set(msg, cap, "out of memory for series[%zu].pointlist (%zu points)", si, n);
         return DDSTREAM_E_NOMEM;
     }
     size_t j = 0;
     for (const cJSON *p = pointlist->child; p != NULL; p = p->next, j++) {
         if (!cJSON_IsArray(p)) {
-            set_msg(msg, cap,
+            dds_msg_set(msg, cap,
                     "series[%zu].pointlist[%zu]: expected an array [timestamp, value], got %s", si,
                     j, dds_json_type_name(p));
             return DDSTREAM_E_PROTOCOL;
@@ -256,26 +238,26 @@ static ddstream_status parse_points(const cJSON *pointlist, size_t si, dds_serie
             size_t k = 0;
             for (const cJSON *e = p->child; e != NULL; e = e->next)
                 k++;
-            set_msg(msg, cap,
+            dds_msg_set(msg, cap,
                     "series[%zu].pointlist[%zu]: expected 2 elements [timestamp, value], got %zu",
                     si, j, k);
             return DDSTREAM_E_PROTOCOL;
         }
         if (!cJSON_IsNumber(ts)) {
-            set_msg(msg, cap, "series[%zu].pointlist[%zu][0]: expected a number, got %s", si, j,
+            dds_msg_set(msg, cap, "series[%zu].pointlist[%zu][0]: expected a number, got %s", si, j,
                     dds_json_type_name(ts));
             return DDSTREAM_E_PROTOCOL;
         }
         double t = ts->valuedouble;
         if (!isfinite(t) || t < -TS_LIMIT_MS || t > TS_LIMIT_MS) {
-            set_msg(msg, cap,
+            dds_msg_set(msg, cap,
                     "series[%zu].pointlist[%zu][0]: timestamp %g ms is out of range (at most 1e15 "
                     "from 1970)",
                     si, j, t);
             return DDSTREAM_E_PROTOCOL;
         }
         if ((double)(int64_t)t != t) {
-            set_msg(msg, cap,
+            dds_msg_set(msg, cap,
                     "series[%zu].pointlist[%zu][0]: timestamp %.3f is not a whole number of ms", si,
                     j, t);
             return DDSTREAM_E_PROTOCOL;
@@ -286,12 +268,12 @@ static ddstream_status parse_points(const cJSON *pointlist, size_t si, dds_serie
         } else if (cJSON_IsNumber(val)) {
             v = val->valuedouble;
             if (!isfinite(v)) {
-                set_msg(msg, cap,
+                dds_msg_set(msg, cap,
                         "series[%zu].pointlist[%zu][1]: number out of range for a double", si, j);
                 return DDSTREAM_E_PROTOCOL;
             }
         } else {
-            set_msg(msg, cap, "series[%zu].pointlist[%zu][1]: expected a number or null, got %s",
+            dds_msg_set(msg, cap, "series[%zu].pointlist[%zu][1]: expected a number or null, got %s",
                     si, j, dds_json_type_name(val));
             return DDSTREAM_E_PROTOCOL;
         }
@@ -306,7 +288,7 @@ static ddstream_status parse_series(const cJSON *obj, size_t si, dds_series *s,
                                     dds_fast_pointlist *fast, char *msg, size_t cap)
 {
     if (!cJSON_IsObject(obj)) {
-        set_msg(msg, cap, "series[%zu]: expected an object, got %s", si, dds_json_type_name(obj));
+        dds_msg_set(msg, cap, "series[%zu]: expected an object, got %s", si, dds_json_type_name(obj));
         return DDSTREAM_E_PROTOCOL;
     }
     /* One pass over the members: a series object can be looked at once, whatever its key order. */
@@ -325,16 +307,16 @@ static ddstream_status parse_series(const cJSON *obj, size_t si, dds_series *s,
     }
 
     if (query_index == NULL) {
-        set_msg(msg, cap, "series[%zu].query_index: missing", si);
+        dds_msg_set(msg, cap, "series[%zu].query_index: missing", si);
         return DDSTREAM_E_PROTOCOL;
     }
     if (!cJSON_IsNumber(query_index)) {
-        set_msg(msg, cap, "series[%zu].query_index: expected a number, got %s", si,
+        dds_msg_set(msg, cap, "series[%zu].query_index: expected a number, got %s", si,
                 dds_json_type_name(query_index));
         return DDSTREAM_E_PROTOCOL;
     }
     if (!whole_in(query_index->valuedouble, 0, QUERY_INDEX_LIMIT - 1)) {
-        set_msg(msg, cap, "series[%zu].query_index: expected an integer in 0..%d, got %g", si,
+        dds_msg_set(msg, cap, "series[%zu].query_index: expected an integer in 0..%d, got %g", si,
                 QUERY_INDEX_LIMIT - 1, query_index->valuedouble);
         return DDSTREAM_E_PROTOCOL;
     }
@@ -343,11 +325,11 @@ static ddstream_status parse_series(const cJSON *obj, size_t si, dds_series *s,
     if (interval == NULL || cJSON_IsNull(interval)) {
         s->interval = 0;
     } else if (!cJSON_IsNumber(interval)) {
-        set_msg(msg, cap, "series[%zu].interval: expected a number or null, got %s", si,
+        dds_msg_set(msg, cap, "series[%zu].interval: expected a number or null, got %s", si,
                 dds_json_type_name(interval));
         return DDSTREAM_E_PROTOCOL;
     } else if (!whole_in(interval->valuedouble, 0, INTERVAL_LIMIT_S)) {
-        set_msg(msg, cap, "series[%zu].interval: expected a whole number of seconds >= 0, got %g",
+        dds_msg_set(msg, cap, "series[%zu].interval: expected a whole number of seconds >= 0, got %g",
                 si, interval->valuedouble);
         return DDSTREAM_E_PROTOCOL;
     } else {
@@ -389,7 +371,7 @@ static ddstream_status parse_query(const char *body, size_t len, dds_fast_pointl
                                    dds_response *out, char *msg, size_t msg_cap)
 {
     if (out == NULL || (body == NULL && len > 0)) {
-        set_msg(msg, msg_cap, "internal: dds_parse_query_response called without a body or output");
+        dds_msg_set(msg, msg_cap, "internal: dds_parse_query_response called without a body or output");
         return DDSTREAM_E_INTERNAL;
     }
     memset(out, 0, sizeof *out);
@@ -402,7 +384,7 @@ static ddstream_status parse_query(const char *body, size_t len, dds_fast_pointl
 
     const cJSON *status = NULL, *error = NULL, *series = NULL;
     if (!cJSON_IsObject(root)) {
-        set_msg(msg, msg_cap, "expected a JSON object at the top level, got %s", dds_json_type_name(root));
+        dds_msg_set(msg, msg_cap, "expected a JSON object at the top level, got %s", dds_json_type_name(root));
         st = DDSTREAM_E_PROTOCOL;
         goto done;
     }
@@ -419,7 +401,7 @@ static ddstream_status parse_query(const char *body, size_t len, dds_fast_pointl
 
     if (status != NULL) {
         if (!cJSON_IsString(status)) {
-            set_msg(msg, msg_cap, "status: expected a string, got %s", dds_json_type_name(status));
+            dds_msg_set(msg, msg_cap, "status: expected a string, got %s", dds_json_type_name(status));
             st = DDSTREAM_E_PROTOCOL;
             goto done;
         }
@@ -435,16 +417,16 @@ static ddstream_status parse_query(const char *body, size_t len, dds_fast_pointl
                 dds_text_finish(&t);
             }
             if (said[0] != '\0')
-                set_msg(msg, msg_cap, "%s", said);
+                dds_msg_set(msg, msg_cap, "%s", said);
             else
-                set_msg(msg, msg_cap, "Datadog answered \"status\": \"error\" without a message");
+                dds_msg_set(msg, msg_cap, "Datadog answered \"status\": \"error\" without a message");
             st = DDSTREAM_E_QUERY;
             goto done;
         }
         if (strcmp(status->valuestring, "ok") != 0) {
             char said[64];
             body_text(status->valuestring, said, sizeof said);
-            set_msg(msg, msg_cap, "status: expected \"ok\" or \"error\", got \"%s\"", said);
+            dds_msg_set(msg, msg_cap, "status: expected \"ok\" or \"error\", got \"%s\"", said);
             st = DDSTREAM_E_PROTOCOL;
             goto done;
         }
@@ -457,14 +439,14 @@ static ddstream_status parse_query(const char *body, size_t len, dds_fast_pointl
         dds_error_body_put_json(&t, root);
         dds_text_finish(&t);
         if (said[0] != '\0')
-            set_msg(msg, msg_cap, "series: missing (the body says: %s)", said);
+            dds_msg_set(msg, msg_cap, "series: missing (the body says: %s)", said);
         else
-            set_msg(msg, msg_cap, "series: missing");
+            dds_msg_set(msg, msg_cap, "series: missing");
         st = DDSTREAM_E_PROTOCOL;
         goto done;
     }
     if (!cJSON_IsArray(series)) {
-        set_msg(msg, msg_cap, "series: expected an array, got %s", dds_json_type_name(series));
+        dds_msg_set(msg, msg_cap, "series: expected an array, got %s", dds_json_type_name(series));
         st = DDSTREAM_E_PROTOCOL;
         goto done;
     }
@@ -475,7 +457,7 @@ static ddstream_status parse_query(const char *body, size_t len, dds_fast_pointl
     if (n > 0) {
         out->series = calloc(n, sizeof *out->series);
         if (out->series == NULL) {
-            set_msg(msg, msg_cap, "out of memory for %zu series", n);
+            dds_msg_set(msg, msg_cap, "out of memory for %zu series", n);
             st = DDSTREAM_E_NOMEM;
             goto done;
         }
@@ -512,7 +494,7 @@ ddstream_status dds_parse_query_response_fast(const char *body, size_t len, dds_
     if (out != NULL)
         memset(out, 0, sizeof *out);
     if (dds_fast_pointlists_scan(body, len, &fast) != 0) {
-        set_msg(msg, msg_cap, "out of memory reading a %zu-byte answer", len);
+        dds_msg_set(msg, msg_cap, "out of memory reading a %zu-byte answer", len);
         return DDSTREAM_E_NOMEM;
     }
     if (fast.count == 0) {
@@ -525,7 +507,7 @@ ddstream_status dds_parse_query_response_fast(const char *body, size_t len, dds_
     char *env = dds_fast_pointlists_envelope(body, len, &fast, &env_len);
     if (env == NULL) {
         dds_fast_pointlists_free(&fast);
-        set_msg(msg, msg_cap, "out of memory reading a %zu-byte answer", len);
+        dds_msg_set(msg, msg_cap, "out of memory reading a %zu-byte answer", len);
         return DDSTREAM_E_NOMEM;
     }
     ddstream_status st = parse_query(env, env_len, &fast, body, len, out, msg, msg_cap);
@@ -542,7 +524,7 @@ ddstream_status dds_parse_validate_response(const char *body, size_t len, int *v
                                             size_t msg_cap)
 {
     if (valid == NULL || (body == NULL && len > 0)) {
-        set_msg(msg, msg_cap, "internal: validate response parsed without body or output");
+        dds_msg_set(msg, msg_cap, "internal: validate response parsed without body or output");
         return DDSTREAM_E_INTERNAL;
     }
     cJSON *root = NULL;
@@ -551,13 +533,13 @@ ddstream_status dds_parse_validate_response(const char *body, size_t len, int *v
         return st;
     const cJSON *v = cJSON_IsObject(root) ? dds_json_member(root, "valid") : NULL;
     if (!cJSON_IsObject(root)) {
-        set_msg(msg, msg_cap, "expected a JSON object at the top level, got %s", dds_json_type_name(root));
+        dds_msg_set(msg, msg_cap, "expected a JSON object at the top level, got %s", dds_json_type_name(root));
         st = DDSTREAM_E_PROTOCOL;
     } else if (v == NULL) {
-        set_msg(msg, msg_cap, "valid: missing");
+        dds_msg_set(msg, msg_cap, "valid: missing");
         st = DDSTREAM_E_PROTOCOL;
     } else if (!cJSON_IsBool(v)) {
-        set_msg(msg, msg_cap, "valid: expected true or false, got %s", dds_json_type_name(v));
+        dds_msg_set(msg, msg_cap, "valid: expected true or false, got %s", dds_json_type_name(v));
         st = DDSTREAM_E_PROTOCOL;
     } else {
         *valid = cJSON_IsTrue(v) ? 1 : 0;
