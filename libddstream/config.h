@@ -53,7 +53,4 @@ ddstream_status dds_settings_load(const ddstream_config *cfg, dds_settings *out,
                                   ddstream_error *err);
 void dds_settings_free(dds_settings *s);
 
-/* Nonzero if the query has a top-level "by {" clause (grouped output). */
-int dds_query_is_grouped(const char *query);
-
 #endif

@@ -4,6 +4,7 @@
  */
 #include "text_sanitize.h"
 
+#include <ctype.h>
 #include <string.h>
 
 /* cap >= 1: there is always room for the NUL. */
@@ -126,4 +127,16 @@ void dds_text_finish(dds_text *t)
         t->len += 3;
     }
     t->out[t->len] = '\0';
+}
+
+int dds_str_is_blank(const char *s) {
+    for (; *s; s++)
+        if (!isspace((unsigned char)*s)) return 0;
+    return 1;
+}
+
+int dds_str_has_control_chars(const char *s) {
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f) return 1;
+    return 0;
 }

@@ -39,4 +39,11 @@ size_t dds_utf8_seq(const unsigned char *s, size_t n);
 /* Nonzero if s[0..n) is valid UTF-8 (no overlongs, surrogates or code points past U+10FFFF). */
 int dds_utf8_valid(const char *s, size_t n);
 
+/* Nonzero if s (NUL-terminated) is empty or only whitespace. */
+int dds_str_is_blank(const char *s);
+
+/* Nonzero if s (NUL-terminated) holds a C0 control character or DEL: text that must not reach an
+ * HTTP header or a log line as it is. */
+int dds_str_has_control_chars(const char *s);
+
 #endif
