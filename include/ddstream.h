@@ -34,9 +34,21 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ddstream_version.h"
+
+/*
+ * DDSTREAM_API marks every public function. The build of libddstream defines BUILDING_DDSTREAM
+ * (meson.build, for the library's own files only) and compiles everything else hidden, so the
+ * library exports exactly the functions marked here. Users define nothing: on Windows they import
+ * from the DLL; elsewhere the mark is empty for them.
+ */
 #if defined(_WIN32)
-#  define DDSTREAM_API __declspec(dllimport)
-#elif defined(__GNUC__)
+#  if defined(BUILDING_DDSTREAM)
+#    define DDSTREAM_API __declspec(dllexport)
+#  else
+#    define DDSTREAM_API __declspec(dllimport)
+#  endif
+#elif defined(BUILDING_DDSTREAM) && defined(__GNUC__)
 #  define DDSTREAM_API __attribute__((visibility("default")))
 #else
 #  define DDSTREAM_API
@@ -46,11 +58,18 @@
 extern "C" {
 #endif
 
-/* Version of this header. Compare with ddstream_version_int() at run time before trusting layouts. */
-#define DDSTREAM_VERSION_MAJOR 0
-#define DDSTREAM_VERSION_MINOR 1
-#define DDSTREAM_VERSION_PATCH 0
-#define DDSTREAM_VERSION_INT 256 /* (MAJOR << 16) | (MINOR << 8) | PATCH */
+/*
+ * VERSION of this header: DDSTREAM_VERSION_MAJOR, _MINOR, _PATCH, _STRING and _INT come from
+ * ddstream_version.h, which the build writes from the project's version (meson.build). Compare
+ * DDSTREAM_VERSION_HEX with ddstream_version_int() at run time before trusting struct layouts.
+ *
+ * ABI rule: within one MAJOR (the library's soname is libddstream.so.MAJOR) nothing is removed or
+ * changed: functions and status codes are only added, and structs with a struct_size only grow at
+ * their end (see ddstream_config). A program built against an older MINOR keeps working with a
+ * newer library. Anything else bumps MAJOR.
+ */
+#define DDSTREAM_VERSION_HEX                                                                      \
+    ((DDSTREAM_VERSION_MAJOR << 16) | (DDSTREAM_VERSION_MINOR << 8) | DDSTREAM_VERSION_PATCH)
 
 /* DDSTREAM_CDEF_BEGIN */
 
@@ -147,7 +166,11 @@ typedef int64_t (*ddstream_request_gate_fn)(void *user_data, const ddstream_requ
 
 /*
  * Options. Initialise with ddstream_config_init(), then set what you need. struct_size lets the
- * struct grow at the end in later versions without breaking callers built against this one.
+ * struct grow at the end in later versions without breaking callers built against this one: the
+ * library accepts any struct_size that is the size of a published layout, from ddstream 0.1.0's
+ * (which ends at request_gate_release) up to its own, and gives the fields a smaller struct lacks
+ * ddstream_config_init's defaults. A larger size, a smaller one, or one ending inside a field is
+ * DDSTREAM_E_INVALID_ARGUMENT.
  * Every string is copied by the library; NULL means "the default" as described.
  */
 typedef struct ddstream_config {

@@ -1,6 +1,7 @@
 /* config.c — defaults, environment, and validation with messages that name the field and the rule. */
 #include "config.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +42,36 @@ DDSTREAM_API void ddstream_config_init(ddstream_config *cfg) {
     cfg->low_speed_time_ms = 30000;
     cfg->start_chunk = 0;
     cfg->resume_token = NULL;
+}
+
+/*
+ * Where each layout of ddstream_config ends: 0.1.0's (the first published), then one more per
+ * field appended since. Appending a field: insert offsetof(ddstream_config, new_field) before
+ * sizeof, so that the layout before it stays accepted.
+ */
+static const size_t config_layout_ends[] = {
+    offsetof(ddstream_config, max_chunks),     /* 0.1.0: up to request_gate_release */
+    offsetof(ddstream_config, max_batch_rows), /* + max_chunks */
+    sizeof(ddstream_config),                   /* + max_batch_rows: this library's layout */
+};
+
+ddstream_status dds_config_read(const ddstream_config *cfg, ddstream_config *out,
+                                ddstream_error *err) {
+    if (!cfg) return dds_error_set(err, DDSTREAM_E_INVALID_ARGUMENT, "config is NULL");
+    size_t size = cfg->struct_size;
+    int known = 0;
+    for (size_t i = 0; i < sizeof config_layout_ends / sizeof config_layout_ends[0]; i++)
+        if (size == config_layout_ends[i]) known = 1;
+    if (!known)
+        return dds_error_set(err, DDSTREAM_E_INVALID_ARGUMENT,
+                             "config.struct_size is %zu, which is not the size of any ddstream_config "
+                             "layout this library knows (%zu for ddstream 0.1.0 up to %zu for this "
+                             "version): initialise the config with ddstream_config_init()",
+                             size, config_layout_ends[0], sizeof(ddstream_config));
+    ddstream_config_init(out);
+    memcpy(out, cfg, size); /* the fields the caller knows; the rest keep their defaults */
+    out->struct_size = sizeof *out;
+    return DDSTREAM_OK;
 }
 
 static const char *nonempty_env(const char *name) {
@@ -157,14 +188,11 @@ ddstream_status dds_settings_load(const ddstream_config *cfg_in, dds_settings *o
     if (!out) return dds_error_set(err, DDSTREAM_E_INVALID_ARGUMENT, "settings output is NULL");
     memset(out, 0, sizeof *out);
     if (!cfg_in) return dds_error_set(err, DDSTREAM_E_INVALID_ARGUMENT, "config is NULL");
-    if (cfg_in->struct_size != sizeof(ddstream_config))
-        return dds_error_set(err, DDSTREAM_E_INVALID_ARGUMENT,
-                             "config.struct_size is %zu, expected %zu: initialise the config with "
-                             "ddstream_config_init() from the same ddstream version",
-                             cfg_in->struct_size, sizeof(ddstream_config));
-    const ddstream_config *c = cfg_in;
-    ddstream_status st = check_numbers(c, err);
+    ddstream_config full;
+    ddstream_status st = dds_config_read(cfg_in, &full, err);
     if (st != DDSTREAM_OK) return st;
+    const ddstream_config *c = &full;
+    if ((st = check_numbers(c, err)) != DDSTREAM_OK) return st;
     if ((st = check_plan_size(c, err)) != DDSTREAM_OK) return st;
     const char *query_problem = dds_query_problem(c->query);
     if (query_problem) return CONFIG_ERR("%s", query_problem);

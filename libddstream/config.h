@@ -2,6 +2,7 @@
 #ifndef DDSTREAM_CONFIG_H
 #define DDSTREAM_CONFIG_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "ddstream.h"
@@ -43,6 +44,17 @@ typedef struct dds_settings {
     int64_t max_chunks;      /* config.max_chunks, 0 resolved to DDS_DEFAULT_MAX_CHUNKS */
     int64_t max_batch_rows;  /* config.max_batch_rows, 0 resolved to DDS_DEFAULT_MAX_BATCH_ROWS */
 } dds_settings;
+
+/*
+ * The caller's config at this library's layout. A caller built against an older ddstream passes
+ * a smaller struct (struct_size = its sizeof(ddstream_config)): accepted when it ends where one of
+ * the published layouts ended (ddstream 0.1.0's, through request_gate_release, or one with a later
+ * appended field), and the missing tail reads as ddstream_config_init's defaults. A size that is
+ * larger than this library's, smaller than 0.1.0's, or inside a field is DDSTREAM_E_INVALID_ARGUMENT,
+ * as is a NULL cfg. *out is a plain copy: its strings still belong to the caller.
+ */
+ddstream_status dds_config_read(const ddstream_config *cfg, ddstream_config *out,
+                                ddstream_error *err);
 
 /*
  * Check cfg and resolve defaults (environment DD_API_KEY, DD_APP_KEY, DD_SITE, DDSTREAM_BASE_URL).
