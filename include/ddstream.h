@@ -54,6 +54,18 @@
 #  define DDSTREAM_API
 #endif
 
+/*
+ * DDSTREAM_NODISCARD marks the functions that return a ddstream_status: ignoring one hides a
+ * failure. It warns (GCC, Clang) in the library's own build, and in a program that defines
+ * DDSTREAM_WARN_UNUSED_RESULT before including this header; otherwise it is empty, because GCC
+ * offers no way to silence it for a status ignored on purpose (not even a cast to void).
+ */
+#if (defined(BUILDING_DDSTREAM) || defined(DDSTREAM_WARN_UNUSED_RESULT)) && defined(__GNUC__)
+#  define DDSTREAM_NODISCARD __attribute__((warn_unused_result))
+#else
+#  define DDSTREAM_NODISCARD
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -284,14 +296,14 @@ DDSTREAM_API void ddstream_config_init(ddstream_config *cfg);
  * site known, base_url well-formed, a plan of at most max_chunks chunks. Thread-safe. Returns
  * DDSTREAM_OK or DDSTREAM_E_CONFIG.
  */
-DDSTREAM_API ddstream_status ddstream_config_validate(const ddstream_config *cfg, ddstream_error *err);
+DDSTREAM_API DDSTREAM_NODISCARD ddstream_status ddstream_config_validate(const ddstream_config *cfg, ddstream_error *err);
 
 /*
  * The chunk plan for cfg: writes up to capacity chunks to chunks (which may be NULL when capacity
  * is 0) and the total number to *count. Thread-safe. No network I/O, and no keys needed (the
  * rest of cfg is checked as ddstream_config_validate does).
  */
-DDSTREAM_API ddstream_status ddstream_plan(const ddstream_config *cfg, ddstream_chunk *chunks,
+DDSTREAM_API DDSTREAM_NODISCARD ddstream_status ddstream_plan(const ddstream_config *cfg, ddstream_chunk *chunks,
                                            size_t capacity, size_t *count, ddstream_error *err);
 
 /*
@@ -301,14 +313,14 @@ DDSTREAM_API ddstream_status ddstream_plan(const ddstream_config *cfg, ddstream_
  * max_retry_wait_ms: that is DDSTREAM_E_RATE_LIMITED at once.
  * Thread-safe. Returns DDSTREAM_OK, or the error (E_CONFIG, E_AUTH, E_QUERY, E_NETWORK, ...).
  */
-DDSTREAM_API ddstream_status ddstream_validate(const ddstream_config *cfg, ddstream_error *err);
+DDSTREAM_API DDSTREAM_NODISCARD ddstream_status ddstream_validate(const ddstream_config *cfg, ddstream_error *err);
 
 /*
  * Open a stream over cfg's plan. Validates cfg first (no network I/O for a bad config). With
  * prefetch on, fetching starts at once on the stream's own threads. On success *out owns the
  * stream: close it with ddstream_close(). Thread-safe.
  */
-DDSTREAM_API ddstream_status ddstream_open(const ddstream_config *cfg, ddstream_stream **out,
+DDSTREAM_API DDSTREAM_NODISCARD ddstream_status ddstream_open(const ddstream_config *cfg, ddstream_stream **out,
                                            ddstream_error *err);
 
 /*
@@ -318,7 +330,7 @@ DDSTREAM_API ddstream_status ddstream_open(const ddstream_config *cfg, ddstream_
  * error about the next chunk. After an error the same chunk is tried again by the next call: no
  * chunk is ever skipped. One thread at a time per stream.
  */
-DDSTREAM_API ddstream_status ddstream_next(ddstream_stream *stream, int64_t timeout_ms,
+DDSTREAM_API DDSTREAM_NODISCARD ddstream_status ddstream_next(ddstream_stream *stream, int64_t timeout_ms,
                                            ddstream_batch **out, ddstream_error *err);
 
 /* Free a batch (NULL is fine). Thread-safe for distinct batches; a batch outlives its stream. */
@@ -332,18 +344,18 @@ DDSTREAM_API double ddstream_progress(const ddstream_stream *stream);
 
 /* Number of chunks in the stream's plan; ddstream_chunk_at gives one. One thread at a time. */
 DDSTREAM_API size_t ddstream_chunk_count(const ddstream_stream *stream);
-DDSTREAM_API ddstream_status ddstream_chunk_at(const ddstream_stream *stream, size_t index,
+DDSTREAM_API DDSTREAM_NODISCARD ddstream_status ddstream_chunk_at(const ddstream_stream *stream, size_t index,
                                                ddstream_chunk *out);
 
 /*
  * Restart delivery at chunk index (0 = the whole range again; chunk_count = nothing left).
  * Drops prefetched batches and in-flight requests, clears a cancellation. One thread at a time.
  */
-DDSTREAM_API ddstream_status ddstream_seek(ddstream_stream *stream, size_t chunk_index,
+DDSTREAM_API DDSTREAM_NODISCARD ddstream_status ddstream_seek(ddstream_stream *stream, size_t chunk_index,
                                            ddstream_error *err);
 
 /* ddstream_seek(stream, 0, err). */
-DDSTREAM_API ddstream_status ddstream_reset(ddstream_stream *stream, ddstream_error *err);
+DDSTREAM_API DDSTREAM_NODISCARD ddstream_status ddstream_reset(ddstream_stream *stream, ddstream_error *err);
 
 /*
  * A resume token: where this stream stands (the next chunk ddstream_next will deliver) plus a
@@ -354,11 +366,11 @@ DDSTREAM_API ddstream_status ddstream_reset(ddstream_stream *stream, ddstream_er
  * Writes it to buf (cap >= 64) and returns DDSTREAM_OK, or DDSTREAM_E_INVALID_ARGUMENT.
  * One thread at a time per stream.
  */
-DDSTREAM_API ddstream_status ddstream_resume_token(const ddstream_stream *stream, char *buf,
+DDSTREAM_API DDSTREAM_NODISCARD ddstream_status ddstream_resume_token(const ddstream_stream *stream, char *buf,
                                                    size_t cap);
 
 /* The resume token for chunk_index (0..chunk count) of this stream's plan. Same rules. */
-DDSTREAM_API ddstream_status ddstream_resume_token_at(const ddstream_stream *stream,
+DDSTREAM_API DDSTREAM_NODISCARD ddstream_status ddstream_resume_token_at(const ddstream_stream *stream,
                                                       size_t chunk_index, char *buf, size_t cap);
 
 /*
@@ -380,7 +392,7 @@ DDSTREAM_API void ddstream_cancel(ddstream_stream *stream);
  * NUL-terminated), sets *level, and returns DDSTREAM_OK; DDSTREAM_END when none is queued.
  * The queue keeps the newest 256 lines. One thread at a time per stream.
  */
-DDSTREAM_API ddstream_status ddstream_poll_log(ddstream_stream *stream, int32_t *level, char *buf,
+DDSTREAM_API DDSTREAM_NODISCARD ddstream_status ddstream_poll_log(ddstream_stream *stream, int32_t *level, char *buf,
                                                size_t cap);
 
 /*
@@ -509,7 +521,7 @@ struct ArrowArrayStream {
  * time. The release callback may be called from any thread, as may the release of every
  * ArrowArray and ArrowSchema handed out, which are independent of the stream and outlive it.
  */
-DDSTREAM_API ddstream_status ddstream_stream_arrow(ddstream_stream *stream,
+DDSTREAM_API DDSTREAM_NODISCARD ddstream_status ddstream_stream_arrow(ddstream_stream *stream,
                                                    struct ArrowArrayStream *out,
                                                    ddstream_error *err);
 
@@ -521,7 +533,7 @@ DDSTREAM_API ddstream_status ddstream_stream_arrow(ddstream_stream *stream,
  * one goes. Handles may be used from different threads: their get_next calls are serialised.
  * Returns DDSTREAM_OK, or DDSTREAM_E_INVALID_ARGUMENT if `stream` is released or not ddstream's.
  */
-DDSTREAM_API ddstream_status ddstream_stream_arrow_share(struct ArrowArrayStream *stream,
+DDSTREAM_API DDSTREAM_NODISCARD ddstream_status ddstream_stream_arrow_share(struct ArrowArrayStream *stream,
                                                          struct ArrowArrayStream *out,
                                                          ddstream_error *err);
 
@@ -532,7 +544,7 @@ DDSTREAM_API ddstream_status ddstream_stream_arrow_share(struct ArrowArrayStream
  * DDSTREAM_TIMEOUT (call again), or the chunk's error, as ddstream_next() does. Same threading
  * rules as get_next.
  */
-DDSTREAM_API ddstream_status ddstream_stream_arrow_next(struct ArrowArrayStream *stream,
+DDSTREAM_API DDSTREAM_NODISCARD ddstream_status ddstream_stream_arrow_next(struct ArrowArrayStream *stream,
                                                         int64_t timeout_ms, struct ArrowArray *out,
                                                         ddstream_error *err);
 

@@ -53,7 +53,7 @@ typedef struct dds_settings {
  * larger than this library's, smaller than 0.1.0's, or inside a field is DDSTREAM_E_INVALID_ARGUMENT,
  * as is a NULL cfg. *out is a plain copy: its strings still belong to the caller.
  */
-ddstream_status dds_config_read(const ddstream_config *cfg, ddstream_config *out,
+DDSTREAM_NODISCARD ddstream_status dds_config_read(const ddstream_config *cfg, ddstream_config *out,
                                 ddstream_error *err);
 
 /*
@@ -61,7 +61,7 @@ ddstream_status dds_config_read(const ddstream_config *cfg, ddstream_config *out
  * No network I/O. On success *out owns copies (free with dds_settings_free); on failure *out is
  * zeroed and err names the field and the rule (DDSTREAM_E_CONFIG or E_INVALID_ARGUMENT).
  */
-ddstream_status dds_settings_load(const ddstream_config *cfg, dds_settings *out,
+DDSTREAM_NODISCARD ddstream_status dds_settings_load(const ddstream_config *cfg, dds_settings *out,
                                   ddstream_error *err);
 void dds_settings_free(dds_settings *s);
 

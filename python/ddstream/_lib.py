@@ -110,7 +110,7 @@ def read_cdef(header_text: str) -> str:
         raise ImportError("ddstream: ddstream.h has no DDSTREAM_CDEF_BEGIN/END section")
     body = header_text[begin + len(_CDEF_BEGIN) : end]
     lines = [line for line in body.splitlines() if not line.lstrip().startswith("#")]
-    return re.sub(r"\bDDSTREAM_API\b", "", "\n".join(lines))
+    return re.sub(r"\bDDSTREAM_(?:API|NODISCARD)\b", "", "\n".join(lines))
 
 
 def _header_version_int(header: Path) -> int:
