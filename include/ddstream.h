@@ -46,23 +46,54 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ddstream_version.h"
+
+/*
+ * DDSTREAM_API marks every public function. The build of libddstream defines BUILDING_DDSTREAM
+ * (meson.build, for the library's own files only) and compiles everything else hidden, so the
+ * library exports exactly the functions marked here. Users define nothing: on Windows they import
+ * from the DLL; elsewhere the mark is empty for them.
+ */
 #if defined(_WIN32)
-#  define DDSTREAM_API __declspec(dllimport)
-#elif defined(__GNUC__)
+#  if defined(BUILDING_DDSTREAM)
+#    define DDSTREAM_API __declspec(dllexport)
+#  else
+#    define DDSTREAM_API __declspec(dllimport)
+#  endif
+#elif defined(BUILDING_DDSTREAM) && defined(__GNUC__)
 #  define DDSTREAM_API __attribute__((visibility("default")))
 #else
 #  define DDSTREAM_API
+#endif
+
+/*
+ * DDSTREAM_NODISCARD marks the functions that return a ddstream_status: ignoring one hides a
+ * failure. It warns (GCC, Clang) in the library's own build, and in a program that defines
+ * DDSTREAM_WARN_UNUSED_RESULT before including this header; otherwise it is empty, because GCC
+ * offers no way to silence it for a status ignored on purpose (not even a cast to void).
+ */
+#if (defined(BUILDING_DDSTREAM) || defined(DDSTREAM_WARN_UNUSED_RESULT)) && defined(__GNUC__)
+#  define DDSTREAM_NODISCARD __attribute__((warn_unused_result))
+#else
+#  define DDSTREAM_NODISCARD
 #endif
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-/* Version of this header. Compare with ddstream_version_int() at run time before trusting layouts. */
-#define DDSTREAM_VERSION_MAJOR 0
-#define DDSTREAM_VERSION_MINOR 1
-#define DDSTREAM_VERSION_PATCH 0
-#define DDSTREAM_VERSION_INT 256 /* (MAJOR << 16) | (MINOR << 8) | PATCH */
+/*
+ * VERSION of this header: DDSTREAM_VERSION_MAJOR, _MINOR, _PATCH, _STRING and _INT come from
+ * ddstream_version.h, which the build writes from the project's version (meson.build). Compare
+ * DDSTREAM_VERSION_HEX with ddstream_version_int() at run time before trusting struct layouts.
+ *
+ * ABI rule: within one MAJOR (the library's soname is libddstream.so.MAJOR) nothing is removed or
+ * changed: functions and status codes are only added, and structs with a struct_size only grow at
+ * their end (see ddstream_config). A program built against an older MINOR keeps working with a
+ * newer library. Anything else bumps MAJOR.
+ */
+#define DDSTREAM_VERSION_HEX                                                                      \
+    ((DDSTREAM_VERSION_MAJOR << 16) | (DDSTREAM_VERSION_MINOR << 8) | DDSTREAM_VERSION_PATCH)
 
 /* DDSTREAM_CDEF_BEGIN */
 
@@ -161,7 +192,11 @@ typedef int64_t (*ddstream_request_gate_fn)(void *user_data, const ddstream_requ
 
 /*
  * Options. Initialise with ddstream_config_init(), then set what you need. struct_size lets the
- * struct grow at the end in later versions without breaking callers built against this one.
+ * struct grow at the end in later versions without breaking callers built against this one: the
+ * library accepts any struct_size that is the size of a published layout, from ddstream 0.1.0's
+ * (which ends at request_gate_release) up to its own, and gives the fields a smaller struct lacks
+ * ddstream_config_init's defaults. A larger size, a smaller one, or one ending inside a field is
+ * DDSTREAM_E_INVALID_ARGUMENT.
  * Every string is copied by the library; NULL means "the default" as described.
  */
 typedef struct ddstream_config {
@@ -275,14 +310,14 @@ DDSTREAM_API void ddstream_config_init(ddstream_config *cfg);
  * site known, base_url well-formed, a plan of at most max_chunks chunks. Thread-safe. Returns
  * DDSTREAM_OK or DDSTREAM_E_CONFIG.
  */
-DDSTREAM_API ddstream_status ddstream_config_validate(const ddstream_config *cfg, ddstream_error *err);
+DDSTREAM_API DDSTREAM_NODISCARD ddstream_status ddstream_config_validate(const ddstream_config *cfg, ddstream_error *err);
 
 /*
  * The chunk plan for cfg: writes up to capacity chunks to chunks (which may be NULL when capacity
  * is 0) and the total number to *count. Thread-safe. No network I/O, and no keys needed (the
  * rest of cfg is checked as ddstream_config_validate does).
  */
-DDSTREAM_API ddstream_status ddstream_plan(const ddstream_config *cfg, ddstream_chunk *chunks,
+DDSTREAM_API DDSTREAM_NODISCARD ddstream_status ddstream_plan(const ddstream_config *cfg, ddstream_chunk *chunks,
                                            size_t capacity, size_t *count, ddstream_error *err);
 
 /*
@@ -292,7 +327,7 @@ DDSTREAM_API ddstream_status ddstream_plan(const ddstream_config *cfg, ddstream_
  * max_retry_wait_ms: that is DDSTREAM_E_RATE_LIMITED at once.
  * Thread-safe. Returns DDSTREAM_OK, or the error (E_CONFIG, E_AUTH, E_QUERY, E_NETWORK, ...).
  */
-DDSTREAM_API ddstream_status ddstream_validate(const ddstream_config *cfg, ddstream_error *err);
+DDSTREAM_API DDSTREAM_NODISCARD ddstream_status ddstream_validate(const ddstream_config *cfg, ddstream_error *err);
 
 /*
  * ddstream_validate, started on a thread of the library so that the caller can wait in slices
@@ -309,10 +344,10 @@ DDSTREAM_API ddstream_status ddstream_validate(const ddstream_config *cfg, ddstr
  * copy answers DDSTREAM_E_FORKED and free releases nothing (see FORK).
  */
 typedef struct ddstream_validation ddstream_validation;
-DDSTREAM_API ddstream_status ddstream_validate_start(const ddstream_config *cfg,
+DDSTREAM_API DDSTREAM_NODISCARD ddstream_status ddstream_validate_start(const ddstream_config *cfg,
                                                      ddstream_validation **out,
                                                      ddstream_error *err);
-DDSTREAM_API ddstream_status ddstream_validate_wait(ddstream_validation *validation,
+DDSTREAM_API DDSTREAM_NODISCARD ddstream_status ddstream_validate_wait(ddstream_validation *validation,
                                                     int64_t timeout_ms, ddstream_error *err);
 DDSTREAM_API void ddstream_validate_cancel(ddstream_validation *validation);
 DDSTREAM_API void ddstream_validate_free(ddstream_validation *validation);
@@ -322,7 +357,7 @@ DDSTREAM_API void ddstream_validate_free(ddstream_validation *validation);
  * prefetch on, fetching starts at once on the stream's own threads. On success *out owns the
  * stream: close it with ddstream_close(). Thread-safe.
  */
-DDSTREAM_API ddstream_status ddstream_open(const ddstream_config *cfg, ddstream_stream **out,
+DDSTREAM_API DDSTREAM_NODISCARD ddstream_status ddstream_open(const ddstream_config *cfg, ddstream_stream **out,
                                            ddstream_error *err);
 
 /*
@@ -332,7 +367,7 @@ DDSTREAM_API ddstream_status ddstream_open(const ddstream_config *cfg, ddstream_
  * error about the next chunk. After an error the same chunk is tried again by the next call: no
  * chunk is ever skipped. One thread at a time per stream.
  */
-DDSTREAM_API ddstream_status ddstream_next(ddstream_stream *stream, int64_t timeout_ms,
+DDSTREAM_API DDSTREAM_NODISCARD ddstream_status ddstream_next(ddstream_stream *stream, int64_t timeout_ms,
                                            ddstream_batch **out, ddstream_error *err);
 
 /* Free a batch (NULL is fine). Thread-safe for distinct batches; a batch outlives its stream. */
@@ -346,18 +381,18 @@ DDSTREAM_API double ddstream_progress(const ddstream_stream *stream);
 
 /* Number of chunks in the stream's plan; ddstream_chunk_at gives one. One thread at a time. */
 DDSTREAM_API size_t ddstream_chunk_count(const ddstream_stream *stream);
-DDSTREAM_API ddstream_status ddstream_chunk_at(const ddstream_stream *stream, size_t index,
+DDSTREAM_API DDSTREAM_NODISCARD ddstream_status ddstream_chunk_at(const ddstream_stream *stream, size_t index,
                                                ddstream_chunk *out);
 
 /*
  * Restart delivery at chunk index (0 = the whole range again; chunk_count = nothing left).
  * Drops prefetched batches and in-flight requests, clears a cancellation. One thread at a time.
  */
-DDSTREAM_API ddstream_status ddstream_seek(ddstream_stream *stream, size_t chunk_index,
+DDSTREAM_API DDSTREAM_NODISCARD ddstream_status ddstream_seek(ddstream_stream *stream, size_t chunk_index,
                                            ddstream_error *err);
 
 /* ddstream_seek(stream, 0, err). */
-DDSTREAM_API ddstream_status ddstream_reset(ddstream_stream *stream, ddstream_error *err);
+DDSTREAM_API DDSTREAM_NODISCARD ddstream_status ddstream_reset(ddstream_stream *stream, ddstream_error *err);
 
 /*
  * A resume token: where this stream stands (the next chunk ddstream_next will deliver) plus a
@@ -368,11 +403,11 @@ DDSTREAM_API ddstream_status ddstream_reset(ddstream_stream *stream, ddstream_er
  * Writes it to buf (cap >= 64) and returns DDSTREAM_OK, or DDSTREAM_E_INVALID_ARGUMENT.
  * One thread at a time per stream.
  */
-DDSTREAM_API ddstream_status ddstream_resume_token(const ddstream_stream *stream, char *buf,
+DDSTREAM_API DDSTREAM_NODISCARD ddstream_status ddstream_resume_token(const ddstream_stream *stream, char *buf,
                                                    size_t cap);
 
 /* The resume token for chunk_index (0..chunk count) of this stream's plan. Same rules. */
-DDSTREAM_API ddstream_status ddstream_resume_token_at(const ddstream_stream *stream,
+DDSTREAM_API DDSTREAM_NODISCARD ddstream_status ddstream_resume_token_at(const ddstream_stream *stream,
                                                       size_t chunk_index, char *buf, size_t cap);
 
 /*
@@ -406,7 +441,7 @@ DDSTREAM_API int64_t ddstream_rate_limit_wait_ms(const ddstream_stream *stream);
  * NUL-terminated), sets *level, and returns DDSTREAM_OK; DDSTREAM_END when none is queued.
  * The queue keeps the newest 256 lines. One thread at a time per stream.
  */
-DDSTREAM_API ddstream_status ddstream_poll_log(ddstream_stream *stream, int32_t *level, char *buf,
+DDSTREAM_API DDSTREAM_NODISCARD ddstream_status ddstream_poll_log(ddstream_stream *stream, int32_t *level, char *buf,
                                                size_t cap);
 
 /*
@@ -535,7 +570,7 @@ struct ArrowArrayStream {
  * time. The release callback may be called from any thread, as may the release of every
  * ArrowArray and ArrowSchema handed out, which are independent of the stream and outlive it.
  */
-DDSTREAM_API ddstream_status ddstream_stream_arrow(ddstream_stream *stream,
+DDSTREAM_API DDSTREAM_NODISCARD ddstream_status ddstream_stream_arrow(ddstream_stream *stream,
                                                    struct ArrowArrayStream *out,
                                                    ddstream_error *err);
 
@@ -547,7 +582,7 @@ DDSTREAM_API ddstream_status ddstream_stream_arrow(ddstream_stream *stream,
  * one goes. Handles may be used from different threads: their get_next calls are serialised.
  * Returns DDSTREAM_OK, or DDSTREAM_E_INVALID_ARGUMENT if `stream` is released or not ddstream's.
  */
-DDSTREAM_API ddstream_status ddstream_stream_arrow_share(struct ArrowArrayStream *stream,
+DDSTREAM_API DDSTREAM_NODISCARD ddstream_status ddstream_stream_arrow_share(struct ArrowArrayStream *stream,
                                                          struct ArrowArrayStream *out,
                                                          ddstream_error *err);
 
@@ -558,7 +593,7 @@ DDSTREAM_API ddstream_status ddstream_stream_arrow_share(struct ArrowArrayStream
  * DDSTREAM_TIMEOUT (call again), or the chunk's error, as ddstream_next() does. Same threading
  * rules as get_next.
  */
-DDSTREAM_API ddstream_status ddstream_stream_arrow_next(struct ArrowArrayStream *stream,
+DDSTREAM_API DDSTREAM_NODISCARD ddstream_status ddstream_stream_arrow_next(struct ArrowArrayStream *stream,
                                                         int64_t timeout_ms, struct ArrowArray *out,
                                                         ddstream_error *err);
 

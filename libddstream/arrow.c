@@ -295,9 +295,10 @@ static ddstream_status handle_next(arrow_handle *h, int64_t timeout_ms, struct A
              * call delivers it (no chunk is ever skipped). */
             size_t idx = b->chunk_index;
             ddstream_batch_free(b);
-            ddstream_seek(src->stream, idx, NULL);
+            ddstream_status back = ddstream_seek(src->stream, idx, NULL);
             rc = dds_error_set(err, e == ENOMEM ? DDSTREAM_E_NOMEM : DDSTREAM_E_INTERNAL,
-                               "exporting chunk %zu to Arrow: %s", idx + 1, msg);
+                               "exporting chunk %zu to Arrow: %s%s", idx + 1, msg,
+                               back == DDSTREAM_OK ? "" : " (and the stream could not go back to it)");
         }
     } else if (rc == DDSTREAM_END) {
         out->release = NULL;
@@ -356,10 +357,9 @@ static int make_schema(arrow_source *src, const char *query) {
     /* progress = delivered / count exactly as doubles go: rounding recovers the index. */
     size_t first = count ? (size_t)llround(ddstream_progress(src->stream) * (double)count) : 0;
     ddstream_chunk c0 = {0, 0}, clast = {0, 0};
-    if (count) {
-        ddstream_chunk_at(src->stream, 0, &c0);
-        ddstream_chunk_at(src->stream, count - 1, &clast);
-    }
+    if (count && (ddstream_chunk_at(src->stream, 0, &c0) != DDSTREAM_OK ||
+                  ddstream_chunk_at(src->stream, count - 1, &clast) != DDSTREAM_OK))
+        return EINVAL; /* cannot happen: both indexes are inside the plan */
     char v_count[24], v_first[24], v_start[24], v_end[24], v_step[24];
     snprintf(v_count, sizeof v_count, "%zu", count);
     snprintf(v_first, sizeof v_first, "%zu", first);

@@ -16,7 +16,7 @@
  * is NULL and err (DDSTREAM_E_CONFIG, or E_NOMEM) names the rule; the message never quotes what
  * came before the host (it may be a password). Thread-safe; no network I/O.
  */
-ddstream_status dds_base_url_check(const char *base_url, int allow_insecure_http,
+DDSTREAM_NODISCARD ddstream_status dds_base_url_check(const char *base_url, int allow_insecure_http,
                                    char **normalized, ddstream_error *err);
 
 /* Nonzero if host, as libcurl returns it (IPv6 in brackets), is certainly this machine. */

@@ -1,7 +1,7 @@
 /* config.c — defaults, environment, and validation with messages that name the field and the rule. */
 #include "config.h"
 
-#include <ctype.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +10,8 @@
 #include "ca_store.h"
 #include "error.h"
 #include "plan.h"
+#include "query.h"
+#include "text_sanitize.h"
 
 /* The sites of shared/DATADOG.md; the API lives at https://api.<site>. */
 static const char *const known_sites[] = {
@@ -43,80 +45,44 @@ DDSTREAM_API void ddstream_config_init(ddstream_config *cfg) {
     cfg->resume_token = NULL;
 }
 
+/*
+ * Where each layout of ddstream_config ends: 0.1.0's (the first published), then one more per
+ * field appended since. Appending a field: insert offsetof(ddstream_config, new_field) before
+ * sizeof, so that the layout before it stays accepted.
+ */
+static const size_t config_layout_ends[] = {
+    offsetof(ddstream_config, max_chunks),     /* 0.1.0: up to request_gate_release */
+    offsetof(ddstream_config, max_batch_rows), /* + max_chunks */
+    sizeof(ddstream_config),                   /* + max_batch_rows: this library's layout */
+};
+
+ddstream_status dds_config_read(const ddstream_config *cfg, ddstream_config *out,
+                                ddstream_error *err) {
+    if (!cfg) return dds_error_set(err, DDSTREAM_E_INVALID_ARGUMENT, "config is NULL");
+    size_t size = cfg->struct_size;
+    int known = 0;
+    for (size_t i = 0; i < sizeof config_layout_ends / sizeof config_layout_ends[0]; i++)
+        if (size == config_layout_ends[i]) known = 1;
+    if (!known)
+        return dds_error_set(err, DDSTREAM_E_INVALID_ARGUMENT,
+                             "config.struct_size is %zu, which is not the size of any ddstream_config "
+                             "layout this library knows (%zu for ddstream 0.1.0 up to %zu for this "
+                             "version): initialise the config with ddstream_config_init()",
+                             size, config_layout_ends[0], sizeof(ddstream_config));
+    ddstream_config_init(out);
+    memcpy(out, cfg, size); /* the fields the caller knows; the rest keep their defaults */
+    out->struct_size = sizeof *out;
+    return DDSTREAM_OK;
+}
+
 static const char *nonempty_env(const char *name) {
     const char *v = getenv(name);
     return (v && *v) ? v : NULL;
 }
 
-static int is_blank(const char *s) {
-    for (; *s; s++)
-        if (!isspace((unsigned char)*s)) return 0;
-    return 1;
-}
-
-static int has_control_chars(const char *s) {
-    for (; *s; s++)
-        if ((unsigned char)*s < 0x20 || *s == 0x7f) return 1;
-    return 0;
-}
-
 static int site_known(const char *site) {
     for (size_t i = 0; i < sizeof known_sites / sizeof known_sites[0]; i++)
         if (strcmp(site, known_sites[i]) == 0) return 1;
-    return 0;
-}
-
-/* Case-insensitive search for needle in hay. */
-static const char *find_ci(const char *hay, const char *needle) {
-    size_t n = strlen(needle);
-    for (; *hay; hay++) {
-        size_t i = 0;
-        while (i < n && hay[i] && tolower((unsigned char)hay[i]) == tolower((unsigned char)needle[i]))
-            i++;
-        if (i == n) return hay;
-    }
-    return NULL;
-}
-
-/*
- * Walk the query once, tracking {} and () depth: ddstream appends ".rollup(...)" to the whole
- * query and joins four copies with commas, so a top-level comma or unbalanced brackets would
- * change what the server sees. Returns NULL if fine, else a message.
- */
-static const char *query_shape_error(const char *q) {
-    int brace = 0, paren = 0;
-    for (const char *p = q; *p; p++) {
-        switch (*p) {
-        case '{': brace++; break;
-        case '}': if (--brace < 0) return "has a '}' without a matching '{'"; break;
-        case '(': paren++; break;
-        case ')': if (--paren < 0) return "has a ')' without a matching '('"; break;
-        case ',':
-            if (brace == 0 && paren == 0)
-                return "must be a single expression: a top-level ',' would join several queries";
-            break;
-        default: break;
-        }
-    }
-    if (brace) return "has an unclosed '{'";
-    if (paren) return "has an unclosed '('";
-    return NULL;
-}
-
-int dds_query_is_grouped(const char *q) {
-    int brace = 0, paren = 0;
-    for (const char *p = q; *p; p++) {
-        if (*p == '{') brace++;
-        else if (*p == '}') brace--;
-        else if (*p == '(') paren++;
-        else if (*p == ')') paren--;
-        else if (brace == 0 && (p[0] == 'b' || p[0] == 'B') && (p[1] == 'y' || p[1] == 'Y') &&
-                 (p == q || isspace((unsigned char)p[-1]) || p[-1] == '}' || p[-1] == ')')) {
-            const char *r = p + 2;
-            while (isspace((unsigned char)*r)) r++;
-            if (*r == '{') return 1;
-        }
-    }
     return 0;
 }
 
@@ -208,23 +174,12 @@ static ddstream_status check_plan_size(const ddstream_config *c, ddstream_error 
                       (long long)c->granularity);
 }
 
-static ddstream_status check_query(const char *q, ddstream_error *err) {
-    if (!q || is_blank(q)) return CONFIG_ERR("query is empty: set a metric query such as 'avg:system.cpu.user{*}'");
-    if (strlen(q) > 4000) return CONFIG_ERR("query is longer than 4000 characters");
-    if (has_control_chars(q)) return CONFIG_ERR("query contains control characters");
-    if (find_ci(q, ".rollup(") || find_ci(q, "rollup("))
-        return CONFIG_ERR("query must not contain rollup(): ddstream adds the avg/min/max/sum rollups at the granularity");
-    const char *shape = query_shape_error(q);
-    if (shape) return CONFIG_ERR("query %s", shape);
-    return DDSTREAM_OK;
-}
-
 static ddstream_status check_key(const char *key, const char *field, const char *env,
                                  ddstream_error *err) {
-    if (!key || is_blank(key))
+    if (!key || dds_str_is_blank(key))
         return CONFIG_ERR("%s is missing: set it in the config or in the environment variable %s", field, env);
     /* A key goes into an HTTP header: a newline would let it inject other headers. */
-    if (has_control_chars(key)) return CONFIG_ERR("%s contains control characters", field);
+    if (dds_str_has_control_chars(key)) return CONFIG_ERR("%s contains control characters", field);
     if (strlen(key) > 512) return CONFIG_ERR("%s is longer than 512 characters", field);
     return DDSTREAM_OK;
 }
@@ -234,16 +189,14 @@ ddstream_status dds_settings_load(const ddstream_config *cfg_in, dds_settings *o
     if (!out) return dds_error_set(err, DDSTREAM_E_INVALID_ARGUMENT, "settings output is NULL");
     memset(out, 0, sizeof *out);
     if (!cfg_in) return dds_error_set(err, DDSTREAM_E_INVALID_ARGUMENT, "config is NULL");
-    if (cfg_in->struct_size != sizeof(ddstream_config))
-        return dds_error_set(err, DDSTREAM_E_INVALID_ARGUMENT,
-                             "config.struct_size is %zu, expected %zu: initialise the config with "
-                             "ddstream_config_init() from the same ddstream version",
-                             cfg_in->struct_size, sizeof(ddstream_config));
-    const ddstream_config *c = cfg_in;
-    ddstream_status st = check_numbers(c, err);
+    ddstream_config full;
+    ddstream_status st = dds_config_read(cfg_in, &full, err);
     if (st != DDSTREAM_OK) return st;
+    const ddstream_config *c = &full;
+    if ((st = check_numbers(c, err)) != DDSTREAM_OK) return st;
     if ((st = check_plan_size(c, err)) != DDSTREAM_OK) return st;
-    if ((st = check_query(c->query, err)) != DDSTREAM_OK) return st;
+    const char *query_problem = dds_query_problem(c->query);
+    if (query_problem) return CONFIG_ERR("%s", query_problem);
 
     const char *api_key = c->api_key ? c->api_key : nonempty_env("DD_API_KEY");
     const char *app_key = c->app_key ? c->app_key : nonempty_env("DD_APP_KEY");
@@ -259,7 +212,7 @@ ddstream_status dds_settings_load(const ddstream_config *cfg_in, dds_settings *o
                           "(or set base_url)", site);
 
     if (c->ca_bundle && !*c->ca_bundle) return CONFIG_ERR("ca_bundle is an empty path");
-    if (c->resume_token && (strlen(c->resume_token) > 63 || has_control_chars(c->resume_token)))
+    if (c->resume_token && (strlen(c->resume_token) > 63 || dds_str_has_control_chars(c->resume_token)))
         return CONFIG_ERR("resume_token is not a token made by ddstream_resume_token()");
 
     const char *base = c->base_url ? c->base_url : nonempty_env("DDSTREAM_BASE_URL");

@@ -2,6 +2,7 @@
 #ifndef DDSTREAM_CONFIG_H
 #define DDSTREAM_CONFIG_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "ddstream.h"
@@ -45,15 +46,23 @@ typedef struct dds_settings {
 } dds_settings;
 
 /*
+ * The caller's config at this library's layout. A caller built against an older ddstream passes
+ * a smaller struct (struct_size = its sizeof(ddstream_config)): accepted when it ends where one of
+ * the published layouts ended (ddstream 0.1.0's, through request_gate_release, or one with a later
+ * appended field), and the missing tail reads as ddstream_config_init's defaults. A size that is
+ * larger than this library's, smaller than 0.1.0's, or inside a field is DDSTREAM_E_INVALID_ARGUMENT,
+ * as is a NULL cfg. *out is a plain copy: its strings still belong to the caller.
+ */
+DDSTREAM_NODISCARD ddstream_status dds_config_read(const ddstream_config *cfg, ddstream_config *out,
+                                ddstream_error *err);
+
+/*
  * Check cfg and resolve defaults (environment DD_API_KEY, DD_APP_KEY, DD_SITE, DDSTREAM_BASE_URL).
  * No network I/O. On success *out owns copies (free with dds_settings_free); on failure *out is
  * zeroed and err names the field and the rule (DDSTREAM_E_CONFIG or E_INVALID_ARGUMENT).
  */
-ddstream_status dds_settings_load(const ddstream_config *cfg, dds_settings *out,
+DDSTREAM_NODISCARD ddstream_status dds_settings_load(const ddstream_config *cfg, dds_settings *out,
                                   ddstream_error *err);
 void dds_settings_free(dds_settings *s);
-
-/* Nonzero if the query has a top-level "by {" clause (grouped output). */
-int dds_query_is_grouped(const char *query);
 
 #endif

@@ -48,3 +48,11 @@ void dds_free_secret(char *secret) {
     while (*p) *p++ = 0;
     free(secret);
 }
+
+void dds_msg_set(char *msg, size_t cap, const char *fmt, ...) {
+    if (msg == NULL || cap == 0) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, cap, fmt, ap);
+    va_end(ap);
+}

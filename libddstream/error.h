@@ -14,6 +14,10 @@
 ddstream_status dds_error_set(ddstream_error *err, ddstream_status status, const char *fmt, ...)
     DDS_PRINTF(3, 4);
 
+/* Format into a message buffer: msg may be NULL or cap 0 (nothing is written). Always
+ * NUL-terminated, truncated to fit. For the parsers, which report into a caller's char buffer. */
+void dds_msg_set(char *msg, size_t cap, const char *fmt, ...) DDS_PRINTF(3, 4);
+
 /* Runs of a secret this long or longer are scrubbed wherever they appear in a message. */
 #define DDS_REDACT_FRAGMENT_MIN 8
 

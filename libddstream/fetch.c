@@ -21,6 +21,7 @@
 #include "error.h"
 #include "inflate.h"
 #include "json_check.h"
+#include "error_body.h"
 #include "parse.h"
 #include "ratelimit.h"
 

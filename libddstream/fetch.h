@@ -59,7 +59,7 @@ char *dds_http_escape(dds_http *h, const char *value);
  * On DDSTREAM_OK *body holds the 200 answer (free with dds_body_free). Otherwise err says what
  * failed, with the HTTP status and the server's own message when there was one.
  */
-ddstream_status dds_http_get(dds_http *h, const char *path_query, int send_app_key, dds_body *body,
+DDSTREAM_NODISCARD ddstream_status dds_http_get(dds_http *h, const char *path_query, int send_app_key, dds_body *body,
                              ddstream_error *err);
 
 void dds_body_free(dds_body *b);
@@ -89,7 +89,7 @@ typedef ddstream_status (*dds_body_reader)(void *arg, char *data, size_t len, dd
  * proves it complete. read may run more than once (once per 200 attempt); when it fails on a cut
  * answer, its error is replaced by the cut-short one and the request is retried.
  */
-ddstream_status dds_http_get_read(dds_http *h, const char *path_query, int send_app_key,
+DDSTREAM_NODISCARD ddstream_status dds_http_get_read(dds_http *h, const char *path_query, int send_app_key,
                                   dds_body_reader read, void *arg, ddstream_error *err);
 
 #endif

@@ -184,8 +184,7 @@ static int push(scanner *sc, char kind) {
 }
 
 static size_t skip_ws(const unsigned char *p, size_t n, size_t i) {
-    while (i < n && (p[i] == ' ' || p[i] == '\t' || p[i] == '\n' || p[i] == '\r')) i++;
-    return i;
+    return dds_json_skip_ws((const char *)p, n, i);
 }
 
 /* What comes next inside the innermost container, or at the top. */
@@ -260,9 +259,7 @@ static int scan(scanner *sc) {
 dds_json_shape dds_json_check_body(const char *body, size_t len, dds_json_check *out) {
     memset(out, 0, sizeof *out);
     const unsigned char *p = (const unsigned char *)body;
-    size_t i = 0;
-    if (len >= 3 && p[0] == 0xEF && p[1] == 0xBB && p[2] == 0xBF) i = 3;
-    i = skip_ws(p, len, i);
+    size_t i = dds_json_skip_bom_ws(body, len);
     if (i >= len || (p[i] != '{' && p[i] != '[')) return out->shape = DDS_JSON_NOT_JSON;
     scanner sc = {.p = p, .n = len, .i = i, .out = out};
     int r = scan(&sc);
@@ -295,4 +292,25 @@ int dds_json_may_hold_nul(const char *body, size_t len) {
         p = u + 1;
     }
     return 0;
+}
+
+size_t dds_json_skip_ws(const char *s, size_t n, size_t i) {
+    while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r'))
+        i++;
+    return i;
+}
+
+size_t dds_json_skip_bom_ws(const char *s, size_t n) {
+    size_t i = 0;
+    if (n >= 3 && (unsigned char)s[0] == 0xEF && (unsigned char)s[1] == 0xBB &&
+        (unsigned char)s[2] == 0xBF)
+        i = 3;
+    return dds_json_skip_ws(s, n, i);
+}
+
+const char *dds_json_nul_string_path(const char *body, size_t len, dds_json_check *check) {
+    if (!dds_json_may_hold_nul(body, len))
+        return NULL;
+    dds_json_check_body(body, len, check);
+    return check->nul ? check->nul_path : NULL;
 }

@@ -1,4 +1,4 @@
-/* parse.h — turn Datadog response bodies into plain C data. The only module that sees cJSON. */
+/* parse.h — turn Datadog response bodies into plain C data. No cJSON type appears here. */
 #ifndef DDSTREAM_PARSE_H
 #define DDSTREAM_PARSE_H
 
@@ -30,7 +30,7 @@ typedef struct dds_response {
  * types, missing fields), DDSTREAM_E_QUERY ("status":"error" with an error string) or
  * DDSTREAM_E_NOMEM, writes a precise message naming the offending part to msg, and leaves *out empty.
  */
-ddstream_status dds_parse_query_response(const char *body, size_t len, dds_response *out,
+DDSTREAM_NODISCARD ddstream_status dds_parse_query_response(const char *body, size_t len, dds_response *out,
                                          char *msg, size_t msg_cap);
 
 /*
@@ -38,7 +38,7 @@ ddstream_status dds_parse_query_response(const char *body, size_t len, dds_respo
  * arrays (pointlist.c), and cJSON builds a tree of the small envelope only (a copy of the body
  * with those pointlists as []). body is not modified.
  */
-ddstream_status dds_parse_query_response_fast(const char *body, size_t len, dds_response *out,
+DDSTREAM_NODISCARD ddstream_status dds_parse_query_response_fast(const char *body, size_t len, dds_response *out,
                                               char *msg, size_t msg_cap);
 
 /* Free what a response owns and zero it. Safe on a zeroed response. */
@@ -48,19 +48,10 @@ void dds_response_free(dds_response *r);
  * Move every series of *from to the end of *into (from is left empty). For split chunks.
  * DDSTREAM_E_NOMEM leaves both untouched.
  */
-ddstream_status dds_response_append(dds_response *into, dds_response *from);
-
-/*
- * Extract a human-readable message from an error body: {"errors": ["a","b"]} gives "a; b", items
- * as objects give "title: detail", {"error": "..."}, an HTML page gives its <title> or else its
- * visible text, anything else (including JSON without those keys) its text. Always NUL-terminates
- * out (out_cap > 0); writes "" for an empty body. The result is valid UTF-8 without control
- * characters, whitespace collapsed, at most 300 bytes and out_cap - 1, ending in "..." when cut.
- */
-void dds_parse_error_body(const char *body, size_t len, char *out, size_t out_cap);
+DDSTREAM_NODISCARD ddstream_status dds_response_append(dds_response *into, dds_response *from);
 
 /* Parse a 200 answer of GET /api/v1/validate: sets *valid from {"valid": bool}. */
-ddstream_status dds_parse_validate_response(const char *body, size_t len, int *valid, char *msg,
+DDSTREAM_NODISCARD ddstream_status dds_parse_validate_response(const char *body, size_t len, int *valid, char *msg,
                                             size_t msg_cap);
 
 #endif

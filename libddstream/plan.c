@@ -59,15 +59,12 @@ DDSTREAM_API ddstream_status ddstream_plan(const ddstream_config *cfg, ddstream_
      * splits work (a client planning partitions for workers that hold the keys) needs none.
      * Missing keys get a stand-in; everything else is checked as ddstream_open checks it. */
     ddstream_config keyless;
-    if (cfg && cfg->struct_size == sizeof keyless) {
-        keyless = *cfg;
-        if (!keyless.api_key || !*keyless.api_key) keyless.api_key = "plan-only";
-        if (!keyless.app_key || !*keyless.app_key) keyless.app_key = "plan-only";
-        cfg = &keyless;
-    }
-    dds_settings s;
-    ddstream_status st = dds_settings_load(cfg, &s, err);
+    ddstream_status st = dds_config_read(cfg, &keyless, err);
     if (st != DDSTREAM_OK) return st;
+    if (!keyless.api_key || !*keyless.api_key) keyless.api_key = "plan-only";
+    if (!keyless.app_key || !*keyless.app_key) keyless.app_key = "plan-only";
+    dds_settings s;
+    if ((st = dds_settings_load(&keyless, &s, err)) != DDSTREAM_OK) return st;
     dds_plan p;
     st = dds_plan_make(s.range_start, s.range_end, s.granularity, s.chunk_seconds, &p, err);
     dds_settings_free(&s);

@@ -21,7 +21,7 @@ typedef struct dds_plan {
  * allows). Arguments must already be validated (start < end, g > 0, chunk_seconds >= 0).
  * Returns E_CONFIG if the plan would have more chunks than fit in size_t.
  */
-ddstream_status dds_plan_make(int64_t range_start, int64_t range_end, int64_t g,
+DDSTREAM_NODISCARD ddstream_status dds_plan_make(int64_t range_start, int64_t range_end, int64_t g,
                               int64_t chunk_seconds, dds_plan *out, ddstream_error *err);
 
 /* Chunk i (i < count). */

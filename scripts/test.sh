@@ -33,6 +33,9 @@ meson test -C build --no-rebuild --print-errorlogs --suite valgrind || status=1
 step "Python package build and install"
 scripts/install.sh
 
+step "C formatting (scripts/format.sh --check, .clang-format)"
+scripts/format.sh --check || status=1
+
 step "ruff and mypy"
 ruff check . || status=1
 mypy || status=1

@@ -17,6 +17,8 @@ retries and rate limiting, parsing, and prefetching on a background thread, with
 from __future__ import annotations
 
 import importlib
+import os
+import re
 from typing import TYPE_CHECKING, Any
 
 from .errors import (
@@ -41,7 +43,21 @@ if TYPE_CHECKING:
     from ._gate import RequestGate
     from ._stream import AnyBatch, DDStream
 
-__version__ = "0.1.0"
+
+def _package_version() -> str:
+    """The version the build wrote into ddstream_version.h, installed beside this file (it comes
+    from meson.build, the one place the version is set). Read as text: no import cost."""
+    path = os.path.join(os.path.dirname(__file__), "ddstream_version.h")
+    try:
+        with open(path, encoding="utf-8") as header:
+            text = header.read()
+    except OSError:
+        return "0+unknown"  # a source checkout that was never built
+    match = re.search(r'^#define DDSTREAM_VERSION_STRING "([^"]+)"', text, re.MULTILINE)
+    return match.group(1) if match else "0+unknown"
+
+
+__version__ = _package_version()
 
 __all__ = [
     "AnyBatch",

@@ -39,6 +39,8 @@ __all__ = ["HEADER_PATH", "HEADER_VERSION_INT", "LIBRARY_PATH", "ffi", "lib", "r
 _CDEF_BEGIN = "/* DDSTREAM_CDEF_BEGIN */"
 _CDEF_END = "/* DDSTREAM_CDEF_END */"
 _HEADER_NAME = "ddstream.h"
+# Written by the build from meson.build's version; ddstream.h includes it (installed beside it).
+_VERSION_HEADER_NAME = "ddstream_version.h"
 
 
 def _library_names() -> tuple[str, ...]:
@@ -108,13 +110,19 @@ def read_cdef(header_text: str) -> str:
         raise ImportError("ddstream: ddstream.h has no DDSTREAM_CDEF_BEGIN/END section")
     body = header_text[begin + len(_CDEF_BEGIN) : end]
     lines = [line for line in body.splitlines() if not line.lstrip().startswith("#")]
-    return re.sub(r"\bDDSTREAM_API\b", "", "\n".join(lines))
+    return re.sub(r"\bDDSTREAM_(?:API|NODISCARD)\b", "", "\n".join(lines))
 
 
-def _header_version_int(header_text: str) -> int:
-    match = re.search(r"^\s*#\s*define\s+DDSTREAM_VERSION_INT\s+(\d+)", header_text, re.MULTILINE)
+def _header_version_int(header: Path) -> int:
+    """DDSTREAM_VERSION_INT of the ddstream_version.h beside header."""
+    path = header.with_name(_VERSION_HEADER_NAME)
+    if not path.is_file():
+        raise ImportError(f"ddstream: {path} is missing: {header} takes its version from it "
+                          "(both are installed by the build; set DDSTREAM_HEADER to such a copy)")
+    text = path.read_text(encoding="utf-8")
+    match = re.search(r"^\s*#\s*define\s+DDSTREAM_VERSION_INT\s+(\d+)", text, re.MULTILINE)
     if match is None:
-        raise ImportError("ddstream: ddstream.h does not define DDSTREAM_VERSION_INT")
+        raise ImportError(f"ddstream: {path} does not define DDSTREAM_VERSION_INT")
     return int(match.group(1))
 
 
@@ -159,7 +167,7 @@ def _load_error(library: Path, error: OSError) -> LibraryLoadError:
 def _load() -> tuple[Any, Any, Path, Path, int]:
     header = _find_header()
     text = header.read_text(encoding="utf-8")
-    version_int = _header_version_int(text)
+    version_int = _header_version_int(header)
     the_ffi = cffi.FFI()
     the_ffi.cdef(read_cdef(text))
     library = _find_library()

@@ -6,6 +6,7 @@
  */
 #include "check.h"
 #include "json_check.h"
+#include "error_body.h"
 #include "parse.h"
 
 typedef struct shape_case {

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "error_body.h"
 #include "parse.h"
 
 /* Parse s from a buffer without a terminating NUL (the sanitizers catch any overread). */

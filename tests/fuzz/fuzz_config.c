@@ -29,6 +29,7 @@
 
 #include "base_url.h"
 #include "config.h"
+#include "query.h"
 #include "ddstream.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -35,6 +35,7 @@
 
 #include "assemble.h"
 #include "json_check.h"
+#include "error_body.h"
 #include "parse.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -370,16 +370,27 @@ def _import_in_child(env_changes: dict[str, str]) -> subprocess.CompletedProcess
 
 
 def test_version_mismatch_between_header_and_library_is_refused(tmp_path: Path) -> None:
-    from ddstream._lib import HEADER_PATH
+    from ddstream._lib import HEADER_PATH, HEADER_VERSION_INT
 
-    text = HEADER_PATH.read_text(encoding="utf-8")
-    assert "#define DDSTREAM_VERSION_INT 256" in text
-    header = tmp_path / "ddstream.h"
-    header.write_text(text.replace("#define DDSTREAM_VERSION_INT 256",
-                                   "#define DDSTREAM_VERSION_INT 999"), encoding="utf-8")
-    proc = _import_in_child({"DDSTREAM_HEADER": str(header)})
+    version_header = HEADER_PATH.with_name("ddstream_version.h")
+    text = version_header.read_text(encoding="utf-8")
+    line = f"#define DDSTREAM_VERSION_INT {HEADER_VERSION_INT}"
+    assert line in text
+    (tmp_path / "ddstream.h").write_text(HEADER_PATH.read_text(encoding="utf-8"), encoding="utf-8")
+    (tmp_path / "ddstream_version.h").write_text(
+        text.replace(line, "#define DDSTREAM_VERSION_INT 999"), encoding="utf-8")
+    proc = _import_in_child({"DDSTREAM_HEADER": str(tmp_path / "ddstream.h")})
     assert proc.returncode != 0
     assert "ImportError" in proc.stderr and "ABI version" in proc.stderr
+
+
+def test_header_without_its_version_header_is_refused(tmp_path: Path) -> None:
+    from ddstream._lib import HEADER_PATH
+
+    (tmp_path / "ddstream.h").write_text(HEADER_PATH.read_text(encoding="utf-8"), encoding="utf-8")
+    proc = _import_in_child({"DDSTREAM_HEADER": str(tmp_path / "ddstream.h")})
+    assert proc.returncode != 0
+    assert "ImportError" in proc.stderr and "ddstream_version.h is missing" in proc.stderr
 
 
 def test_missing_library_override_is_a_clear_import_error(tmp_path: Path) -> None:
