@@ -9,6 +9,7 @@
 #include "base_url.h"
 #include "error.h"
 #include "plan.h"
+#include "strparse.h"
 
 /* The sites of shared/DATADOG.md; the API lives at https://api.<site>. */
 static const char *const known_sites[] = {
@@ -63,18 +64,6 @@ static int site_known(const char *site) {
     for (size_t i = 0; i < sizeof known_sites / sizeof known_sites[0]; i++)
         if (strcmp(site, known_sites[i]) == 0) return 1;
     return 0;
-}
-
-/* Case-insensitive search for needle in hay. */
-static const char *find_ci(const char *hay, const char *needle) {
-    size_t n = strlen(needle);
-    for (; *hay; hay++) {
-        size_t i = 0;
-        while (i < n && hay[i] && tolower((unsigned char)hay[i]) == tolower((unsigned char)needle[i]))
-            i++;
-        if (i == n) return hay;
-    }
-    return NULL;
 }
 
 /*
@@ -211,7 +200,7 @@ static ddstream_status check_query(const char *q, ddstream_error *err) {
     if (!q || is_blank(q)) return CONFIG_ERR("query is empty: set a metric query such as 'avg:system.cpu.user{*}'");
     if (strlen(q) > 4000) return CONFIG_ERR("query is longer than 4000 characters");
     if (has_control_chars(q)) return CONFIG_ERR("query contains control characters");
-    if (find_ci(q, ".rollup(") || find_ci(q, "rollup("))
+    if (dds_find_ci(q, strlen(q), "rollup(") < strlen(q))
         return CONFIG_ERR("query must not contain rollup(): ddstream adds the avg/min/max/sum rollups at the granularity");
     const char *shape = query_shape_error(q);
     if (shape) return CONFIG_ERR("query %s", shape);

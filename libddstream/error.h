@@ -2,17 +2,21 @@
 #ifndef DDSTREAM_ERROR_H
 #define DDSTREAM_ERROR_H
 
-#include "ddstream.h"
+#include <stddef.h>
 
-#if defined(__GNUC__)
-#  define DDS_PRINTF(a, b) __attribute__((format(printf, a, b)))
-#else
-#  define DDS_PRINTF(a, b)
-#endif
+#include "compiler.h"
+#include "ddstream.h"
 
 /* Set *err (NULL allowed) and return status. chunk bounds are -1 and http_status 0. */
 ddstream_status dds_error_set(ddstream_error *err, ddstream_status status, const char *fmt, ...)
     DDS_PRINTF(3, 4);
+
+/* Append to err->message (err NULL allowed), truncating at its end. */
+void dds_error_append(ddstream_error *err, const char *fmt, ...) DDS_PRINTF(2, 3);
+
+/* Write a message into a caller's buffer msg of cap bytes (msg NULL or cap 0: nothing), the way
+ * the modules that report through (msg, cap) rather than a ddstream_error do. */
+void dds_set_msg(char *msg, size_t cap, const char *fmt, ...) DDS_PRINTF(3, 4);
 
 /* Runs of a secret this long or longer are scrubbed wherever they appear in a message. */
 #define DDS_REDACT_FRAGMENT_MIN 8

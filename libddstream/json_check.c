@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "strparse.h"
+
 typedef struct frame {
     char kind;            /* '{' or '[' */
     size_t index;         /* '[': the element being read */
@@ -183,11 +185,6 @@ static int push(scanner *sc, char kind) {
     return 0;
 }
 
-static size_t skip_ws(const unsigned char *p, size_t n, size_t i) {
-    while (i < n && (p[i] == ' ' || p[i] == '\t' || p[i] == '\n' || p[i] == '\r')) i++;
-    return i;
-}
-
 /* What comes next inside the innermost container, or at the top. */
 typedef enum { WANT_VALUE, WANT_VALUE_OR_CLOSE, WANT_KEY, WANT_KEY_OR_CLOSE, WANT_COLON,
                WANT_COMMA_OR_CLOSE } want;
@@ -197,7 +194,7 @@ static int scan(scanner *sc) {
     size_t n = sc->n;
     want w = WANT_VALUE;
     for (;;) {
-        sc->i = skip_ws(p, n, sc->i);
+        sc->i = dds_skip_json_ws((const char *)p, n, sc->i);
         if (sc->i >= n) return SCAN_TRUNCATED;
         unsigned char c = p[sc->i];
         int r = SCAN_OK;
@@ -262,12 +259,12 @@ dds_json_shape dds_json_check_body(const char *body, size_t len, dds_json_check 
     const unsigned char *p = (const unsigned char *)body;
     size_t i = 0;
     if (len >= 3 && p[0] == 0xEF && p[1] == 0xBB && p[2] == 0xBF) i = 3;
-    i = skip_ws(p, len, i);
+    i = dds_skip_json_ws((const char *)p, len, i);
     if (i >= len || (p[i] != '{' && p[i] != '[')) return out->shape = DDS_JSON_NOT_JSON;
     scanner sc = {.p = p, .n = len, .i = i, .out = out};
     int r = scan(&sc);
     if (r == SCAN_OK) {
-        size_t rest = skip_ws(p, len, sc.i);
+        size_t rest = dds_skip_json_ws((const char *)p, len, sc.i);
         if (rest < len) {
             out->shape = DDS_JSON_MALFORMED;
             out->where = rest;

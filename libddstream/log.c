@@ -1,6 +1,8 @@
 /* log.c — log lines never carry keys: every line is scrubbed before it leaves. */
 #include "log.h"
 
+#include "error.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -12,46 +12,23 @@
 #include "parse.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cJSON.h"
+#include "error.h"
 #include "json_check.h"
 #include "pointlist.h"
+#include "strparse.h"
+#include "timestamp_limit.h"
 
-/*
- * |timestamp| <= 1e15 ms (about ±31,000 years) keeps every accepted timestamp exact in a double
- * and leaves room for the ms <-> s arithmetic downstream without int64 overflow.
- */
-#define TS_LIMIT_MS 1e15
-/* Same span, in seconds, for interval. */
-#define INTERVAL_LIMIT_S 1e12
 /* A request carries four sub-queries; anything near this bound is garbage, not a real index. */
 #define QUERY_INDEX_LIMIT 1000000
 /* Longest text taken from a body into a message: enough to explain, too short to flood a log. */
 #define TEXT_LIMIT 300
 /* Bytes of the body quoted after a JSON syntax error. */
 #define EXCERPT_LIMIT 24
-
-#if defined(__GNUC__)
-#  define PRINTF_LIKE(a, b) __attribute__((format(printf, a, b)))
-#else
-#  define PRINTF_LIKE(a, b)
-#endif
-
-static void set_msg(char *msg, size_t cap, const char *fmt, ...) PRINTF_LIKE(3, 4);
-
-static void set_msg(char *msg, size_t cap, const char *fmt, ...)
-{
-    if (msg == NULL || cap == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, cap, fmt, ap);
-    va_end(ap);
-}
 
 static const char *type_name(const cJSON *v)
 {
@@ -215,53 +192,19 @@ static void text_finish(text *t)
  * JSON entry point shared by every body we parse.
  */
 
-static size_t skip_ws(const char *s, size_t n, size_t i)
-{
-    while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r'))
-        i++;
-    return i;
-}
-
 static size_t skip_bom_ws(const char *s, size_t n)
 {
     size_t i = 0;
     if (n >= 3 && (unsigned char)s[0] == 0xEF && (unsigned char)s[1] == 0xBB &&
         (unsigned char)s[2] == 0xBF)
         i = 3;
-    return skip_ws(s, n, i);
-}
-
-static int starts_with_ci(const char *s, size_t n, const char *prefix)
-{
-    size_t k = strlen(prefix);
-    if (n < k)
-        return 0;
-    for (size_t i = 0; i < k; i++) {
-        char a = s[i], b = prefix[i];
-        if (a >= 'A' && a <= 'Z')
-            a = (char)(a - 'A' + 'a');
-        if (a != b)
-            return 0;
-    }
-    return 1;
-}
-
-/* First case-insensitive occurrence of needle (lower case) in s[0..n), or n. */
-static size_t find_ci(const char *s, size_t n, const char *needle)
-{
-    size_t k = strlen(needle);
-    if (k == 0 || n < k)
-        return n;
-    for (size_t i = 0; i + k <= n; i++)
-        if (starts_with_ci(s + i, n - i, needle))
-            return i;
-    return n;
+    return dds_skip_json_ws(s, n, i);
 }
 
 static int looks_like_html(const char *s, size_t n)
 {
     size_t head = n < 1024 ? n : 1024;
-    return (n > 0 && s[0] == '<') || find_ci(s, head, "<html") < head;
+    return (n > 0 && s[0] == '<') || dds_find_ci(s, head, "<html") < head;
 }
 
 /* The JSON path of the first string of body that holds U+0000, or NULL if none does. */
@@ -282,13 +225,13 @@ static ddstream_status parse_json(const char *body, size_t len, cJSON **out, cha
     *out = NULL;
     size_t start = skip_bom_ws(body, len);
     if (start == len) {
-        set_msg(msg, cap, "expected a JSON object, got an empty body");
+        dds_set_msg(msg, cap, "expected a JSON object, got an empty body");
         return DDSTREAM_E_PROTOCOL;
     }
     if (body[start] != '{' && body[start] != '[') {
         char said[TEXT_LIMIT + 1];
         dds_parse_error_body(body, len, said, sizeof said);
-        set_msg(msg, cap, "expected a JSON object, got %s: %s",
+        dds_set_msg(msg, cap, "expected a JSON object, got %s: %s",
                 looks_like_html(body + start, len - start) ? "HTML" : "text", said);
         return DDSTREAM_E_PROTOCOL;
     }
@@ -303,7 +246,7 @@ static ddstream_status parse_json(const char *body, size_t len, cJSON **out, cha
         if (shape == DDS_JSON_MALFORMED)
             pos = check.where;
         if (shape == DDS_JSON_TRUNCATED || (shape != DDS_JSON_MALFORMED && pos + 1 >= len)) {
-            set_msg(msg, cap, "invalid JSON: the body ends early (truncated? %zu bytes)", len);
+            dds_set_msg(msg, cap, "invalid JSON: the body ends early (truncated? %zu bytes)", len);
         } else {
             char near[EXCERPT_LIMIT * 4 + 1];
             text t;
@@ -311,14 +254,14 @@ static ddstream_status parse_json(const char *body, size_t len, cJSON **out, cha
             size_t n = len - pos < EXCERPT_LIMIT ? len - pos : EXCERPT_LIMIT;
             text_put(&t, body + pos, n);
             text_finish(&t);
-            set_msg(msg, cap, "invalid JSON at byte %zu of %zu, near \"%s\"", pos, len, near);
+            dds_set_msg(msg, cap, "invalid JSON at byte %zu of %zu, near \"%s\"", pos, len, near);
         }
         return DDSTREAM_E_PROTOCOL;
     }
-    size_t rest = skip_ws(body, len, (size_t)(end - body));
+    size_t rest = dds_skip_json_ws(body, len, (size_t)(end - body));
     if (rest != len) {
         cJSON_Delete(root);
-        set_msg(msg, cap, "invalid JSON: unexpected data after the value at byte %zu of %zu", rest,
+        dds_set_msg(msg, cap, "invalid JSON: unexpected data after the value at byte %zu of %zu", rest,
                 len);
         return DDSTREAM_E_PROTOCOL;
     }
@@ -328,7 +271,7 @@ static ddstream_status parse_json(const char *body, size_t len, cJSON **out, cha
     const char *nul_at = string_with_nul(body, len, &check);
     if (nul_at != NULL) {
         cJSON_Delete(root);
-        set_msg(msg, cap, "%s: a string holds U+0000 (NUL), which ddstream cannot keep apart from "
+        dds_set_msg(msg, cap, "%s: a string holds U+0000 (NUL), which ddstream cannot keep apart from "
                 "the text before it", nul_at);
         return DDSTREAM_E_PROTOCOL;
     }
@@ -438,7 +381,7 @@ static size_t put_entity(text *t, const char *s, size_t n)
     } named[] = {{"&amp;", "&"},  {"&lt;", "<"},    {"&gt;", ">"},  {"&quot;", "\""},
                  {"&apos;", "'"}, {"&nbsp;", " "}, {"&#39;", "'"}};
     for (size_t i = 0; i < sizeof named / sizeof named[0]; i++) {
-        if (starts_with_ci(s, n, named[i].name)) {
+        if (dds_starts_with_ci(s, n, named[i].name)) {
             text_puts(t, named[i].text);
             return strlen(named[i].name);
         }
@@ -503,19 +446,19 @@ static void put_html_text(text *t, const char *s, size_t n)
     while (i < n && !t->full) {
         if (s[i] == '<') {
             size_t skip_to;
-            if (starts_with_ci(s + i, n - i, "<!--")) {
-                size_t e = find_ci(s + i + 4, n - i - 4, "-->");
+            if (dds_starts_with_ci(s + i, n - i, "<!--")) {
+                size_t e = dds_find_ci(s + i + 4, n - i - 4, "-->");
                 skip_to = i + 4 + e + 3;
-            } else if (starts_with_ci(s + i, n - i, "<script") ||
-                       starts_with_ci(s + i, n - i, "<style")) {
+            } else if (dds_starts_with_ci(s + i, n - i, "<script") ||
+                       dds_starts_with_ci(s + i, n - i, "<style")) {
                 /* Their content is code, not text a person was meant to read. */
                 const char *close =
-                    starts_with_ci(s + i, n - i, "<script") ? "</script" : "</style";
-                size_t e = find_ci(s + i, n - i, close);
-                size_t gt = i + e < n ? find_ci(s + i + e, n - i - e, ">") : 0;
+                    dds_starts_with_ci(s + i, n - i, "<script") ? "</script" : "</style";
+                size_t e = dds_find_ci(s + i, n - i, close);
+                size_t gt = i + e < n ? dds_find_ci(s + i + e, n - i - e, ">") : 0;
                 skip_to = i + e + gt + 1;
             } else {
-                size_t gt = find_ci(s + i, n - i, ">");
+                size_t gt = dds_find_ci(s + i, n - i, ">");
                 skip_to = i + gt + 1;
             }
             i = skip_to < n ? skip_to : n;
@@ -540,12 +483,12 @@ static void put_html_text(text *t, const char *s, size_t n)
 /* The page's <title>, else its visible text. */
 static void put_html(text *t, const char *s, size_t n)
 {
-    size_t open = find_ci(s, n, "<title");
+    size_t open = dds_find_ci(s, n, "<title");
     if (open < n) {
-        size_t gt = find_ci(s + open, n - open, ">");
+        size_t gt = dds_find_ci(s + open, n - open, ">");
         if (open + gt < n) {
             size_t from = open + gt + 1;
-            size_t close = find_ci(s + from, n - from, "</title");
+            size_t close = dds_find_ci(s + from, n - from, "</title");
             put_html_text(t, s + from, close);
             if (t->len > 0)
                 return;
@@ -650,32 +593,32 @@ static ddstream_status parse_tags(const cJSON *tag_set, size_t si, char **out, c
                                   size_t cap)
 {
     if (tag_set == NULL) {
-        set_msg(msg, cap, "series[%zu].tag_set: missing", si);
+        dds_set_msg(msg, cap, "series[%zu].tag_set: missing", si);
         return DDSTREAM_E_PROTOCOL;
     }
     if (!cJSON_IsArray(tag_set)) {
-        set_msg(msg, cap, "series[%zu].tag_set: expected an array of strings, got %s", si,
+        dds_set_msg(msg, cap, "series[%zu].tag_set: expected an array of strings, got %s", si,
                 type_name(tag_set));
         return DDSTREAM_E_PROTOCOL;
     }
     size_t total = 1, j = 0;
     for (const cJSON *t = tag_set->child; t != NULL; t = t->next, j++) {
         if (!cJSON_IsString(t)) {
-            set_msg(msg, cap, "series[%zu].tag_set[%zu]: expected a string, got %s", si, j,
+            dds_set_msg(msg, cap, "series[%zu].tag_set[%zu]: expected a string, got %s", si, j,
                     type_name(t));
             return DDSTREAM_E_PROTOCOL;
         }
         size_t k = strlen(t->valuestring);
         if (!valid_utf8(t->valuestring, k)) {
             /* Tags reach Python and Arrow as strings: both insist on UTF-8. */
-            set_msg(msg, cap, "series[%zu].tag_set[%zu]: not valid UTF-8", si, j);
+            dds_set_msg(msg, cap, "series[%zu].tag_set[%zu]: not valid UTF-8", si, j);
             return DDSTREAM_E_PROTOCOL;
         }
         total += k + 1;  /* cannot overflow: bounded by the body size */
     }
     char *joined = malloc(total);
     if (joined == NULL) {
-        set_msg(msg, cap, "out of memory for series[%zu].tag_set", si);
+        dds_set_msg(msg, cap, "out of memory for series[%zu].tag_set", si);
         return DDSTREAM_E_NOMEM;
     }
     size_t len = 0;
@@ -695,11 +638,11 @@ static ddstream_status parse_points(const cJSON *pointlist, size_t si, dds_serie
                                     size_t cap)
 {
     if (pointlist == NULL) {
-        set_msg(msg, cap, "series[%zu].pointlist: missing", si);
+        dds_set_msg(msg, cap, "series[%zu].pointlist: missing", si);
         return DDSTREAM_E_PROTOCOL;
     }
     if (!cJSON_IsArray(pointlist)) {
-        set_msg(msg, cap, "series[%zu].pointlist: expected an array, got %s", si,
+        dds_set_msg(msg, cap, "series[%zu].pointlist: expected an array, got %s", si,
                 type_name(pointlist));
         return DDSTREAM_E_PROTOCOL;
     }
@@ -711,13 +654,13 @@ static ddstream_status parse_points(const cJSON *pointlist, size_t si, dds_serie
     s->ts_ms = malloc(n * sizeof *s->ts_ms);  /* n * 8 < the body size: cannot overflow */
     s->values = malloc(n * sizeof *s->values);
     if (s->ts_ms == NULL || s->values == NULL) {
-        set_msg(msg, cap, "out of memory for series[%zu].pointlist (%zu points)", si, n);
+        dds_set_msg(msg, cap, "out of memory for series[%zu].pointlist (%zu points)", si, n);
         return DDSTREAM_E_NOMEM;
     }
     size_t j = 0;
     for (const cJSON *p = pointlist->child; p != NULL; p = p->next, j++) {
         if (!cJSON_IsArray(p)) {
-            set_msg(msg, cap,
+            dds_set_msg(msg, cap,
                     "series[%zu].pointlist[%zu]: expected an array [timestamp, value], got %s", si,
                     j, type_name(p));
             return DDSTREAM_E_PROTOCOL;
@@ -728,26 +671,26 @@ static ddstream_status parse_points(const cJSON *pointlist, size_t si, dds_serie
             size_t k = 0;
             for (const cJSON *e = p->child; e != NULL; e = e->next)
                 k++;
-            set_msg(msg, cap,
+            dds_set_msg(msg, cap,
                     "series[%zu].pointlist[%zu]: expected 2 elements [timestamp, value], got %zu",
                     si, j, k);
             return DDSTREAM_E_PROTOCOL;
         }
         if (!cJSON_IsNumber(ts)) {
-            set_msg(msg, cap, "series[%zu].pointlist[%zu][0]: expected a number, got %s", si, j,
+            dds_set_msg(msg, cap, "series[%zu].pointlist[%zu][0]: expected a number, got %s", si, j,
                     type_name(ts));
             return DDSTREAM_E_PROTOCOL;
         }
         double t = ts->valuedouble;
-        if (!isfinite(t) || t < -TS_LIMIT_MS || t > TS_LIMIT_MS) {
-            set_msg(msg, cap,
+        if (!isfinite(t) || t < -DDS_TIME_LIMIT_MS || t > DDS_TIME_LIMIT_MS) {
+            dds_set_msg(msg, cap,
                     "series[%zu].pointlist[%zu][0]: timestamp %g ms is out of range (at most 1e15 "
                     "from 1970)",
                     si, j, t);
             return DDSTREAM_E_PROTOCOL;
         }
         if ((double)(int64_t)t != t) {
-            set_msg(msg, cap,
+            dds_set_msg(msg, cap,
                     "series[%zu].pointlist[%zu][0]: timestamp %.3f is not a whole number of ms", si,
                     j, t);
             return DDSTREAM_E_PROTOCOL;
@@ -758,12 +701,12 @@ static ddstream_status parse_points(const cJSON *pointlist, size_t si, dds_serie
         } else if (cJSON_IsNumber(val)) {
             v = val->valuedouble;
             if (!isfinite(v)) {
-                set_msg(msg, cap,
+                dds_set_msg(msg, cap,
                         "series[%zu].pointlist[%zu][1]: number out of range for a double", si, j);
                 return DDSTREAM_E_PROTOCOL;
             }
         } else {
-            set_msg(msg, cap, "series[%zu].pointlist[%zu][1]: expected a number or null, got %s",
+            dds_set_msg(msg, cap, "series[%zu].pointlist[%zu][1]: expected a number or null, got %s",
                     si, j, type_name(val));
             return DDSTREAM_E_PROTOCOL;
         }
@@ -778,7 +721,7 @@ static ddstream_status parse_series(const cJSON *obj, size_t si, dds_series *s,
                                     dds_fast_pointlist *fast, char *msg, size_t cap)
 {
     if (!cJSON_IsObject(obj)) {
-        set_msg(msg, cap, "series[%zu]: expected an object, got %s", si, type_name(obj));
+        dds_set_msg(msg, cap, "series[%zu]: expected an object, got %s", si, type_name(obj));
         return DDSTREAM_E_PROTOCOL;
     }
     /* One pass over the members: a series object can be looked at once, whatever its key order. */
@@ -797,16 +740,16 @@ static ddstream_status parse_series(const cJSON *obj, size_t si, dds_series *s,
     }
 
     if (query_index == NULL) {
-        set_msg(msg, cap, "series[%zu].query_index: missing", si);
+        dds_set_msg(msg, cap, "series[%zu].query_index: missing", si);
         return DDSTREAM_E_PROTOCOL;
     }
     if (!cJSON_IsNumber(query_index)) {
-        set_msg(msg, cap, "series[%zu].query_index: expected a number, got %s", si,
+        dds_set_msg(msg, cap, "series[%zu].query_index: expected a number, got %s", si,
                 type_name(query_index));
         return DDSTREAM_E_PROTOCOL;
     }
     if (!whole_in(query_index->valuedouble, 0, QUERY_INDEX_LIMIT - 1)) {
-        set_msg(msg, cap, "series[%zu].query_index: expected an integer in 0..%d, got %g", si,
+        dds_set_msg(msg, cap, "series[%zu].query_index: expected an integer in 0..%d, got %g", si,
                 QUERY_INDEX_LIMIT - 1, query_index->valuedouble);
         return DDSTREAM_E_PROTOCOL;
     }
@@ -815,11 +758,11 @@ static ddstream_status parse_series(const cJSON *obj, size_t si, dds_series *s,
     if (interval == NULL || cJSON_IsNull(interval)) {
         s->interval = 0;
     } else if (!cJSON_IsNumber(interval)) {
-        set_msg(msg, cap, "series[%zu].interval: expected a number or null, got %s", si,
+        dds_set_msg(msg, cap, "series[%zu].interval: expected a number or null, got %s", si,
                 type_name(interval));
         return DDSTREAM_E_PROTOCOL;
-    } else if (!whole_in(interval->valuedouble, 0, INTERVAL_LIMIT_S)) {
-        set_msg(msg, cap, "series[%zu].interval: expected a whole number of seconds >= 0, got %g",
+    } else if (!whole_in(interval->valuedouble, 0, DDS_TIME_LIMIT_S)) {
+        dds_set_msg(msg, cap, "series[%zu].interval: expected a whole number of seconds >= 0, got %g",
                 si, interval->valuedouble);
         return DDSTREAM_E_PROTOCOL;
     } else {
@@ -861,7 +804,7 @@ static ddstream_status parse_query(const char *body, size_t len, dds_fast_pointl
                                    dds_response *out, char *msg, size_t msg_cap)
 {
     if (out == NULL || (body == NULL && len > 0)) {
-        set_msg(msg, msg_cap, "internal: dds_parse_query_response called without a body or output");
+        dds_set_msg(msg, msg_cap, "internal: dds_parse_query_response called without a body or output");
         return DDSTREAM_E_INTERNAL;
     }
     memset(out, 0, sizeof *out);
@@ -874,7 +817,7 @@ static ddstream_status parse_query(const char *body, size_t len, dds_fast_pointl
 
     const cJSON *status = NULL, *error = NULL, *series = NULL;
     if (!cJSON_IsObject(root)) {
-        set_msg(msg, msg_cap, "expected a JSON object at the top level, got %s", type_name(root));
+        dds_set_msg(msg, msg_cap, "expected a JSON object at the top level, got %s", type_name(root));
         st = DDSTREAM_E_PROTOCOL;
         goto done;
     }
@@ -891,7 +834,7 @@ static ddstream_status parse_query(const char *body, size_t len, dds_fast_pointl
 
     if (status != NULL) {
         if (!cJSON_IsString(status)) {
-            set_msg(msg, msg_cap, "status: expected a string, got %s", type_name(status));
+            dds_set_msg(msg, msg_cap, "status: expected a string, got %s", type_name(status));
             st = DDSTREAM_E_PROTOCOL;
             goto done;
         }
@@ -907,16 +850,16 @@ static ddstream_status parse_query(const char *body, size_t len, dds_fast_pointl
                 text_finish(&t);
             }
             if (said[0] != '\0')
-                set_msg(msg, msg_cap, "%s", said);
+                dds_set_msg(msg, msg_cap, "%s", said);
             else
-                set_msg(msg, msg_cap, "Datadog answered \"status\": \"error\" without a message");
+                dds_set_msg(msg, msg_cap, "Datadog answered \"status\": \"error\" without a message");
             st = DDSTREAM_E_QUERY;
             goto done;
         }
         if (strcmp(status->valuestring, "ok") != 0) {
             char said[64];
             body_text(status->valuestring, said, sizeof said);
-            set_msg(msg, msg_cap, "status: expected \"ok\" or \"error\", got \"%s\"", said);
+            dds_set_msg(msg, msg_cap, "status: expected \"ok\" or \"error\", got \"%s\"", said);
             st = DDSTREAM_E_PROTOCOL;
             goto done;
         }
@@ -929,14 +872,14 @@ static ddstream_status parse_query(const char *body, size_t len, dds_fast_pointl
         put_error_json(&t, root);
         text_finish(&t);
         if (said[0] != '\0')
-            set_msg(msg, msg_cap, "series: missing (the body says: %s)", said);
+            dds_set_msg(msg, msg_cap, "series: missing (the body says: %s)", said);
         else
-            set_msg(msg, msg_cap, "series: missing");
+            dds_set_msg(msg, msg_cap, "series: missing");
         st = DDSTREAM_E_PROTOCOL;
         goto done;
     }
     if (!cJSON_IsArray(series)) {
-        set_msg(msg, msg_cap, "series: expected an array, got %s", type_name(series));
+        dds_set_msg(msg, msg_cap, "series: expected an array, got %s", type_name(series));
         st = DDSTREAM_E_PROTOCOL;
         goto done;
     }
@@ -947,7 +890,7 @@ static ddstream_status parse_query(const char *body, size_t len, dds_fast_pointl
     if (n > 0) {
         out->series = calloc(n, sizeof *out->series);
         if (out->series == NULL) {
-            set_msg(msg, msg_cap, "out of memory for %zu series", n);
+            dds_set_msg(msg, msg_cap, "out of memory for %zu series", n);
             st = DDSTREAM_E_NOMEM;
             goto done;
         }
@@ -984,7 +927,7 @@ ddstream_status dds_parse_query_response_fast(const char *body, size_t len, dds_
     if (out != NULL)
         memset(out, 0, sizeof *out);
     if (dds_fast_pointlists_scan(body, len, &fast) != 0) {
-        set_msg(msg, msg_cap, "out of memory reading a %zu-byte answer", len);
+        dds_set_msg(msg, msg_cap, "out of memory reading a %zu-byte answer", len);
         return DDSTREAM_E_NOMEM;
     }
     if (fast.count == 0) {
@@ -997,7 +940,7 @@ ddstream_status dds_parse_query_response_fast(const char *body, size_t len, dds_
     char *env = dds_fast_pointlists_envelope(body, len, &fast, &env_len);
     if (env == NULL) {
         dds_fast_pointlists_free(&fast);
-        set_msg(msg, msg_cap, "out of memory reading a %zu-byte answer", len);
+        dds_set_msg(msg, msg_cap, "out of memory reading a %zu-byte answer", len);
         return DDSTREAM_E_NOMEM;
     }
     ddstream_status st = parse_query(env, env_len, &fast, body, len, out, msg, msg_cap);
@@ -1014,7 +957,7 @@ ddstream_status dds_parse_validate_response(const char *body, size_t len, int *v
                                             size_t msg_cap)
 {
     if (valid == NULL || (body == NULL && len > 0)) {
-        set_msg(msg, msg_cap, "internal: validate response parsed without body or output");
+        dds_set_msg(msg, msg_cap, "internal: validate response parsed without body or output");
         return DDSTREAM_E_INTERNAL;
     }
     cJSON *root = NULL;
@@ -1023,13 +966,13 @@ ddstream_status dds_parse_validate_response(const char *body, size_t len, int *v
         return st;
     const cJSON *v = cJSON_IsObject(root) ? member(root, "valid") : NULL;
     if (!cJSON_IsObject(root)) {
-        set_msg(msg, msg_cap, "expected a JSON object at the top level, got %s", type_name(root));
+        dds_set_msg(msg, msg_cap, "expected a JSON object at the top level, got %s", type_name(root));
         st = DDSTREAM_E_PROTOCOL;
     } else if (v == NULL) {
-        set_msg(msg, msg_cap, "valid: missing");
+        dds_set_msg(msg, msg_cap, "valid: missing");
         st = DDSTREAM_E_PROTOCOL;
     } else if (!cJSON_IsBool(v)) {
-        set_msg(msg, msg_cap, "valid: expected true or false, got %s", type_name(v));
+        dds_set_msg(msg, msg_cap, "valid: expected true or false, got %s", type_name(v));
         st = DDSTREAM_E_PROTOCOL;
     } else {
         *valid = cJSON_IsTrue(v) ? 1 : 0;
