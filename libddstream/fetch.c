@@ -6,7 +6,6 @@
  * for a progress callback. */
 #include "fetch.h"
 
-#include <ctype.h>
 #include <curl/curl.h>
 #include <stdatomic.h>
 #include <inttypes.h>
@@ -19,6 +18,7 @@
 
 #include "bigalloc.h"
 #include "error.h"
+#include "http_headers.h"
 #include "inflate.h"
 #include "json_check.h"
 #include "parse.h"
@@ -50,8 +50,7 @@ struct dds_http {
     char user_agent[96];
     char errbuf[CURL_ERROR_SIZE]; /* libcurl's detail of the last failure */
     uint64_t rng;
-    /* Per response, from the headers. -1: not sent. */
-    int64_t rl_remaining, rl_reset_s, rl_limit, rl_period, retry_after_s;
+    dds_rl_headers rl; /* per response, from the headers */
     int64_t headers_at_ms; /* when the headers arrived: the base of x-ratelimit-reset */
     /* Monotonic ms until which this client sleeps because the server (or the shared budget, or
      * the request gate) said to wait; 0 when it does not. Read by other threads
@@ -132,56 +131,22 @@ static size_t on_write(char *ptr, size_t size, size_t nmemb, void *userdata) {
     return n;
 }
 
-/* Parse "name: value" header lines we care about; names match case-insensitively. */
-static int header_is(const char *line, size_t n, const char *name, const char **value) {
-    size_t k = strlen(name);
-    if (n <= k || line[k] != ':') return 0;
-    for (size_t i = 0; i < k; i++)
-        if (tolower((unsigned char)line[i]) != name[i]) return 0;
-    *value = line + k + 1;
-    return 1;
-}
-
-static int64_t header_int(const char *v, const char *end) {
-    while (v < end && isspace((unsigned char)*v)) v++;
-    if (v >= end || !isdigit((unsigned char)*v)) return -1;
-    int64_t x = 0;
-    while (v < end && isdigit((unsigned char)*v) && x < INT64_C(100000000000000)) x = x * 10 + (*v++ - '0');
-    return x;
-}
-
 static int64_t reset_ms(const dds_http *h);
 static void note_distrusted_wait(dds_http *h);
-
-/* Retry-After: delay-seconds, or an HTTP date (RFC 9110), as seconds from now; -1 if neither. */
-static int64_t parse_retry_after(const char *v, const char *end) {
-    while (v < end && isspace((unsigned char)*v)) v++;
-    if (v < end && isdigit((unsigned char)*v)) return header_int(v, end);
-    char date[64];
-    size_t n = (size_t)(end - v);
-    while (n > 0 && isspace((unsigned char)v[n - 1])) n--;
-    if (n == 0 || n >= sizeof date) return -1;
-    memcpy(date, v, n);
-    date[n] = 0;
-    time_t at = curl_getdate(date, NULL);
-    if (at < 0) return -1;
-    time_t now = time(NULL);
-    return at > now ? (int64_t)(at - now) : 0;
-}
 
 /* Tell the shared budget what the answer said, once per transfer. fallback_reset_ms: the wait
  * for a 429 that does not say how long (the caller's backoff). */
 static void settle_budget(dds_http *h, long status, int64_t fallback_reset_ms) {
     if (!h->ticket_open) return;
     h->ticket_open = 0;
-    if (status == 0 && h->rl_remaining < 0) {
+    if (status == 0 && h->rl.remaining < 0) {
         dds_budget_abandoned(h->budget, h->ticket);
         return;
     }
     int64_t reset = reset_ms(h);
     if (status == 429 && reset < 0) reset = fallback_reset_ms;
-    dds_budget_answered(h->budget, h->ticket, dds_now_ms(), status, h->rl_limit, h->rl_remaining,
-                        reset, h->rl_period);
+    dds_budget_answered(h->budget, h->ticket, dds_now_ms(), status, h->rl.limit, h->rl.remaining,
+                        reset, h->rl.period_s);
 }
 
 /* Tell the caller's request gate how the attempt it let through ended, once per attempt:
@@ -194,9 +159,9 @@ static void settle_gate(dds_http *h, long status) {
         .phase = status > 0 ? DDSTREAM_REQUEST_ANSWERED : DDSTREAM_REQUEST_NO_ANSWER,
         .attempt = h->gate_attempt,
         .http_status = (int32_t)(status > 0 ? status : 0),
-        .ratelimit_limit = status > 0 ? h->rl_limit : -1,
-        .ratelimit_remaining = status > 0 ? h->rl_remaining : -1,
-        .ratelimit_period_s = status > 0 ? h->rl_period : -1,
+        .ratelimit_limit = status > 0 ? h->rl.limit : -1,
+        .ratelimit_remaining = status > 0 ? h->rl.remaining : -1,
+        .ratelimit_period_s = status > 0 ? h->rl.period_s : -1,
         .ratelimit_reset_ms = status > 0 ? reset_ms(h) : -1,
     };
     h->s->request_gate(h->s->request_gate_data, &info);
@@ -208,11 +173,11 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *userdata) {
     const char *end = line + n, *v;
     /* A status line starts the headers of a new answer (after a 100 Continue, say). */
     if (n >= 5 && memcmp(line, "HTTP/", 5) == 0) {
-        h->rl_remaining = h->rl_reset_s = h->rl_limit = h->rl_period = h->retry_after_s = -1;
+        dds_rl_headers_clear(&h->rl);
         h->headers_at_ms = dds_now_ms();
         h->encoding = DDS_ENCODING_IDENTITY;
         const char *p = memchr(line, ' ', n);
-        h->header_status = p ? (long)header_int(p, end) : 0;
+        h->header_status = p ? (long)dds_header_number(p, end) : 0;
         return n;
     }
     if (n <= 2 && (line[0] == '\r' || line[0] == '\n')) {
@@ -224,13 +189,11 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *userdata) {
         if (h->header_status >= 200) settle_gate(h, h->header_status);
         return n;
     }
-    if (header_is(line, n, "x-ratelimit-remaining", &v)) h->rl_remaining = header_int(v, end);
-    else if (header_is(line, n, "x-ratelimit-reset", &v)) h->rl_reset_s = header_int(v, end);
-    else if (header_is(line, n, "x-ratelimit-limit", &v)) h->rl_limit = header_int(v, end);
-    else if (header_is(line, n, "x-ratelimit-period", &v)) h->rl_period = header_int(v, end);
-    else if (header_is(line, n, "retry-after", &v)) h->retry_after_s = parse_retry_after(v, end);
-    else if (header_is(line, n, "content-encoding", &v)) h->encoding = dds_encoding_parse(v, (size_t)(end - v));
-    else if (header_is(line, n, "content-length", &v)) reserve_body(h, header_int(v, end));
+    if (dds_rl_headers_take(&h->rl, line, n)) return n;
+    if ((v = dds_header_value(line, n, "content-encoding")))
+        h->encoding = dds_encoding_parse(v, (size_t)(end - v));
+    else if ((v = dds_header_value(line, n, "content-length")))
+        reserve_body(h, dds_header_number(v, end));
     return n;
 }
 
@@ -437,7 +400,7 @@ static CURLcode transfer(dds_http *h, const char *url, int send_app_key, long *h
     h->body_len = 0;
     h->errbuf[0] = 0;
     h->headers_at_ms = dds_now_ms();
-    h->rl_remaining = h->rl_reset_s = h->rl_limit = h->rl_period = h->retry_after_s = -1;
+    dds_rl_headers_clear(&h->rl);
     *http_status = 0;
     *aborted = 0;
     curl_easy_setopt(h->easy, CURLOPT_URL, url);
@@ -499,7 +462,7 @@ static int64_t backoff_ms(dds_http *h, int attempt) {
  * says it (x-ratelimit-period; a window cannot reset later than one period from now) and it is
  * one Datadog uses (an hour at most), else UNKNOWN_PERIOD_LONGEST_WAIT_MS. */
 static int64_t longest_wait_ms(const dds_http *h) {
-    return h->rl_period > 0 && h->rl_period <= LONGEST_PERIOD_S ? h->rl_period * 1000
+    return h->rl.period_s > 0 && h->rl.period_s <= LONGEST_PERIOD_S ? h->rl.period_s * 1000
                                                                  : UNKNOWN_PERIOD_LONGEST_WAIT_MS;
 }
 
@@ -532,21 +495,21 @@ static int64_t bounded_wait_ms(const dds_http *h, int64_t v) {
 /* Milliseconds from now until the rate-limit window resets (x-ratelimit-reset, else
  * Retry-After), bounded (longest_wait_ms); -1 when unknown. */
 static int64_t reset_ms(const dds_http *h) {
-    return bounded_wait_ms(h, h->rl_reset_s >= 0 ? h->rl_reset_s : h->retry_after_s);
+    return bounded_wait_ms(h, h->rl.reset_s >= 0 ? h->rl.reset_s : h->rl.retry_after_s);
 }
 
 /* At the end of an answer's headers: say so (INFO) when a wait they ask for is longer than
  * they can mean, and is cut to longest_wait_ms. */
 static void note_distrusted_wait(dds_http *h) {
-    const char *name = h->rl_reset_s >= 0 ? "x-ratelimit-reset" : "Retry-After";
-    int64_t asked = announced_wait_ms(h->rl_reset_s >= 0 ? h->rl_reset_s : h->retry_after_s);
+    const char *name = h->rl.reset_s >= 0 ? "x-ratelimit-reset" : "Retry-After";
+    int64_t asked = announced_wait_ms(h->rl.reset_s >= 0 ? h->rl.reset_s : h->rl.retry_after_s);
     int64_t longest = longest_wait_ms(h);
     if (asked <= longest) return;
-    if (h->rl_period > 0 && h->rl_period <= LONGEST_PERIOD_S)
+    if (h->rl.period_s > 0 && h->rl.period_s <= LONGEST_PERIOD_S)
         dds_logf(h->log, DDSTREAM_LOG_INFO,
                  "HTTP %ld: %s asks to wait %lld s, longer than the rate-limit window's period "
                  "(x-ratelimit-period: %lld s): waiting %lld s at most",
-                 h->header_status, name, (long long)(asked / 1000), (long long)h->rl_period,
+                 h->header_status, name, (long long)(asked / 1000), (long long)h->rl.period_s,
                  (long long)(longest / 1000));
     else
         dds_logf(h->log, DDSTREAM_LOG_INFO,
@@ -559,7 +522,7 @@ static void note_distrusted_wait(dds_http *h) {
 /* The wait a 408 or 5xx answer asks for with Retry-After (bounded), or -1. */
 static int64_t server_asked_ms(const dds_http *h, long status) {
     if (status != 408 && status < 500) return -1;
-    return h->retry_after_s > 0 ? bounded_wait_ms(h, h->retry_after_s) : -1;
+    return h->rl.retry_after_s > 0 ? bounded_wait_ms(h, h->rl.retry_after_s) : -1;
 }
 
 /* How long to wait before retrying a 408 or 5xx: the server's Retry-After (bounded) when it
@@ -878,7 +841,7 @@ static ddstream_status get(dds_http *h, const char *path_query, int send_app_key
             break;
         }
         dds_logf(h->log, DDSTREAM_LOG_DEBUG, "HTTP %ld, %zu bytes in %lld ms (remaining %lld)", status,
-                 h->len, (long long)(dds_now_ms() - t0), (long long)h->rl_remaining);
+                 h->len, (long long)(dds_now_ms() - t0), (long long)h->rl.remaining);
         int64_t delay = 0;
         outcome o = classify(h, rc, status, attempt, &delay, err);
         settle_budget(h, status, delay); /* a 429 without a reset: everyone waits this out */
