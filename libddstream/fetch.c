@@ -23,16 +23,8 @@
 #include "json_check.h"
 #include "parse.h"
 #include "ratelimit.h"
+#include "retry_policy.h"
 
-#define BACKOFF_CAP_MS 30000
-/* The longest wait a server's x-ratelimit-reset or Retry-After is trusted for when the answer
- * does not say how long its window is (x-ratelimit-period): a minute, Datadog's usual window.
- * A longer one is a broken header or a proxy's; obeying it would park every stream of the
- * process, and a wait cut short costs at most one more 429, which says again how long to wait. */
-#define UNKNOWN_PERIOD_LONGEST_WAIT_MS 60000
-/* Datadog's longest rate-limit window (the query endpoint's hour): a longer x-ratelimit-period
- * is as broken as the reset it would excuse. */
-#define LONGEST_PERIOD_S 3600
 #define POLL_SLICE_MS 100
 /* A kept body buffer may exceed 4x the last answer by this much before it is given back. */
 #define KEEP_SLACK (256 * 1024)
@@ -78,7 +70,7 @@ struct dds_http {
     dds_inflater *inflater;
     char *spare;          /* the last answer's buffer of megabytes, for dds_http_take_spare */
     size_t spare_cap;
-    enum { DECODED, DECODE_CORRUPT, DECODE_UNKNOWN, DECODE_NOMEM } decode; /* of a 200 answer */
+    dds_decode decode;    /* of a 200 answer */
     /* Per request: who reads a 200 answer in place (dds_http_get_read), or NULL. */
     dds_body_reader reader;
     void *reader_arg;
@@ -343,9 +335,10 @@ char *dds_http_escape(dds_http *h, const char *value) {
 
 /* The body to read (h->body) from the one received (h->buf): itself, or its decoded bytes in
  * h->dec. An answer other than a 200 that cannot be decoded gives an empty body (its status says
- * enough); a 200's failure is reported as a CURLcode for curl_failure, with h->decode saying which. */
+ * enough); a 200's failure is reported as a CURLcode for the retry policy, with h->decode saying
+ * which. */
 static CURLcode decode_body(dds_http *h, long status) {
-    h->decode = DECODED;
+    h->decode = DDS_DECODED;
     h->body = h->buf;
     h->body_len = h->len;
     if (h->encoding == DDS_ENCODING_IDENTITY || h->len == 0) { /* nothing to decode */
@@ -381,11 +374,11 @@ static CURLcode decode_body(dds_http *h, long status) {
     case DDS_INFLATE_NOMEM:
         goto nomem;
     default:
-        h->decode = h->encoding == DDS_ENCODING_UNKNOWN ? DECODE_UNKNOWN : DECODE_CORRUPT;
+        h->decode = h->encoding == DDS_ENCODING_UNKNOWN ? DDS_DECODE_UNKNOWN : DDS_DECODE_CORRUPT;
         return CURLE_BAD_CONTENT_ENCODING;
     }
 nomem:
-    h->decode = DECODE_NOMEM;
+    h->decode = DDS_DECODE_NOMEM;
     return CURLE_OUT_OF_MEMORY;
 }
 
@@ -394,7 +387,7 @@ static CURLcode transfer(dds_http *h, const char *url, int send_app_key, long *h
                          int *aborted) {
     h->len = 0;
     h->too_large = 0;
-    h->decode = DECODED;
+    h->decode = DDS_DECODED;
     h->encoding = DDS_ENCODING_IDENTITY;
     h->body = h->buf;
     h->body_len = 0;
@@ -449,63 +442,28 @@ static uint64_t next_random(dds_http *h) {
     return h->rng * UINT64_C(2685821657736338717);
 }
 
-static int64_t backoff_ms(dds_http *h, int attempt) {
-    int64_t d = h->s->retry_backoff_ms;
-    int64_t cap = d > BACKOFF_CAP_MS ? d : BACKOFF_CAP_MS;
-    for (int i = 0; i < attempt && d < cap; i++) d *= 2;
-    if (d > cap) d = cap;
-    /* "equal jitter": at least half the backoff, so retries stay spread but never hammer */
-    return d / 2 + (int64_t)(next_random(h) % (uint64_t)(d / 2 + 1));
-}
-
-/* The longest wait an answer's headers are trusted for: the window's period when the answer
- * says it (x-ratelimit-period; a window cannot reset later than one period from now) and it is
- * one Datadog uses (an hour at most), else UNKNOWN_PERIOD_LONGEST_WAIT_MS. */
-static int64_t longest_wait_ms(const dds_http *h) {
-    return h->rl.period_s > 0 && h->rl.period_s <= LONGEST_PERIOD_S ? h->rl.period_s * 1000
-                                                                 : UNKNOWN_PERIOD_LONGEST_WAIT_MS;
-}
-
-/* A header's wait in ms from when the headers arrived, as sent (unbounded); -1 when absent.
- * x-ratelimit-reset is a duration in seconds (Retry-After too). Proxies have been seen to rewrite
- * it as an epoch timestamp (seconds or ms): accept those. */
-static int64_t announced_wait_ms(int64_t v) {
-    if (v < 0) return -1;
-    if (v <= INT64_C(1000000000)) return v * 1000;
+/* Wall-clock ms: headers may carry epoch timestamps. */
+static int64_t wall_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-    /* epoch ms, or epoch s: whole seconds, so the window may end up to a second later */
-    int64_t at = v > INT64_C(100000000000) ? v : v * 1000 + 1000;
-    return at > now ? at - now : 0;
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* A header's wait from now, bounded by longest_wait_ms, counted from when the headers arrived
- * (not from the end of a long body); -1 when absent. */
-static int64_t bounded_wait_ms(const dds_http *h, int64_t v) {
-    int64_t ms = announced_wait_ms(v);
-    if (ms < 0) return -1;
-    int64_t longest = longest_wait_ms(h);
-    if (ms > longest) ms = longest;
-    int64_t since = dds_now_ms() - h->headers_at_ms;
-    if (since > 0) ms = ms > since ? ms - since : 0;
-    return ms;
-}
-
-/* Milliseconds from now until the rate-limit window resets (x-ratelimit-reset, else
- * Retry-After), bounded (longest_wait_ms); -1 when unknown. */
+/* Milliseconds from now until the rate-limit window resets, as the retry policy reads the
+ * headers (bounded); -1 when unknown. */
 static int64_t reset_ms(const dds_http *h) {
-    return bounded_wait_ms(h, h->rl.reset_s >= 0 ? h->rl.reset_s : h->rl.retry_after_s);
+    return dds_retry_reset_ms(&h->rl, wall_ms(), dds_now_ms() - h->headers_at_ms);
 }
 
 /* At the end of an answer's headers: say so (INFO) when a wait they ask for is longer than
- * they can mean, and is cut to longest_wait_ms. */
+ * they can mean, and is cut to dds_retry_longest_wait_ms. */
 static void note_distrusted_wait(dds_http *h) {
     const char *name = h->rl.reset_s >= 0 ? "x-ratelimit-reset" : "Retry-After";
-    int64_t asked = announced_wait_ms(h->rl.reset_s >= 0 ? h->rl.reset_s : h->rl.retry_after_s);
-    int64_t longest = longest_wait_ms(h);
+    int64_t asked = dds_retry_announced_wait_ms(
+        h->rl.reset_s >= 0 ? h->rl.reset_s : h->rl.retry_after_s, wall_ms());
+    int64_t longest = dds_retry_longest_wait_ms(h->rl.period_s);
     if (asked <= longest) return;
-    if (h->rl.period_s > 0 && h->rl.period_s <= LONGEST_PERIOD_S)
+    if (dds_retry_period_trusted(h->rl.period_s))
         dds_logf(h->log, DDSTREAM_LOG_INFO,
                  "HTTP %ld: %s asks to wait %lld s, longer than the rate-limit window's period "
                  "(x-ratelimit-period: %lld s): waiting %lld s at most",
@@ -517,19 +475,6 @@ static void note_distrusted_wait(dds_http *h) {
                  "window is (no x-ratelimit-period): waiting %lld s at most",
                  h->header_status, name, (long long)(asked / 1000),
                  (long long)(longest / 1000));
-}
-
-/* The wait a 408 or 5xx answer asks for with Retry-After (bounded), or -1. */
-static int64_t server_asked_ms(const dds_http *h, long status) {
-    if (status != 408 && status < 500) return -1;
-    return h->rl.retry_after_s > 0 ? bounded_wait_ms(h, h->rl.retry_after_s) : -1;
-}
-
-/* How long to wait before retrying a 408 or 5xx: the server's Retry-After (bounded) when it
- * sent one, else the backoff. */
-static int64_t retry_delay_ms(dds_http *h, int attempt) {
-    int64_t asked = server_asked_ms(h, h->header_status);
-    return asked > 0 ? asked : backoff_ms(h, attempt);
 }
 
 /* Sleep (cancellably) for ms because a server, the budget or the gate said to wait, visibly to
@@ -556,151 +501,6 @@ static int json_cut_short(const char *p, size_t n, size_t *open_brackets) {
     if (dds_json_check_body(p, n, &check) != DDS_JSON_TRUNCATED) return 0;
     *open_brackets = check.open;
     return 1;
-}
-
-typedef enum { OUTCOME_OK, OUTCOME_RETRY, OUTCOME_FAIL } outcome;
-
-static outcome curl_failure(dds_http *h, CURLcode rc, int attempt, int64_t *delay_ms,
-                            ddstream_error *err) {
-    const char *detail = h->errbuf[0] ? h->errbuf : curl_easy_strerror(rc);
-    if (h->decode == DECODE_CORRUPT) {
-        /* Damaged on the way (a proxy, a connection cut inside a framed body): worth a retry. */
-        dds_error_set(err, DDSTREAM_E_NETWORK,
-                      "the answer's %zu bytes of compressed data are corrupt or cut short",
-                      h->len);
-        *delay_ms = backoff_ms(h, attempt);
-        return OUTCOME_RETRY;
-    }
-    if (h->decode == DECODE_UNKNOWN) {
-        dds_error_set(err, DDSTREAM_E_PROTOCOL,
-                      "the answer came in a Content-Encoding ddstream did not ask for (it asks for "
-                      "gzip)");
-        return OUTCOME_FAIL;
-    }
-    if (h->decode == DECODE_NOMEM) {
-        dds_error_set(err, DDSTREAM_E_NOMEM, "out of memory decoding a %zu-byte answer", h->len);
-        return OUTCOME_FAIL;
-    }
-    if (rc == CURLE_WRITE_ERROR && h->too_large) {
-        dds_error_set(err, DDSTREAM_E_PROTOCOL,
-                      "the answer exceeded max_body_bytes (%lld bytes, counted decompressed); "
-                      "raise it or use smaller chunks",
-                      (long long)h->s->max_body_bytes);
-        return OUTCOME_FAIL;
-    }
-    switch (rc) {
-    case CURLE_PEER_FAILED_VERIFICATION:
-        dds_error_set(err, DDSTREAM_E_NETWORK,
-                      "TLS certificate verification failed: %s (libcurl error %d); if the server "
-                      "uses a private CA, set ca_bundle to its certificate",
-                      detail, (int)rc);
-        return OUTCOME_FAIL;
-    case CURLE_SSL_CACERT_BADFILE:
-        dds_error_set(err, DDSTREAM_E_CONFIG, "ca_bundle could not be used: %s (libcurl error %d)",
-                      detail, (int)rc);
-        return OUTCOME_FAIL;
-    default:
-        break;
-    }
-    ddstream_status st = rc == CURLE_OPERATION_TIMEDOUT ? DDSTREAM_E_TIMEOUT : DDSTREAM_E_NETWORK;
-    dds_error_set(err, st, "%s (libcurl error %d)", detail, (int)rc);
-    switch (rc) {
-    case CURLE_COULDNT_RESOLVE_HOST:
-    case CURLE_COULDNT_RESOLVE_PROXY:
-    case CURLE_COULDNT_CONNECT:
-    case CURLE_OPERATION_TIMEDOUT:
-    case CURLE_SEND_ERROR:
-    case CURLE_RECV_ERROR:
-    case CURLE_PARTIAL_FILE:
-    case CURLE_GOT_NOTHING:
-    case CURLE_SSL_CONNECT_ERROR:
-    case CURLE_HTTP2:
-    case CURLE_HTTP2_STREAM:
-    case CURLE_BAD_CONTENT_ENCODING:
-        *delay_ms = backoff_ms(h, attempt);
-        return OUTCOME_RETRY;
-    default:
-        return OUTCOME_FAIL; /* bad URL, unsupported protocol, ...: retrying cannot help */
-    }
-}
-
-/* A 200 whose JSON stops with brackets or a string still open. */
-static outcome cut_short(dds_http *h, size_t open, int attempt, int64_t *delay_ms,
-                         ddstream_error *err) {
-    dds_error_set(err, DDSTREAM_E_NETWORK,
-                  "the answer was cut short: its %zu bytes of JSON end with %zu bracket(s) "
-                  "still open",
-                  h->body_len, open);
-    *delay_ms = backoff_ms(h, attempt);
-    return OUTCOME_RETRY;
-}
-
-/* Classify one attempt. For RETRY sets *delay_ms; for FAIL fills err. A 200 read by a reader is
- * checked for being cut short only if the reader fails (get): a complete document is the common
- * case, and the reader's own pass over it proves it complete. */
-static outcome classify(dds_http *h, CURLcode rc, long status, int attempt, int64_t *delay_ms,
-                        ddstream_error *err) {
-    char server_msg[320];
-    if (rc != CURLE_OK) return curl_failure(h, rc, attempt, delay_ms, err);
-    if (status == 200) {
-        size_t open = 0;
-        if (h->reader || !json_cut_short(h->body, h->body_len, &open)) return OUTCOME_OK;
-        return cut_short(h, open, attempt, delay_ms, err);
-    }
-    if (status >= 300 && status < 400) {
-        dds_error_set(err, DDSTREAM_E_SERVER,
-                      "HTTP %ld: the server redirects elsewhere; redirects are not followed because "
-                      "the keys would go with them (set base_url to the final address)",
-                      status);
-        if (err) err->http_status = (int32_t)status;
-        return OUTCOME_FAIL;
-    }
-    /* The status decides, whatever the body is: a 429 or 403 may well be an HTML page. */
-    dds_parse_error_body(h->body, h->body_len, server_msg, sizeof server_msg);
-    dds_http_scrub(h, server_msg);
-    const char *sep = server_msg[0] ? ": " : "";
-    ddstream_status st;
-    const char *hint = "";
-    switch (status) {
-    case 400: case 404: case 422:
-        st = DDSTREAM_E_QUERY;
-        break;
-    case 401: case 403:
-        st = DDSTREAM_E_AUTH;
-        hint = " (check the API key, the application key and the site)";
-        break;
-    case 429:
-        st = DDSTREAM_E_RATE_LIMITED;
-        break;
-    case 408:
-        st = DDSTREAM_E_TIMEOUT;
-        break;
-    default:
-        st = DDSTREAM_E_SERVER;
-        break;
-    }
-    dds_error_set(err, st, "HTTP %ld from Datadog%s%s%s", status, sep, server_msg, hint);
-    if (err) err->http_status = (int32_t)status;
-    if (status == 429) {
-        int64_t reset = reset_ms(h);
-        *delay_ms = reset >= 0 ? reset + 50 : backoff_ms(h, attempt);
-        return OUTCOME_RETRY;
-    }
-    if (status == 408 || status >= 500) {
-        *delay_ms = retry_delay_ms(h, attempt);
-        return OUTCOME_RETRY;
-    }
-    return OUTCOME_FAIL;
-}
-
-static void append(ddstream_error *err, const char *fmt, ...) DDS_PRINTF(2, 3);
-static void append(ddstream_error *err, const char *fmt, ...) {
-    if (!err) return;
-    size_t n = strlen(err->message);
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err->message + n, sizeof err->message - n, fmt, ap);
-    va_end(ap);
 }
 
 void dds_http_wait_for_windows(dds_http *h) { h->pacing_limit_ms = -1; }
@@ -790,6 +590,38 @@ static void keep_or_release(char **buf, size_t *cap, size_t used) {
     }
 }
 
+/* What the retry policy needs to know of the attempt just made. server_msg (cap bytes) receives
+ * the server's own message from an error answer, keys scrubbed. A 200 read by a reader is
+ * checked for being cut short only if the reader fails (get): a complete document is the common
+ * case, and the reader's own pass over it proves it complete. */
+static dds_attempt attempt_report(dds_http *h, int attempt, CURLcode rc, long status,
+                                  char *server_msg, size_t cap) {
+    dds_attempt a = {
+        .attempt = attempt,
+        .curl_code = (int)rc,
+        .curl_detail = h->errbuf[0] ? h->errbuf : curl_easy_strerror(rc),
+        .status = status,
+        .decode = h->decode,
+        .too_large = h->too_large,
+        .received_len = h->len,
+        .body_len = h->body_len,
+        .server_msg = server_msg,
+        .rl = h->rl,
+        .headers_age_ms = dds_now_ms() - h->headers_at_ms,
+        .now_epoch_ms = wall_ms(),
+        .random = next_random(h),
+    };
+    server_msg[0] = 0;
+    if (rc != CURLE_OK) return a;
+    if (status == 200) {
+        a.cut_short = !h->reader && json_cut_short(h->body, h->body_len, &a.open_brackets);
+    } else if (status < 300 || status >= 400) {
+        dds_parse_error_body(h->body, h->body_len, server_msg, cap);
+        dds_http_scrub(h, server_msg);
+    }
+    return a;
+}
+
 /* dds_http_get and dds_http_get_read: with h->reader set, a 200 is read in place, else handed
  * over in *body. */
 static ddstream_status get(dds_http *h, const char *path_query, int send_app_key, dds_body *body,
@@ -843,15 +675,18 @@ static ddstream_status get(dds_http *h, const char *path_query, int send_app_key
         dds_logf(h->log, DDSTREAM_LOG_DEBUG, "HTTP %ld, %zu bytes in %lld ms (remaining %lld)", status,
                  h->len, (long long)(dds_now_ms() - t0), (long long)h->rl.remaining);
         int64_t delay = 0;
-        outcome o = classify(h, rc, status, attempt, &delay, err);
+        char server_msg[320];
+        dds_attempt a = attempt_report(h, attempt, rc, status, server_msg, sizeof server_msg);
+        dds_outcome o = dds_retry_classify(h->s, &a, &delay, err);
         settle_budget(h, status, delay); /* a 429 without a reset: everyone waits this out */
-        if (o == OUTCOME_OK && h->reader) {
+        if (o == DDS_OUTCOME_OK && h->reader) {
             result = h->reader(h->reader_arg, h->body, h->body_len, err);
-            size_t open = 0;
-            if (result != DDSTREAM_E_PROTOCOL || !json_cut_short(h->body, h->body_len, &open))
+            if (result != DDSTREAM_E_PROTOCOL ||
+                !json_cut_short(h->body, h->body_len, &a.open_brackets))
                 break;
-            o = cut_short(h, open, attempt, &delay, err);
-        } else if (o == OUTCOME_OK) {
+            a.cut_short = 1;
+            o = dds_retry_classify(h->s, &a, &delay, err);
+        } else if (o == DDS_OUTCOME_OK) {
             /* Ownership moves to the caller; the next transfer allocates anew. */
             body->data = h->body;
             body->len = h->body_len;
@@ -865,23 +700,22 @@ static ddstream_status get(dds_http *h, const char *path_query, int send_app_key
             result = DDSTREAM_OK;
             break;
         }
-        if (o == OUTCOME_FAIL) {
+        if (o == DDS_OUTCOME_FAIL) {
             result = err ? err->status : DDSTREAM_E_SERVER;
-            break;
-        }
-        ddstream_status retry_status = err ? err->status : DDSTREAM_E_SERVER;
-        if (attempt >= h->s->max_retries) {
-            if (attempt > 0) append(err, " (after %d retries)", attempt);
-            result = retry_status;
             break;
         }
         int64_t now = dds_now_ms();
         if (first_failure_at < 0) first_failure_at = now;
         int64_t spent = now - first_failure_at - paced_ms;
-        if (spent + delay > h->s->max_retry_wait_ms) {
-            append(err, " (after %d retries; the next, in %lld ms, would exceed max_retry_wait_ms=%lld)",
-                   attempt, (long long)delay, (long long)h->s->max_retry_wait_ms);
-            result = retry_status;
+        dds_retry_budget b = dds_retry_budget_check(h->s, attempt, spent, delay);
+        if (b != DDS_RETRY_GO) {
+            if (b == DDS_RETRY_OUT_OF_TIME)
+                dds_error_append(err, " (after %d retries; the next, in %lld ms, would exceed "
+                                 "max_retry_wait_ms=%lld)",
+                                 attempt, (long long)delay, (long long)h->s->max_retry_wait_ms);
+            else if (attempt > 0)
+                dds_error_append(err, " (after %d retries)", attempt);
+            result = err ? err->status : DDSTREAM_E_SERVER;
             break;
         }
         dds_logf(h->log, DDSTREAM_LOG_WARN, "%s; retry %d of %d in %lld ms",
@@ -889,8 +723,7 @@ static ddstream_status get(dds_http *h, const char *path_query, int send_app_key
                  (long long)delay);
         /* A wait the server asked for (429, Retry-After) shows in ddstream_rate_limit_wait_ms;
          * a plain backoff does not. */
-        int throttled = status == 429 || server_asked_ms(h, status) > 0;
-        if (throttled ? throttled_sleep(h, delay) : dds_cancel_sleep(h->cancel, delay)) {
+        if (dds_retry_is_throttle(&a) ? throttled_sleep(h, delay) : dds_cancel_sleep(h->cancel, delay)) {
             result = dds_error_set(err, DDSTREAM_E_CANCELLED, "cancelled");
             break;
         }
