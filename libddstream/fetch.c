@@ -1,4 +1,7 @@
-/* fetch.c — libcurl transport: keep-alive, compression, timeouts, retries, rate-limit pacing.
+/* fetch.c — the libcurl transfer: handles, key headers, keep-alive, compression, timeouts, the
+ * body buffers and their recycling, reading the answer; and the small retry loop that ties it to
+ * admission.c (request gate, shared budget), retry_policy.c (retry or not, how long to wait) and
+ * http_headers.c (what the headers said).
  *
  * Transfers run through a multi handle even though a client has one at a time (a stream runs one
  * client per request in flight, see stream.c): curl_multi_poll can be woken by curl_multi_wakeup
@@ -7,7 +10,6 @@
 #include "fetch.h"
 
 #include <curl/curl.h>
-#include <stdatomic.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -16,20 +18,18 @@
 #include <string.h>
 #include <time.h>
 
+#include "admission.h"
 #include "bigalloc.h"
 #include "error.h"
 #include "http_headers.h"
 #include "inflate.h"
 #include "json_check.h"
 #include "parse.h"
-#include "ratelimit.h"
 #include "retry_policy.h"
 
 #define POLL_SLICE_MS 100
 /* A kept body buffer may exceed 4x the last answer by this much before it is given back. */
 #define KEEP_SLACK (256 * 1024)
-/* The endpoint whose answers draw on the process-wide rate-limit budget (ratelimit.h). */
-#define QUERY_ENDPOINT "/api/v1/query"
 
 struct dds_http {
     const dds_settings *s;
@@ -44,19 +44,8 @@ struct dds_http {
     uint64_t rng;
     dds_rl_headers rl; /* per response, from the headers */
     int64_t headers_at_ms; /* when the headers arrived: the base of x-ratelimit-reset */
-    /* Monotonic ms until which this client sleeps because the server (or the shared budget, or
-     * the request gate) said to wait; 0 when it does not. Read by other threads
-     * (ddstream_rate_limit_wait_ms). */
-    _Atomic int64_t throttled_until_ms;
-    /* The process-wide budget of query requests for (base_url, API key). */
-    dds_budget *budget;
-    int64_t ticket;       /* the reservation of the transfer in progress... */
-    int ticket_open;      /* ...until its answer (or its failure) is reported to the budget */
-    int gate_open;        /* the request gate let the transfer in progress through and has not
-                             yet been told how it ended */
-    int32_t gate_attempt;
+    dds_admission admission; /* the request gate and the shared budget */
     long header_status;   /* status line of the answer being received */
-    int64_t pacing_limit_ms; /* longest wait for a window before giving up; -1: no limit */
     /* Per transfer. The buffers stay from one transfer to the next (see keep_or_release):
      * a stream's answers are alike, so after the first one no body costs an allocation. */
     char *buf;            /* the body as it arrived (compressed when encoding says so) */
@@ -126,37 +115,23 @@ static size_t on_write(char *ptr, size_t size, size_t nmemb, void *userdata) {
 static int64_t reset_ms(const dds_http *h);
 static void note_distrusted_wait(dds_http *h);
 
-/* Tell the shared budget what the answer said, once per transfer. fallback_reset_ms: the wait
- * for a 429 that does not say how long (the caller's backoff). */
-static void settle_budget(dds_http *h, long status, int64_t fallback_reset_ms) {
-    if (!h->ticket_open) return;
-    h->ticket_open = 0;
-    if (status == 0 && h->rl.remaining < 0) {
-        dds_budget_abandoned(h->budget, h->ticket);
-        return;
-    }
-    int64_t reset = reset_ms(h);
-    if (status == 429 && reset < 0) reset = fallback_reset_ms;
-    dds_budget_answered(h->budget, h->ticket, dds_now_ms(), status, h->rl.limit, h->rl.remaining,
-                        reset, h->rl.period_s);
+/* What the answer (status 0: none) said of the rate limit, for the gate and the budget. */
+static dds_rl_answer rl_answer(const dds_http *h, long status) {
+    dds_rl_answer r = {status, h->rl.limit, h->rl.remaining, h->rl.period_s, reset_ms(h)};
+    return r;
 }
 
-/* Tell the caller's request gate how the attempt it let through ended, once per attempt:
- * status > 0 with the answer's rate-limit headers, 0 for no answer. */
+/* Tell the shared budget what the answer said, once per transfer (admission.h). */
+static void settle_budget(dds_http *h, long status, int64_t fallback_reset_ms) {
+    dds_rl_answer r = rl_answer(h, status);
+    dds_admission_report_budget(&h->admission, &r, fallback_reset_ms);
+}
+
+/* Tell the request gate how the attempt it let through ended, once per attempt: status > 0
+ * with the answer's rate-limit headers, 0 for no answer. */
 static void settle_gate(dds_http *h, long status) {
-    if (!h->gate_open) return;
-    h->gate_open = 0;
-    ddstream_request_info info = {
-        .struct_size = sizeof info,
-        .phase = status > 0 ? DDSTREAM_REQUEST_ANSWERED : DDSTREAM_REQUEST_NO_ANSWER,
-        .attempt = h->gate_attempt,
-        .http_status = (int32_t)(status > 0 ? status : 0),
-        .ratelimit_limit = status > 0 ? h->rl.limit : -1,
-        .ratelimit_remaining = status > 0 ? h->rl.remaining : -1,
-        .ratelimit_period_s = status > 0 ? h->rl.period_s : -1,
-        .ratelimit_reset_ms = status > 0 ? reset_ms(h) : -1,
-    };
-    h->s->request_gate(h->s->request_gate_data, &info);
+    dds_rl_answer r = rl_answer(h, status);
+    dds_admission_report_gate(&h->admission, &r);
 }
 
 static size_t on_header(char *line, size_t size, size_t nmemb, void *userdata) {
@@ -241,21 +216,14 @@ dds_http *dds_http_new(const dds_settings *s, dds_log *log, dds_cancel *cancel, 
     h->s = s;
     h->log = log;
     h->cancel = cancel;
-    h->pacing_limit_ms = s->max_retry_wait_ms;
     h->rng = (uint64_t)dds_now_ms() ^ ((uint64_t)(uintptr_t)h << 16) ^ UINT64_C(0x9e3779b97f4a7c15);
     h->easy = curl_easy_init();
     h->multi = curl_multi_init();
     h->headers_query = key_headers(s, 1);
     h->headers_validate = key_headers(s, 0);
     h->inflater = dds_inflater_new();
-    size_t slen = strlen(s->base_url) + sizeof QUERY_ENDPOINT;
-    char *scope = malloc(slen);
-    if (scope) {
-        snprintf(scope, slen, "%s%s", s->base_url, QUERY_ENDPOINT);
-        h->budget = dds_budget_acquire(scope, s->api_key);
-        free(scope);
-    }
-    if (!h->easy || !h->multi || !h->headers_query || !h->headers_validate || !h->budget ||
+    int admitted = dds_admission_init(&h->admission, s, log, cancel) == 0;
+    if (!h->easy || !h->multi || !h->headers_query || !h->headers_validate || !admitted ||
         !h->inflater) {
         dds_http_free(h);
         dds_error_set(err, DDSTREAM_E_NOMEM, "out of memory creating the HTTP client");
@@ -310,7 +278,7 @@ void dds_http_free(dds_http *h) {
     }
     if (h->multi) curl_multi_cleanup(h->multi);
     if (h->easy) curl_easy_cleanup(h->easy);
-    dds_budget_release(h->budget);
+    dds_admission_destroy(&h->admission);
     free_key_headers(h->headers_query);
     free_key_headers(h->headers_validate);
     free(h->buf);
@@ -477,20 +445,6 @@ static void note_distrusted_wait(dds_http *h) {
                  (long long)(longest / 1000));
 }
 
-/* Sleep (cancellably) for ms because a server, the budget or the gate said to wait, visibly to
- * ddstream_rate_limit_wait_ms. Returns nonzero if cancelled. */
-static int throttled_sleep(dds_http *h, int64_t ms) {
-    atomic_store(&h->throttled_until_ms, dds_now_ms() + ms);
-    int cancelled = dds_cancel_sleep(h->cancel, ms);
-    atomic_store(&h->throttled_until_ms, 0);
-    return cancelled;
-}
-
-int64_t dds_http_throttled_ms(dds_http *h, int64_t now_ms) {
-    int64_t until = h ? atomic_load(&h->throttled_until_ms) : 0;
-    return until > now_ms ? until - now_ms : 0;
-}
-
 /* Whether a JSON body is a correct beginning of a document that stops early: the answer was cut
  * short (a connection dropped by a proxy that still framed it, a body shorter than it says...).
  * Cutting is a transport fault worth a retry, unlike an answer that is wrong from start to end:
@@ -503,79 +457,10 @@ static int json_cut_short(const char *p, size_t n, size_t *open_brackets) {
     return 1;
 }
 
-void dds_http_wait_for_windows(dds_http *h) { h->pacing_limit_ms = -1; }
+void dds_http_wait_for_windows(dds_http *h) { dds_admission_wait_for_windows(&h->admission); }
 
-/* Ask the caller's request gate (if any) until it lets attempt through. Returns the ms waited,
- * -1 if cancelled meanwhile, -2 if the gate's wait goes beyond pacing_limit_ms, -3 if the gate
- * refused. */
-static int64_t wait_for_gate(dds_http *h, int32_t attempt, int64_t *wait_out) {
-    if (!h->s->request_gate) return 0;
-    ddstream_request_info info = {
-        .struct_size = sizeof info,
-        .phase = DDSTREAM_REQUEST_BEFORE,
-        .attempt = attempt,
-        .ratelimit_limit = -1,
-        .ratelimit_remaining = -1,
-        .ratelimit_period_s = -1,
-        .ratelimit_reset_ms = -1,
-    };
-    int64_t waited = 0;
-    int told = 0;
-    for (;;) {
-        int64_t t = dds_now_ms();
-        int64_t wait = h->s->request_gate(h->s->request_gate_data, &info);
-        if (wait == 0) {
-            h->gate_open = 1;
-            h->gate_attempt = attempt;
-            return waited;
-        }
-        if (wait < 0) return -3;
-        *wait_out = wait;
-        if (h->pacing_limit_ms >= 0 && waited + wait > h->pacing_limit_ms) return -2;
-        if (!told && wait > 100) {
-            dds_logf(h->log, DDSTREAM_LOG_INFO, "request gate: waiting %lld ms", (long long)wait);
-            told = 1;
-        }
-        if (throttled_sleep(h, wait)) return -1;
-        waited += dds_now_ms() - t;
-    }
-}
-
-/* Wait until the shared budget lets one more query out. Returns the ms waited, -1 if cancelled
- * meanwhile, -2 if the window ends further away than pacing_limit_ms allows. On success *ticket
- * holds the reservation. */
-static int64_t wait_for_budget(dds_http *h, int64_t *ticket, int64_t *wait_out) {
-    int64_t waited = 0;
-    int told = 0;
-    for (;;) {
-        int64_t t = dds_now_ms();
-        int64_t wait = dds_budget_reserve(h->budget, t, ticket);
-        if (wait == 0) return waited;
-        *wait_out = wait;
-        if (h->pacing_limit_ms >= 0 && waited + wait > h->pacing_limit_ms) return -2;
-        if (!told && wait > 100) {
-            dds_logf(h->log, DDSTREAM_LOG_INFO,
-                     "rate-limit budget spent: waiting %lld ms for the window to reset", (long long)wait);
-            told = 1;
-        }
-        if (throttled_sleep(h, wait)) return -1;
-        waited += dds_now_ms() - t;
-    }
-}
-
-/* The error for a request that was never sent, from wait_for_gate's or wait_for_budget's code. */
-static ddstream_status not_sent(const dds_http *h, int64_t code, int from_gate, int64_t wait,
-                                ddstream_error *err) {
-    if (code == -1) return dds_error_set(err, DDSTREAM_E_CANCELLED, "cancelled");
-    if (code == -3)
-        return dds_error_set(err, DDSTREAM_E_RATE_LIMITED, "the request was refused by the request gate");
-    if (from_gate)
-        return dds_error_set(err, DDSTREAM_E_RATE_LIMITED,
-                             "the request gate asks to wait %lld ms, longer than max_retry_wait_ms=%lld "
-                             "allows", (long long)wait, (long long)h->pacing_limit_ms);
-    return dds_error_set(err, DDSTREAM_E_RATE_LIMITED,
-                         "the rate-limit window is spent and resets in %lld ms, later than "
-                         "max_retry_wait_ms=%lld allows", (long long)wait, (long long)h->pacing_limit_ms);
+int64_t dds_http_throttled_ms(dds_http *h, int64_t now_ms) {
+    return h ? dds_admission_throttled_ms(&h->admission, now_ms) : 0;
 }
 
 /* Keep a buffer for the next answer, unless it is large (megabytes: the chunk's batch takes it
@@ -588,6 +473,45 @@ static void keep_or_release(char **buf, size_t *cap, size_t used) {
         *buf = NULL;
         *cap = 0;
     }
+}
+
+/* A 200 answer's body moves to the caller (dds_http_get); the next transfer allocates anew. */
+static void hand_over_body(dds_http *h, dds_body *body) {
+    body->data = h->body;
+    body->len = h->body_len;
+    if (h->body == h->dec) {
+        h->dec = NULL;
+        h->dec_cap = 0;
+    } else {
+        h->buf = NULL;
+        h->len = h->cap = 0;
+    }
+}
+
+/* After a request: keep the buffers for the next answer or give them back (keep_or_release).
+ * offer_spare: the answer was read in place and is done with; a buffer of megabytes, which
+ * would be given back, is offered for the chunk's batch instead (dds_http_take_spare). */
+static void recycle_buffers(dds_http *h, int offer_spare) {
+    free(h->spare);
+    h->spare = NULL;
+    h->spare_cap = 0;
+    if (offer_spare) {
+        if (h->dec_cap >= DDS_BIG_ALLOC_MIN) {
+            h->spare = h->dec;
+            h->spare_cap = h->dec_cap;
+            h->dec = NULL;
+            h->dec_cap = 0;
+        } else if (h->cap >= DDS_BIG_ALLOC_MIN) {
+            h->spare = h->buf;
+            h->spare_cap = h->cap;
+            h->buf = NULL;
+            h->len = h->cap = 0;
+        }
+    }
+    keep_or_release(&h->buf, &h->cap, h->len);
+    keep_or_release(&h->dec, &h->dec_cap, h->encoding == DDS_ENCODING_IDENTITY ? 0 : h->body_len);
+    h->body = NULL;
+    h->body_len = 0;
 }
 
 /* What the retry policy needs to know of the attempt just made. server_msg (cap bytes) receives
@@ -623,7 +547,8 @@ static dds_attempt attempt_report(dds_http *h, int attempt, CURLcode rc, long st
 }
 
 /* dds_http_get and dds_http_get_read: with h->reader set, a 200 is read in place, else handed
- * over in *body. */
+ * over in *body. The retry loop: admission (gate, budget), the transfer, the retry policy's
+ * verdict, the wait. */
 static ddstream_status get(dds_http *h, const char *path_query, int send_app_key, dds_body *body,
                            ddstream_error *err) {
     if (body) {
@@ -635,35 +560,21 @@ static ddstream_status get(dds_http *h, const char *path_query, int send_app_key
     if (!url) return dds_error_set(err, DDSTREAM_E_NOMEM, "out of memory building the URL");
     memcpy(url, h->s->base_url, blen);
     memcpy(url + blen, path_query, qlen + 1);
-    size_t plen = strlen(QUERY_ENDPOINT);
-    int paced = strncmp(path_query, QUERY_ENDPOINT, plen) == 0 &&
-                (path_query[plen] == '?' || path_query[plen] == 0);
+    int paced = dds_admission_paces(path_query);
     int64_t first_failure_at = -1; /* the retry-time budget counts from the first failure */
     int64_t paced_ms = 0;          /* ...minus the waits for the rate-limit window, which are not retries */
     ddstream_status result = DDSTREAM_E_INTERNAL;
     for (int attempt = 0;; attempt++) {
-        int64_t ticket = 0;
         if (paced) {
-            int64_t wait = 0;
-            int64_t waited = wait_for_gate(h, (int32_t)attempt, &wait);
-            int from_gate = waited < 0;
-            if (waited >= 0) {
-                if (first_failure_at >= 0) paced_ms += waited;
-                waited = wait_for_budget(h, &ticket, &wait);
-                if (waited < 0) settle_gate(h, 0); /* let through by the gate, but never sent */
-                else if (first_failure_at >= 0) paced_ms += waited;
-            }
-            if (waited < 0) {
-                result = not_sent(h, waited, from_gate, wait, err);
-                break;
-            }
+            int64_t waited = 0;
+            result = dds_admission_enter(&h->admission, (int32_t)attempt, &waited, err);
+            if (result != DDSTREAM_OK) break;
+            if (first_failure_at >= 0) paced_ms += waited;
         }
         dds_logf(h->log, DDSTREAM_LOG_DEBUG, "GET %s%s", h->s->base_url, path_query);
         long status;
         int aborted;
         int64_t t0 = dds_now_ms();
-        h->ticket = ticket;
-        h->ticket_open = paced;
         h->header_status = 0;
         CURLcode rc = transfer(h, url, send_app_key, &status, &aborted);
         settle_gate(h, 0); /* no-op unless the headers never ended: no answer */
@@ -687,16 +598,7 @@ static ddstream_status get(dds_http *h, const char *path_query, int send_app_key
             a.cut_short = 1;
             o = dds_retry_classify(h->s, &a, &delay, err);
         } else if (o == DDS_OUTCOME_OK) {
-            /* Ownership moves to the caller; the next transfer allocates anew. */
-            body->data = h->body;
-            body->len = h->body_len;
-            if (h->body == h->dec) {
-                h->dec = NULL;
-                h->dec_cap = 0;
-            } else {
-                h->buf = NULL;
-                h->len = h->cap = 0;
-            }
+            hand_over_body(h, body);
             result = DDSTREAM_OK;
             break;
         }
@@ -707,14 +609,7 @@ static ddstream_status get(dds_http *h, const char *path_query, int send_app_key
         int64_t now = dds_now_ms();
         if (first_failure_at < 0) first_failure_at = now;
         int64_t spent = now - first_failure_at - paced_ms;
-        dds_retry_budget b = dds_retry_budget_check(h->s, attempt, spent, delay);
-        if (b != DDS_RETRY_GO) {
-            if (b == DDS_RETRY_OUT_OF_TIME)
-                dds_error_append(err, " (after %d retries; the next, in %lld ms, would exceed "
-                                 "max_retry_wait_ms=%lld)",
-                                 attempt, (long long)delay, (long long)h->s->max_retry_wait_ms);
-            else if (attempt > 0)
-                dds_error_append(err, " (after %d retries)", attempt);
+        if (dds_retry_budget_check(h->s, attempt, spent, delay, err) != DDS_RETRY_GO) {
             result = err ? err->status : DDSTREAM_E_SERVER;
             break;
         }
@@ -723,34 +618,14 @@ static ddstream_status get(dds_http *h, const char *path_query, int send_app_key
                  (long long)delay);
         /* A wait the server asked for (429, Retry-After) shows in ddstream_rate_limit_wait_ms;
          * a plain backoff does not. */
-        if (dds_retry_is_throttle(&a) ? throttled_sleep(h, delay) : dds_cancel_sleep(h->cancel, delay)) {
+        if (dds_retry_is_throttle(&a) ? dds_admission_sleep(&h->admission, delay)
+                                      : dds_cancel_sleep(h->cancel, delay)) {
             result = dds_error_set(err, DDSTREAM_E_CANCELLED, "cancelled");
             break;
         }
     }
     free(url);
-    free(h->spare);
-    h->spare = NULL;
-    h->spare_cap = 0;
-    if (result == DDSTREAM_OK && h->reader) {
-        /* Read and done with: a buffer of megabytes would be given back below; offer it for
-         * the batch instead (dds_http_take_spare). */
-        if (h->dec_cap >= DDS_BIG_ALLOC_MIN) {
-            h->spare = h->dec;
-            h->spare_cap = h->dec_cap;
-            h->dec = NULL;
-            h->dec_cap = 0;
-        } else if (h->cap >= DDS_BIG_ALLOC_MIN) {
-            h->spare = h->buf;
-            h->spare_cap = h->cap;
-            h->buf = NULL;
-            h->len = h->cap = 0;
-        }
-    }
-    keep_or_release(&h->buf, &h->cap, h->len);
-    keep_or_release(&h->dec, &h->dec_cap, h->encoding == DDS_ENCODING_IDENTITY ? 0 : h->body_len);
-    h->body = NULL;
-    h->body_len = 0;
+    recycle_buffers(h, result == DDSTREAM_OK && h->reader);
     return result;
 }
 

@@ -210,8 +210,16 @@ dds_outcome dds_retry_classify(const dds_settings *s, const dds_attempt *a, int6
 }
 
 dds_retry_budget dds_retry_budget_check(const dds_settings *s, int attempt, int64_t spent_ms,
-                                        int64_t delay_ms) {
-    if (attempt >= s->max_retries) return DDS_RETRY_OUT_OF_TRIES;
-    if (spent_ms + delay_ms > s->max_retry_wait_ms) return DDS_RETRY_OUT_OF_TIME;
+                                        int64_t delay_ms, ddstream_error *err) {
+    if (attempt >= s->max_retries) {
+        if (attempt > 0) dds_error_append(err, " (after %d retries)", attempt);
+        return DDS_RETRY_OUT_OF_TRIES;
+    }
+    if (spent_ms + delay_ms > s->max_retry_wait_ms) {
+        dds_error_append(err, " (after %d retries; the next, in %lld ms, would exceed "
+                         "max_retry_wait_ms=%lld)",
+                         attempt, (long long)delay_ms, (long long)s->max_retry_wait_ms);
+        return DDS_RETRY_OUT_OF_TIME;
+    }
     return DDS_RETRY_GO;
 }

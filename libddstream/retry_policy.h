@@ -80,8 +80,9 @@ typedef enum {
 } dds_retry_budget;
 
 /* Whether attempt (0-based, just failed) may be followed by another after delay_ms, when
- * spent_ms went on retrying so far (from the first failure, rate-limit window waits excluded). */
+ * spent_ms went on retrying so far (from the first failure, rate-limit window waits excluded).
+ * When not, says so after err's message (" (after 2 retries)"; err NULL allowed). */
 dds_retry_budget dds_retry_budget_check(const dds_settings *s, int attempt, int64_t spent_ms,
-                                        int64_t delay_ms);
+                                        int64_t delay_ms, ddstream_error *err);
 
 #endif

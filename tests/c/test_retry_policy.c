@@ -4,6 +4,7 @@
  * the headers' waits are trusted, the backoff's bounds, and the retry budget. No server, no clock:
  * every input the policy depends on is in the table.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include <curl/curl.h>
@@ -229,11 +230,23 @@ static void check_budget(void) {
     dds_settings s = settings();
     for (size_t i = 0; i < sizeof budgets / sizeof budgets[0]; i++) {
         const budget_case *c = &budgets[i];
-        CHECK_MSG(dds_retry_budget_check(&s, c->attempt, c->spent_ms, c->delay_ms) == c->expected,
+        ddstream_error err;
+        memset(&err, 0, sizeof err);
+        snprintf(err.message, sizeof err.message, "HTTP 503");
+        CHECK_MSG(dds_retry_budget_check(&s, c->attempt, c->spent_ms, c->delay_ms, &err) ==
+                      c->expected,
                   "budget case %zu", i);
+        if (c->expected == DDS_RETRY_GO) CHECK_STR(err.message, "HTTP 503");
+        if (c->expected == DDS_RETRY_OUT_OF_TRIES) CHECK_CONTAINS(err.message, " retries)");
+        if (c->expected == DDS_RETRY_OUT_OF_TIME)
+            CHECK_CONTAINS(err.message, "would exceed max_retry_wait_ms=60000)");
+        CHECK(dds_retry_budget_check(&s, c->attempt, c->spent_ms, c->delay_ms, NULL) == c->expected);
     }
-    s.max_retries = 0; /* no retries at all */
-    CHECK(dds_retry_budget_check(&s, 0, 0, 0) == DDS_RETRY_OUT_OF_TRIES);
+    s.max_retries = 0; /* no retries at all: the message says nothing of retries */
+    ddstream_error err;
+    memset(&err, 0, sizeof err);
+    CHECK(dds_retry_budget_check(&s, 0, 0, 0, &err) == DDS_RETRY_OUT_OF_TRIES);
+    CHECK_STR(err.message, "");
 }
 
 int main(void) {
