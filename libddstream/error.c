@@ -58,10 +58,19 @@ void dds_redact(char *msg, const char *secret) {
     }
 }
 
+void dds_redact_keys(char *msg, const char *api_key, const char *app_key) {
+    dds_redact(msg, api_key);
+    dds_redact(msg, app_key);
+}
+
+void dds_wipe(void *p, size_t n) {
+    /* volatile so the compiler cannot drop the wipe of memory about to be freed or reused */
+    volatile unsigned char *b = p;
+    while (n--) *b++ = 0;
+}
+
 void dds_free_secret(char *secret) {
     if (!secret) return;
-    /* volatile so the compiler cannot drop the wipe of memory about to be freed */
-    volatile char *p = secret;
-    while (*p) *p++ = 0;
+    dds_wipe(secret, strlen(secret));
     free(secret);
 }

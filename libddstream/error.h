@@ -31,6 +31,13 @@ void dds_set_msg(char *msg, size_t cap, const char *fmt, ...) DDS_PRINTF(3, 4);
  */
 void dds_redact(char *msg, const char *secret);
 
+/* Scrub both keys (either may be NULL) from msg with dds_redact: what every message that could
+ * quote a key goes through before a caller or a log sees it. */
+void dds_redact_keys(char *msg, const char *api_key, const char *app_key);
+
+/* Zero n bytes that held a secret, in a way the compiler cannot drop as a dead store. */
+void dds_wipe(void *p, size_t n);
+
 /* Zero then free a string that held a secret. */
 void dds_free_secret(char *secret);
 

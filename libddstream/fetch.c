@@ -187,19 +187,16 @@ static struct curl_slist *key_headers(const dds_settings *s, int with_app_key) {
     next = curl_slist_append(list, "Accept-Encoding: gzip");
     if (!next) goto fail;
     list = next;
-    memset(line, 0, sizeof line);
+    dds_wipe(line, sizeof line);
     return list;
 fail:
-    memset(line, 0, sizeof line);
+    dds_wipe(line, sizeof line);
     curl_slist_free_all(list);
     return NULL;
 }
 
 static void free_key_headers(struct curl_slist *list) {
-    for (struct curl_slist *p = list; p; p = p->next) {
-        volatile char *c = (volatile char *)p->data;
-        while (*c) *c++ = 0;
-    }
+    for (struct curl_slist *p = list; p; p = p->next) dds_wipe(p->data, strlen(p->data));
     curl_slist_free_all(list);
 }
 
@@ -289,8 +286,7 @@ void dds_http_free(dds_http *h) {
 }
 
 void dds_http_scrub(const dds_http *h, char *msg) {
-    dds_redact(msg, h->s->api_key);
-    dds_redact(msg, h->s->app_key);
+    dds_redact_keys(msg, h->s->api_key, h->s->app_key);
 }
 
 char *dds_http_escape(dds_http *h, const char *value) {

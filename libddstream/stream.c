@@ -98,8 +98,7 @@ static void describe_chunk_error(ddstream_stream *st, size_t idx, ddstream_error
     format_utc(c.end, b, sizeof b);
     snprintf(msg, sizeof msg, "chunk %zu of %zu [%s, %s): %s", idx + 1, st->plan.count, a, b,
              err->message);
-    dds_redact(msg, st->s.api_key);
-    dds_redact(msg, st->s.app_key);
+    dds_redact_keys(msg, st->s.api_key, st->s.app_key);
     size_t n = strnlen(msg, sizeof err->message - 1); /* truncate, keeping the chunk prefix */
     memcpy(err->message, msg, n);
     err->message[n] = 0;
