@@ -35,7 +35,8 @@ void dds_admission_destroy(dds_admission *a) {
 
 int dds_admission_paces(const char *path_query) {
     size_t n = strlen(QUERY_ENDPOINT);
-    return strncmp(path_query, QUERY_ENDPOINT, n) == 0 && (path_query[n] == '?' || path_query[n] == 0);
+    return strncmp(path_query, QUERY_ENDPOINT, n) == 0 &&
+           (path_query[n] == '?' || path_query[n] == 0);
 }
 
 void dds_admission_wait_for_windows(dds_admission *a) { a->pacing_limit_ms = -1; }
@@ -105,7 +106,8 @@ static int64_t wait_for_budget(dds_admission *a, int64_t *wait_out) {
         if (a->pacing_limit_ms >= 0 && waited + wait > a->pacing_limit_ms) return -2;
         if (!told && wait > TELL_WAIT_MS) {
             dds_logf(a->log, DDSTREAM_LOG_INFO,
-                     "rate-limit budget spent: waiting %lld ms for the window to reset", (long long)wait);
+                     "rate-limit budget spent: waiting %lld ms for the window to reset",
+                     (long long)wait);
             told = 1;
         }
         if (dds_admission_sleep(a, wait)) return -1;
@@ -118,14 +120,17 @@ static ddstream_status not_sent(const dds_admission *a, int64_t code, int from_g
                                 ddstream_error *err) {
     if (code == -1) return dds_error_set(err, DDSTREAM_E_CANCELLED, "cancelled");
     if (code == -3)
-        return dds_error_set(err, DDSTREAM_E_RATE_LIMITED, "the request was refused by the request gate");
+        return dds_error_set(err, DDSTREAM_E_RATE_LIMITED,
+                             "the request was refused by the request gate");
     if (from_gate)
         return dds_error_set(err, DDSTREAM_E_RATE_LIMITED,
-                             "the request gate asks to wait %lld ms, longer than max_retry_wait_ms=%lld "
-                             "allows", (long long)wait, (long long)a->pacing_limit_ms);
+                             "the request gate asks to wait %lld ms, longer than "
+                             "max_retry_wait_ms=%lld allows",
+                             (long long)wait, (long long)a->pacing_limit_ms);
     return dds_error_set(err, DDSTREAM_E_RATE_LIMITED,
                          "the rate-limit window is spent and resets in %lld ms, later than "
-                         "max_retry_wait_ms=%lld allows", (long long)wait, (long long)a->pacing_limit_ms);
+                         "max_retry_wait_ms=%lld allows",
+                         (long long)wait, (long long)a->pacing_limit_ms);
 }
 
 ddstream_status dds_admission_enter(dds_admission *a, int32_t attempt, int64_t *waited_ms,

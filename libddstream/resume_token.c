@@ -21,7 +21,8 @@ static uint64_t fnv1a(uint64_t h, const void *data, size_t n) {
 
 static uint64_t fnv1a_i64(uint64_t h, int64_t v) {
     unsigned char b[8];
-    for (int i = 0; i < 8; i++) b[i] = (unsigned char)((uint64_t)v >> (8 * i)); /* byte order fixed */
+    /* byte order fixed: a token made on one machine resumes on another */
+    for (int i = 0; i < 8; i++) b[i] = (unsigned char)((uint64_t)v >> (8 * i));
     return fnv1a(h, b, sizeof b);
 }
 

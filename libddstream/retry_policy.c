@@ -179,7 +179,8 @@ static dds_outcome error_status(const dds_settings *s, const dds_attempt *a, int
     }
     if (status == 408 || status >= 500) {
         /* the server's Retry-After (bounded) when it sent one, else the backoff */
-        int64_t asked = dds_retry_server_asked_ms(status, &a->rl, a->now_epoch_ms, a->headers_age_ms);
+        int64_t asked =
+            dds_retry_server_asked_ms(status, &a->rl, a->now_epoch_ms, a->headers_age_ms);
         *delay_ms = asked > 0 ? asked : backoff(s, a);
         return DDS_OUTCOME_RETRY;
     }
@@ -200,8 +201,8 @@ dds_outcome dds_retry_classify(const dds_settings *s, const dds_attempt *a, int6
     }
     if (a->status >= 300 && a->status < 400) {
         dds_error_set(err, DDSTREAM_E_SERVER,
-                      "HTTP %ld: the server redirects elsewhere; redirects are not followed because "
-                      "the keys would go with them (set base_url to the final address)",
+                      "HTTP %ld: the server redirects elsewhere; redirects are not followed "
+                      "because the keys would go with them (set base_url to the final address)",
                       a->status);
         if (err) err->http_status = (int32_t)a->status;
         return DDS_OUTCOME_FAIL;

@@ -41,7 +41,8 @@ typedef struct classify_case {
 
 static const classify_case cases[] = {
     {"200", {.status = 200, .rl = NO_RL}, DDS_OUTCOME_OK, DDSTREAM_OK, 0, 0, 0, NULL, 0},
-    {"200 cut short", {.status = 200, .cut_short = 1, .open_brackets = 3, .body_len = 40, .rl = NO_RL},
+    {"200 cut short",
+     {.status = 200, .cut_short = 1, .open_brackets = 3, .body_len = 40, .rl = NO_RL},
      DDS_OUTCOME_RETRY, DDSTREAM_E_NETWORK, 0, B0, "40 bytes of JSON end with 3 bracket(s)", 0},
     {"301", {.status = 301, .rl = NO_RL}, DDS_OUTCOME_FAIL, DDSTREAM_E_SERVER, 301, 0, 0,
      "redirects are not followed", 0},
@@ -178,8 +179,8 @@ static void check_backoff(void) {
             if (d < lo) lo = d;
             if (d > hi) hi = d;
         }
-        CHECK_MSG(lo == c->min, "backoff(%lld, %d): the lowest draw gives %lld", (long long)c->base_ms,
-                  c->attempt, (long long)lo);
+        CHECK_MSG(lo == c->min, "backoff(%lld, %d): the lowest draw gives %lld",
+                  (long long)c->base_ms, c->attempt, (long long)lo);
     }
     /* The jitter comes from the draw: two draws, two delays. */
     CHECK(dds_retry_backoff_ms(1000, 2, 10) != dds_retry_backoff_ms(1000, 2, 1000));
@@ -240,7 +241,8 @@ static void check_budget(void) {
         if (c->expected == DDS_RETRY_OUT_OF_TRIES) CHECK_CONTAINS(err.message, " retries)");
         if (c->expected == DDS_RETRY_OUT_OF_TIME)
             CHECK_CONTAINS(err.message, "would exceed max_retry_wait_ms=60000)");
-        CHECK(dds_retry_budget_check(&s, c->attempt, c->spent_ms, c->delay_ms, NULL) == c->expected);
+        CHECK(dds_retry_budget_check(&s, c->attempt, c->spent_ms, c->delay_ms, NULL) ==
+              c->expected);
     }
     s.max_retries = 0; /* no retries at all: the message says nothing of retries */
     ddstream_error err;
