@@ -60,7 +60,7 @@ def plan(scenario: Scenario, ddstream_options: dict[str, Any]) -> list[tuple[int
     )
     for name, value in ddstream_options.items():
         setattr(cfg, name, value)
-    return ddstream.DDStream.plan(cfg)
+    return list(ddstream.DDStream.plan(cfg))  # a lazy ChunkPlan; the peers get it as JSON
 
 
 # -- the server process ---------------------------------------------------------------------------

@@ -39,10 +39,6 @@
 enum { COL_TIMESTAMP, COL_AVG, COL_MIN, COL_MAX, COL_SUM, COL_SERIES, N_COLS };
 static const char *const column_names[N_COLS] = {"timestamp", "avg", "min", "max", "sum", "series"};
 
-static void set_msg(char *msg, size_t cap, const char *text) {
-    if (msg && cap) snprintf(msg, cap, "%s", text);
-}
-
 /* ------------------------------------------------------------------------------------------ */
 /* Schema                                                                                      */
 
@@ -169,19 +165,20 @@ static int fill_series(struct ArrowArray *a, batch_ref *r, const ddstream_batch 
 int dds_arrow_export_batch(ddstream_batch *b, const struct ArrowSchema *schema,
                            struct ArrowArray *out, char *msg, size_t cap) {
     if (!b || !schema || !out) {
-        set_msg(msg, cap, "batch, schema or out is NULL");
+        dds_set_msg(msg, cap, "batch, schema or out is NULL");
         return EINVAL;
     }
     int grouped = schema->n_children == N_COLS;
     if ((b->grouped != 0) != grouped || (grouped && (!b->series || !b->series_tags)) ||
         b->length > (size_t)INT64_MAX / 8) {
-        set_msg(msg, cap, grouped ? "the schema has a series column but the batch is not grouped"
-                                  : "the batch is grouped but the schema has no series column");
+        dds_set_msg(msg, cap, "%s",
+                    grouped ? "the schema has a series column but the batch is not grouped"
+                            : "the batch is grouped but the schema has no series column");
         return EINVAL;
     }
     batch_ref *r = malloc(sizeof *r);
     if (!r) {
-        set_msg(msg, cap, "out of memory exporting a batch to Arrow");
+        dds_set_msg(msg, cap, "out of memory exporting a batch to Arrow");
         return ENOMEM;
     }
     atomic_init(&r->refs, 1); /* ours, while building */
@@ -194,7 +191,8 @@ int dds_arrow_export_batch(ddstream_batch *b, const struct ArrowSchema *schema,
     if (rc != NANOARROW_OK) {
         r->batch = NULL;
         batch_ref_drop(r);
-        set_msg(msg, cap, aerr.message[0] ? aerr.message : "cannot make an Arrow array for the schema");
+        dds_set_msg(msg, cap, "%s",
+                    aerr.message[0] ? aerr.message : "cannot make an Arrow array for the schema");
         return rc;
     }
     const double *values[N_COLS] = {NULL, b->avg, b->min, b->max, b->sum, NULL};
@@ -214,7 +212,7 @@ int dds_arrow_export_batch(ddstream_batch *b, const struct ArrowSchema *schema,
         ArrowArrayRelease(&a); /* drops the views' references; ours keeps r alive */
         r->batch = NULL;       /* the caller keeps the batch */
         batch_ref_drop(r);
-        set_msg(msg, cap, rc == ENOMEM ? "out of memory exporting a batch to Arrow"
+        dds_set_msg(msg, cap, "%s", rc == ENOMEM ? "out of memory exporting a batch to Arrow"
                           : aerr.message[0] ? aerr.message
                                             : "the batch does not make a valid Arrow record batch");
         return rc;

@@ -15,10 +15,10 @@
 
 #include "batch.h"
 #include "error.h"
+#include "timestamp_limit.h"
 
-/* Chunk bounds and granularity beyond this many seconds are not real (parse caps timestamps at
- * 1e15 ms); the cap also keeps every s -> ms product inside int64. */
-#define SECONDS_LIMIT 1000000000000LL
+/* Chunk bounds and granularity beyond DDS_TIME_LIMIT_S are not real (parse caps timestamps at
+ * the same span); the cap also keeps every s -> ms product inside int64. */
 
 static const char *rollup_name(int32_t q)
 {
@@ -33,7 +33,7 @@ static const char *tags_of(const dds_series *s)
 
 int64_t dds_response_coarse_interval(const dds_response *r, int64_t granularity)
 {
-    if (r == NULL || granularity <= 0 || granularity > SECONDS_LIMIT)
+    if (r == NULL || granularity <= 0 || granularity > DDS_TIME_LIMIT_S)
         return 0;
     const int64_t grid_ms = granularity * 1000;
     int64_t worst = 0;
@@ -87,18 +87,18 @@ static ddstream_status check_series(const dds_response *r, int64_t granularity, 
     for (size_t i = 0; i < r->count; i++) {
         const dds_series *s = &r->series[i];
         if (s->query_index < DDS_ROLLUP_AVG || s->query_index > DDS_ROLLUP_SUM) {
-            dds_msg_set(msg, cap,
+            dds_set_msg(msg, cap,
                     "series[%zu]: query_index %d is not one of the 4 rollups asked for (0..3)", i,
                     (int)s->query_index);
             return DDSTREAM_E_PROTOCOL;
         }
         if (s->length > 0 && (s->ts_ms == NULL || s->values == NULL)) {
-            dds_msg_set(msg, cap, "internal: series[%zu] has %zu points but no arrays", i, s->length);
+            dds_set_msg(msg, cap, "internal: series[%zu] has %zu points but no arrays", i, s->length);
             return DDSTREAM_E_INTERNAL;
         }
         for (size_t j = 0; j < s->length; j++) {
             if (s->ts_ms[j] % grid_ms != 0) {
-                dds_msg_set(msg, cap,
+                dds_set_msg(msg, cap,
                         "series[%zu].pointlist[%zu]: timestamp %lld ms is not on the %lld s grid "
                         "(the answer has another interval)",
                         i, j, (long long)s->ts_ms[j], (long long)granularity);
@@ -120,7 +120,7 @@ static ddstream_status check_ungrouped(const dds_response *r, char *msg, size_t 
         if (*first == NULL) {
             *first = t;
         } else if (strcmp(*first, t) != 0) {
-            dds_msg_set(msg, cap,
+            dds_set_msg(msg, cap,
                     "the query is not grouped but Datadog returned several series for the %s "
                     "rollup (tags \"%.100s\" and \"%.100s\")",
                     rollup_name(s->query_index), *first, t);
@@ -152,7 +152,7 @@ static ddstream_status group_by_tags(const dds_response *r, entry *sorted, size_
         group[sorted[k].index] = n - 1;
     }
     if (n > (size_t)INT32_MAX) {
-        dds_msg_set(msg, cap, "Datadog returned %zu groups, more than a batch can index", n);
+        dds_set_msg(msg, cap, "Datadog returned %zu groups, more than a batch can index", n);
         return DDSTREAM_E_PROTOCOL;
     }
     *distinct = n;
@@ -189,14 +189,14 @@ static ddstream_status assemble_in(const dds_response *r, int64_t chunk_start, i
                                    char *msg, size_t msg_cap)
 {
     if (out == NULL || r == NULL || (r->count > 0 && r->series == NULL)) {
-        dds_msg_set(msg, msg_cap, "internal: dds_assemble called without a response or output");
+        dds_set_msg(msg, msg_cap, "internal: dds_assemble called without a response or output");
         return DDSTREAM_E_INTERNAL;
     }
     *out = NULL;
-    if (granularity <= 0 || granularity > SECONDS_LIMIT || chunk_start > chunk_end ||
-        chunk_start < -SECONDS_LIMIT || chunk_end > SECONDS_LIMIT ||
+    if (granularity <= 0 || granularity > DDS_TIME_LIMIT_S || chunk_start > chunk_end ||
+        chunk_start < -DDS_TIME_LIMIT_S || chunk_end > DDS_TIME_LIMIT_S ||
         chunk_start % granularity != 0 || chunk_end % granularity != 0) {
-        dds_msg_set(msg, msg_cap,
+        dds_set_msg(msg, msg_cap,
                 "internal: chunk [%lld, %lld) is not a whole number of %lld s buckets",
                 (long long)chunk_start, (long long)chunk_end, (long long)granularity);
         return DDSTREAM_E_INTERNAL;
@@ -214,7 +214,7 @@ static ddstream_status assemble_in(const dds_response *r, int64_t chunk_start, i
             sorted = malloc(r->count * sizeof *sorted);
             group = malloc(r->count * sizeof *group);
             if (sorted == NULL || group == NULL) {
-                dds_msg_set(msg, msg_cap, "out of memory joining %zu series", r->count);
+                dds_set_msg(msg, msg_cap, "out of memory joining %zu series", r->count);
                 st = DDSTREAM_E_NOMEM;
                 goto done;
             }
@@ -230,7 +230,7 @@ static ddstream_status assemble_in(const dds_response *r, int64_t chunk_start, i
      * answer naming many series with empty point lists asks for a huge batch. Bounded here,
      * before the batch (the only allocation that grows with rows) exists. */
     if (nseries > 0 && (buckets > SIZE_MAX / nseries || nseries * buckets > max_rows)) {
-        dds_msg_set(msg, msg_cap,
+        dds_set_msg(msg, msg_cap,
                 "the answer has %zu series x %zu buckets = %.0f rows, more than max_batch_rows "
                 "(%zu): use smaller chunks (chunk_seconds), a narrower query, or raise "
                 "max_batch_rows",
@@ -243,7 +243,7 @@ static ddstream_status assemble_in(const dds_response *r, int64_t chunk_start, i
                                          tag_bytes, grouped);
     *block = NULL; /* taken over */
     if (b == NULL) {
-        dds_msg_set(msg, msg_cap, "out of memory for a batch of %zu rows", rows);
+        dds_set_msg(msg, msg_cap, "out of memory for a batch of %zu rows", rows);
         st = DDSTREAM_E_NOMEM;
         goto done;
     }

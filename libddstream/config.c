@@ -11,6 +11,7 @@
 #include "error.h"
 #include "plan.h"
 #include "query.h"
+#include "strparse.h"
 #include "text_sanitize.h"
 
 /* The sites of shared/DATADOG.md; the API lives at https://api.<site>. */

@@ -1,4 +1,4 @@
-/* error.c — error reports and redaction. */
+/* error.c — error reports and messages, and the one redactor. */
 #include "error.h"
 
 #include <stdarg.h>
@@ -18,6 +18,23 @@ ddstream_status dds_error_set(ddstream_error *err, ddstream_status status, const
         va_end(ap);
     }
     return status;
+}
+
+void dds_error_append(ddstream_error *err, const char *fmt, ...) {
+    if (!err) return;
+    size_t n = strlen(err->message);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->message + n, sizeof err->message - n, fmt, ap);
+    va_end(ap);
+}
+
+void dds_set_msg(char *msg, size_t cap, const char *fmt, ...) {
+    if (msg == NULL || cap == 0) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, cap, fmt, ap);
+    va_end(ap);
 }
 
 void dds_redact(char *msg, const char *secret) {
@@ -41,18 +58,20 @@ void dds_redact(char *msg, const char *secret) {
     }
 }
 
+void dds_redact_keys(char *msg, const char *api_key, const char *app_key) {
+    dds_redact(msg, api_key);
+    dds_redact(msg, app_key);
+}
+
+void dds_wipe(void *p, size_t n) {
+    /* volatile so the compiler cannot drop the wipe of memory about to be freed or reused */
+    volatile unsigned char *b = p;
+    while (n--) *b++ = 0;
+}
+
 void dds_free_secret(char *secret) {
     if (!secret) return;
-    /* volatile so the compiler cannot drop the wipe of memory about to be freed */
-    volatile char *p = secret;
-    while (*p) *p++ = 0;
+    dds_wipe(secret, strlen(secret));
     free(secret);
 }
 
-void dds_msg_set(char *msg, size_t cap, const char *fmt, ...) {
-    if (msg == NULL || cap == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, cap, fmt, ap);
-    va_end(ap);
-}

@@ -1,4 +1,7 @@
-/* fetch.c — libcurl transport: keep-alive, compression, timeouts, retries, rate-limit pacing.
+/* fetch.c — the libcurl transfer: handles, key headers, keep-alive, compression, timeouts, the
+ * body buffers and their recycling, reading the answer; and the small retry loop that ties it to
+ * admission.c (request gate, shared budget), retry_policy.c (retry or not, how long to wait) and
+ * http_headers.c (what the headers said).
  *
  * Transfers run through a multi handle even though a client has one at a time (a stream runs one
  * client per request in flight, see stream.c): curl_multi_poll can be woken by curl_multi_wakeup
@@ -6,9 +9,7 @@
  * for a progress callback. */
 #include "fetch.h"
 
-#include <ctype.h>
 #include <curl/curl.h>
-#include <stdatomic.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -17,28 +18,19 @@
 #include <string.h>
 #include <time.h>
 
+#include "admission.h"
 #include "bigalloc.h"
 #include "error.h"
+#include "http_headers.h"
 #include "inflate.h"
 #include "json_check.h"
 #include "error_body.h"
 #include "parse.h"
-#include "ratelimit.h"
+#include "retry_policy.h"
 
-#define BACKOFF_CAP_MS 30000
-/* The longest wait a server's x-ratelimit-reset or Retry-After is trusted for when the answer
- * does not say how long its window is (x-ratelimit-period): a minute, Datadog's usual window.
- * A longer one is a broken header or a proxy's; obeying it would park every stream of the
- * process, and a wait cut short costs at most one more 429, which says again how long to wait. */
-#define UNKNOWN_PERIOD_LONGEST_WAIT_MS 60000
-/* Datadog's longest rate-limit window (the query endpoint's hour): a longer x-ratelimit-period
- * is as broken as the reset it would excuse. */
-#define LONGEST_PERIOD_S 3600
 #define POLL_SLICE_MS 100
 /* A kept body buffer may exceed 4x the last answer by this much before it is given back. */
 #define KEEP_SLACK (256 * 1024)
-/* The endpoint whose answers draw on the process-wide rate-limit budget (ratelimit.h). */
-#define QUERY_ENDPOINT "/api/v1/query"
 
 struct dds_http {
     const dds_settings *s;
@@ -51,22 +43,10 @@ struct dds_http {
     char user_agent[96];
     char errbuf[CURL_ERROR_SIZE]; /* libcurl's detail of the last failure */
     uint64_t rng;
-    /* Per response, from the headers. -1: not sent. */
-    int64_t rl_remaining, rl_reset_s, rl_limit, rl_period, retry_after_s;
+    dds_rl_headers rl; /* per response, from the headers */
     int64_t headers_at_ms; /* when the headers arrived: the base of x-ratelimit-reset */
-    /* Monotonic ms until which this client sleeps because the server (or the shared budget, or
-     * the request gate) said to wait; 0 when it does not. Read by other threads
-     * (ddstream_rate_limit_wait_ms). */
-    _Atomic int64_t throttled_until_ms;
-    /* The process-wide budget of query requests for (base_url, API key). */
-    dds_budget *budget;
-    int64_t ticket;       /* the reservation of the transfer in progress... */
-    int ticket_open;      /* ...until its answer (or its failure) is reported to the budget */
-    int gate_open;        /* the request gate let the transfer in progress through and has not
-                             yet been told how it ended */
-    int32_t gate_attempt;
+    dds_admission admission; /* the request gate and the shared budget */
     long header_status;   /* status line of the answer being received */
-    int64_t pacing_limit_ms; /* longest wait for a window before giving up; -1: no limit */
     /* Per transfer. The buffers stay from one transfer to the next (see keep_or_release):
      * a stream's answers are alike, so after the first one no body costs an allocation. */
     char *buf;            /* the body as it arrived (compressed when encoding says so) */
@@ -80,7 +60,7 @@ struct dds_http {
     dds_inflater *inflater;
     char *spare;          /* the last answer's buffer of megabytes, for dds_http_take_spare */
     size_t spare_cap;
-    enum { DECODED, DECODE_CORRUPT, DECODE_UNKNOWN, DECODE_NOMEM } decode; /* of a 200 answer */
+    dds_decode decode;    /* of a 200 answer */
     /* Per request: who reads a 200 answer in place (dds_http_get_read), or NULL. */
     dds_body_reader reader;
     void *reader_arg;
@@ -133,74 +113,26 @@ static size_t on_write(char *ptr, size_t size, size_t nmemb, void *userdata) {
     return n;
 }
 
-/* Parse "name: value" header lines we care about; names match case-insensitively. */
-static int header_is(const char *line, size_t n, const char *name, const char **value) {
-    size_t k = strlen(name);
-    if (n <= k || line[k] != ':') return 0;
-    for (size_t i = 0; i < k; i++)
-        if (tolower((unsigned char)line[i]) != name[i]) return 0;
-    *value = line + k + 1;
-    return 1;
-}
-
-static int64_t header_int(const char *v, const char *end) {
-    while (v < end && isspace((unsigned char)*v)) v++;
-    if (v >= end || !isdigit((unsigned char)*v)) return -1;
-    int64_t x = 0;
-    while (v < end && isdigit((unsigned char)*v) && x < INT64_C(100000000000000)) x = x * 10 + (*v++ - '0');
-    return x;
-}
-
 static int64_t reset_ms(const dds_http *h);
 static void note_distrusted_wait(dds_http *h);
 
-/* Retry-After: delay-seconds, or an HTTP date (RFC 9110), as seconds from now; -1 if neither. */
-static int64_t parse_retry_after(const char *v, const char *end) {
-    while (v < end && isspace((unsigned char)*v)) v++;
-    if (v < end && isdigit((unsigned char)*v)) return header_int(v, end);
-    char date[64];
-    size_t n = (size_t)(end - v);
-    while (n > 0 && isspace((unsigned char)v[n - 1])) n--;
-    if (n == 0 || n >= sizeof date) return -1;
-    memcpy(date, v, n);
-    date[n] = 0;
-    time_t at = curl_getdate(date, NULL);
-    if (at < 0) return -1;
-    time_t now = time(NULL);
-    return at > now ? (int64_t)(at - now) : 0;
+/* What the answer (status 0: none) said of the rate limit, for the gate and the budget. */
+static dds_rl_answer rl_answer(const dds_http *h, long status) {
+    dds_rl_answer r = {status, h->rl.limit, h->rl.remaining, h->rl.period_s, reset_ms(h)};
+    return r;
 }
 
-/* Tell the shared budget what the answer said, once per transfer. fallback_reset_ms: the wait
- * for a 429 that does not say how long (the caller's backoff). */
+/* Tell the shared budget what the answer said, once per transfer (admission.h). */
 static void settle_budget(dds_http *h, long status, int64_t fallback_reset_ms) {
-    if (!h->ticket_open) return;
-    h->ticket_open = 0;
-    if (status == 0 && h->rl_remaining < 0) {
-        dds_budget_abandoned(h->budget, h->ticket);
-        return;
-    }
-    int64_t reset = reset_ms(h);
-    if (status == 429 && reset < 0) reset = fallback_reset_ms;
-    dds_budget_answered(h->budget, h->ticket, dds_now_ms(), status, h->rl_limit, h->rl_remaining,
-                        reset, h->rl_period);
+    dds_rl_answer r = rl_answer(h, status);
+    dds_admission_report_budget(&h->admission, &r, fallback_reset_ms);
 }
 
-/* Tell the caller's request gate how the attempt it let through ended, once per attempt:
- * status > 0 with the answer's rate-limit headers, 0 for no answer. */
+/* Tell the request gate how the attempt it let through ended, once per attempt: status > 0
+ * with the answer's rate-limit headers, 0 for no answer. */
 static void settle_gate(dds_http *h, long status) {
-    if (!h->gate_open) return;
-    h->gate_open = 0;
-    ddstream_request_info info = {
-        .struct_size = sizeof info,
-        .phase = status > 0 ? DDSTREAM_REQUEST_ANSWERED : DDSTREAM_REQUEST_NO_ANSWER,
-        .attempt = h->gate_attempt,
-        .http_status = (int32_t)(status > 0 ? status : 0),
-        .ratelimit_limit = status > 0 ? h->rl_limit : -1,
-        .ratelimit_remaining = status > 0 ? h->rl_remaining : -1,
-        .ratelimit_period_s = status > 0 ? h->rl_period : -1,
-        .ratelimit_reset_ms = status > 0 ? reset_ms(h) : -1,
-    };
-    h->s->request_gate(h->s->request_gate_data, &info);
+    dds_rl_answer r = rl_answer(h, status);
+    dds_admission_report_gate(&h->admission, &r);
 }
 
 static size_t on_header(char *line, size_t size, size_t nmemb, void *userdata) {
@@ -209,11 +141,11 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *userdata) {
     const char *end = line + n, *v;
     /* A status line starts the headers of a new answer (after a 100 Continue, say). */
     if (n >= 5 && memcmp(line, "HTTP/", 5) == 0) {
-        h->rl_remaining = h->rl_reset_s = h->rl_limit = h->rl_period = h->retry_after_s = -1;
+        dds_rl_headers_clear(&h->rl);
         h->headers_at_ms = dds_now_ms();
         h->encoding = DDS_ENCODING_IDENTITY;
         const char *p = memchr(line, ' ', n);
-        h->header_status = p ? (long)header_int(p, end) : 0;
+        h->header_status = p ? (long)dds_header_number(p, end) : 0;
         return n;
     }
     if (n <= 2 && (line[0] == '\r' || line[0] == '\n')) {
@@ -225,13 +157,11 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *userdata) {
         if (h->header_status >= 200) settle_gate(h, h->header_status);
         return n;
     }
-    if (header_is(line, n, "x-ratelimit-remaining", &v)) h->rl_remaining = header_int(v, end);
-    else if (header_is(line, n, "x-ratelimit-reset", &v)) h->rl_reset_s = header_int(v, end);
-    else if (header_is(line, n, "x-ratelimit-limit", &v)) h->rl_limit = header_int(v, end);
-    else if (header_is(line, n, "x-ratelimit-period", &v)) h->rl_period = header_int(v, end);
-    else if (header_is(line, n, "retry-after", &v)) h->retry_after_s = parse_retry_after(v, end);
-    else if (header_is(line, n, "content-encoding", &v)) h->encoding = dds_encoding_parse(v, (size_t)(end - v));
-    else if (header_is(line, n, "content-length", &v)) reserve_body(h, header_int(v, end));
+    if (dds_rl_headers_take(&h->rl, line, n)) return n;
+    if ((v = dds_header_value(line, n, "content-encoding")))
+        h->encoding = dds_encoding_parse(v, (size_t)(end - v));
+    else if ((v = dds_header_value(line, n, "content-length")))
+        reserve_body(h, dds_header_number(v, end));
     return n;
 }
 
@@ -258,19 +188,16 @@ static struct curl_slist *key_headers(const dds_settings *s, int with_app_key) {
     next = curl_slist_append(list, "Accept-Encoding: gzip");
     if (!next) goto fail;
     list = next;
-    memset(line, 0, sizeof line);
+    dds_wipe(line, sizeof line);
     return list;
 fail:
-    memset(line, 0, sizeof line);
+    dds_wipe(line, sizeof line);
     curl_slist_free_all(list);
     return NULL;
 }
 
 static void free_key_headers(struct curl_slist *list) {
-    for (struct curl_slist *p = list; p; p = p->next) {
-        volatile char *c = (volatile char *)p->data;
-        while (*c) *c++ = 0;
-    }
+    for (struct curl_slist *p = list; p; p = p->next) dds_wipe(p->data, strlen(p->data));
     curl_slist_free_all(list);
 }
 
@@ -287,21 +214,14 @@ dds_http *dds_http_new(const dds_settings *s, dds_log *log, dds_cancel *cancel, 
     h->s = s;
     h->log = log;
     h->cancel = cancel;
-    h->pacing_limit_ms = s->max_retry_wait_ms;
     h->rng = (uint64_t)dds_now_ms() ^ ((uint64_t)(uintptr_t)h << 16) ^ UINT64_C(0x9e3779b97f4a7c15);
     h->easy = curl_easy_init();
     h->multi = curl_multi_init();
     h->headers_query = key_headers(s, 1);
     h->headers_validate = key_headers(s, 0);
     h->inflater = dds_inflater_new();
-    size_t slen = strlen(s->base_url) + sizeof QUERY_ENDPOINT;
-    char *scope = malloc(slen);
-    if (scope) {
-        snprintf(scope, slen, "%s%s", s->base_url, QUERY_ENDPOINT);
-        h->budget = dds_budget_acquire(scope, s->api_key);
-        free(scope);
-    }
-    if (!h->easy || !h->multi || !h->headers_query || !h->headers_validate || !h->budget ||
+    int admitted = dds_admission_init(&h->admission, s, log, cancel) == 0;
+    if (!h->easy || !h->multi || !h->headers_query || !h->headers_validate || !admitted ||
         !h->inflater) {
         dds_http_free(h);
         dds_error_set(err, DDSTREAM_E_NOMEM, "out of memory creating the HTTP client");
@@ -356,7 +276,7 @@ void dds_http_free(dds_http *h) {
     }
     if (h->multi) curl_multi_cleanup(h->multi);
     if (h->easy) curl_easy_cleanup(h->easy);
-    dds_budget_release(h->budget);
+    dds_admission_destroy(&h->admission);
     free_key_headers(h->headers_query);
     free_key_headers(h->headers_validate);
     free(h->buf);
@@ -367,8 +287,7 @@ void dds_http_free(dds_http *h) {
 }
 
 void dds_http_scrub(const dds_http *h, char *msg) {
-    dds_redact(msg, h->s->api_key);
-    dds_redact(msg, h->s->app_key);
+    dds_redact_keys(msg, h->s->api_key, h->s->app_key);
 }
 
 char *dds_http_escape(dds_http *h, const char *value) {
@@ -381,9 +300,10 @@ char *dds_http_escape(dds_http *h, const char *value) {
 
 /* The body to read (h->body) from the one received (h->buf): itself, or its decoded bytes in
  * h->dec. An answer other than a 200 that cannot be decoded gives an empty body (its status says
- * enough); a 200's failure is reported as a CURLcode for curl_failure, with h->decode saying which. */
+ * enough); a 200's failure is reported as a CURLcode for the retry policy, with h->decode saying
+ * which. */
 static CURLcode decode_body(dds_http *h, long status) {
-    h->decode = DECODED;
+    h->decode = DDS_DECODED;
     h->body = h->buf;
     h->body_len = h->len;
     if (h->encoding == DDS_ENCODING_IDENTITY || h->len == 0) { /* nothing to decode */
@@ -419,11 +339,11 @@ static CURLcode decode_body(dds_http *h, long status) {
     case DDS_INFLATE_NOMEM:
         goto nomem;
     default:
-        h->decode = h->encoding == DDS_ENCODING_UNKNOWN ? DECODE_UNKNOWN : DECODE_CORRUPT;
+        h->decode = h->encoding == DDS_ENCODING_UNKNOWN ? DDS_DECODE_UNKNOWN : DDS_DECODE_CORRUPT;
         return CURLE_BAD_CONTENT_ENCODING;
     }
 nomem:
-    h->decode = DECODE_NOMEM;
+    h->decode = DDS_DECODE_NOMEM;
     return CURLE_OUT_OF_MEMORY;
 }
 
@@ -432,13 +352,13 @@ static CURLcode transfer(dds_http *h, const char *url, int send_app_key, long *h
                          int *aborted) {
     h->len = 0;
     h->too_large = 0;
-    h->decode = DECODED;
+    h->decode = DDS_DECODED;
     h->encoding = DDS_ENCODING_IDENTITY;
     h->body = h->buf;
     h->body_len = 0;
     h->errbuf[0] = 0;
     h->headers_at_ms = dds_now_ms();
-    h->rl_remaining = h->rl_reset_s = h->rl_limit = h->rl_period = h->retry_after_s = -1;
+    dds_rl_headers_clear(&h->rl);
     *http_status = 0;
     *aborted = 0;
     curl_easy_setopt(h->easy, CURLOPT_URL, url);
@@ -487,67 +407,32 @@ static uint64_t next_random(dds_http *h) {
     return h->rng * UINT64_C(2685821657736338717);
 }
 
-static int64_t backoff_ms(dds_http *h, int attempt) {
-    int64_t d = h->s->retry_backoff_ms;
-    int64_t cap = d > BACKOFF_CAP_MS ? d : BACKOFF_CAP_MS;
-    for (int i = 0; i < attempt && d < cap; i++) d *= 2;
-    if (d > cap) d = cap;
-    /* "equal jitter": at least half the backoff, so retries stay spread but never hammer */
-    return d / 2 + (int64_t)(next_random(h) % (uint64_t)(d / 2 + 1));
-}
-
-/* The longest wait an answer's headers are trusted for: the window's period when the answer
- * says it (x-ratelimit-period; a window cannot reset later than one period from now) and it is
- * one Datadog uses (an hour at most), else UNKNOWN_PERIOD_LONGEST_WAIT_MS. */
-static int64_t longest_wait_ms(const dds_http *h) {
-    return h->rl_period > 0 && h->rl_period <= LONGEST_PERIOD_S ? h->rl_period * 1000
-                                                                 : UNKNOWN_PERIOD_LONGEST_WAIT_MS;
-}
-
-/* A header's wait in ms from when the headers arrived, as sent (unbounded); -1 when absent.
- * x-ratelimit-reset is a duration in seconds (Retry-After too). Proxies have been seen to rewrite
- * it as an epoch timestamp (seconds or ms): accept those. */
-static int64_t announced_wait_ms(int64_t v) {
-    if (v < 0) return -1;
-    if (v <= INT64_C(1000000000)) return v * 1000;
+/* Wall-clock ms: headers may carry epoch timestamps. */
+static int64_t wall_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-    /* epoch ms, or epoch s: whole seconds, so the window may end up to a second later */
-    int64_t at = v > INT64_C(100000000000) ? v : v * 1000 + 1000;
-    return at > now ? at - now : 0;
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* A header's wait from now, bounded by longest_wait_ms, counted from when the headers arrived
- * (not from the end of a long body); -1 when absent. */
-static int64_t bounded_wait_ms(const dds_http *h, int64_t v) {
-    int64_t ms = announced_wait_ms(v);
-    if (ms < 0) return -1;
-    int64_t longest = longest_wait_ms(h);
-    if (ms > longest) ms = longest;
-    int64_t since = dds_now_ms() - h->headers_at_ms;
-    if (since > 0) ms = ms > since ? ms - since : 0;
-    return ms;
-}
-
-/* Milliseconds from now until the rate-limit window resets (x-ratelimit-reset, else
- * Retry-After), bounded (longest_wait_ms); -1 when unknown. */
+/* Milliseconds from now until the rate-limit window resets, as the retry policy reads the
+ * headers (bounded); -1 when unknown. */
 static int64_t reset_ms(const dds_http *h) {
-    return bounded_wait_ms(h, h->rl_reset_s >= 0 ? h->rl_reset_s : h->retry_after_s);
+    return dds_retry_reset_ms(&h->rl, wall_ms(), dds_now_ms() - h->headers_at_ms);
 }
 
 /* At the end of an answer's headers: say so (INFO) when a wait they ask for is longer than
- * they can mean, and is cut to longest_wait_ms. */
+ * they can mean, and is cut to dds_retry_longest_wait_ms. */
 static void note_distrusted_wait(dds_http *h) {
-    const char *name = h->rl_reset_s >= 0 ? "x-ratelimit-reset" : "Retry-After";
-    int64_t asked = announced_wait_ms(h->rl_reset_s >= 0 ? h->rl_reset_s : h->retry_after_s);
-    int64_t longest = longest_wait_ms(h);
+    const char *name = h->rl.reset_s >= 0 ? "x-ratelimit-reset" : "Retry-After";
+    int64_t asked = dds_retry_announced_wait_ms(
+        h->rl.reset_s >= 0 ? h->rl.reset_s : h->rl.retry_after_s, wall_ms());
+    int64_t longest = dds_retry_longest_wait_ms(h->rl.period_s);
     if (asked <= longest) return;
-    if (h->rl_period > 0 && h->rl_period <= LONGEST_PERIOD_S)
+    if (dds_retry_period_trusted(h->rl.period_s))
         dds_logf(h->log, DDSTREAM_LOG_INFO,
                  "HTTP %ld: %s asks to wait %lld s, longer than the rate-limit window's period "
                  "(x-ratelimit-period: %lld s): waiting %lld s at most",
-                 h->header_status, name, (long long)(asked / 1000), (long long)h->rl_period,
+                 h->header_status, name, (long long)(asked / 1000), (long long)h->rl.period_s,
                  (long long)(longest / 1000));
     else
         dds_logf(h->log, DDSTREAM_LOG_INFO,
@@ -555,33 +440,6 @@ static void note_distrusted_wait(dds_http *h) {
                  "window is (no x-ratelimit-period): waiting %lld s at most",
                  h->header_status, name, (long long)(asked / 1000),
                  (long long)(longest / 1000));
-}
-
-/* The wait a 408 or 5xx answer asks for with Retry-After (bounded), or -1. */
-static int64_t server_asked_ms(const dds_http *h, long status) {
-    if (status != 408 && status < 500) return -1;
-    return h->retry_after_s > 0 ? bounded_wait_ms(h, h->retry_after_s) : -1;
-}
-
-/* How long to wait before retrying a 408 or 5xx: the server's Retry-After (bounded) when it
- * sent one, else the backoff. */
-static int64_t retry_delay_ms(dds_http *h, int attempt) {
-    int64_t asked = server_asked_ms(h, h->header_status);
-    return asked > 0 ? asked : backoff_ms(h, attempt);
-}
-
-/* Sleep (cancellably) for ms because a server, the budget or the gate said to wait, visibly to
- * ddstream_rate_limit_wait_ms. Returns nonzero if cancelled. */
-static int throttled_sleep(dds_http *h, int64_t ms) {
-    atomic_store(&h->throttled_until_ms, dds_now_ms() + ms);
-    int cancelled = dds_cancel_sleep(h->cancel, ms);
-    atomic_store(&h->throttled_until_ms, 0);
-    return cancelled;
-}
-
-int64_t dds_http_throttled_ms(dds_http *h, int64_t now_ms) {
-    int64_t until = h ? atomic_load(&h->throttled_until_ms) : 0;
-    return until > now_ms ? until - now_ms : 0;
 }
 
 /* Whether a JSON body is a correct beginning of a document that stops early: the answer was cut
@@ -596,225 +454,10 @@ static int json_cut_short(const char *p, size_t n, size_t *open_brackets) {
     return 1;
 }
 
-typedef enum { OUTCOME_OK, OUTCOME_RETRY, OUTCOME_FAIL } outcome;
+void dds_http_wait_for_windows(dds_http *h) { dds_admission_wait_for_windows(&h->admission); }
 
-static outcome curl_failure(dds_http *h, CURLcode rc, int attempt, int64_t *delay_ms,
-                            ddstream_error *err) {
-    const char *detail = h->errbuf[0] ? h->errbuf : curl_easy_strerror(rc);
-    if (h->decode == DECODE_CORRUPT) {
-        /* Damaged on the way (a proxy, a connection cut inside a framed body): worth a retry. */
-        dds_error_set(err, DDSTREAM_E_NETWORK,
-                      "the answer's %zu bytes of compressed data are corrupt or cut short",
-                      h->len);
-        *delay_ms = backoff_ms(h, attempt);
-        return OUTCOME_RETRY;
-    }
-    if (h->decode == DECODE_UNKNOWN) {
-        dds_error_set(err, DDSTREAM_E_PROTOCOL,
-                      "the answer came in a Content-Encoding ddstream did not ask for (it asks for "
-                      "gzip)");
-        return OUTCOME_FAIL;
-    }
-    if (h->decode == DECODE_NOMEM) {
-        dds_error_set(err, DDSTREAM_E_NOMEM, "out of memory decoding a %zu-byte answer", h->len);
-        return OUTCOME_FAIL;
-    }
-    if (rc == CURLE_WRITE_ERROR && h->too_large) {
-        dds_error_set(err, DDSTREAM_E_PROTOCOL,
-                      "the answer exceeded max_body_bytes (%lld bytes, counted decompressed); "
-                      "raise it or use smaller chunks",
-                      (long long)h->s->max_body_bytes);
-        return OUTCOME_FAIL;
-    }
-    switch (rc) {
-    case CURLE_PEER_FAILED_VERIFICATION:
-        dds_error_set(err, DDSTREAM_E_NETWORK,
-                      "TLS certificate verification failed: %s (libcurl error %d); if the server "
-                      "uses a private CA, set ca_bundle to its certificate",
-                      detail, (int)rc);
-        return OUTCOME_FAIL;
-    case CURLE_SSL_CACERT_BADFILE:
-        dds_error_set(err, DDSTREAM_E_CONFIG, "ca_bundle (or $SSL_CERT_FILE when ca_bundle is unset) could not be used: %s "
-                      "(libcurl error %d)",
-                      detail, (int)rc);
-        return OUTCOME_FAIL;
-    default:
-        break;
-    }
-    ddstream_status st = rc == CURLE_OPERATION_TIMEDOUT ? DDSTREAM_E_TIMEOUT : DDSTREAM_E_NETWORK;
-    dds_error_set(err, st, "%s (libcurl error %d)", detail, (int)rc);
-    switch (rc) {
-    case CURLE_COULDNT_RESOLVE_HOST:
-    case CURLE_COULDNT_RESOLVE_PROXY:
-    case CURLE_COULDNT_CONNECT:
-    case CURLE_OPERATION_TIMEDOUT:
-    case CURLE_SEND_ERROR:
-    case CURLE_RECV_ERROR:
-    case CURLE_PARTIAL_FILE:
-    case CURLE_GOT_NOTHING:
-    case CURLE_SSL_CONNECT_ERROR:
-    case CURLE_HTTP2:
-    case CURLE_HTTP2_STREAM:
-    case CURLE_BAD_CONTENT_ENCODING:
-        *delay_ms = backoff_ms(h, attempt);
-        return OUTCOME_RETRY;
-    default:
-        return OUTCOME_FAIL; /* bad URL, unsupported protocol, ...: retrying cannot help */
-    }
-}
-
-/* A 200 whose JSON stops with brackets or a string still open. */
-static outcome cut_short(dds_http *h, size_t open, int attempt, int64_t *delay_ms,
-                         ddstream_error *err) {
-    dds_error_set(err, DDSTREAM_E_NETWORK,
-                  "the answer was cut short: its %zu bytes of JSON end with %zu bracket(s) "
-                  "still open",
-                  h->body_len, open);
-    *delay_ms = backoff_ms(h, attempt);
-    return OUTCOME_RETRY;
-}
-
-/* Classify one attempt. For RETRY sets *delay_ms; for FAIL fills err. A 200 read by a reader is
- * checked for being cut short only if the reader fails (get): a complete document is the common
- * case, and the reader's own pass over it proves it complete. */
-static outcome classify(dds_http *h, CURLcode rc, long status, int attempt, int64_t *delay_ms,
-                        ddstream_error *err) {
-    char server_msg[320];
-    if (rc != CURLE_OK) return curl_failure(h, rc, attempt, delay_ms, err);
-    if (status == 200) {
-        size_t open = 0;
-        if (h->reader || !json_cut_short(h->body, h->body_len, &open)) return OUTCOME_OK;
-        return cut_short(h, open, attempt, delay_ms, err);
-    }
-    if (status >= 300 && status < 400) {
-        dds_error_set(err, DDSTREAM_E_SERVER,
-                      "HTTP %ld: the server redirects elsewhere; redirects are not followed because "
-                      "the keys would go with them (set base_url to the final address)",
-                      status);
-        if (err) err->http_status = (int32_t)status;
-        return OUTCOME_FAIL;
-    }
-    /* The status decides, whatever the body is: a 429 or 403 may well be an HTML page. */
-    dds_parse_error_body(h->body, h->body_len, server_msg, sizeof server_msg);
-    dds_http_scrub(h, server_msg);
-    const char *sep = server_msg[0] ? ": " : "";
-    ddstream_status st;
-    const char *hint = "";
-    switch (status) {
-    case 400: case 404: case 422:
-        st = DDSTREAM_E_QUERY;
-        break;
-    case 401: case 403:
-        st = DDSTREAM_E_AUTH;
-        hint = " (check the API key, the application key and the site)";
-        break;
-    case 429:
-        st = DDSTREAM_E_RATE_LIMITED;
-        break;
-    case 408:
-        st = DDSTREAM_E_TIMEOUT;
-        break;
-    default:
-        st = DDSTREAM_E_SERVER;
-        break;
-    }
-    dds_error_set(err, st, "HTTP %ld from Datadog%s%s%s", status, sep, server_msg, hint);
-    if (err) err->http_status = (int32_t)status;
-    if (status == 429) {
-        int64_t reset = reset_ms(h);
-        *delay_ms = reset >= 0 ? reset + 50 : backoff_ms(h, attempt);
-        return OUTCOME_RETRY;
-    }
-    if (status == 408 || status >= 500) {
-        *delay_ms = retry_delay_ms(h, attempt);
-        return OUTCOME_RETRY;
-    }
-    return OUTCOME_FAIL;
-}
-
-static void append(ddstream_error *err, const char *fmt, ...) DDS_PRINTF(2, 3);
-static void append(ddstream_error *err, const char *fmt, ...) {
-    if (!err) return;
-    size_t n = strlen(err->message);
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err->message + n, sizeof err->message - n, fmt, ap);
-    va_end(ap);
-}
-
-void dds_http_wait_for_windows(dds_http *h) { h->pacing_limit_ms = -1; }
-
-/* Ask the caller's request gate (if any) until it lets attempt through. Returns the ms waited,
- * -1 if cancelled meanwhile, -2 if the gate's wait goes beyond pacing_limit_ms, -3 if the gate
- * refused. */
-static int64_t wait_for_gate(dds_http *h, int32_t attempt, int64_t *wait_out) {
-    if (!h->s->request_gate) return 0;
-    ddstream_request_info info = {
-        .struct_size = sizeof info,
-        .phase = DDSTREAM_REQUEST_BEFORE,
-        .attempt = attempt,
-        .ratelimit_limit = -1,
-        .ratelimit_remaining = -1,
-        .ratelimit_period_s = -1,
-        .ratelimit_reset_ms = -1,
-    };
-    int64_t waited = 0;
-    int told = 0;
-    for (;;) {
-        int64_t t = dds_now_ms();
-        int64_t wait = h->s->request_gate(h->s->request_gate_data, &info);
-        if (wait == 0) {
-            h->gate_open = 1;
-            h->gate_attempt = attempt;
-            return waited;
-        }
-        if (wait < 0) return -3;
-        *wait_out = wait;
-        if (h->pacing_limit_ms >= 0 && waited + wait > h->pacing_limit_ms) return -2;
-        if (!told && wait > 100) {
-            dds_logf(h->log, DDSTREAM_LOG_INFO, "request gate: waiting %lld ms", (long long)wait);
-            told = 1;
-        }
-        if (throttled_sleep(h, wait)) return -1;
-        waited += dds_now_ms() - t;
-    }
-}
-
-/* Wait until the shared budget lets one more query out. Returns the ms waited, -1 if cancelled
- * meanwhile, -2 if the window ends further away than pacing_limit_ms allows. On success *ticket
- * holds the reservation. */
-static int64_t wait_for_budget(dds_http *h, int64_t *ticket, int64_t *wait_out) {
-    int64_t waited = 0;
-    int told = 0;
-    for (;;) {
-        int64_t t = dds_now_ms();
-        int64_t wait = dds_budget_reserve(h->budget, t, ticket);
-        if (wait == 0) return waited;
-        *wait_out = wait;
-        if (h->pacing_limit_ms >= 0 && waited + wait > h->pacing_limit_ms) return -2;
-        if (!told && wait > 100) {
-            dds_logf(h->log, DDSTREAM_LOG_INFO,
-                     "rate-limit budget spent: waiting %lld ms for the window to reset", (long long)wait);
-            told = 1;
-        }
-        if (throttled_sleep(h, wait)) return -1;
-        waited += dds_now_ms() - t;
-    }
-}
-
-/* The error for a request that was never sent, from wait_for_gate's or wait_for_budget's code. */
-static ddstream_status not_sent(const dds_http *h, int64_t code, int from_gate, int64_t wait,
-                                ddstream_error *err) {
-    if (code == -1) return dds_error_set(err, DDSTREAM_E_CANCELLED, "cancelled");
-    if (code == -3)
-        return dds_error_set(err, DDSTREAM_E_RATE_LIMITED, "the request was refused by the request gate");
-    if (from_gate)
-        return dds_error_set(err, DDSTREAM_E_RATE_LIMITED,
-                             "the request gate asks to wait %lld ms, longer than max_retry_wait_ms=%lld "
-                             "allows", (long long)wait, (long long)h->pacing_limit_ms);
-    return dds_error_set(err, DDSTREAM_E_RATE_LIMITED,
-                         "the rate-limit window is spent and resets in %lld ms, later than "
-                         "max_retry_wait_ms=%lld allows", (long long)wait, (long long)h->pacing_limit_ms);
+int64_t dds_http_throttled_ms(dds_http *h, int64_t now_ms) {
+    return h ? dds_admission_throttled_ms(&h->admission, now_ms) : 0;
 }
 
 /* Keep a buffer for the next answer, unless it is large (megabytes: the chunk's batch takes it
@@ -829,118 +472,27 @@ static void keep_or_release(char **buf, size_t *cap, size_t used) {
     }
 }
 
-/* dds_http_get and dds_http_get_read: with h->reader set, a 200 is read in place, else handed
- * over in *body. */
-static ddstream_status get(dds_http *h, const char *path_query, int send_app_key, dds_body *body,
-                           ddstream_error *err) {
-    if (body) {
-        body->data = NULL;
-        body->len = 0;
+/* A 200 answer's body moves to the caller (dds_http_get); the next transfer allocates anew. */
+static void hand_over_body(dds_http *h, dds_body *body) {
+    body->data = h->body;
+    body->len = h->body_len;
+    if (h->body == h->dec) {
+        h->dec = NULL;
+        h->dec_cap = 0;
+    } else {
+        h->buf = NULL;
+        h->len = h->cap = 0;
     }
-    size_t blen = strlen(h->s->base_url), qlen = strlen(path_query);
-    char *url = malloc(blen + qlen + 1);
-    if (!url) return dds_error_set(err, DDSTREAM_E_NOMEM, "out of memory building the URL");
-    memcpy(url, h->s->base_url, blen);
-    memcpy(url + blen, path_query, qlen + 1);
-    size_t plen = strlen(QUERY_ENDPOINT);
-    int paced = strncmp(path_query, QUERY_ENDPOINT, plen) == 0 &&
-                (path_query[plen] == '?' || path_query[plen] == 0);
-    int64_t first_failure_at = -1; /* the retry-time budget counts from the first failure */
-    int64_t paced_ms = 0;          /* ...minus the waits for the rate-limit window, which are not retries */
-    ddstream_status result = DDSTREAM_E_INTERNAL;
-    for (int attempt = 0;; attempt++) {
-        int64_t ticket = 0;
-        if (paced) {
-            int64_t wait = 0;
-            int64_t waited = wait_for_gate(h, (int32_t)attempt, &wait);
-            int from_gate = waited < 0;
-            if (waited >= 0) {
-                if (first_failure_at >= 0) paced_ms += waited;
-                waited = wait_for_budget(h, &ticket, &wait);
-                if (waited < 0) settle_gate(h, 0); /* let through by the gate, but never sent */
-                else if (first_failure_at >= 0) paced_ms += waited;
-            }
-            if (waited < 0) {
-                result = not_sent(h, waited, from_gate, wait, err);
-                break;
-            }
-        }
-        dds_logf(h->log, DDSTREAM_LOG_DEBUG, "GET %s%s", h->s->base_url, path_query);
-        long status;
-        int aborted;
-        int64_t t0 = dds_now_ms();
-        h->ticket = ticket;
-        h->ticket_open = paced;
-        h->header_status = 0;
-        CURLcode rc = transfer(h, url, send_app_key, &status, &aborted);
-        settle_gate(h, 0); /* no-op unless the headers never ended: no answer */
-        if (aborted) {
-            settle_budget(h, 0, -1);
-            result = dds_error_set(err, DDSTREAM_E_CANCELLED, "cancelled");
-            break;
-        }
-        dds_logf(h->log, DDSTREAM_LOG_DEBUG, "HTTP %ld, %zu bytes in %lld ms (remaining %lld)", status,
-                 h->len, (long long)(dds_now_ms() - t0), (long long)h->rl_remaining);
-        int64_t delay = 0;
-        outcome o = classify(h, rc, status, attempt, &delay, err);
-        settle_budget(h, status, delay); /* a 429 without a reset: everyone waits this out */
-        if (o == OUTCOME_OK && h->reader) {
-            result = h->reader(h->reader_arg, h->body, h->body_len, err);
-            size_t open = 0;
-            if (result != DDSTREAM_E_PROTOCOL || !json_cut_short(h->body, h->body_len, &open))
-                break;
-            o = cut_short(h, open, attempt, &delay, err);
-        } else if (o == OUTCOME_OK) {
-            /* Ownership moves to the caller; the next transfer allocates anew. */
-            body->data = h->body;
-            body->len = h->body_len;
-            if (h->body == h->dec) {
-                h->dec = NULL;
-                h->dec_cap = 0;
-            } else {
-                h->buf = NULL;
-                h->len = h->cap = 0;
-            }
-            result = DDSTREAM_OK;
-            break;
-        }
-        if (o == OUTCOME_FAIL) {
-            result = err ? err->status : DDSTREAM_E_SERVER;
-            break;
-        }
-        ddstream_status retry_status = err ? err->status : DDSTREAM_E_SERVER;
-        if (attempt >= h->s->max_retries) {
-            if (attempt > 0) append(err, " (after %d retries)", attempt);
-            result = retry_status;
-            break;
-        }
-        int64_t now = dds_now_ms();
-        if (first_failure_at < 0) first_failure_at = now;
-        int64_t spent = now - first_failure_at - paced_ms;
-        if (spent + delay > h->s->max_retry_wait_ms) {
-            append(err, " (after %d retries; the next, in %lld ms, would exceed max_retry_wait_ms=%lld)",
-                   attempt, (long long)delay, (long long)h->s->max_retry_wait_ms);
-            result = retry_status;
-            break;
-        }
-        dds_logf(h->log, DDSTREAM_LOG_WARN, "%s; retry %d of %d in %lld ms",
-                 err ? err->message : "request failed", attempt + 1, (int)h->s->max_retries,
-                 (long long)delay);
-        /* A wait the server asked for (429, Retry-After) shows in ddstream_rate_limit_wait_ms;
-         * a plain backoff does not. */
-        int throttled = status == 429 || server_asked_ms(h, status) > 0;
-        if (throttled ? throttled_sleep(h, delay) : dds_cancel_sleep(h->cancel, delay)) {
-            result = dds_error_set(err, DDSTREAM_E_CANCELLED, "cancelled");
-            break;
-        }
-    }
-    free(url);
+}
+
+/* After a request: keep the buffers for the next answer or give them back (keep_or_release).
+ * offer_spare: the answer was read in place and is done with; a buffer of megabytes, which
+ * would be given back, is offered for the chunk's batch instead (dds_http_take_spare). */
+static void recycle_buffers(dds_http *h, int offer_spare) {
     free(h->spare);
     h->spare = NULL;
     h->spare_cap = 0;
-    if (result == DDSTREAM_OK && h->reader) {
-        /* Read and done with: a buffer of megabytes would be given back below; offer it for
-         * the batch instead (dds_http_take_spare). */
+    if (offer_spare) {
         if (h->dec_cap >= DDS_BIG_ALLOC_MIN) {
             h->spare = h->dec;
             h->spare_cap = h->dec_cap;
@@ -957,6 +509,120 @@ static ddstream_status get(dds_http *h, const char *path_query, int send_app_key
     keep_or_release(&h->dec, &h->dec_cap, h->encoding == DDS_ENCODING_IDENTITY ? 0 : h->body_len);
     h->body = NULL;
     h->body_len = 0;
+}
+
+/* What the retry policy needs to know of the attempt just made. server_msg (cap bytes) receives
+ * the server's own message from an error answer, keys scrubbed. A 200 read by a reader is
+ * checked for being cut short only if the reader fails (get): a complete document is the common
+ * case, and the reader's own pass over it proves it complete. */
+static dds_attempt attempt_report(dds_http *h, int attempt, CURLcode rc, long status,
+                                  char *server_msg, size_t cap) {
+    dds_attempt a = {
+        .attempt = attempt,
+        .curl_code = (int)rc,
+        .curl_detail = h->errbuf[0] ? h->errbuf : curl_easy_strerror(rc),
+        .status = status,
+        .decode = h->decode,
+        .too_large = h->too_large,
+        .received_len = h->len,
+        .body_len = h->body_len,
+        .server_msg = server_msg,
+        .rl = h->rl,
+        .headers_age_ms = dds_now_ms() - h->headers_at_ms,
+        .now_epoch_ms = wall_ms(),
+        .random = next_random(h),
+    };
+    server_msg[0] = 0;
+    if (rc != CURLE_OK) return a;
+    if (status == 200) {
+        a.cut_short = !h->reader && json_cut_short(h->body, h->body_len, &a.open_brackets);
+    } else if (status < 300 || status >= 400) {
+        dds_parse_error_body(h->body, h->body_len, server_msg, cap);
+        dds_http_scrub(h, server_msg);
+    }
+    return a;
+}
+
+/* dds_http_get and dds_http_get_read: with h->reader set, a 200 is read in place, else handed
+ * over in *body. The retry loop: admission (gate, budget), the transfer, the retry policy's
+ * verdict, the wait. */
+static ddstream_status get(dds_http *h, const char *path_query, int send_app_key, dds_body *body,
+                           ddstream_error *err) {
+    if (body) {
+        body->data = NULL;
+        body->len = 0;
+    }
+    size_t blen = strlen(h->s->base_url), qlen = strlen(path_query);
+    char *url = malloc(blen + qlen + 1);
+    if (!url) return dds_error_set(err, DDSTREAM_E_NOMEM, "out of memory building the URL");
+    memcpy(url, h->s->base_url, blen);
+    memcpy(url + blen, path_query, qlen + 1);
+    int paced = dds_admission_paces(path_query);
+    int64_t first_failure_at = -1; /* the retry-time budget counts from the first failure */
+    int64_t paced_ms = 0;          /* ...minus the waits for the rate-limit window, which are not retries */
+    ddstream_status result = DDSTREAM_E_INTERNAL;
+    for (int attempt = 0;; attempt++) {
+        if (paced) {
+            int64_t waited = 0;
+            result = dds_admission_enter(&h->admission, (int32_t)attempt, &waited, err);
+            if (result != DDSTREAM_OK) break;
+            if (first_failure_at >= 0) paced_ms += waited;
+        }
+        dds_logf(h->log, DDSTREAM_LOG_DEBUG, "GET %s%s", h->s->base_url, path_query);
+        long status;
+        int aborted;
+        int64_t t0 = dds_now_ms();
+        h->header_status = 0;
+        CURLcode rc = transfer(h, url, send_app_key, &status, &aborted);
+        settle_gate(h, 0); /* no-op unless the headers never ended: no answer */
+        if (aborted) {
+            settle_budget(h, 0, -1);
+            result = dds_error_set(err, DDSTREAM_E_CANCELLED, "cancelled");
+            break;
+        }
+        dds_logf(h->log, DDSTREAM_LOG_DEBUG, "HTTP %ld, %zu bytes in %lld ms (remaining %lld)", status,
+                 h->len, (long long)(dds_now_ms() - t0), (long long)h->rl.remaining);
+        int64_t delay = 0;
+        char server_msg[320];
+        dds_attempt a = attempt_report(h, attempt, rc, status, server_msg, sizeof server_msg);
+        dds_outcome o = dds_retry_classify(h->s, &a, &delay, err);
+        settle_budget(h, status, delay); /* a 429 without a reset: everyone waits this out */
+        if (o == DDS_OUTCOME_OK && h->reader) {
+            result = h->reader(h->reader_arg, h->body, h->body_len, err);
+            if (result != DDSTREAM_E_PROTOCOL ||
+                !json_cut_short(h->body, h->body_len, &a.open_brackets))
+                break;
+            a.cut_short = 1;
+            o = dds_retry_classify(h->s, &a, &delay, err);
+        } else if (o == DDS_OUTCOME_OK) {
+            hand_over_body(h, body);
+            result = DDSTREAM_OK;
+            break;
+        }
+        if (o == DDS_OUTCOME_FAIL) {
+            result = err ? err->status : DDSTREAM_E_SERVER;
+            break;
+        }
+        int64_t now = dds_now_ms();
+        if (first_failure_at < 0) first_failure_at = now;
+        int64_t spent = now - first_failure_at - paced_ms;
+        if (dds_retry_budget_check(h->s, attempt, spent, delay, err) != DDS_RETRY_GO) {
+            result = err ? err->status : DDSTREAM_E_SERVER;
+            break;
+        }
+        dds_logf(h->log, DDSTREAM_LOG_WARN, "%s; retry %d of %d in %lld ms",
+                 err ? err->message : "request failed", attempt + 1, (int)h->s->max_retries,
+                 (long long)delay);
+        /* A wait the server asked for (429, Retry-After) shows in ddstream_rate_limit_wait_ms;
+         * a plain backoff does not. */
+        if (dds_retry_is_throttle(&a) ? dds_admission_sleep(&h->admission, delay)
+                                      : dds_cancel_sleep(h->cancel, delay)) {
+            result = dds_error_set(err, DDSTREAM_E_CANCELLED, "cancelled");
+            break;
+        }
+    }
+    free(url);
+    recycle_buffers(h, result == DDSTREAM_OK && h->reader);
     return result;
 }
 

@@ -1,5 +1,6 @@
 /* fetch.h — HTTP GET against the Datadog API with retries and rate-limit pacing.
- * The only module that includes curl/curl.h. One dds_http per thread of use. */
+ * The only module that drives libcurl (http_headers.c borrows curl_getdate, retry_policy.c the
+ * CURLcode values). One dds_http per thread of use. */
 #ifndef DDSTREAM_FETCH_H
 #define DDSTREAM_FETCH_H
 

@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "strparse.h"
+
 typedef struct frame {
     char kind;            /* '{' or '[' */
     size_t index;         /* '[': the element being read */
@@ -183,10 +185,6 @@ static int push(scanner *sc, char kind) {
     return 0;
 }
 
-static size_t skip_ws(const unsigned char *p, size_t n, size_t i) {
-    return dds_json_skip_ws((const char *)p, n, i);
-}
-
 /* What comes next inside the innermost container, or at the top. */
 typedef enum { WANT_VALUE, WANT_VALUE_OR_CLOSE, WANT_KEY, WANT_KEY_OR_CLOSE, WANT_COLON,
                WANT_COMMA_OR_CLOSE } want;
@@ -196,7 +194,7 @@ static int scan(scanner *sc) {
     size_t n = sc->n;
     want w = WANT_VALUE;
     for (;;) {
-        sc->i = skip_ws(p, n, sc->i);
+        sc->i = dds_skip_json_ws((const char *)p, n, sc->i);
         if (sc->i >= n) return SCAN_TRUNCATED;
         unsigned char c = p[sc->i];
         int r = SCAN_OK;
@@ -264,7 +262,7 @@ dds_json_shape dds_json_check_body(const char *body, size_t len, dds_json_check 
     scanner sc = {.p = p, .n = len, .i = i, .out = out};
     int r = scan(&sc);
     if (r == SCAN_OK) {
-        size_t rest = skip_ws(p, len, sc.i);
+        size_t rest = dds_skip_json_ws((const char *)p, len, sc.i);
         if (rest < len) {
             out->shape = DDS_JSON_MALFORMED;
             out->where = rest;
@@ -294,18 +292,12 @@ int dds_json_may_hold_nul(const char *body, size_t len) {
     return 0;
 }
 
-size_t dds_json_skip_ws(const char *s, size_t n, size_t i) {
-    while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r'))
-        i++;
-    return i;
-}
-
 size_t dds_json_skip_bom_ws(const char *s, size_t n) {
     size_t i = 0;
     if (n >= 3 && (unsigned char)s[0] == 0xEF && (unsigned char)s[1] == 0xBB &&
         (unsigned char)s[2] == 0xBF)
         i = 3;
-    return dds_json_skip_ws(s, n, i);
+    return dds_skip_json_ws(s, n, i);
 }
 
 const char *dds_json_nul_string_path(const char *body, size_t len, dds_json_check *check) {

@@ -34,9 +34,6 @@ dds_json_shape dds_json_check_body(const char *body, size_t len, dds_json_check 
  * anywhere); only then is the full check needed to find out (and where). */
 int dds_json_may_hold_nul(const char *body, size_t len);
 
-/* Index of the first byte of s[i..n) that is not JSON whitespace (space, tab, CR, LF), or n. */
-size_t dds_json_skip_ws(const char *s, size_t n, size_t i);
-
 /* Where a JSON document starts in s[0..n): after a UTF-8 BOM and whitespace (n if nothing is left). */
 size_t dds_json_skip_bom_ws(const char *s, size_t n);
 

@@ -1,6 +1,8 @@
 /* log.c — log lines never carry keys: every line is scrubbed before it leaves. */
 #include "log.h"
 
+#include "error.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,8 +60,7 @@ void dds_logf(dds_log *log, int32_t level, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
-    dds_redact(line, log->secrets[0]);
-    dds_redact(line, log->secrets[1]);
+    dds_redact_keys(line, log->secrets[0], log->secrets[1]);
     if (log->fn) {
         log->fn(log->user, level, line);
     } else if (log->to_queue) {

@@ -6,7 +6,7 @@
 #include <stddef.h>
 
 #include "ddstream.h"
-#include "error.h"
+#include "compiler.h"
 
 #define DDS_LOG_QUEUE_LINES 256
 

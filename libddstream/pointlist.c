@@ -12,8 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The same limits as the general parser (parse.c): both paths must accept the same points. */
-#define TS_LIMIT_MS 1e15
+#include "strparse.h"
+#include "timestamp_limit.h"
+
+/* The same limits as the general parser (parse.c): both paths must accept the same points
+ * (timestamp_limit.h). */
 #define MAX_DEPTH 64
 #define NUMBER_TEXT_LIMIT 64
 
@@ -29,13 +32,7 @@ static const double pow10_exact[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6, 
 
 static int is_digit(char ch) { return ch >= '0' && ch <= '9'; }
 
-static void skip_ws(scanner *c) {
-    while (c->i < c->n) {
-        char ch = c->s[c->i];
-        if (ch != ' ' && ch != '\t' && ch != '\n' && ch != '\r') break;
-        c->i++;
-    }
-}
+static void skip_ws(scanner *c) { c->i = dds_skip_json_ws(c->s, c->n, c->i); }
 
 static int at(const scanner *c, char ch) { return c->i < c->n && c->s[c->i] == ch; }
 
@@ -383,7 +380,7 @@ static pl_result read_pointlist(scanner *c, dds_fast_pointlist *pl) {
         skip_ws(c);
         if (!at(c, ']')) return PL_NOT_FAST;
         c->i++;
-        if (!isfinite(ts) || ts < -TS_LIMIT_MS || ts > TS_LIMIT_MS || (double)(int64_t)ts != ts)
+        if (!isfinite(ts) || ts < -DDS_TIME_LIMIT_MS || ts > DDS_TIME_LIMIT_MS || (double)(int64_t)ts != ts)
             return PL_NOT_FAST;
         if (push_point(pl, &cap, (int64_t)ts, v) != 0) return PL_NOMEM;
         skip_ws(c);

@@ -34,6 +34,7 @@
 #include "log.h"
 #include "plan.h"
 #include "query.h"
+#include "resume_token.h"
 #include "stream_internal.h"
 
 /* One chunk of the window [next_deliver, next_deliver + wcap), at slots[index % wcap]. */
@@ -97,8 +98,7 @@ static void describe_chunk_error(ddstream_stream *st, size_t idx, ddstream_error
     format_utc(c.end, b, sizeof b);
     snprintf(msg, sizeof msg, "chunk %zu of %zu [%s, %s): %s", idx + 1, st->plan.count, a, b,
              err->message);
-    dds_redact(msg, st->s.api_key);
-    dds_redact(msg, st->s.app_key);
+    dds_redact_keys(msg, st->s.api_key, st->s.app_key);
     size_t n = strnlen(msg, sizeof err->message - 1); /* truncate, keeping the chunk prefix */
     memcpy(err->message, msg, n);
     err->message[n] = 0;
@@ -129,77 +129,13 @@ int dds_stream_forked(const ddstream_stream *st, ddstream_error *err) {
     return 1;
 }
 
-/* ---- resume tokens: "dds1-<fingerprint, 16 hex>-<chunk index>" ----
- * The fingerprint covers everything that gives a chunk index its meaning: the query, the
- * granularity and the plan's aligned bounds and step. Not the keys, the site or the base URL: the
- * same data may be read through another proxy or with a rotated key. */
-#define TOKEN_PREFIX "dds1-"
-
-static uint64_t fnv1a(uint64_t h, const void *data, size_t n) {
-    const unsigned char *p = data;
-    for (size_t i = 0; i < n; i++) {
-        h ^= p[i];
-        h *= UINT64_C(0x100000001b3);
-    }
-    return h;
-}
-
-static uint64_t fnv1a_i64(uint64_t h, int64_t v) {
-    unsigned char b[8];
-    for (int i = 0; i < 8; i++) b[i] = (unsigned char)((uint64_t)v >> (8 * i)); /* byte order fixed */
-    return fnv1a(h, b, sizeof b);
-}
-
-static uint64_t plan_fingerprint(const dds_settings *s, const dds_plan *p) {
-    uint64_t h = UINT64_C(0xcbf29ce484222325);
-    h = fnv1a(h, s->query, strlen(s->query) + 1);
-    h = fnv1a_i64(h, s->granularity);
-    h = fnv1a_i64(h, p->start);
-    h = fnv1a_i64(h, p->end);
-    h = fnv1a_i64(h, p->step);
-    return h;
-}
-
-/* Parse a token strictly. Returns 0 and sets *fp, *index, or -1. */
-static int parse_token(const char *t, uint64_t *fp, uint64_t *index) {
-    size_t n = strlen(TOKEN_PREFIX);
-    if (strncmp(t, TOKEN_PREFIX, n) != 0) return -1;
-    t += n;
-    uint64_t f = 0;
-    for (int i = 0; i < 16; i++, t++) {
-        int d = (*t >= '0' && *t <= '9') ? *t - '0' : (*t >= 'a' && *t <= 'f') ? *t - 'a' + 10 : -1;
-        if (d < 0) return -1;
-        f = (f << 4) | (uint64_t)d;
-    }
-    if (*t++ != '-' || !(*t >= '0' && *t <= '9')) return -1;
-    uint64_t x = 0;
-    for (; *t >= '0' && *t <= '9'; t++) {
-        if (x > (UINT64_MAX - 9) / 10) return -1;
-        x = x * 10 + (uint64_t)(*t - '0');
-    }
-    if (*t) return -1;
-    *fp = f;
-    *index = x;
-    return 0;
-}
-
 /* Where a new stream starts: config.start_chunk and/or config.resume_token, checked. */
 static ddstream_status starting_chunk(const ddstream_stream *st, size_t *start, ddstream_error *err) {
     *start = 0;
     if (st->s.resume_token) {
-        uint64_t fp, index;
-        if (parse_token(st->s.resume_token, &fp, &index) != 0)
-            return dds_error_set(err, DDSTREAM_E_CONFIG,
-                                 "resume_token is not a token made by ddstream_resume_token()");
-        if (fp != plan_fingerprint(&st->s, &st->plan))
-            return dds_error_set(err, DDSTREAM_E_CONFIG,
-                                 "resume_token was made for another query, range, granularity or "
-                                 "chunk size: resuming with it would skip or repeat data");
-        if (index > st->plan.count)
-            return dds_error_set(err, DDSTREAM_E_CONFIG,
-                                 "resume_token points at chunk %llu, past the plan's %zu chunks",
-                                 (unsigned long long)index, st->plan.count);
-        *start = (size_t)index;
+        ddstream_status rc = dds_resume_token_read(st->s.resume_token, st->s.query,
+                                                   st->s.granularity, &st->plan, start, err);
+        if (rc != DDSTREAM_OK) return rc;
     }
     if (st->s.start_chunk != 0 || !st->s.resume_token) {
         if ((uint64_t)st->s.start_chunk > st->plan.count)
@@ -217,9 +153,9 @@ static ddstream_status starting_chunk(const ddstream_stream *st, size_t *start, 
 
 DDSTREAM_API ddstream_status ddstream_resume_token_at(const ddstream_stream *st, size_t index,
                                                       char *buf, size_t cap) {
-    if (!st || !buf || cap < 64 || index > st->plan.count) return DDSTREAM_E_INVALID_ARGUMENT;
-    snprintf(buf, cap, TOKEN_PREFIX "%016llx-%zu",
-             (unsigned long long)plan_fingerprint(&st->s, &st->plan), index);
+    if (!st || !buf || cap < DDS_RESUME_TOKEN_CAP || index > st->plan.count)
+        return DDSTREAM_E_INVALID_ARGUMENT;
+    dds_resume_token_write(st->s.query, st->s.granularity, &st->plan, index, buf, cap);
     return DDSTREAM_OK;
 }
 

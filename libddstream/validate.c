@@ -83,10 +83,7 @@ static ddstream_status run_checks(const dds_settings *s, dds_cancel *cancel, dds
         if (st == DDSTREAM_OK) st = check_app_key_and_query(http, s, err);
         dds_http_free(http);
     }
-    if (st != DDSTREAM_OK && err) {
-        dds_redact(err->message, s->api_key);
-        dds_redact(err->message, s->app_key);
-    }
+    if (st != DDSTREAM_OK && err) dds_redact_keys(err->message, s->api_key, s->app_key);
     dds_log_destroy(&log);
     return st;
 }

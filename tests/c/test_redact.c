@@ -48,5 +48,17 @@ int main(void) {
     char msg[] = "kept";
     dds_redact(msg, NULL);
     CHECK_STR(msg, "kept");
+    /* Both keys at once, either of them absent. */
+    char both[128];
+    snprintf(both, sizeof both, "api=APIKEY1234 app=APPKEY5678!");
+    dds_redact_keys(both, "APIKEY1234", "APPKEY5678");
+    CHECK_STR(both, "api=*** app=***!");
+    snprintf(both, sizeof both, "api=APIKEY1234 app=APPKEY5678!");
+    dds_redact_keys(both, NULL, "APPKEY5678");
+    CHECK_STR(both, "api=APIKEY1234 app=***!");
+    /* dds_wipe zeroes every byte it is given, past a NUL too. */
+    char secret[16] = "key\0tail-bytes";
+    dds_wipe(secret, sizeof secret);
+    for (size_t i = 0; i < sizeof secret; i++) CHECK_INT(secret[i], 0);
     return check_report("test_redact");
 }

@@ -37,12 +37,11 @@
 #include "json_check.h"
 #include "error_body.h"
 #include "parse.h"
+#include "timestamp_limit.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* Same bounds as parse.c and assemble.c state in their headers. */
-#define TS_LIMIT_MS 1000000000000000LL
-#define SECONDS_LIMIT 1000000000000LL
+/* The bounds parse.c and assemble.c enforce: timestamp_limit.h (included above). */
 /* Keeps a batch small whatever the input: rows = groups x buckets. */
 #define MAX_ROWS 65536
 
@@ -183,11 +182,11 @@ static void check_response(const dds_response *r)
         const dds_series *s = &r->series[i];
         REQUIRE(s->query_index >= 0 && s->query_index <= 999999);
         REQUIRE(s->tags != NULL && is_utf8(s->tags, strlen(s->tags)));
-        REQUIRE(s->interval >= 0 && s->interval <= SECONDS_LIMIT);
+        REQUIRE(s->interval >= 0 && s->interval <= DDS_TIME_LIMIT_S);
         REQUIRE((s->length == 0) == (s->ts_ms == NULL));
         REQUIRE((s->length == 0) == (s->values == NULL));
         for (size_t j = 0; j < s->length; j++) {
-            REQUIRE(s->ts_ms[j] >= -TS_LIMIT_MS && s->ts_ms[j] <= TS_LIMIT_MS);
+            REQUIRE(s->ts_ms[j] >= -DDS_TIME_LIMIT_MS && s->ts_ms[j] <= DDS_TIME_LIMIT_MS);
             REQUIRE(!isinf(s->values[j]));
         }
     }
@@ -242,7 +241,7 @@ static dds_response copy_window(const dds_response *r, int64_t lo_ms, int64_t hi
 /* dds_response_coarse_interval by its definition in assemble.h. */
 static int64_t coarse_reference(const dds_response *r, int64_t g)
 {
-    if (g <= 0 || g > SECONDS_LIMIT)
+    if (g <= 0 || g > DDS_TIME_LIMIT_S)
         return 0;
     int64_t worst = 0;
     int off = 0;
@@ -420,12 +419,12 @@ static void make_window(int64_t from_ms, int64_t g, size_t want_buckets, size_t 
                         int64_t *start, int64_t *end)
 {
     int64_t s = floor_div(from_ms, g * 1000) * g;
-    while (s < -SECONDS_LIMIT)
+    while (s < -DDS_TIME_LIMIT_S)
         s += g;
-    while (s > SECONDS_LIMIT)
+    while (s > DDS_TIME_LIMIT_S)
         s -= g;
     size_t n = want_buckets < max_buckets ? want_buckets : max_buckets;
-    int64_t room = (SECONDS_LIMIT - s) / g;
+    int64_t room = (DDS_TIME_LIMIT_S - s) / g;
     if ((int64_t)n > room)
         n = room > 0 ? (size_t)room : 0;
     *start = s;
