@@ -128,13 +128,14 @@ int main(int argc, char **argv) {
     int failed = st != DDSTREAM_END;
     if (failed) fprintf(stderr, "c_driver: %s: %s\n", ddstream_status_str(st), err.message);
     /* The error text is not JSON-escaped: say only that it failed (the message went to stderr). */
-    printf("{\"result\": {\"wall_s\": %.9f, \"cpu_user_s\": %.9f, \"cpu_sys_s\": %.9f, "
-           "\"cpu_s\": %.9f, \"consumer_thread_cpu_s\": %.9f, \"ready_rss_kb\": %ld, "
-           "\"peak_rss_kb\": %ld, "
-           "\"error\": %s, \"batches\": %" PRIu64 ", \"points\": %" PRIu64 ", \"nonnull\": %" PRIu64
-           ", \"value_sum\": %.17g, \"ts_sum\": %" PRId64 "}}\n",
-           wall, user, sys, user + sys, thread_cpu, ready_rss_kb, peak_rss_kb(),
-           failed ? "\"see stderr\"" : "null", batches, points, nonnull, value_sum, ts_sum);
+    printf(
+        "{\"result\": {\"wall_s\": %.9f, \"cpu_user_s\": %.9f, \"cpu_sys_s\": %.9f, "
+        "\"cpu_s\": %.9f, \"consumer_thread_cpu_s\": %.9f, \"ready_rss_kb\": %ld, "
+        "\"peak_rss_kb\": %ld, "
+        "\"error\": %s, \"batches\": %" PRIu64 ", \"points\": %" PRIu64 ", \"nonnull\": %" PRIu64
+        ", \"value_sum\": %.17g, \"ts_sum\": %" PRId64 "}}\n",
+        wall, user, sys, user + sys, thread_cpu, ready_rss_kb, peak_rss_kb(),
+        failed ? "\"see stderr\"" : "null", batches, points, nonnull, value_sum, ts_sum);
     fflush(stdout);
     return failed;
 }

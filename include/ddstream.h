@@ -92,8 +92,8 @@ extern "C" {
  * their end (see ddstream_config). A program built against an older MINOR keeps working with a
  * newer library. Anything else bumps MAJOR.
  */
-#define DDSTREAM_VERSION_HEX                                                                      \
-    ((DDSTREAM_VERSION_MAJOR << 16) | (DDSTREAM_VERSION_MINOR << 8) | DDSTREAM_VERSION_PATCH)
+#define DDSTREAM_VERSION_HEX                                                                       \
+  ((DDSTREAM_VERSION_MAJOR << 16) | (DDSTREAM_VERSION_MINOR << 8) | DDSTREAM_VERSION_PATCH)
 
 /* DDSTREAM_CDEF_BEGIN */
 
@@ -101,22 +101,23 @@ extern "C" {
  * Status codes. Append-only: values are never renumbered or reused.
  */
 typedef enum ddstream_status {
-    DDSTREAM_OK = 0,                /* success */
-    DDSTREAM_END = 1,               /* no more batches: the stream is exhausted (not an error) */
-    DDSTREAM_TIMEOUT = 2,           /* the wait timed out before a batch was ready: call again */
-    DDSTREAM_E_INVALID_ARGUMENT = 10, /* a NULL handle or pointer, or a struct_size we do not know */
-    DDSTREAM_E_CONFIG = 11,         /* the configuration is invalid; the message names the field */
-    DDSTREAM_E_NOMEM = 12,          /* an allocation failed */
-    DDSTREAM_E_AUTH = 20,           /* 401/403: the API or application key was refused */
-    DDSTREAM_E_RATE_LIMITED = 21,   /* 429 and the retry budget is spent */
-    DDSTREAM_E_QUERY = 22,          /* 400/404/422: Datadog rejected the query */
-    DDSTREAM_E_SERVER = 23,         /* 5xx (after retries) or an HTTP status we do not handle */
-    DDSTREAM_E_NETWORK = 24,        /* connection, DNS, TLS or transfer failure (after retries) */
-    DDSTREAM_E_TIMEOUT = 25,        /* a request exceeded its connect or total timeout (after retries) */
-    DDSTREAM_E_PROTOCOL = 26,       /* the answer was not what the Datadog API documents */
-    DDSTREAM_E_CANCELLED = 27,      /* ddstream_cancel() was called */
-    DDSTREAM_E_INTERNAL = 28,       /* a bug in ddstream: please report it */
-    DDSTREAM_E_FORKED = 29          /* the stream was opened in another process: this is a fork()ed
+    DDSTREAM_OK = 0,      /* success */
+    DDSTREAM_END = 1,     /* no more batches: the stream is exhausted (not an error) */
+    DDSTREAM_TIMEOUT = 2, /* the wait timed out before a batch was ready: call again */
+    DDSTREAM_E_INVALID_ARGUMENT =
+        10,                       /* a NULL handle or pointer, or a struct_size we do not know */
+    DDSTREAM_E_CONFIG = 11,       /* the configuration is invalid; the message names the field */
+    DDSTREAM_E_NOMEM = 12,        /* an allocation failed */
+    DDSTREAM_E_AUTH = 20,         /* 401/403: the API or application key was refused */
+    DDSTREAM_E_RATE_LIMITED = 21, /* 429 and the retry budget is spent */
+    DDSTREAM_E_QUERY = 22,        /* 400/404/422: Datadog rejected the query */
+    DDSTREAM_E_SERVER = 23,       /* 5xx (after retries) or an HTTP status we do not handle */
+    DDSTREAM_E_NETWORK = 24,      /* connection, DNS, TLS or transfer failure (after retries) */
+    DDSTREAM_E_TIMEOUT = 25,   /* a request exceeded its connect or total timeout (after retries) */
+    DDSTREAM_E_PROTOCOL = 26,  /* the answer was not what the Datadog API documents */
+    DDSTREAM_E_CANCELLED = 27, /* ddstream_cancel() was called */
+    DDSTREAM_E_INTERNAL = 28,  /* a bug in ddstream: please report it */
+    DDSTREAM_E_FORKED = 29     /* the stream was opened in another process: this is a fork()ed
                                        child, which must open its own (see FORK below) */
 } ddstream_status;
 
@@ -139,9 +140,9 @@ typedef enum ddstream_log_level {
  */
 typedef struct ddstream_error {
     ddstream_status status;
-    int32_t http_status;            /* last HTTP status seen, 0 if none */
-    int64_t chunk_start;            /* epoch s of the chunk that failed, -1 if not about a chunk */
-    int64_t chunk_end;              /* exclusive end, epoch s, -1 if not about a chunk */
+    int32_t http_status; /* last HTTP status seen, 0 if none */
+    int64_t chunk_start; /* epoch s of the chunk that failed, -1 if not about a chunk */
+    int64_t chunk_end;   /* exclusive end, epoch s, -1 if not about a chunk */
     char message[512];
 } ddstream_error;
 
@@ -177,14 +178,14 @@ typedef enum ddstream_request_phase {
 } ddstream_request_phase;
 
 typedef struct ddstream_request_info {
-    size_t struct_size;             /* sizeof(ddstream_request_info) of the library calling */
-    int32_t phase;                  /* ddstream_request_phase */
-    int32_t attempt;                /* 0 for a request's first attempt, then 1, 2... */
-    int32_t http_status;            /* ANSWERED: the HTTP status; otherwise 0 */
-    int64_t ratelimit_limit;        /* ANSWERED: x-ratelimit-limit, -1 when absent */
-    int64_t ratelimit_remaining;    /* ANSWERED: x-ratelimit-remaining, -1 when absent */
-    int64_t ratelimit_period_s;     /* ANSWERED: x-ratelimit-period, -1 when absent */
-    int64_t ratelimit_reset_ms;     /* ANSWERED: ms until the window resets (x-ratelimit-reset,
+    size_t struct_size;          /* sizeof(ddstream_request_info) of the library calling */
+    int32_t phase;               /* ddstream_request_phase */
+    int32_t attempt;             /* 0 for a request's first attempt, then 1, 2... */
+    int32_t http_status;         /* ANSWERED: the HTTP status; otherwise 0 */
+    int64_t ratelimit_limit;     /* ANSWERED: x-ratelimit-limit, -1 when absent */
+    int64_t ratelimit_remaining; /* ANSWERED: x-ratelimit-remaining, -1 when absent */
+    int64_t ratelimit_period_s;  /* ANSWERED: x-ratelimit-period, -1 when absent */
+    int64_t ratelimit_reset_ms;  /* ANSWERED: ms until the window resets (x-ratelimit-reset,
                                        from seconds or an epoch), -1 when absent */
 } ddstream_request_info;
 
@@ -200,61 +201,61 @@ typedef int64_t (*ddstream_request_gate_fn)(void *user_data, const ddstream_requ
  * Every string is copied by the library; NULL means "the default" as described.
  */
 typedef struct ddstream_config {
-    size_t struct_size;             /* sizeof(ddstream_config), set by ddstream_config_init */
-    const char *api_key;            /* NULL: environment DD_API_KEY */
-    const char *app_key;            /* NULL: environment DD_APP_KEY */
-    const char *site;               /* NULL: environment DD_SITE, else "datadoghq.com" */
-    const char *base_url;           /* NULL: "https://api.<site>"; e.g. "http://127.0.0.1:8126".
+    size_t struct_size;    /* sizeof(ddstream_config), set by ddstream_config_init */
+    const char *api_key;   /* NULL: environment DD_API_KEY */
+    const char *app_key;   /* NULL: environment DD_APP_KEY */
+    const char *site;      /* NULL: environment DD_SITE, else "datadoghq.com" */
+    const char *base_url;  /* NULL: "https://api.<site>"; e.g. "http://127.0.0.1:8126".
                                        Read by libcurl's URL parser: no user:password@, query,
                                        fragment or IPv6 zone id; http:// only to 127.0.0.0/8,
                                        ::1 or localhost (see allow_insecure_http) */
-    const char *query;              /* a single metric query, e.g. "avg:system.cpu.user{*} by {host}" */
-    int64_t range_start;            /* epoch seconds, inclusive */
-    int64_t range_end;              /* epoch seconds, exclusive */
-    int64_t granularity;            /* bucket size in seconds, > 0 (default 60) */
-    int64_t chunk_seconds;          /* seconds per request; 0 (default): the largest the point cap allows */
-    int32_t enable_prefetch;        /* nonzero (default): fetch the next chunks while the caller works */
-    int32_t prefetch_chunks;        /* how many chunks ahead of the caller, 1..64 (default 2) */
-    int32_t log_level;              /* ddstream_log_level (default DDSTREAM_LOG_NONE) */
-    int32_t log_to_queue;           /* nonzero and log_fn NULL: keep lines for ddstream_poll_log() */
-    ddstream_log_fn log_fn;         /* NULL: lines go to stderr (or to the queue, see above) */
-    void *log_user;                 /* passed to log_fn */
-    int32_t max_retries;            /* retries per request on 408/429/5xx, network errors, timeouts
+    const char *query;     /* a single metric query, e.g. "avg:system.cpu.user{*} by {host}" */
+    int64_t range_start;   /* epoch seconds, inclusive */
+    int64_t range_end;     /* epoch seconds, exclusive */
+    int64_t granularity;   /* bucket size in seconds, > 0 (default 60) */
+    int64_t chunk_seconds; /* seconds per request; 0 (default): the largest the point cap allows */
+    int32_t enable_prefetch; /* nonzero (default): fetch the next chunks while the caller works */
+    int32_t prefetch_chunks; /* how many chunks ahead of the caller, 1..64 (default 2) */
+    int32_t log_level;       /* ddstream_log_level (default DDSTREAM_LOG_NONE) */
+    int32_t log_to_queue;    /* nonzero and log_fn NULL: keep lines for ddstream_poll_log() */
+    ddstream_log_fn log_fn;  /* NULL: lines go to stderr (or to the queue, see above) */
+    void *log_user;          /* passed to log_fn */
+    int32_t max_retries;     /* retries per request on 408/429/5xx, network errors, timeouts
                                        and cut-short answers (default 5) */
-    int32_t allow_insecure_http;    /* nonzero: allow http:// to hosts other than loopback */
-    int64_t max_retry_wait_ms;      /* time one request may spend retrying after its first failure:
+    int32_t allow_insecure_http; /* nonzero: allow http:// to hosts other than loopback */
+    int64_t max_retry_wait_ms;   /* time one request may spend retrying after its first failure:
                                        backoff sleeps and retried attempts, not the waits for a
                                        rate-limit window (default 300000) */
-    int64_t connect_timeout_ms;     /* (default 10000) */
-    int64_t request_timeout_ms;     /* whole request, connect to last byte (default 120000) */
-    int64_t max_body_bytes;         /* largest answer accepted, decompressed (default 256 MiB) */
-    const char *ca_bundle;          /* NULL: $SSL_CERT_FILE, else the system's CA store */
-    int64_t retry_backoff_ms;       /* first retry waits 50-100% of this, doubling per retry up to
+    int64_t connect_timeout_ms;  /* (default 10000) */
+    int64_t request_timeout_ms;  /* whole request, connect to last byte (default 120000) */
+    int64_t max_body_bytes;      /* largest answer accepted, decompressed (default 256 MiB) */
+    const char *ca_bundle;       /* NULL: $SSL_CERT_FILE, else the system's CA store */
+    int64_t retry_backoff_ms;    /* first retry waits 50-100% of this, doubling per retry up to
                                        30 s (default 500) */
-    int64_t low_speed_limit;        /* abort a transfer slower than this many bytes/s ... */
-    int64_t low_speed_time_ms;      /* ... for this long (default 1 B/s for 30000 ms; 0: off) */
-    int64_t start_chunk;            /* first chunk to deliver, 0..chunk count (default 0): resume
+    int64_t low_speed_limit;     /* abort a transfer slower than this many bytes/s ... */
+    int64_t low_speed_time_ms;   /* ... for this long (default 1 B/s for 30000 ms; 0: off) */
+    int64_t start_chunk;         /* first chunk to deliver, 0..chunk count (default 0): resume
                                        without refetching the chunks before it */
-    const char *resume_token;       /* NULL, or a token from ddstream_resume_token(): start where it
+    const char *resume_token;    /* NULL, or a token from ddstream_resume_token(): start where it
                                        says, after checking it was made for this query and plan */
-    int32_t max_in_flight;          /* with prefetch, requests in flight at once, each on its own
+    int32_t max_in_flight;       /* with prefetch, requests in flight at once, each on its own
                                        keep-alive connection, 1..32 (default 4); batches still come
                                        in chunk order. Fetching runs up to max(prefetch_chunks,
                                        max_in_flight) chunks ahead. Without prefetch: 1 */
     ddstream_request_gate_fn request_gate; /* NULL (default): none; see ddstream_request_gate_fn */
-    void *request_gate_data;        /* passed to request_gate */
+    void *request_gate_data;               /* passed to request_gate */
     void (*request_gate_release)(void *request_gate_data); /* NULL, or called once when the stream
                                        no longer needs request_gate_data: when it is closed
                                        (ddstream_close, or the release of its Arrow stream's last
                                        handle), after its threads have stopped, on the thread that
                                        closes it. Not called when ddstream_open fails, nor by
                                        ddstream_validate */
-    int64_t max_chunks;             /* largest plan accepted, in chunks (requests); 0 (default):
+    int64_t max_chunks;     /* largest plan accepted, in chunks (requests); 0 (default):
                                        1000000, about 26 days of requests at Datadog's published
                                        default of 1600 query requests/hour. A longer plan is
                                        DDSTREAM_E_CONFIG up front: raise chunk_seconds or the
                                        granularity, shorten the range, or raise this */
-    int64_t max_batch_rows;         /* largest batch one chunk may make, in rows (buckets x
+    int64_t max_batch_rows; /* largest batch one chunk may make, in rows (buckets x
                                        series, ~44 bytes each); 0 (default): 10000000 (~440 MB).
                                        A chunk past it fails with DDSTREAM_E_PROTOCOL before its
                                        batch is allocated, as max_body_bytes bounds the answer */
@@ -273,23 +274,24 @@ typedef struct ddstream_chunk {
  * Read-only to the caller; valid until ddstream_batch_free().
  */
 typedef struct ddstream_batch {
-    size_t struct_size;             /* sizeof(ddstream_batch) of the library that made it */
-    size_t length;                  /* number of rows */
-    const int64_t *timestamps;      /* bucket start, epoch seconds */
-    const double *avg;              /* NaN where Datadog had no value */
+    size_t struct_size;        /* sizeof(ddstream_batch) of the library that made it */
+    size_t length;             /* number of rows */
+    const int64_t *timestamps; /* bucket start, epoch seconds */
+    const double *avg;         /* NaN where Datadog had no value */
     const double *min;
     const double *max;
     const double *sum;
-    const int32_t *series;          /* per row, index into series_tags; NULL for ungrouped queries */
-    size_t series_count;            /* 0 for ungrouped queries */
-    const char *const *series_tags; /* series_count strings: the tag set, comma-joined ("host:a,env:b") */
-    int64_t chunk_start_ms;         /* chunk bounds, epoch ms, [start, end) */
+    const int32_t *series; /* per row, index into series_tags; NULL for ungrouped queries */
+    size_t series_count;   /* 0 for ungrouped queries */
+    const char *const
+        *series_tags;       /* series_count strings: the tag set, comma-joined ("host:a,env:b") */
+    int64_t chunk_start_ms; /* chunk bounds, epoch ms, [start, end) */
     int64_t chunk_end_ms;
-    size_t chunk_index;             /* 0-based position of this chunk in the plan */
-    size_t chunk_count;             /* chunks in the plan */
-    int32_t is_last;                /* nonzero for the final chunk of the plan */
-    int32_t grouped;                /* nonzero when the query has a "by {...}" clause */
-    int64_t interval;               /* bucket size Datadog answered with, seconds */
+    size_t chunk_index; /* 0-based position of this chunk in the plan */
+    size_t chunk_count; /* chunks in the plan */
+    int32_t is_last;    /* nonzero for the final chunk of the plan */
+    int32_t grouped;    /* nonzero when the query has a "by {...}" clause */
+    int64_t interval;   /* bucket size Datadog answered with, seconds */
 } ddstream_batch;
 
 typedef struct ddstream_stream ddstream_stream;
@@ -310,15 +312,18 @@ DDSTREAM_API void ddstream_config_init(ddstream_config *cfg);
  * site known, base_url well-formed, a plan of at most max_chunks chunks. Thread-safe. Returns
  * DDSTREAM_OK or DDSTREAM_E_CONFIG.
  */
-DDSTREAM_API DDSTREAM_NODISCARD ddstream_status ddstream_config_validate(const ddstream_config *cfg, ddstream_error *err);
+DDSTREAM_API DDSTREAM_NODISCARD ddstream_status ddstream_config_validate(const ddstream_config *cfg,
+                                                                         ddstream_error *err);
 
 /*
  * The chunk plan for cfg: writes up to capacity chunks to chunks (which may be NULL when capacity
  * is 0) and the total number to *count. Thread-safe. No network I/O, and no keys needed (the
  * rest of cfg is checked as ddstream_config_validate does).
  */
-DDSTREAM_API DDSTREAM_NODISCARD ddstream_status ddstream_plan(const ddstream_config *cfg, ddstream_chunk *chunks,
-                                           size_t capacity, size_t *count, ddstream_error *err);
+DDSTREAM_API DDSTREAM_NODISCARD ddstream_status ddstream_plan(const ddstream_config *cfg,
+                                                              ddstream_chunk *chunks,
+                                                              size_t capacity, size_t *count,
+                                                              ddstream_error *err);
 
 /*
  * Check the credentials against the server: the API key with GET /api/v1/validate, then the
@@ -327,7 +332,8 @@ DDSTREAM_API DDSTREAM_NODISCARD ddstream_status ddstream_plan(const ddstream_con
  * max_retry_wait_ms: that is DDSTREAM_E_RATE_LIMITED at once.
  * Thread-safe. Returns DDSTREAM_OK, or the error (E_CONFIG, E_AUTH, E_QUERY, E_NETWORK, ...).
  */
-DDSTREAM_API DDSTREAM_NODISCARD ddstream_status ddstream_validate(const ddstream_config *cfg, ddstream_error *err);
+DDSTREAM_API DDSTREAM_NODISCARD ddstream_status ddstream_validate(const ddstream_config *cfg,
+                                                                  ddstream_error *err);
 
 /*
  * ddstream_validate, started on a thread of the library so that the caller can wait in slices
@@ -345,10 +351,10 @@ DDSTREAM_API DDSTREAM_NODISCARD ddstream_status ddstream_validate(const ddstream
  */
 typedef struct ddstream_validation ddstream_validation;
 DDSTREAM_API DDSTREAM_NODISCARD ddstream_status ddstream_validate_start(const ddstream_config *cfg,
-                                                     ddstream_validation **out,
-                                                     ddstream_error *err);
-DDSTREAM_API DDSTREAM_NODISCARD ddstream_status ddstream_validate_wait(ddstream_validation *validation,
-                                                    int64_t timeout_ms, ddstream_error *err);
+                                                                        ddstream_validation **out,
+                                                                        ddstream_error *err);
+DDSTREAM_API DDSTREAM_NODISCARD ddstream_status
+ddstream_validate_wait(ddstream_validation *validation, int64_t timeout_ms, ddstream_error *err);
 DDSTREAM_API void ddstream_validate_cancel(ddstream_validation *validation);
 DDSTREAM_API void ddstream_validate_free(ddstream_validation *validation);
 
@@ -357,8 +363,9 @@ DDSTREAM_API void ddstream_validate_free(ddstream_validation *validation);
  * prefetch on, fetching starts at once on the stream's own threads. On success *out owns the
  * stream: close it with ddstream_close(). Thread-safe.
  */
-DDSTREAM_API DDSTREAM_NODISCARD ddstream_status ddstream_open(const ddstream_config *cfg, ddstream_stream **out,
-                                           ddstream_error *err);
+DDSTREAM_API DDSTREAM_NODISCARD ddstream_status ddstream_open(const ddstream_config *cfg,
+                                                              ddstream_stream **out,
+                                                              ddstream_error *err);
 
 /*
  * The next batch, in chunk order. Blocks up to timeout_ms (< 0: without limit; 0: just check).
@@ -367,8 +374,10 @@ DDSTREAM_API DDSTREAM_NODISCARD ddstream_status ddstream_open(const ddstream_con
  * error about the next chunk. After an error the same chunk is tried again by the next call: no
  * chunk is ever skipped. One thread at a time per stream.
  */
-DDSTREAM_API DDSTREAM_NODISCARD ddstream_status ddstream_next(ddstream_stream *stream, int64_t timeout_ms,
-                                           ddstream_batch **out, ddstream_error *err);
+DDSTREAM_API DDSTREAM_NODISCARD ddstream_status ddstream_next(ddstream_stream *stream,
+                                                              int64_t timeout_ms,
+                                                              ddstream_batch **out,
+                                                              ddstream_error *err);
 
 /* Free a batch (NULL is fine). Thread-safe for distinct batches; a batch outlives its stream. */
 DDSTREAM_API void ddstream_batch_free(ddstream_batch *batch);
@@ -381,18 +390,21 @@ DDSTREAM_API double ddstream_progress(const ddstream_stream *stream);
 
 /* Number of chunks in the stream's plan; ddstream_chunk_at gives one. One thread at a time. */
 DDSTREAM_API size_t ddstream_chunk_count(const ddstream_stream *stream);
-DDSTREAM_API DDSTREAM_NODISCARD ddstream_status ddstream_chunk_at(const ddstream_stream *stream, size_t index,
-                                               ddstream_chunk *out);
+DDSTREAM_API DDSTREAM_NODISCARD ddstream_status ddstream_chunk_at(const ddstream_stream *stream,
+                                                                  size_t index,
+                                                                  ddstream_chunk *out);
 
 /*
  * Restart delivery at chunk index (0 = the whole range again; chunk_count = nothing left).
  * Drops prefetched batches and in-flight requests, clears a cancellation. One thread at a time.
  */
-DDSTREAM_API DDSTREAM_NODISCARD ddstream_status ddstream_seek(ddstream_stream *stream, size_t chunk_index,
-                                           ddstream_error *err);
+DDSTREAM_API DDSTREAM_NODISCARD ddstream_status ddstream_seek(ddstream_stream *stream,
+                                                              size_t chunk_index,
+                                                              ddstream_error *err);
 
 /* ddstream_seek(stream, 0, err). */
-DDSTREAM_API DDSTREAM_NODISCARD ddstream_status ddstream_reset(ddstream_stream *stream, ddstream_error *err);
+DDSTREAM_API DDSTREAM_NODISCARD ddstream_status ddstream_reset(ddstream_stream *stream,
+                                                               ddstream_error *err);
 
 /*
  * A resume token: where this stream stands (the next chunk ddstream_next will deliver) plus a
@@ -403,12 +415,12 @@ DDSTREAM_API DDSTREAM_NODISCARD ddstream_status ddstream_reset(ddstream_stream *
  * Writes it to buf (cap >= 64) and returns DDSTREAM_OK, or DDSTREAM_E_INVALID_ARGUMENT.
  * One thread at a time per stream.
  */
-DDSTREAM_API DDSTREAM_NODISCARD ddstream_status ddstream_resume_token(const ddstream_stream *stream, char *buf,
-                                                   size_t cap);
+DDSTREAM_API DDSTREAM_NODISCARD ddstream_status ddstream_resume_token(const ddstream_stream *stream,
+                                                                      char *buf, size_t cap);
 
 /* The resume token for chunk_index (0..chunk count) of this stream's plan. Same rules. */
-DDSTREAM_API DDSTREAM_NODISCARD ddstream_status ddstream_resume_token_at(const ddstream_stream *stream,
-                                                      size_t chunk_index, char *buf, size_t cap);
+DDSTREAM_API DDSTREAM_NODISCARD ddstream_status
+ddstream_resume_token_at(const ddstream_stream *stream, size_t chunk_index, char *buf, size_t cap);
 
 /*
  * Message of the last error returned by a call on this stream, "" if none. The pointer stays
@@ -441,8 +453,9 @@ DDSTREAM_API int64_t ddstream_rate_limit_wait_ms(const ddstream_stream *stream);
  * NUL-terminated), sets *level, and returns DDSTREAM_OK; DDSTREAM_END when none is queued.
  * The queue keeps the newest 256 lines. One thread at a time per stream.
  */
-DDSTREAM_API DDSTREAM_NODISCARD ddstream_status ddstream_poll_log(ddstream_stream *stream, int32_t *level, char *buf,
-                                               size_t cap);
+DDSTREAM_API DDSTREAM_NODISCARD ddstream_status ddstream_poll_log(ddstream_stream *stream,
+                                                                  int32_t *level, char *buf,
+                                                                  size_t cap);
 
 /*
  * Stop the worker, abandon requests, free everything the stream owns. NULL is fine. Batches
@@ -460,87 +473,87 @@ DDSTREAM_API void ddstream_close(ddstream_stream *stream);
  * The schema of ddstream's record batches is in docs/arrow.md.
  */
 #ifndef ARROW_C_DATA_INTERFACE
-#define ARROW_C_DATA_INTERFACE
+#  define ARROW_C_DATA_INTERFACE
 
-#define ARROW_FLAG_DICTIONARY_ORDERED 1
-#define ARROW_FLAG_NULLABLE 2
-#define ARROW_FLAG_MAP_KEYS_SORTED 4
+#  define ARROW_FLAG_DICTIONARY_ORDERED 1
+#  define ARROW_FLAG_NULLABLE           2
+#  define ARROW_FLAG_MAP_KEYS_SORTED    4
 
 struct ArrowSchema {
-  // Array type description
-  const char* format;
-  const char* name;
-  const char* metadata;
-  int64_t flags;
-  int64_t n_children;
-  struct ArrowSchema** children;
-  struct ArrowSchema* dictionary;
+    // Array type description
+    const char *format;
+    const char *name;
+    const char *metadata;
+    int64_t flags;
+    int64_t n_children;
+    struct ArrowSchema **children;
+    struct ArrowSchema *dictionary;
 
-  // Release callback
-  void (*release)(struct ArrowSchema*);
-  // Opaque producer-specific data
-  void* private_data;
+    // Release callback
+    void (*release)(struct ArrowSchema *);
+    // Opaque producer-specific data
+    void *private_data;
 };
 
 struct ArrowArray {
-  // Array data description
-  int64_t length;
-  int64_t null_count;
-  int64_t offset;
-  int64_t n_buffers;
-  int64_t n_children;
-  const void** buffers;
-  struct ArrowArray** children;
-  struct ArrowArray* dictionary;
+    // Array data description
+    int64_t length;
+    int64_t null_count;
+    int64_t offset;
+    int64_t n_buffers;
+    int64_t n_children;
+    const void **buffers;
+    struct ArrowArray **children;
+    struct ArrowArray *dictionary;
 
-  // Release callback
-  void (*release)(struct ArrowArray*);
-  // Opaque producer-specific data
-  void* private_data;
+    // Release callback
+    void (*release)(struct ArrowArray *);
+    // Opaque producer-specific data
+    void *private_data;
 };
 
-#endif  // ARROW_C_DATA_INTERFACE
+#endif // ARROW_C_DATA_INTERFACE
 
 #ifndef ARROW_C_STREAM_INTERFACE
-#define ARROW_C_STREAM_INTERFACE
+#  define ARROW_C_STREAM_INTERFACE
 
 struct ArrowArrayStream {
-  // Callback to get the stream type
-  // (will be the same for all arrays in the stream).
-  //
-  // Return value: 0 if successful, an `errno`-compatible error code otherwise.
-  //
-  // If successful, the ArrowSchema must be released independently from the stream.
-  int (*get_schema)(struct ArrowArrayStream*, struct ArrowSchema* out);
+    // Callback to get the stream type
+    // (will be the same for all arrays in the stream).
+    //
+    // Return value: 0 if successful, an `errno`-compatible error code otherwise.
+    //
+    // If successful, the ArrowSchema must be released independently from the stream.
+    int (*get_schema)(struct ArrowArrayStream *, struct ArrowSchema *out);
 
-  // Callback to get the next array
-  // (if no error and the array is released, the stream has ended)
-  //
-  // Return value: 0 if successful, an `errno`-compatible error code otherwise.
-  //
-  // If successful, the ArrowArray must be released independently from the stream.
-  int (*get_next)(struct ArrowArrayStream*, struct ArrowArray* out);
+    // Callback to get the next array
+    // (if no error and the array is released, the stream has ended)
+    //
+    // Return value: 0 if successful, an `errno`-compatible error code otherwise.
+    //
+    // If successful, the ArrowArray must be released independently from the stream.
+    int (*get_next)(struct ArrowArrayStream *, struct ArrowArray *out);
 
-  // Callback to get optional detailed error information.
-  // This must only be called if the last stream operation failed
-  // with a non-0 return code.
-  //
-  // Return value: pointer to a null-terminated character array describing
-  // the last error, or NULL if no description is available.
-  //
-  // The returned pointer is only valid until the next operation on this stream
-  // (including release).
-  const char* (*get_last_error)(struct ArrowArrayStream*);
+    // Callback to get optional detailed error information.
+    // This must only be called if the last stream operation failed
+    // with a non-0 return code.
+    //
+    // Return value: pointer to a null-terminated character array describing
+    // the last error, or NULL if no description is available.
+    //
+    // The returned pointer is only valid until the next operation on this stream
+    // (including release).
+    const char *(*get_last_error)(struct ArrowArrayStream *);
 
-  // Release callback: release the stream's own resources.
-  // Note that arrays returned by `get_next` must be individually released.
-  void (*release)(struct ArrowArrayStream*);
+    // Release callback: release the stream's own resources.
+    // Note that arrays returned by `get_next` must be individually released.
+    void (*release)(struct ArrowArrayStream *);
 
-  // Opaque producer-specific data
-  void* private_data;
+    // Opaque producer-specific data
+    void *private_data;
 };
 
-#endif  // ARROW_C_STREAM_INTERFACE
+#endif // ARROW_C_STREAM_INTERFACE
 
 /*
  * Hand out the chunks that stream has not delivered yet as an Arrow C stream (*out): one record
@@ -571,8 +584,8 @@ struct ArrowArrayStream {
  * ArrowArray and ArrowSchema handed out, which are independent of the stream and outlive it.
  */
 DDSTREAM_API DDSTREAM_NODISCARD ddstream_status ddstream_stream_arrow(ddstream_stream *stream,
-                                                   struct ArrowArrayStream *out,
-                                                   ddstream_error *err);
+                                                                      struct ArrowArrayStream *out,
+                                                                      ddstream_error *err);
 
 /*
  * A second handle on the Arrow stream `stream` (made by ddstream_stream_arrow): the same schema
@@ -582,9 +595,8 @@ DDSTREAM_API DDSTREAM_NODISCARD ddstream_status ddstream_stream_arrow(ddstream_s
  * one goes. Handles may be used from different threads: their get_next calls are serialised.
  * Returns DDSTREAM_OK, or DDSTREAM_E_INVALID_ARGUMENT if `stream` is released or not ddstream's.
  */
-DDSTREAM_API DDSTREAM_NODISCARD ddstream_status ddstream_stream_arrow_share(struct ArrowArrayStream *stream,
-                                                         struct ArrowArrayStream *out,
-                                                         ddstream_error *err);
+DDSTREAM_API DDSTREAM_NODISCARD ddstream_status ddstream_stream_arrow_share(
+    struct ArrowArrayStream *stream, struct ArrowArrayStream *out, ddstream_error *err);
 
 /*
  * get_next with a timeout and a ddstream_error, for callers that want to stay responsive (or the
@@ -593,9 +605,9 @@ DDSTREAM_API DDSTREAM_NODISCARD ddstream_status ddstream_stream_arrow_share(stru
  * DDSTREAM_TIMEOUT (call again), or the chunk's error, as ddstream_next() does. Same threading
  * rules as get_next.
  */
-DDSTREAM_API DDSTREAM_NODISCARD ddstream_status ddstream_stream_arrow_next(struct ArrowArrayStream *stream,
-                                                        int64_t timeout_ms, struct ArrowArray *out,
-                                                        ddstream_error *err);
+DDSTREAM_API DDSTREAM_NODISCARD ddstream_status
+ddstream_stream_arrow_next(struct ArrowArrayStream *stream, int64_t timeout_ms,
+                           struct ArrowArray *out, ddstream_error *err);
 
 /* DDSTREAM_CDEF_END */
 

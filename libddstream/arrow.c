@@ -56,7 +56,9 @@ int dds_arrow_schema(struct ArrowSchema *out, int grouped, const char *const *ke
     }
     for (size_t i = 0; i < n_pairs && rc == NANOARROW_OK; i++) {
         if (!keys[i] || !values[i]) rc = EINVAL;
-        else rc = ArrowMetadataBuilderAppend(&meta, ArrowCharView(keys[i]), ArrowCharView(values[i]));
+        else
+            rc =
+                ArrowMetadataBuilderAppend(&meta, ArrowCharView(keys[i]), ArrowCharView(values[i]));
     }
     if (rc == NANOARROW_OK) rc = ArrowSchemaSetTypeStruct(&s, ncols);
     if (rc == NANOARROW_OK && n_pairs) rc = ArrowSchemaSetMetadata(&s, (const char *)meta.data);
@@ -73,7 +75,8 @@ int dds_arrow_schema(struct ArrowSchema *out, int grouped, const char *const *ke
         } else if (c == COL_SERIES) {
             rc = ArrowSchemaSetType(child, NANOARROW_TYPE_INT32);
             if (rc == NANOARROW_OK) rc = ArrowSchemaAllocateDictionary(child);
-            if (rc == NANOARROW_OK) rc = ArrowSchemaInitFromType(child->dictionary, NANOARROW_TYPE_STRING);
+            if (rc == NANOARROW_OK)
+                rc = ArrowSchemaInitFromType(child->dictionary, NANOARROW_TYPE_STRING);
             if (rc == NANOARROW_OK) child->flags = 0;
         } else {
             rc = ArrowSchemaSetType(child, NANOARROW_TYPE_DOUBLE);
@@ -212,9 +215,10 @@ int dds_arrow_export_batch(ddstream_batch *b, const struct ArrowSchema *schema,
         ArrowArrayRelease(&a); /* drops the views' references; ours keeps r alive */
         r->batch = NULL;       /* the caller keeps the batch */
         batch_ref_drop(r);
-        dds_set_msg(msg, cap, "%s", rc == ENOMEM ? "out of memory exporting a batch to Arrow"
-                          : aerr.message[0] ? aerr.message
-                                            : "the batch does not make a valid Arrow record batch");
+        dds_set_msg(msg, cap, "%s",
+                    rc == ENOMEM      ? "out of memory exporting a batch to Arrow"
+                    : aerr.message[0] ? aerr.message
+                                      : "the batch does not make a valid Arrow record batch");
         return rc;
     }
     batch_ref_drop(r); /* the arrays now hold the only references */
@@ -244,9 +248,9 @@ int dds_arrow_errno(ddstream_status status) {
 /* The stream                                                                                  */
 
 typedef struct arrow_source {
-    atomic_size_t refs;       /* handles alive */
-    pthread_mutex_t mu;       /* serialises ddstream_next across handles */
-    ddstream_stream *stream;  /* owned: closed with the last handle */
+    atomic_size_t refs;        /* handles alive */
+    pthread_mutex_t mu;        /* serialises ddstream_next across handles */
+    ddstream_stream *stream;   /* owned: closed with the last handle */
     struct ArrowSchema schema; /* immutable once made; handed out as deep copies */
     int grouped;
 } arrow_source;
@@ -267,7 +271,8 @@ static void source_drop(arrow_source *src) {
 static int handle_get_schema(struct ArrowArrayStream *self, struct ArrowSchema *out) {
     arrow_handle *h = self->private_data;
     int rc = ArrowSchemaDeepCopy(&h->src->schema, out);
-    if (rc != NANOARROW_OK) snprintf(h->last_error, sizeof h->last_error, "out of memory copying the schema");
+    if (rc != NANOARROW_OK)
+        snprintf(h->last_error, sizeof h->last_error, "out of memory copying the schema");
     return rc;
 }
 
@@ -294,9 +299,10 @@ static ddstream_status handle_next(arrow_handle *h, int64_t timeout_ms, struct A
             size_t idx = b->chunk_index;
             ddstream_batch_free(b);
             ddstream_status back = ddstream_seek(src->stream, idx, NULL);
-            rc = dds_error_set(err, e == ENOMEM ? DDSTREAM_E_NOMEM : DDSTREAM_E_INTERNAL,
-                               "exporting chunk %zu to Arrow: %s%s", idx + 1, msg,
-                               back == DDSTREAM_OK ? "" : " (and the stream could not go back to it)");
+            rc = dds_error_set(
+                err, e == ENOMEM ? DDSTREAM_E_NOMEM : DDSTREAM_E_INTERNAL,
+                "exporting chunk %zu to Arrow: %s%s", idx + 1, msg,
+                back == DDSTREAM_OK ? "" : " (and the stream could not go back to it)");
         }
     } else if (rc == DDSTREAM_END) {
         out->release = NULL;
@@ -364,11 +370,17 @@ static int make_schema(arrow_source *src, const char *query) {
     snprintf(v_start, sizeof v_start, "%" PRId64, c0.start);
     snprintf(v_end, sizeof v_end, "%" PRId64, clast.end);
     snprintf(v_step, sizeof v_step, "%" PRId64, c0.end - c0.start);
-    const char *keys[] = {"ddstream.version",    "ddstream.query",      "ddstream.grouped",
-                          "ddstream.chunk_count", "ddstream.first_chunk", "ddstream.plan_start",
+    const char *keys[] = {"ddstream.version",     "ddstream.query",        "ddstream.grouped",
+                          "ddstream.chunk_count", "ddstream.first_chunk",  "ddstream.plan_start",
                           "ddstream.plan_end",    "ddstream.chunk_seconds"};
-    const char *values[] = {ddstream_version(), query, src->grouped ? "true" : "false",
-                            v_count, v_first, v_start, v_end, v_step};
+    const char *values[] = {ddstream_version(),
+                            query,
+                            src->grouped ? "true" : "false",
+                            v_count,
+                            v_first,
+                            v_start,
+                            v_end,
+                            v_step};
     return dds_arrow_schema(&src->schema, src->grouped, keys, values, sizeof keys / sizeof *keys);
 }
 
@@ -413,8 +425,9 @@ DDSTREAM_API ddstream_status ddstream_stream_arrow_share(struct ArrowArrayStream
                                                          ddstream_error *err) {
     arrow_handle *h = our_handle(stream);
     if (!h || !out)
-        return dds_error_set(err, DDSTREAM_E_INVALID_ARGUMENT,
-                             "not a live Arrow stream made by ddstream_stream_arrow, or out is NULL");
+        return dds_error_set(
+            err, DDSTREAM_E_INVALID_ARGUMENT,
+            "not a live Arrow stream made by ddstream_stream_arrow, or out is NULL");
     return new_handle(h->src, out, err);
 }
 
@@ -423,8 +436,9 @@ DDSTREAM_API ddstream_status ddstream_stream_arrow_next(struct ArrowArrayStream 
                                                         ddstream_error *err) {
     arrow_handle *h = our_handle(stream);
     if (!h || !out)
-        return dds_error_set(err, DDSTREAM_E_INVALID_ARGUMENT,
-                             "not a live Arrow stream made by ddstream_stream_arrow, or out is NULL");
+        return dds_error_set(
+            err, DDSTREAM_E_INVALID_ARGUMENT,
+            "not a live Arrow stream made by ddstream_stream_arrow, or out is NULL");
     ddstream_error local;
     memset(&local, 0, sizeof local);
     return handle_next(h, timeout_ms, out, err ? err : &local);

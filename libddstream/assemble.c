@@ -20,88 +20,73 @@
 /* Chunk bounds and granularity beyond DDS_TIME_LIMIT_S are not real (parse caps timestamps at
  * the same span); the cap also keeps every s -> ms product inside int64. */
 
-static const char *rollup_name(int32_t q)
-{
+static const char *rollup_name(int32_t q) {
     static const char *const names[] = {"avg", "min", "max", "sum"};
     return q >= 0 && q < 4 ? names[q] : "?";
 }
 
-static const char *tags_of(const dds_series *s)
-{
-    return s->tags != NULL ? s->tags : "";
-}
+static const char *tags_of(const dds_series *s) { return s->tags != NULL ? s->tags : ""; }
 
-int64_t dds_response_coarse_interval(const dds_response *r, int64_t granularity)
-{
-    if (r == NULL || granularity <= 0 || granularity > DDS_TIME_LIMIT_S)
-        return 0;
+int64_t dds_response_coarse_interval(const dds_response *r, int64_t granularity) {
+    if (r == NULL || granularity <= 0 || granularity > DDS_TIME_LIMIT_S) return 0;
     const int64_t grid_ms = granularity * 1000;
     int64_t worst = 0;
     int off_grid = 0;
     for (size_t i = 0; i < r->count; i++) {
         const dds_series *s = &r->series[i];
-        if (s->interval > granularity && s->interval > worst)
-            worst = s->interval;
+        if (s->interval > granularity && s->interval > worst) worst = s->interval;
         for (size_t j = 0; j < s->length && !off_grid; j++)
-            if (s->ts_ms[j] % grid_ms != 0)
-                off_grid = 1;
+            if (s->ts_ms[j] % grid_ms != 0) off_grid = 1;
     }
-    if (worst == 0 && off_grid)
-        return granularity + 1;
+    if (worst == 0 && off_grid) return granularity + 1;
     return worst;
 }
 
 typedef struct entry {
     const char *tags;
-    size_t index;  /* position in the response: the tie-break keeps the sort deterministic */
+    size_t index; /* position in the response: the tie-break keeps the sort deterministic */
 } entry;
 
-static int entry_cmp(const void *a, const void *b)
-{
+static int entry_cmp(const void *a, const void *b) {
     const entry *x = a, *y = b;
     int c = strcmp(x->tags, y->tags);
-    if (c != 0)
-        return c;
+    if (c != 0) return c;
     return (x->index > y->index) - (x->index < y->index);
 }
 
-static double *rollup_column(const dds_batch_columns *c, int32_t q)
-{
+static double *rollup_column(const dds_batch_columns *c, int32_t q) {
     switch (q) {
-    case DDS_ROLLUP_AVG:
-        return c->avg;
-    case DDS_ROLLUP_MIN:
-        return c->min;
-    case DDS_ROLLUP_MAX:
-        return c->max;
-    default:
-        return c->sum;
+    case DDS_ROLLUP_AVG: return c->avg;
+    case DDS_ROLLUP_MIN: return c->min;
+    case DDS_ROLLUP_MAX: return c->max;
+    default: return c->sum;
     }
 }
 
 /* Every point is checked before anything is allocated: a bad answer costs no batch. */
 static ddstream_status check_series(const dds_response *r, int64_t granularity, char *msg,
-                                    size_t cap)
-{
+                                    size_t cap) {
     const int64_t grid_ms = granularity * 1000;
     for (size_t i = 0; i < r->count; i++) {
         const dds_series *s = &r->series[i];
         if (s->query_index < DDS_ROLLUP_AVG || s->query_index > DDS_ROLLUP_SUM) {
             dds_set_msg(msg, cap,
-                    "series[%zu]: query_index %d is not one of the 4 rollups asked for (0..3)", i,
-                    (int)s->query_index);
+                        "series[%zu]: query_index %d is not one of the 4 rollups asked for (0..3)",
+                        i, (int)s->query_index);
             return DDSTREAM_E_PROTOCOL;
         }
         if (s->length > 0 && (s->ts_ms == NULL || s->values == NULL)) {
-            dds_set_msg(msg, cap, "internal: series[%zu] has %zu points but no arrays", i, s->length);
+            dds_set_msg(msg, cap, "internal: series[%zu] has %zu points but no arrays", i,
+                        s->length);
             return DDSTREAM_E_INTERNAL;
         }
         for (size_t j = 0; j < s->length; j++) {
             if (s->ts_ms[j] % grid_ms != 0) {
-                dds_set_msg(msg, cap,
-                        "series[%zu].pointlist[%zu]: timestamp %lld ms is not on the %lld s grid "
-                        "(the answer has another interval)",
-                        i, j, (long long)s->ts_ms[j], (long long)granularity);
+                dds_set_msg(
+                    msg, cap,
+                    "series[%zu].pointlist[%zu]: timestamp %lld ms is not on the %lld s grid "
+                    "(the answer has another interval)",
+                    i, j, (long long)s->ts_ms[j], (long long)granularity);
                 return DDSTREAM_E_PROTOCOL;
             }
         }
@@ -110,8 +95,7 @@ static ddstream_status check_series(const dds_response *r, int64_t granularity, 
 }
 
 /* Ungrouped answers: one tag set per rollup, so every series maps to the single output series. */
-static ddstream_status check_ungrouped(const dds_response *r, char *msg, size_t cap)
-{
+static ddstream_status check_ungrouped(const dds_response *r, char *msg, size_t cap) {
     const char *seen[4] = {NULL, NULL, NULL, NULL};
     for (size_t i = 0; i < r->count; i++) {
         const dds_series *s = &r->series[i];
@@ -121,9 +105,9 @@ static ddstream_status check_ungrouped(const dds_response *r, char *msg, size_t 
             *first = t;
         } else if (strcmp(*first, t) != 0) {
             dds_set_msg(msg, cap,
-                    "the query is not grouped but Datadog returned several series for the %s "
-                    "rollup (tags \"%.100s\" and \"%.100s\")",
-                    rollup_name(s->query_index), *first, t);
+                        "the query is not grouped but Datadog returned several series for the %s "
+                        "rollup (tags \"%.100s\" and \"%.100s\")",
+                        rollup_name(s->query_index), *first, t);
             return DDSTREAM_E_PROTOCOL;
         }
     }
@@ -135,19 +119,17 @@ static ddstream_status check_ungrouped(const dds_response *r, char *msg, size_t 
  * the output series of response series i; *distinct and *tag_bytes size the batch.
  */
 static ddstream_status group_by_tags(const dds_response *r, entry *sorted, size_t *group,
-                                     size_t *distinct, size_t *tag_bytes, char *msg, size_t cap)
-{
+                                     size_t *distinct, size_t *tag_bytes, char *msg, size_t cap) {
     for (size_t i = 0; i < r->count; i++) {
         sorted[i].tags = tags_of(&r->series[i]);
         sorted[i].index = i;
     }
-    if (r->count > 1)
-        qsort(sorted, r->count, sizeof *sorted, entry_cmp);
+    if (r->count > 1) qsort(sorted, r->count, sizeof *sorted, entry_cmp);
     size_t n = 0, bytes = 0;
     for (size_t k = 0; k < r->count; k++) {
         if (k == 0 || strcmp(sorted[k - 1].tags, sorted[k].tags) != 0) {
             n++;
-            bytes += strlen(sorted[k].tags) + 1;  /* bounded by the response's own memory */
+            bytes += strlen(sorted[k].tags) + 1; /* bounded by the response's own memory */
         }
         group[sorted[k].index] = n - 1;
     }
@@ -161,22 +143,20 @@ static ddstream_status group_by_tags(const dds_response *r, entry *sorted, size_
 }
 
 static ddstream_status assemble_in(const dds_response *r, int64_t chunk_start, int64_t chunk_end,
-                                   int64_t granularity, int grouped, size_t max_rows,
-                                   void **block, size_t block_cap, ddstream_batch **out,
-                                   char *msg, size_t msg_cap);
+                                   int64_t granularity, int grouped, size_t max_rows, void **block,
+                                   size_t block_cap, ddstream_batch **out, char *msg,
+                                   size_t msg_cap);
 
 ddstream_status dds_assemble(const dds_response *r, int64_t chunk_start, int64_t chunk_end,
                              int64_t granularity, int grouped, ddstream_batch **out, char *msg,
-                             size_t msg_cap)
-{
-    return dds_assemble_in(r, chunk_start, chunk_end, granularity, grouped, SIZE_MAX, NULL, 0,
-                           out, msg, msg_cap);
+                             size_t msg_cap) {
+    return dds_assemble_in(r, chunk_start, chunk_end, granularity, grouped, SIZE_MAX, NULL, 0, out,
+                           msg, msg_cap);
 }
 
 ddstream_status dds_assemble_in(const dds_response *r, int64_t chunk_start, int64_t chunk_end,
                                 int64_t granularity, int grouped, size_t max_rows, void *block,
-                                size_t block_cap, ddstream_batch **out, char *msg, size_t msg_cap)
-{
+                                size_t block_cap, ddstream_batch **out, char *msg, size_t msg_cap) {
     ddstream_status st = assemble_in(r, chunk_start, chunk_end, granularity, grouped, max_rows,
                                      &block, block_cap, out, msg, msg_cap);
     free(block); /* NULL once the batch took it over */
@@ -184,10 +164,9 @@ ddstream_status dds_assemble_in(const dds_response *r, int64_t chunk_start, int6
 }
 
 static ddstream_status assemble_in(const dds_response *r, int64_t chunk_start, int64_t chunk_end,
-                                   int64_t granularity, int grouped, size_t max_rows,
-                                   void **block, size_t block_cap, ddstream_batch **out,
-                                   char *msg, size_t msg_cap)
-{
+                                   int64_t granularity, int grouped, size_t max_rows, void **block,
+                                   size_t block_cap, ddstream_batch **out, char *msg,
+                                   size_t msg_cap) {
     if (out == NULL || r == NULL || (r->count > 0 && r->series == NULL)) {
         dds_set_msg(msg, msg_cap, "internal: dds_assemble called without a response or output");
         return DDSTREAM_E_INTERNAL;
@@ -197,13 +176,12 @@ static ddstream_status assemble_in(const dds_response *r, int64_t chunk_start, i
         chunk_start < -DDS_TIME_LIMIT_S || chunk_end > DDS_TIME_LIMIT_S ||
         chunk_start % granularity != 0 || chunk_end % granularity != 0) {
         dds_set_msg(msg, msg_cap,
-                "internal: chunk [%lld, %lld) is not a whole number of %lld s buckets",
-                (long long)chunk_start, (long long)chunk_end, (long long)granularity);
+                    "internal: chunk [%lld, %lld) is not a whole number of %lld s buckets",
+                    (long long)chunk_start, (long long)chunk_end, (long long)granularity);
         return DDSTREAM_E_INTERNAL;
     }
     ddstream_status st = check_series(r, granularity, msg, msg_cap);
-    if (st != DDSTREAM_OK)
-        return st;
+    if (st != DDSTREAM_OK) return st;
 
     size_t buckets = (size_t)((chunk_end - chunk_start) / granularity);
     size_t nseries = 1, tag_bytes = 0;
@@ -223,24 +201,23 @@ static ddstream_status assemble_in(const dds_response *r, int64_t chunk_start, i
     } else {
         st = check_ungrouped(r, msg, msg_cap);
     }
-    if (st != DDSTREAM_OK)
-        goto done;
+    if (st != DDSTREAM_OK) goto done;
 
     /* The rows are every bucket of every series, whether or not Datadog sent a point: a small
      * answer naming many series with empty point lists asks for a huge batch. Bounded here,
      * before the batch (the only allocation that grows with rows) exists. */
     if (nseries > 0 && (buckets > SIZE_MAX / nseries || nseries * buckets > max_rows)) {
         dds_set_msg(msg, msg_cap,
-                "the answer has %zu series x %zu buckets = %.0f rows, more than max_batch_rows "
-                "(%zu): use smaller chunks (chunk_seconds), a narrower query, or raise "
-                "max_batch_rows",
-                nseries, buckets, (double)nseries * (double)buckets, max_rows);
+                    "the answer has %zu series x %zu buckets = %.0f rows, more than max_batch_rows "
+                    "(%zu): use smaller chunks (chunk_seconds), a narrower query, or raise "
+                    "max_batch_rows",
+                    nseries, buckets, (double)nseries * (double)buckets, max_rows);
         st = DDSTREAM_E_PROTOCOL;
         goto done;
     }
     size_t rows = nseries * buckets;
-    ddstream_batch *b = dds_batch_new_in(*block, block_cap, rows, grouped ? nseries : 0,
-                                         tag_bytes, grouped);
+    ddstream_batch *b =
+        dds_batch_new_in(*block, block_cap, rows, grouped ? nseries : 0, tag_bytes, grouped);
     *block = NULL; /* taken over */
     if (b == NULL) {
         dds_set_msg(msg, msg_cap, "out of memory for a batch of %zu rows", rows);
@@ -254,15 +231,14 @@ static ddstream_status assemble_in(const dds_response *r, int64_t chunk_start, i
             size_t row = g * buckets + k;
             c.timestamps[row] = chunk_start + (int64_t)k * granularity;
             c.avg[row] = c.min[row] = c.max[row] = c.sum[row] = NAN;
-            if (grouped)
-                c.series[row] = (int32_t)g;
+            if (grouped) c.series[row] = (int32_t)g;
         }
     }
     if (grouped) {
         for (size_t k = 0; k < r->count; k++) {
             const entry *e = &sorted[k];
             if (k == 0 || strcmp(sorted[k - 1].tags, e->tags) != 0)
-                dds_batch_set_tag(b, group[e->index], e->tags);  /* sized above: cannot fail */
+                dds_batch_set_tag(b, group[e->index], e->tags); /* sized above: cannot fail */
         }
     }
 
@@ -277,17 +253,13 @@ static ddstream_status assemble_in(const dds_response *r, int64_t chunk_start, i
         double *col = rollup_column(&c, s->query_index);
         for (size_t j = 0; j < s->length; j++) {
             int64_t t = s->ts_ms[j];
-            if (t < start_ms || t >= end_ms)
-                continue;
+            if (t < start_ms || t >= end_ms) continue;
             size_t row = base + (size_t)((t - start_ms) / grid_ms);
-            if (isnan(col[row]))
-                col[row] = s->values[j];
+            if (isnan(col[row])) col[row] = s->values[j];
         }
         if (s->interval > 0) {
-            if (answered == 0)
-                answered = s->interval;
-            else if (answered != s->interval)
-                agree = 0;
+            if (answered == 0) answered = s->interval;
+            else if (answered != s->interval) agree = 0;
         }
     }
 

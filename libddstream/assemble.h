@@ -30,15 +30,17 @@ int64_t dds_response_coarse_interval(const dds_response *r, int64_t granularity)
  * Fills chunk_start_ms/chunk_end_ms/grouped/interval/length and the columns; the caller sets
  * chunk_index, chunk_count, is_last. On error writes msg and leaves *out NULL.
  */
-DDSTREAM_NODISCARD ddstream_status dds_assemble(const dds_response *r, int64_t chunk_start, int64_t chunk_end,
-                             int64_t granularity, int grouped, ddstream_batch **out, char *msg,
-                             size_t msg_cap);
+DDSTREAM_NODISCARD ddstream_status dds_assemble(const dds_response *r, int64_t chunk_start,
+                                                int64_t chunk_end, int64_t granularity, int grouped,
+                                                ddstream_batch **out, char *msg, size_t msg_cap);
 
 /* dds_assemble building the batch in block (block_cap bytes from dds_big_alloc, or NULL), which
  * it takes over in every case: see dds_batch_new_in. A batch of more than max_rows rows (series
  * x buckets) is DDSTREAM_E_PROTOCOL, refused before it is allocated; dds_assemble has no limit. */
-DDSTREAM_NODISCARD ddstream_status dds_assemble_in(const dds_response *r, int64_t chunk_start, int64_t chunk_end,
-                                int64_t granularity, int grouped, size_t max_rows, void *block,
-                                size_t block_cap, ddstream_batch **out, char *msg, size_t msg_cap);
+DDSTREAM_NODISCARD ddstream_status dds_assemble_in(const dds_response *r, int64_t chunk_start,
+                                                   int64_t chunk_end, int64_t granularity,
+                                                   int grouped, size_t max_rows, void *block,
+                                                   size_t block_cap, ddstream_batch **out,
+                                                   char *msg, size_t msg_cap);
 
 #endif

@@ -67,12 +67,13 @@ static ddstream_status check_raw(const char *url, ddstream_error *err) {
     if (!*url) return URL_ERR("base_url is empty: leave it unset for https://api.<site>");
     for (const char *p = url; *p; p++) {
         unsigned char c = (unsigned char)*p;
-        if (c <= 0x20 || c == 0x7f) return URL_ERR("base_url contains spaces or control characters");
-        if (c == '\\')
-            return URL_ERR("base_url contains a backslash: write the URL with '/' only");
+        if (c <= 0x20 || c == 0x7f)
+            return URL_ERR("base_url contains spaces or control characters");
+        if (c == '\\') return URL_ERR("base_url contains a backslash: write the URL with '/' only");
         if (c == '@')
-            return URL_ERR("base_url must not contain credentials (a login and '@' before the "
-                           "host): the keys go in headers, and nothing may be sent as a login");
+            return URL_ERR(
+                "base_url must not contain credentials (a login and '@' before the "
+                "host): the keys go in headers, and nothing may be sent as a login");
         if (c == '?') return URL_ERR("base_url must not contain a query string ('?...')");
         if (c == '#') return URL_ERR("base_url must not contain a fragment ('#...')");
     }
@@ -80,11 +81,13 @@ static ddstream_status check_raw(const char *url, ddstream_error *err) {
      * more likely a typo than what was meant. */
     size_t scheme = strspn(url, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ");
     if (scheme == 0 || strncmp(url + scheme, "://", 3) != 0 || url[scheme + 3] == '/')
-        return URL_ERR("base_url must start with https:// or http:// followed by the host, "
-                       "e.g. https://api.datadoghq.com");
+        return URL_ERR(
+            "base_url must start with https:// or http:// followed by the host, "
+            "e.g. https://api.datadoghq.com");
     if (!((scheme == 4 && strncasecmp(url, "http", 4) == 0) ||
           (scheme == 5 && strncasecmp(url, "https", 5) == 0)))
-        return URL_ERR("base_url must start with https:// or http://, not %.*s://", (int)scheme, url);
+        return URL_ERR("base_url must start with https:// or http://, not %.*s://", (int)scheme,
+                       url);
     /* The host and port end at the first '/' ('@', '?', '#' and '\' are refused above). libcurl
      * decodes "%xx" in a host but does not read the result as an address until it parses its own
      * rendering again ("http://%31" is host "1", written back "http://1", read as 0.0.0.1): a
@@ -92,14 +95,15 @@ static ddstream_status check_raw(const char *url, ddstream_error *err) {
     const char *authority = url + scheme + 3;
     const char *pct = strchr(authority, '%');
     if (pct && (size_t)(pct - authority) < strcspn(authority, "/"))
-        return URL_ERR("base_url must give its host plainly, without '%%' (no percent-encoding, "
-                       "no IPv6 zone id)");
+        return URL_ERR(
+            "base_url must give its host plainly, without '%%' (no percent-encoding, "
+            "no IPv6 zone id)");
     return DDSTREAM_OK;
 }
 
 /* Whether libcurl reads its own rendering full as the scheme, host and port of u. */
-static ddstream_status same_reading(const char *full, const char *scheme, const char *host, CURLU *u,
-                                    ddstream_error *err) {
+static ddstream_status same_reading(const char *full, const char *scheme, const char *host,
+                                    CURLU *u, ddstream_error *err) {
     CURLU *again = curl_url();
     if (!again) return dds_error_set(err, DDSTREAM_E_NOMEM, "out of memory checking base_url");
     char *scheme2 = NULL, *host2 = NULL, *port = NULL, *port2 = NULL;
@@ -114,9 +118,10 @@ static ddstream_status same_reading(const char *full, const char *scheme, const 
     }
     ddstream_status st = DDSTREAM_OK;
     if (!same)
-        st = URL_ERR("base_url reads as host '%.100s' but as '%.100s' once libcurl writes it back: "
-                     "write the host plainly",
-                     host, host2 ? host2 : "(none)");
+        st = URL_ERR(
+            "base_url reads as host '%.100s' but as '%.100s' once libcurl writes it back: "
+            "write the host plainly",
+            host, host2 ? host2 : "(none)");
     curl_free(scheme2);
     curl_free(host2);
     curl_free(port);
@@ -161,10 +166,11 @@ static ddstream_status check_parts(CURLU *u, int allow_insecure_http, char **nor
         goto done;
     }
     if (!https && !allow_insecure_http && !dds_host_is_loopback(host)) {
-        st = URL_ERR("base_url is plain http to a non-loopback host ('%.200s'; loopback is "
-                     "127.0.0.0/8, ::1 or localhost): the keys would travel unencrypted; use "
-                     "https:// or set allow_insecure_http",
-                     host);
+        st = URL_ERR(
+            "base_url is plain http to a non-loopback host ('%.200s'; loopback is "
+            "127.0.0.0/8, ::1 or localhost): the keys would travel unencrypted; use "
+            "https:// or set allow_insecure_http",
+            host);
         goto done;
     }
     rc = curl_url_get(u, CURLUPART_URL, &full, 0);
@@ -192,8 +198,8 @@ done:
     return st;
 }
 
-ddstream_status dds_base_url_check(const char *base_url, int allow_insecure_http,
-                                   char **normalized, ddstream_error *err) {
+ddstream_status dds_base_url_check(const char *base_url, int allow_insecure_http, char **normalized,
+                                   ddstream_error *err) {
     *normalized = NULL;
     if (!base_url) return URL_ERR("base_url is NULL");
     ddstream_status st = check_raw(base_url, err);

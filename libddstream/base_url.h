@@ -17,7 +17,7 @@
  * came before the host (it may be a password). Thread-safe; no network I/O.
  */
 DDSTREAM_NODISCARD ddstream_status dds_base_url_check(const char *base_url, int allow_insecure_http,
-                                   char **normalized, ddstream_error *err);
+                                                      char **normalized, ddstream_error *err);
 
 /* Nonzero if host, as libcurl returns it (IPv6 in brackets), is certainly this machine. */
 int dds_host_is_loopback(const char *host);

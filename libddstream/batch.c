@@ -16,22 +16,19 @@
 #include <string.h>
 
 typedef struct batch_block {
-    ddstream_batch pub;  /* first member: a ddstream_batch * is the block's own address */
-    char *tag_text;      /* tag_cap bytes; byte 0 is the "" every slot starts as */
+    ddstream_batch pub; /* first member: a ddstream_batch * is the block's own address */
+    char *tag_text;     /* tag_cap bytes; byte 0 is the "" every slot starts as */
     size_t tag_cap;
     size_t tag_used;
 } batch_block;
 
-static int add_size(size_t *acc, size_t n)
-{
-    if (n > SIZE_MAX - *acc)
-        return 0;
+static int add_size(size_t *acc, size_t n) {
+    if (n > SIZE_MAX - *acc) return 0;
     *acc += n;
     return 1;
 }
 
-static int round_up(size_t *v)
-{
+static int round_up(size_t *v) {
     size_t r = *v % DDS_BATCH_ALIGN;
     return r == 0 || add_size(v, DDS_BATCH_ALIGN - r);
 }
@@ -40,33 +37,26 @@ static int round_up(size_t *v)
  * Reserve a column of n elements of elem bytes at *off. A 0-row column still gets one aligned
  * unit, so its pointer is non-NULL and points into the block (Arrow and numpy both accept it).
  */
-static int reserve(size_t *off, size_t n, size_t elem, size_t *at, size_t *used)
-{
-    if (n > SIZE_MAX / elem)
-        return 0;
+static int reserve(size_t *off, size_t n, size_t elem, size_t *at, size_t *used) {
+    if (n > SIZE_MAX / elem) return 0;
     size_t bytes = n * elem;
     *used = bytes;
-    if (bytes == 0)
-        bytes = DDS_BATCH_ALIGN;
-    if (!round_up(&bytes))
-        return 0;
+    if (bytes == 0) bytes = DDS_BATCH_ALIGN;
+    if (!round_up(&bytes)) return 0;
     *at = *off;
     return add_size(off, bytes);
 }
 
-ddstream_batch *dds_batch_new(size_t rows, size_t series_count, size_t tag_bytes, int grouped)
-{
+ddstream_batch *dds_batch_new(size_t rows, size_t series_count, size_t tag_bytes, int grouped) {
     return dds_batch_new_in(NULL, 0, rows, series_count, tag_bytes, grouped);
 }
 
 ddstream_batch *dds_batch_new_in(void *block, size_t block_cap, size_t rows, size_t series_count,
-                                 size_t tag_bytes, int grouped)
-{
+                                 size_t tag_bytes, int grouped) {
     enum { TS, AVG, MIN, MAX, SUM, SERIES, TAGS, NCOL };
     size_t at[NCOL] = {0}, used[NCOL] = {0}, end[NCOL] = {0};
     size_t off = sizeof(batch_block);
-    if (!round_up(&off))
-        return NULL;
+    if (!round_up(&off)) return NULL;
     int ok = reserve(&off, rows, sizeof(int64_t), &at[TS], &used[TS]);
     end[TS] = off;
     for (int c = AVG; c <= SUM && ok; c++) {
@@ -82,9 +72,8 @@ ddstream_batch *dds_batch_new_in(void *block, size_t block_cap, size_t rows, siz
         }
     }
     size_t text_at = off;
-    size_t text_cap = 1;  /* the shared "" */
-    if (ok && grouped)
-        ok = add_size(&text_cap, tag_bytes);
+    size_t text_cap = 1; /* the shared "" */
+    if (ok && grouped) ok = add_size(&text_cap, tag_bytes);
     ok = ok && add_size(&off, text_cap) && round_up(&off);
     if (!ok) {
         free(block);
@@ -99,14 +88,12 @@ ddstream_batch *dds_batch_new_in(void *block, size_t block_cap, size_t rows, siz
         free(block);
         blk = dds_big_alloc(off); /* off is a multiple of DDS_BATCH_ALIGN (64) */
     }
-    if (blk == NULL)
-        return NULL;
+    if (blk == NULL) return NULL;
     char *base = (char *)blk;
     memset(blk, 0, sizeof *blk);
     /* Zero the padding after each column: Arrow consumers may read whole aligned words. */
     int ncols = grouped ? NCOL : SERIES;
-    for (int c = 0; c < ncols; c++)
-        memset(base + at[c] + used[c], 0, end[c] - at[c] - used[c]);
+    for (int c = 0; c < ncols; c++) memset(base + at[c] + used[c], 0, end[c] - at[c] - used[c]);
 
     ddstream_batch *b = &blk->pub;
     b->struct_size = sizeof(ddstream_batch);
@@ -124,16 +111,14 @@ ddstream_batch *dds_batch_new_in(void *block, size_t block_cap, size_t rows, siz
     if (grouped) {
         b->series = (const int32_t *)(void *)(base + at[SERIES]);
         char **slots = (char **)(void *)(base + at[TAGS]);
-        for (size_t i = 0; i < series_count; i++)
-            slots[i] = blk->tag_text;
+        for (size_t i = 0; i < series_count; i++) slots[i] = blk->tag_text;
         b->series_tags = (const char *const *)slots;
         b->series_count = series_count;
     }
     return b;
 }
 
-dds_batch_columns dds_batch_columns_of(ddstream_batch *b)
-{
+dds_batch_columns dds_batch_columns_of(ddstream_batch *b) {
     /* The builder owns the block: casting const away here is writing to our own allocation. */
     dds_batch_columns c;
     c.timestamps = (int64_t *)(uintptr_t)b->timestamps;
@@ -146,14 +131,11 @@ dds_batch_columns dds_batch_columns_of(ddstream_batch *b)
     return c;
 }
 
-int dds_batch_set_tag(ddstream_batch *b, size_t i, const char *tags)
-{
+int dds_batch_set_tag(ddstream_batch *b, size_t i, const char *tags) {
     batch_block *blk = (batch_block *)b;
-    if (b == NULL || tags == NULL || i >= b->series_count || b->series_tags == NULL)
-        return -1;
+    if (b == NULL || tags == NULL || i >= b->series_count || b->series_tags == NULL) return -1;
     size_t n = strlen(tags) + 1;
-    if (n > blk->tag_cap - blk->tag_used)
-        return -1;
+    if (n > blk->tag_cap - blk->tag_used) return -1;
     char *dst = blk->tag_text + blk->tag_used;
     memcpy(dst, tags, n);
     blk->tag_used += n;
@@ -161,7 +143,6 @@ int dds_batch_set_tag(ddstream_batch *b, size_t i, const char *tags)
     return 0;
 }
 
-DDSTREAM_API void ddstream_batch_free(ddstream_batch *batch)
-{
-    free(batch);  /* the whole batch is the one block dds_batch_new allocated */
+DDSTREAM_API void ddstream_batch_free(ddstream_batch *batch) {
+    free(batch); /* the whole batch is the one block dds_batch_new allocated */
 }

@@ -30,8 +30,8 @@ ddstream_batch *dds_batch_new_in(void *block, size_t block_cap, size_t rows, siz
 typedef struct dds_batch_columns {
     int64_t *timestamps;
     double *avg, *min, *max, *sum;
-    int32_t *series;     /* NULL when not grouped */
-    char **series_tags;  /* series_count slots; set with dds_batch_set_tag; NULL when not grouped */
+    int32_t *series;    /* NULL when not grouped */
+    char **series_tags; /* series_count slots; set with dds_batch_set_tag; NULL when not grouped */
 } dds_batch_columns;
 
 dds_batch_columns dds_batch_columns_of(ddstream_batch *b);

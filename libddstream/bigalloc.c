@@ -5,7 +5,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #if defined(__linux__)
-#include <sys/mman.h>
+#  include <sys/mman.h>
 #endif
 
 void *dds_big_alloc(size_t n) {

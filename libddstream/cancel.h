@@ -9,8 +9,8 @@
 typedef struct dds_cancel {
     atomic_int flag;
     pthread_mutex_t mu;
-    pthread_cond_t cv;     /* CLOCK_MONOTONIC */
-    void (*wake)(void *);  /* also called on trigger: interrupts a transfer's poll */
+    pthread_cond_t cv;    /* CLOCK_MONOTONIC */
+    void (*wake)(void *); /* also called on trigger: interrupts a transfer's poll */
     void *wake_arg;
 } dds_cancel;
 

@@ -84,8 +84,8 @@ ddstream_status dds_fetch_chunk(dds_http *http, const dds_settings *s, dds_log *
         /* The answer's buffer, read and done with, holds the batch: no fresh pages to clear. */
         size_t spare_cap = 0;
         char *spare = dds_http_take_spare(http, &spare_cap);
-        size_t max_rows = (uint64_t)s->max_batch_rows > SIZE_MAX ? SIZE_MAX
-                                                                  : (size_t)s->max_batch_rows;
+        size_t max_rows =
+            (uint64_t)s->max_batch_rows > SIZE_MAX ? SIZE_MAX : (size_t)s->max_batch_rows;
         st = dds_assemble_in(&resp, start, end, s->granularity, s->grouped, max_rows, spare,
                              spare_cap, out, msg, sizeof msg);
         if (st != DDSTREAM_OK) dds_error_set(err, st, "%s", msg);

@@ -13,8 +13,9 @@
  * split in halves and each half asked again, so granularities are never mixed; a single bucket
  * answered coarsely is a DDSTREAM_E_PROTOCOL error. On error err names the chunk and the cause.
  */
-DDSTREAM_NODISCARD ddstream_status dds_fetch_chunk(dds_http *http, const dds_settings *s, dds_log *log,
-                                const char *rollup_query, int64_t start, int64_t end,
-                                ddstream_batch **out, ddstream_error *err);
+DDSTREAM_NODISCARD ddstream_status dds_fetch_chunk(dds_http *http, const dds_settings *s,
+                                                   dds_log *log, const char *rollup_query,
+                                                   int64_t start, int64_t end, ddstream_batch **out,
+                                                   ddstream_error *err);
 
 #endif

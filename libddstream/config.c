@@ -16,9 +16,9 @@
 
 /* The sites of shared/DATADOG.md; the API lives at https://api.<site>. */
 static const char *const known_sites[] = {
-    "datadoghq.com", "us3.datadoghq.com", "us5.datadoghq.com", "datadoghq.eu",
-    "ap1.datadoghq.com", "ap2.datadoghq.com", "uk1.datadoghq.com", "ddog-gov.com",
-    "us2.ddog-gov.com",
+    "datadoghq.com",     "us3.datadoghq.com", "us5.datadoghq.com",
+    "datadoghq.eu",      "ap1.datadoghq.com", "ap2.datadoghq.com",
+    "uk1.datadoghq.com", "ddog-gov.com",      "us2.ddog-gov.com",
 };
 
 /* Year 9999: beyond it epoch seconds stop being a plausible Datadog timestamp. */
@@ -65,11 +65,12 @@ ddstream_status dds_config_read(const ddstream_config *cfg, ddstream_config *out
     for (size_t i = 0; i < sizeof config_layout_ends / sizeof config_layout_ends[0]; i++)
         if (size == config_layout_ends[i]) known = 1;
     if (!known)
-        return dds_error_set(err, DDSTREAM_E_INVALID_ARGUMENT,
-                             "config.struct_size is %zu, which is not the size of any ddstream_config "
-                             "layout this library knows (%zu for ddstream 0.1.0 up to %zu for this "
-                             "version): initialise the config with ddstream_config_init()",
-                             size, config_layout_ends[0], sizeof(ddstream_config));
+        return dds_error_set(
+            err, DDSTREAM_E_INVALID_ARGUMENT,
+            "config.struct_size is %zu, which is not the size of any ddstream_config "
+            "layout this library knows (%zu for ddstream 0.1.0 up to %zu for this "
+            "version): initialise the config with ddstream_config_init()",
+            size, config_layout_ends[0], sizeof(ddstream_config));
     ddstream_config_init(out);
     memcpy(out, cfg, size); /* the fields the caller knows; the rest keep their defaults */
     out->struct_size = sizeof *out;
@@ -120,11 +121,13 @@ static ddstream_status check_numbers(const ddstream_config *c, ddstream_error *e
         return CONFIG_ERR("chunk_seconds must be 0 (automatic) or positive, got %lld",
                           (long long)c->chunk_seconds);
     if (c->prefetch_chunks < 1 || c->prefetch_chunks > 64)
-        return CONFIG_ERR("prefetch_chunks must be between 1 and 64, got %d", (int)c->prefetch_chunks);
+        return CONFIG_ERR("prefetch_chunks must be between 1 and 64, got %d",
+                          (int)c->prefetch_chunks);
     if (c->max_in_flight < 1 || c->max_in_flight > 32)
         return CONFIG_ERR("max_in_flight must be between 1 and 32, got %d", (int)c->max_in_flight);
     if (c->log_level < DDSTREAM_LOG_NONE || c->log_level > DDSTREAM_LOG_DEBUG)
-        return CONFIG_ERR("log_level must be between 0 (none) and 4 (debug), got %d", (int)c->log_level);
+        return CONFIG_ERR("log_level must be between 0 (none) and 4 (debug), got %d",
+                          (int)c->log_level);
     if (c->max_retries < 0 || c->max_retries > 100)
         return CONFIG_ERR("max_retries must be between 0 and 100, got %d", (int)c->max_retries);
     if (c->max_retry_wait_ms < 0)
@@ -137,7 +140,8 @@ static ddstream_status check_numbers(const ddstream_config *c, ddstream_error *e
         return CONFIG_ERR("request_timeout_ms must be positive, got %lld",
                           (long long)c->request_timeout_ms);
     if (c->max_body_bytes <= 0)
-        return CONFIG_ERR("max_body_bytes must be positive, got %lld", (long long)c->max_body_bytes);
+        return CONFIG_ERR("max_body_bytes must be positive, got %lld",
+                          (long long)c->max_body_bytes);
     if (c->retry_backoff_ms < 1 || c->retry_backoff_ms > 3600000)
         return CONFIG_ERR("retry_backoff_ms must be between 1 and 3600000, got %lld",
                           (long long)c->retry_backoff_ms);
@@ -163,22 +167,24 @@ static ddstream_status check_numbers(const ddstream_config *c, ddstream_error *e
  * years) is a mistake to refuse before anything starts, saying what to change. */
 static ddstream_status check_plan_size(const ddstream_config *c, ddstream_error *err) {
     dds_plan p;
-    ddstream_status st = dds_plan_make(c->range_start, c->range_end, c->granularity,
-                                       c->chunk_seconds, &p, err);
+    ddstream_status st =
+        dds_plan_make(c->range_start, c->range_end, c->granularity, c->chunk_seconds, &p, err);
     if (st != DDSTREAM_OK) return st;
     int64_t limit = c->max_chunks ? c->max_chunks : DDS_DEFAULT_MAX_CHUNKS;
     if ((uint64_t)p.count <= (uint64_t)limit) return DDSTREAM_OK;
-    return CONFIG_ERR("the plan has %llu chunks (one request each), more than max_chunks (%lld): "
-                      "use a larger chunk_seconds (now %lld s per chunk) or granularity (now %lld s), "
-                      "a shorter range, or raise max_chunks",
-                      (unsigned long long)p.count, (long long)limit, (long long)p.step,
-                      (long long)c->granularity);
+    return CONFIG_ERR(
+        "the plan has %llu chunks (one request each), more than max_chunks (%lld): "
+        "use a larger chunk_seconds (now %lld s per chunk) or granularity (now %lld s), "
+        "a shorter range, or raise max_chunks",
+        (unsigned long long)p.count, (long long)limit, (long long)p.step,
+        (long long)c->granularity);
 }
 
 static ddstream_status check_key(const char *key, const char *field, const char *env,
                                  ddstream_error *err) {
     if (!key || dds_str_is_blank(key))
-        return CONFIG_ERR("%s is missing: set it in the config or in the environment variable %s", field, env);
+        return CONFIG_ERR("%s is missing: set it in the config or in the environment variable %s",
+                          field, env);
     /* A key goes into an HTTP header: a newline would let it inject other headers. */
     if (dds_str_has_control_chars(key)) return CONFIG_ERR("%s contains control characters", field);
     if (strlen(key) > 512) return CONFIG_ERR("%s is longer than 512 characters", field);
@@ -207,13 +213,16 @@ ddstream_status dds_settings_load(const ddstream_config *cfg_in, dds_settings *o
     const char *site = c->site ? c->site : nonempty_env("DD_SITE");
     if (!site) site = "datadoghq.com";
     if (!site_known(site))
-        return CONFIG_ERR("site '%.100s' is not a Datadog site; expected one of datadoghq.com, "
-                          "us3.datadoghq.com, us5.datadoghq.com, datadoghq.eu, ap1.datadoghq.com, "
-                          "ap2.datadoghq.com, uk1.datadoghq.com, ddog-gov.com, us2.ddog-gov.com "
-                          "(or set base_url)", site);
+        return CONFIG_ERR(
+            "site '%.100s' is not a Datadog site; expected one of datadoghq.com, "
+            "us3.datadoghq.com, us5.datadoghq.com, datadoghq.eu, ap1.datadoghq.com, "
+            "ap2.datadoghq.com, uk1.datadoghq.com, ddog-gov.com, us2.ddog-gov.com "
+            "(or set base_url)",
+            site);
 
     if (c->ca_bundle && !*c->ca_bundle) return CONFIG_ERR("ca_bundle is an empty path");
-    if (c->resume_token && (strlen(c->resume_token) > 63 || dds_str_has_control_chars(c->resume_token)))
+    if (c->resume_token &&
+        (strlen(c->resume_token) > 63 || dds_str_has_control_chars(c->resume_token)))
         return CONFIG_ERR("resume_token is not a token made by ddstream_resume_token()");
 
     const char *base = c->base_url ? c->base_url : nonempty_env("DDSTREAM_BASE_URL");
@@ -223,7 +232,8 @@ ddstream_status dds_settings_load(const ddstream_config *cfg_in, dds_settings *o
         base = default_base;
     }
     char *checked_base = NULL;
-    if ((st = dds_base_url_check(base, c->allow_insecure_http != 0, &checked_base, err)) != DDSTREAM_OK)
+    if ((st = dds_base_url_check(base, c->allow_insecure_http != 0, &checked_base, err)) !=
+        DDSTREAM_OK)
         return st;
 
     out->api_key = strdup(api_key);

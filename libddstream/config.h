@@ -25,9 +25,9 @@ typedef struct dds_settings {
     char *api_key;
     char *app_key;
     char *site;
-    char *base_url;   /* no trailing '/' */
+    char *base_url; /* no trailing '/' */
     char *query;
-    char *ca_bundle;  /* NULL: system store */
+    char *ca_bundle; /* NULL: system store */
     int64_t range_start, range_end, granularity, chunk_seconds;
     int32_t enable_prefetch, prefetch_chunks, max_in_flight, log_level, log_to_queue;
     ddstream_log_fn log_fn;
@@ -35,14 +35,14 @@ typedef struct dds_settings {
     int32_t max_retries, allow_insecure_http;
     int64_t max_retry_wait_ms, connect_timeout_ms, request_timeout_ms, max_body_bytes;
     int64_t retry_backoff_ms, low_speed_limit, low_speed_time_ms;
-    int64_t start_chunk;  /* checked against the plan by ddstream_open */
-    char *resume_token;   /* NULL when not set; parsed and checked by ddstream_open */
+    int64_t start_chunk; /* checked against the plan by ddstream_open */
+    char *resume_token;  /* NULL when not set; parsed and checked by ddstream_open */
     ddstream_request_gate_fn request_gate; /* NULL: none (borrowed, like log_fn) */
     void *request_gate_data;
     void (*request_gate_release)(void *request_gate_data);
-    int grouped;      /* the query has a top-level "by {...}" clause */
-    int64_t max_chunks;      /* config.max_chunks, 0 resolved to DDS_DEFAULT_MAX_CHUNKS */
-    int64_t max_batch_rows;  /* config.max_batch_rows, 0 resolved to DDS_DEFAULT_MAX_BATCH_ROWS */
+    int grouped;            /* the query has a top-level "by {...}" clause */
+    int64_t max_chunks;     /* config.max_chunks, 0 resolved to DDS_DEFAULT_MAX_CHUNKS */
+    int64_t max_batch_rows; /* config.max_batch_rows, 0 resolved to DDS_DEFAULT_MAX_BATCH_ROWS */
 } dds_settings;
 
 /*
@@ -54,7 +54,7 @@ typedef struct dds_settings {
  * as is a NULL cfg. *out is a plain copy: its strings still belong to the caller.
  */
 DDSTREAM_NODISCARD ddstream_status dds_config_read(const ddstream_config *cfg, ddstream_config *out,
-                                ddstream_error *err);
+                                                   ddstream_error *err);
 
 /*
  * Check cfg and resolve defaults (environment DD_API_KEY, DD_APP_KEY, DD_SITE, DDSTREAM_BASE_URL).
@@ -62,7 +62,7 @@ DDSTREAM_NODISCARD ddstream_status dds_config_read(const ddstream_config *cfg, d
  * zeroed and err names the field and the rule (DDSTREAM_E_CONFIG or E_INVALID_ARGUMENT).
  */
 DDSTREAM_NODISCARD ddstream_status dds_settings_load(const ddstream_config *cfg, dds_settings *out,
-                                  ddstream_error *err);
+                                                     ddstream_error *err);
 void dds_settings_free(dds_settings *s);
 
 #endif

@@ -74,4 +74,3 @@ void dds_free_secret(char *secret) {
     dds_wipe(secret, strlen(secret));
     free(secret);
 }
-

@@ -7,46 +7,37 @@
 
 #include <string.h>
 
-static int starts_with_ci(const char *s, size_t n, const char *prefix)
-{
+static int starts_with_ci(const char *s, size_t n, const char *prefix) {
     size_t k = strlen(prefix);
-    if (n < k)
-        return 0;
+    if (n < k) return 0;
     for (size_t i = 0; i < k; i++) {
         char a = s[i], b = prefix[i];
-        if (a >= 'A' && a <= 'Z')
-            a = (char)(a - 'A' + 'a');
-        if (a != b)
-            return 0;
+        if (a >= 'A' && a <= 'Z') a = (char)(a - 'A' + 'a');
+        if (a != b) return 0;
     }
     return 1;
 }
 
 /* First case-insensitive occurrence of needle (lower case) in s[0..n), or n. */
-static size_t find_ci(const char *s, size_t n, const char *needle)
-{
+static size_t find_ci(const char *s, size_t n, const char *needle) {
     size_t k = strlen(needle);
-    if (k == 0 || n < k)
-        return n;
+    if (k == 0 || n < k) return n;
     for (size_t i = 0; i + k <= n; i++)
-        if (starts_with_ci(s + i, n - i, needle))
-            return i;
+        if (starts_with_ci(s + i, n - i, needle)) return i;
     return n;
 }
 
-int dds_looks_like_html(const char *s, size_t n)
-{
+int dds_looks_like_html(const char *s, size_t n) {
     size_t head = n < 1024 ? n : 1024;
     return (n > 0 && s[0] == '<') || find_ci(s, head, "<html") < head;
 }
 
 /* Decode one HTML character reference at s (s[0] == '&'); returns bytes consumed, 0 if none. */
-static size_t put_entity(dds_text *t, const char *s, size_t n)
-{
+static size_t put_entity(dds_text *t, const char *s, size_t n) {
     static const struct {
         const char *name;
         const char *text;
-    } named[] = {{"&amp;", "&"},  {"&lt;", "<"},    {"&gt;", ">"},  {"&quot;", "\""},
+    } named[] = {{"&amp;", "&"},  {"&lt;", "<"},   {"&gt;", ">"}, {"&quot;", "\""},
                  {"&apos;", "'"}, {"&nbsp;", " "}, {"&#39;", "'"}};
     for (size_t i = 0; i < sizeof named / sizeof named[0]; i++) {
         if (starts_with_ci(s, n, named[i].name)) {
@@ -54,8 +45,7 @@ static size_t put_entity(dds_text *t, const char *s, size_t n)
             return strlen(named[i].name);
         }
     }
-    if (n < 4 || s[1] != '#')
-        return 0;
+    if (n < 4 || s[1] != '#') return 0;
     size_t i = 2;
     int hex = 0;
     if (s[i] == 'x' || s[i] == 'X') {
@@ -67,18 +57,13 @@ static size_t put_entity(dds_text *t, const char *s, size_t n)
     for (; i < n && digits < 8; i++, digits++) {
         char c = s[i];
         int d;
-        if (c >= '0' && c <= '9')
-            d = c - '0';
-        else if (hex && c >= 'a' && c <= 'f')
-            d = c - 'a' + 10;
-        else if (hex && c >= 'A' && c <= 'F')
-            d = c - 'A' + 10;
-        else
-            break;
+        if (c >= '0' && c <= '9') d = c - '0';
+        else if (hex && c >= 'a' && c <= 'f') d = c - 'a' + 10;
+        else if (hex && c >= 'A' && c <= 'F') d = c - 'A' + 10;
+        else break;
         cp = cp * (hex ? 16u : 10u) + (unsigned long)d;
     }
-    if (digits == 0 || i >= n || s[i] != ';')
-        return 0;
+    if (digits == 0 || i >= n || s[i] != ';') return 0;
     char u[4];
     size_t k;
     if (cp < 0x80) {
@@ -103,13 +88,12 @@ static size_t put_entity(dds_text *t, const char *s, size_t n)
         u[0] = '?';
         k = 1;
     }
-    dds_text_put(t, u, k);  /* invalid code points (surrogates, NUL) come out as '?' or a space */
+    dds_text_put(t, u, k); /* invalid code points (surrogates, NUL) come out as '?' or a space */
     return i + 1;
 }
 
 /* Visible text of HTML: tags, comments, scripts and styles dropped, entities decoded. */
-static void put_html_text(dds_text *t, const char *s, size_t n)
-{
+static void put_html_text(dds_text *t, const char *s, size_t n) {
     size_t i = 0;
     while (i < n && !t->full) {
         if (s[i] == '<') {
@@ -130,7 +114,7 @@ static void put_html_text(dds_text *t, const char *s, size_t n)
                 skip_to = i + gt + 1;
             }
             i = skip_to < n ? skip_to : n;
-            dds_text_space(t);  /* tags separate words */
+            dds_text_space(t); /* tags separate words */
             continue;
         }
         if (s[i] == '&') {
@@ -141,16 +125,14 @@ static void put_html_text(dds_text *t, const char *s, size_t n)
             }
         }
         size_t j = i + 1;
-        while (j < n && s[j] != '<' && s[j] != '&')
-            j++;
+        while (j < n && s[j] != '<' && s[j] != '&') j++;
         dds_text_put(t, s + i, j - i);
         i = j;
     }
 }
 
 /* The page's <title>, else its visible text. */
-void dds_error_page_put_text(dds_text *t, const char *s, size_t n)
-{
+void dds_error_page_put_text(dds_text *t, const char *s, size_t n) {
     size_t open = find_ci(s, n, "<title");
     if (open < n) {
         size_t gt = find_ci(s + open, n - open, ">");
@@ -158,8 +140,7 @@ void dds_error_page_put_text(dds_text *t, const char *s, size_t n)
             size_t from = open + gt + 1;
             size_t close = find_ci(s + from, n - from, "</title");
             put_html_text(t, s + from, close);
-            if (t->len > 0)
-                return;
+            if (t->len > 0) return;
         }
     }
     put_html_text(t, s, n);

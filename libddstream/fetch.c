@@ -43,24 +43,24 @@ struct dds_http {
     char user_agent[96];
     char errbuf[CURL_ERROR_SIZE]; /* libcurl's detail of the last failure */
     uint64_t rng;
-    dds_rl_headers rl; /* per response, from the headers */
-    int64_t headers_at_ms; /* when the headers arrived: the base of x-ratelimit-reset */
+    dds_rl_headers rl;       /* per response, from the headers */
+    int64_t headers_at_ms;   /* when the headers arrived: the base of x-ratelimit-reset */
     dds_admission admission; /* the request gate and the shared budget */
-    long header_status;   /* status line of the answer being received */
+    long header_status;      /* status line of the answer being received */
     /* Per transfer. The buffers stay from one transfer to the next (see keep_or_release):
      * a stream's answers are alike, so after the first one no body costs an allocation. */
-    char *buf;            /* the body as it arrived (compressed when encoding says so) */
+    char *buf; /* the body as it arrived (compressed when encoding says so) */
     size_t len, cap;
     int too_large;
     dds_encoding encoding; /* Content-Encoding of the answer being received */
-    char *dec;            /* the decoded body when it came compressed */
+    char *dec;             /* the decoded body when it came compressed */
     size_t dec_cap;
-    char *body;           /* the body to read: buf, or dec */
+    char *body; /* the body to read: buf, or dec */
     size_t body_len;
     dds_inflater *inflater;
-    char *spare;          /* the last answer's buffer of megabytes, for dds_http_take_spare */
+    char *spare; /* the last answer's buffer of megabytes, for dds_http_take_spare */
     size_t spare_cap;
-    dds_decode decode;    /* of a 200 answer */
+    dds_decode decode; /* of a 200 answer */
     /* Per request: who reads a 200 answer in place (dds_http_get_read), or NULL. */
     dds_body_reader reader;
     void *reader_arg;
@@ -201,7 +201,8 @@ static void free_key_headers(struct curl_slist *list) {
     curl_slist_free_all(list);
 }
 
-dds_http *dds_http_new(const dds_settings *s, dds_log *log, dds_cancel *cancel, ddstream_error *err) {
+dds_http *dds_http_new(const dds_settings *s, dds_log *log, dds_cancel *cancel,
+                       ddstream_error *err) {
     if (dds_http_global_init() != 0) {
         dds_error_set(err, DDSTREAM_E_INTERNAL, "libcurl global initialisation failed");
         return NULL;
@@ -333,11 +334,8 @@ static CURLcode decode_body(dds_http *h, long status) {
         return CURLE_OK;
     }
     switch (r) {
-    case DDS_INFLATE_TOO_LARGE:
-        h->too_large = 1;
-        return CURLE_WRITE_ERROR;
-    case DDS_INFLATE_NOMEM:
-        goto nomem;
+    case DDS_INFLATE_TOO_LARGE: h->too_large = 1; return CURLE_WRITE_ERROR;
+    case DDS_INFLATE_NOMEM: goto nomem;
     default:
         h->decode = h->encoding == DDS_ENCODING_UNKNOWN ? DDS_DECODE_UNKNOWN : DDS_DECODE_CORRUPT;
         return CURLE_BAD_CONTENT_ENCODING;
@@ -362,7 +360,8 @@ static CURLcode transfer(dds_http *h, const char *url, int send_app_key, long *h
     *http_status = 0;
     *aborted = 0;
     curl_easy_setopt(h->easy, CURLOPT_URL, url);
-    curl_easy_setopt(h->easy, CURLOPT_HTTPHEADER, send_app_key ? h->headers_query : h->headers_validate);
+    curl_easy_setopt(h->easy, CURLOPT_HTTPHEADER,
+                     send_app_key ? h->headers_query : h->headers_validate);
     if (curl_multi_add_handle(h->multi, h->easy) != CURLM_OK) return CURLE_FAILED_INIT;
     CURLcode result = CURLE_OK;
     int running = 1;
@@ -438,8 +437,7 @@ static void note_distrusted_wait(dds_http *h) {
         dds_logf(h->log, DDSTREAM_LOG_INFO,
                  "HTTP %ld: %s asks to wait %lld s, and the answer does not say how long its "
                  "window is (no x-ratelimit-period): waiting %lld s at most",
-                 h->header_status, name, (long long)(asked / 1000),
-                 (long long)(longest / 1000));
+                 h->header_status, name, (long long)(asked / 1000), (long long)(longest / 1000));
 }
 
 /* Whether a JSON body is a correct beginning of a document that stops early: the answer was cut
@@ -559,7 +557,7 @@ static ddstream_status get(dds_http *h, const char *path_query, int send_app_key
     memcpy(url + blen, path_query, qlen + 1);
     int paced = dds_admission_paces(path_query);
     int64_t first_failure_at = -1; /* the retry-time budget counts from the first failure */
-    int64_t paced_ms = 0;          /* ...minus the waits for the rate-limit window, which are not retries */
+    int64_t paced_ms = 0; /* ...minus the waits for the rate-limit window, which are not retries */
     ddstream_status result = DDSTREAM_E_INTERNAL;
     for (int attempt = 0;; attempt++) {
         if (paced) {
@@ -580,8 +578,8 @@ static ddstream_status get(dds_http *h, const char *path_query, int send_app_key
             result = dds_error_set(err, DDSTREAM_E_CANCELLED, "cancelled");
             break;
         }
-        dds_logf(h->log, DDSTREAM_LOG_DEBUG, "HTTP %ld, %zu bytes in %lld ms (remaining %lld)", status,
-                 h->len, (long long)(dds_now_ms() - t0), (long long)h->rl.remaining);
+        dds_logf(h->log, DDSTREAM_LOG_DEBUG, "HTTP %ld, %zu bytes in %lld ms (remaining %lld)",
+                 status, h->len, (long long)(dds_now_ms() - t0), (long long)h->rl.remaining);
         int64_t delay = 0;
         char server_msg[320];
         dds_attempt a = attempt_report(h, attempt, rc, status, server_msg, sizeof server_msg);

@@ -26,7 +26,8 @@ int dds_http_global_init(void);
  * A client for s->base_url with a keep-alive connection. settings, log and cancel are borrowed
  * and must outlive the client. cancel's trigger interrupts a transfer in progress.
  */
-dds_http *dds_http_new(const dds_settings *s, dds_log *log, dds_cancel *cancel, ddstream_error *err);
+dds_http *dds_http_new(const dds_settings *s, dds_log *log, dds_cancel *cancel,
+                       ddstream_error *err);
 void dds_http_free(dds_http *h);
 
 /*
@@ -60,8 +61,9 @@ char *dds_http_escape(dds_http *h, const char *value);
  * On DDSTREAM_OK *body holds the 200 answer (free with dds_body_free). Otherwise err says what
  * failed, with the HTTP status and the server's own message when there was one.
  */
-DDSTREAM_NODISCARD ddstream_status dds_http_get(dds_http *h, const char *path_query, int send_app_key, dds_body *body,
-                             ddstream_error *err);
+DDSTREAM_NODISCARD ddstream_status dds_http_get(dds_http *h, const char *path_query,
+                                                int send_app_key, dds_body *body,
+                                                ddstream_error *err);
 
 void dds_body_free(dds_body *b);
 
@@ -90,7 +92,8 @@ typedef ddstream_status (*dds_body_reader)(void *arg, char *data, size_t len, dd
  * proves it complete. read may run more than once (once per 200 attempt); when it fails on a cut
  * answer, its error is replaced by the cut-short one and the request is retried.
  */
-DDSTREAM_NODISCARD ddstream_status dds_http_get_read(dds_http *h, const char *path_query, int send_app_key,
-                                  dds_body_reader read, void *arg, ddstream_error *err);
+DDSTREAM_NODISCARD ddstream_status dds_http_get_read(dds_http *h, const char *path_query,
+                                                     int send_app_key, dds_body_reader read,
+                                                     void *arg, ddstream_error *err);
 
 #endif

@@ -18,7 +18,7 @@ struct dds_inflater {
 /* First guess for the output of a "deflate" answer, whose size is not written anywhere: a JSON
  * answer compresses about 6:1. */
 #define DEFLATE_RATIO_GUESS 8
-#define MIN_GUESS (64 * 1024)
+#define MIN_GUESS           (64 * 1024)
 
 static int lower(int c) { return c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c; }
 

@@ -16,8 +16,8 @@
 #include "strparse.h"
 
 typedef struct frame {
-    char kind;            /* '{' or '[' */
-    size_t index;         /* '[': the element being read */
+    char kind;               /* '{' or '[' */
+    size_t index;            /* '[': the element being read */
     size_t key_off, key_len; /* '{': the raw bytes of the current key (between its quotes) */
 } frame;
 
@@ -55,7 +55,8 @@ static void record_nul(scanner *sc, int in_key, size_t key_off, size_t key_len) 
         } else if (d + 1 < sc->depth || !in_key) {
             if (len > 0) append_path(o->nul_path, sizeof o->nul_path, &len, ".", 1);
             size_t shown = f->key_len > 40 ? 40 : f->key_len;
-            append_path(o->nul_path, sizeof o->nul_path, &len, (const char *)sc->p + f->key_off, shown);
+            append_path(o->nul_path, sizeof o->nul_path, &len, (const char *)sc->p + f->key_off,
+                        shown);
         }
     }
     if (in_key) {
@@ -127,17 +128,18 @@ static int scan_number(scanner *sc) {
     const unsigned char *p = sc->p;
     size_t n = sc->n, j = sc->i;
 #define NEED(cond)                                                                                 \
-    do {                                                                                           \
-        if (j >= n) return SCAN_TRUNCATED;                                                         \
-        if (!(cond)) {                                                                             \
-            sc->i = j;                                                                             \
-            return SCAN_MALFORMED;                                                                 \
-        }                                                                                          \
-    } while (0)
+  do {                                                                                             \
+    if (j >= n) return SCAN_TRUNCATED;                                                             \
+    if (!(cond)) {                                                                                 \
+      sc->i = j;                                                                                   \
+      return SCAN_MALFORMED;                                                                       \
+    }                                                                                              \
+  } while (0)
     if (p[j] == '-') j++;
     NEED(is_digit(p[j]));
     if (p[j] == '0') j++;
-    else while (j < n && is_digit(p[j])) j++;
+    else
+        while (j < n && is_digit(p[j])) j++;
     if (j < n && p[j] == '.') {
         j++;
         NEED(is_digit(p[j]));
@@ -186,8 +188,14 @@ static int push(scanner *sc, char kind) {
 }
 
 /* What comes next inside the innermost container, or at the top. */
-typedef enum { WANT_VALUE, WANT_VALUE_OR_CLOSE, WANT_KEY, WANT_KEY_OR_CLOSE, WANT_COLON,
-               WANT_COMMA_OR_CLOSE } want;
+typedef enum {
+    WANT_VALUE,
+    WANT_VALUE_OR_CLOSE,
+    WANT_KEY,
+    WANT_KEY_OR_CLOSE,
+    WANT_COLON,
+    WANT_COMMA_OR_CLOSE
+} want;
 
 static int scan(scanner *sc) {
     const unsigned char *p = sc->p;
@@ -301,8 +309,7 @@ size_t dds_json_skip_bom_ws(const char *s, size_t n) {
 }
 
 const char *dds_json_nul_string_path(const char *body, size_t len, dds_json_check *check) {
-    if (!dds_json_may_hold_nul(body, len))
-        return NULL;
+    if (!dds_json_may_hold_nul(body, len)) return NULL;
     dds_json_check_body(body, len, check);
     return check->nul ? check->nul_path : NULL;
 }

@@ -14,9 +14,9 @@ typedef enum {
 
 typedef struct dds_json_check {
     dds_json_shape shape;
-    size_t where;   /* MALFORMED: offset of the offending byte; TRUNCATED: the body's length */
-    size_t open;    /* TRUNCATED: brackets still open */
-    int nul;        /* a string (key or value) holds U+0000, as "\u0000" or as a raw 0 byte */
+    size_t where; /* MALFORMED: offset of the offending byte; TRUNCATED: the body's length */
+    size_t open;  /* TRUNCATED: brackets still open */
+    int nul;      /* a string (key or value) holds U+0000, as "\u0000" or as a raw 0 byte */
     /* Where the first such string is, as a JSON path ("series[2].tag_set[0]", "error", or
      * "series[0].<key>" for a key); sanitised, bounded, always NUL-terminated. */
     char nul_path[160];

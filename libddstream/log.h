@@ -15,8 +15,8 @@ typedef struct dds_log {
     ddstream_log_fn fn;
     void *user;
     int to_queue;
-    const char *secrets[2];  /* scrubbed from every line (borrowed, owned by the settings) */
-    pthread_mutex_t mu;      /* guards the queue: the worker writes, the caller's thread reads */
+    const char *secrets[2]; /* scrubbed from every line (borrowed, owned by the settings) */
+    pthread_mutex_t mu;     /* guards the queue: the worker writes, the caller's thread reads */
     char *lines[DDS_LOG_QUEUE_LINES];
     int32_t levels[DDS_LOG_QUEUE_LINES];
     size_t head, count;

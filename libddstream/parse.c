@@ -41,8 +41,8 @@
  * Parse body as one JSON value with nothing but whitespace after it. On failure explain where and
  * how, and quote non-JSON bodies (HTML pages from proxies, plain text) via dds_parse_error_body.
  */
-static ddstream_status parse_json(const char *body, size_t len, cJSON **out, char *msg, size_t cap)
-{
+static ddstream_status parse_json(const char *body, size_t len, cJSON **out, char *msg,
+                                  size_t cap) {
     *out = NULL;
     size_t start = dds_json_skip_bom_ws(body, len);
     if (start == len) {
@@ -53,7 +53,7 @@ static ddstream_status parse_json(const char *body, size_t len, cJSON **out, cha
         char said[DDS_TEXT_LIMIT + 1];
         dds_parse_error_body(body, len, said, sizeof said);
         dds_set_msg(msg, cap, "expected a JSON object, got %s: %s",
-                dds_looks_like_html(body + start, len - start) ? "HTML" : "text", said);
+                    dds_looks_like_html(body + start, len - start) ? "HTML" : "text", said);
         return DDSTREAM_E_PROTOCOL;
     }
     const char *end = NULL;
@@ -64,8 +64,7 @@ static ddstream_status parse_json(const char *body, size_t len, cJSON **out, cha
         dds_json_check check;
         dds_json_shape shape = dds_json_check_body(body, len, &check);
         size_t pos = (end != NULL && end >= body && end <= body + len) ? (size_t)(end - body) : 0;
-        if (shape == DDS_JSON_MALFORMED)
-            pos = check.where;
+        if (shape == DDS_JSON_MALFORMED) pos = check.where;
         if (shape == DDS_JSON_TRUNCATED || (shape != DDS_JSON_MALFORMED && pos + 1 >= len)) {
             dds_set_msg(msg, cap, "invalid JSON: the body ends early (truncated? %zu bytes)", len);
         } else {
@@ -82,8 +81,8 @@ static ddstream_status parse_json(const char *body, size_t len, cJSON **out, cha
     size_t rest = dds_skip_json_ws(body, len, (size_t)(end - body));
     if (rest != len) {
         cJSON_Delete(root);
-        dds_set_msg(msg, cap, "invalid JSON: unexpected data after the value at byte %zu of %zu", rest,
-                len);
+        dds_set_msg(msg, cap, "invalid JSON: unexpected data after the value at byte %zu of %zu",
+                    rest, len);
         return DDSTREAM_E_PROTOCOL;
     }
     /* cJSON's strings are C strings: U+0000 would end one early, and "host:a\u0000x" would read
@@ -92,8 +91,10 @@ static ddstream_status parse_json(const char *body, size_t len, cJSON **out, cha
     const char *nul_at = dds_json_nul_string_path(body, len, &check);
     if (nul_at != NULL) {
         cJSON_Delete(root);
-        dds_set_msg(msg, cap, "%s: a string holds U+0000 (NUL), which ddstream cannot keep apart from "
-                "the text before it", nul_at);
+        dds_set_msg(msg, cap,
+                    "%s: a string holds U+0000 (NUL), which ddstream cannot keep apart from "
+                    "the text before it",
+                    nul_at);
         return DDSTREAM_E_PROTOCOL;
     }
     *out = root;
@@ -104,10 +105,8 @@ static ddstream_status parse_json(const char *body, size_t len, cJSON **out, cha
  * GET /api/v1/query.
  */
 
-void dds_response_free(dds_response *r)
-{
-    if (r == NULL)
-        return;
+void dds_response_free(dds_response *r) {
+    if (r == NULL) return;
     for (size_t i = 0; i < r->count; i++) {
         free(r->series[i].tags);
         free(r->series[i].ts_ms);
@@ -117,57 +116,50 @@ void dds_response_free(dds_response *r)
     memset(r, 0, sizeof *r);
 }
 
-ddstream_status dds_response_append(dds_response *into, dds_response *from)
-{
-    if (into == NULL || from == NULL || into == from)
-        return DDSTREAM_E_INTERNAL;
+ddstream_status dds_response_append(dds_response *into, dds_response *from) {
+    if (into == NULL || from == NULL || into == from) return DDSTREAM_E_INTERNAL;
     if (from->count == 0) {
         dds_response_free(from);
         return DDSTREAM_OK;
     }
-    if (from->count > SIZE_MAX / sizeof(dds_series) - into->count)
-        return DDSTREAM_E_NOMEM;
+    if (from->count > SIZE_MAX / sizeof(dds_series) - into->count) return DDSTREAM_E_NOMEM;
     size_t need = into->count + from->count;
     if (need > into->capacity) {
         size_t cap = into->capacity * 2;
-        if (cap < need || cap > SIZE_MAX / sizeof(dds_series))
-            cap = need;
+        if (cap < need || cap > SIZE_MAX / sizeof(dds_series)) cap = need;
         dds_series *grown = realloc(into->series, cap * sizeof *grown);
-        if (grown == NULL)
-            return DDSTREAM_E_NOMEM;
+        if (grown == NULL) return DDSTREAM_E_NOMEM;
         into->series = grown;
         into->capacity = cap;
     }
     memcpy(into->series + into->count, from->series, from->count * sizeof *from->series);
     into->count = need;
-    free(from->series);  /* the series' contents now belong to into */
+    free(from->series); /* the series' contents now belong to into */
     memset(from, 0, sizeof *from);
     return DDSTREAM_OK;
 }
 
 /* A number usable as an integer: finite, whole, within [lo, hi]. */
-static int whole_in(double v, double lo, double hi)
-{
+static int whole_in(double v, double lo, double hi) {
     return isfinite(v) && v >= lo && v <= hi && (double)(int64_t)v == v;
 }
 
 static ddstream_status parse_tags(const cJSON *tag_set, size_t si, char **out, char *msg,
-                                  size_t cap)
-{
+                                  size_t cap) {
     if (tag_set == NULL) {
         dds_set_msg(msg, cap, "series[%zu].tag_set: missing", si);
         return DDSTREAM_E_PROTOCOL;
     }
     if (!cJSON_IsArray(tag_set)) {
         dds_set_msg(msg, cap, "series[%zu].tag_set: expected an array of strings, got %s", si,
-                dds_json_type_name(tag_set));
+                    dds_json_type_name(tag_set));
         return DDSTREAM_E_PROTOCOL;
     }
     size_t total = 1, j = 0;
     for (const cJSON *t = tag_set->child; t != NULL; t = t->next, j++) {
         if (!cJSON_IsString(t)) {
             dds_set_msg(msg, cap, "series[%zu].tag_set[%zu]: expected a string, got %s", si, j,
-                    dds_json_type_name(t));
+                        dds_json_type_name(t));
             return DDSTREAM_E_PROTOCOL;
         }
         size_t k = strlen(t->valuestring);
@@ -176,7 +168,7 @@ static ddstream_status parse_tags(const cJSON *tag_set, size_t si, char **out, c
             dds_set_msg(msg, cap, "series[%zu].tag_set[%zu]: not valid UTF-8", si, j);
             return DDSTREAM_E_PROTOCOL;
         }
-        total += k + 1;  /* cannot overflow: bounded by the body size */
+        total += k + 1; /* cannot overflow: bounded by the body size */
     }
     char *joined = malloc(total);
     if (joined == NULL) {
@@ -186,8 +178,7 @@ static ddstream_status parse_tags(const cJSON *tag_set, size_t si, char **out, c
     size_t len = 0;
     for (const cJSON *t = tag_set->child; t != NULL; t = t->next) {
         size_t k = strlen(t->valuestring);
-        if (len > 0)
-            joined[len++] = ',';
+        if (len > 0) joined[len++] = ',';
         memcpy(joined + len, t->valuestring, k);
         len += k;
     }
@@ -197,23 +188,20 @@ static ddstream_status parse_tags(const cJSON *tag_set, size_t si, char **out, c
 }
 
 static ddstream_status parse_points(const cJSON *pointlist, size_t si, dds_series *s, char *msg,
-                                    size_t cap)
-{
+                                    size_t cap) {
     if (pointlist == NULL) {
         dds_set_msg(msg, cap, "series[%zu].pointlist: missing", si);
         return DDSTREAM_E_PROTOCOL;
     }
     if (!cJSON_IsArray(pointlist)) {
         dds_set_msg(msg, cap, "series[%zu].pointlist: expected an array, got %s", si,
-                dds_json_type_name(pointlist));
+                    dds_json_type_name(pointlist));
         return DDSTREAM_E_PROTOCOL;
     }
     size_t n = 0;
-    for (const cJSON *p = pointlist->child; p != NULL; p = p->next)
-        n++;
-    if (n == 0)
-        return DDSTREAM_OK;
-    s->ts_ms = malloc(n * sizeof *s->ts_ms);  /* n * 8 < the body size: cannot overflow */
+    for (const cJSON *p = pointlist->child; p != NULL; p = p->next) n++;
+    if (n == 0) return DDSTREAM_OK;
+    s->ts_ms = malloc(n * sizeof *s->ts_ms); /* n * 8 < the body size: cannot overflow */
     s->values = malloc(n * sizeof *s->values);
     if (s->ts_ms == NULL || s->values == NULL) {
         dds_set_msg(msg, cap, "out of memory for series[%zu].pointlist (%zu points)", si, n);
@@ -223,38 +211,39 @@ static ddstream_status parse_points(const cJSON *pointlist, size_t si, dds_serie
     for (const cJSON *p = pointlist->child; p != NULL; p = p->next, j++) {
         if (!cJSON_IsArray(p)) {
             dds_set_msg(msg, cap,
-                    "series[%zu].pointlist[%zu]: expected an array [timestamp, value], got %s", si,
-                    j, dds_json_type_name(p));
+                        "series[%zu].pointlist[%zu]: expected an array [timestamp, value], got %s",
+                        si, j, dds_json_type_name(p));
             return DDSTREAM_E_PROTOCOL;
         }
         const cJSON *ts = p->child;
         const cJSON *val = ts != NULL ? ts->next : NULL;
         if (ts == NULL || val == NULL || val->next != NULL) {
             size_t k = 0;
-            for (const cJSON *e = p->child; e != NULL; e = e->next)
-                k++;
-            dds_set_msg(msg, cap,
-                    "series[%zu].pointlist[%zu]: expected 2 elements [timestamp, value], got %zu",
-                    si, j, k);
+            for (const cJSON *e = p->child; e != NULL; e = e->next) k++;
+            dds_set_msg(
+                msg, cap,
+                "series[%zu].pointlist[%zu]: expected 2 elements [timestamp, value], got %zu", si,
+                j, k);
             return DDSTREAM_E_PROTOCOL;
         }
         if (!cJSON_IsNumber(ts)) {
             dds_set_msg(msg, cap, "series[%zu].pointlist[%zu][0]: expected a number, got %s", si, j,
-                    dds_json_type_name(ts));
+                        dds_json_type_name(ts));
             return DDSTREAM_E_PROTOCOL;
         }
         double t = ts->valuedouble;
         if (!isfinite(t) || t < -DDS_TIME_LIMIT_MS || t > DDS_TIME_LIMIT_MS) {
-            dds_set_msg(msg, cap,
-                    "series[%zu].pointlist[%zu][0]: timestamp %g ms is out of range (at most 1e15 "
-                    "from 1970)",
-                    si, j, t);
+            dds_set_msg(
+                msg, cap,
+                "series[%zu].pointlist[%zu][0]: timestamp %g ms is out of range (at most 1e15 "
+                "from 1970)",
+                si, j, t);
             return DDSTREAM_E_PROTOCOL;
         }
         if ((double)(int64_t)t != t) {
             dds_set_msg(msg, cap,
-                    "series[%zu].pointlist[%zu][0]: timestamp %.3f is not a whole number of ms", si,
-                    j, t);
+                        "series[%zu].pointlist[%zu][0]: timestamp %.3f is not a whole number of ms",
+                        si, j, t);
             return DDSTREAM_E_PROTOCOL;
         }
         double v;
@@ -264,12 +253,14 @@ static ddstream_status parse_points(const cJSON *pointlist, size_t si, dds_serie
             v = val->valuedouble;
             if (!isfinite(v)) {
                 dds_set_msg(msg, cap,
-                        "series[%zu].pointlist[%zu][1]: number out of range for a double", si, j);
+                            "series[%zu].pointlist[%zu][1]: number out of range for a double", si,
+                            j);
                 return DDSTREAM_E_PROTOCOL;
             }
         } else {
-            dds_set_msg(msg, cap, "series[%zu].pointlist[%zu][1]: expected a number or null, got %s",
-                    si, j, dds_json_type_name(val));
+            dds_set_msg(msg, cap,
+                        "series[%zu].pointlist[%zu][1]: expected a number or null, got %s", si, j,
+                        dds_json_type_name(val));
             return DDSTREAM_E_PROTOCOL;
         }
         s->ts_ms[j] = (int64_t)t;
@@ -280,25 +271,20 @@ static ddstream_status parse_points(const cJSON *pointlist, size_t si, dds_serie
 }
 
 static ddstream_status parse_series(const cJSON *obj, size_t si, dds_series *s,
-                                    dds_fast_pointlist *fast, char *msg, size_t cap)
-{
+                                    dds_fast_pointlist *fast, char *msg, size_t cap) {
     if (!cJSON_IsObject(obj)) {
-        dds_set_msg(msg, cap, "series[%zu]: expected an object, got %s", si, dds_json_type_name(obj));
+        dds_set_msg(msg, cap, "series[%zu]: expected an object, got %s", si,
+                    dds_json_type_name(obj));
         return DDSTREAM_E_PROTOCOL;
     }
     /* One pass over the members: a series object can be looked at once, whatever its key order. */
     const cJSON *query_index = NULL, *tag_set = NULL, *interval = NULL, *pointlist = NULL;
     for (const cJSON *c = obj->child; c != NULL; c = c->next) {
-        if (c->string == NULL)
-            continue;
-        if (query_index == NULL && strcmp(c->string, "query_index") == 0)
-            query_index = c;
-        else if (tag_set == NULL && strcmp(c->string, "tag_set") == 0)
-            tag_set = c;
-        else if (interval == NULL && strcmp(c->string, "interval") == 0)
-            interval = c;
-        else if (pointlist == NULL && strcmp(c->string, "pointlist") == 0)
-            pointlist = c;
+        if (c->string == NULL) continue;
+        if (query_index == NULL && strcmp(c->string, "query_index") == 0) query_index = c;
+        else if (tag_set == NULL && strcmp(c->string, "tag_set") == 0) tag_set = c;
+        else if (interval == NULL && strcmp(c->string, "interval") == 0) interval = c;
+        else if (pointlist == NULL && strcmp(c->string, "pointlist") == 0) pointlist = c;
     }
 
     if (query_index == NULL) {
@@ -307,12 +293,12 @@ static ddstream_status parse_series(const cJSON *obj, size_t si, dds_series *s,
     }
     if (!cJSON_IsNumber(query_index)) {
         dds_set_msg(msg, cap, "series[%zu].query_index: expected a number, got %s", si,
-                dds_json_type_name(query_index));
+                    dds_json_type_name(query_index));
         return DDSTREAM_E_PROTOCOL;
     }
     if (!whole_in(query_index->valuedouble, 0, QUERY_INDEX_LIMIT - 1)) {
         dds_set_msg(msg, cap, "series[%zu].query_index: expected an integer in 0..%d, got %g", si,
-                QUERY_INDEX_LIMIT - 1, query_index->valuedouble);
+                    QUERY_INDEX_LIMIT - 1, query_index->valuedouble);
         return DDSTREAM_E_PROTOCOL;
     }
     s->query_index = (int32_t)query_index->valuedouble;
@@ -321,19 +307,19 @@ static ddstream_status parse_series(const cJSON *obj, size_t si, dds_series *s,
         s->interval = 0;
     } else if (!cJSON_IsNumber(interval)) {
         dds_set_msg(msg, cap, "series[%zu].interval: expected a number or null, got %s", si,
-                dds_json_type_name(interval));
+                    dds_json_type_name(interval));
         return DDSTREAM_E_PROTOCOL;
     } else if (!whole_in(interval->valuedouble, 0, DDS_TIME_LIMIT_S)) {
-        dds_set_msg(msg, cap, "series[%zu].interval: expected a whole number of seconds >= 0, got %g",
-                si, interval->valuedouble);
+        dds_set_msg(msg, cap,
+                    "series[%zu].interval: expected a whole number of seconds >= 0, got %g", si,
+                    interval->valuedouble);
         return DDSTREAM_E_PROTOCOL;
     } else {
         s->interval = (int64_t)interval->valuedouble;
     }
 
     ddstream_status st = parse_tags(tag_set, si, &s->tags, msg, cap);
-    if (st != DDSTREAM_OK)
-        return st;
+    if (st != DDSTREAM_OK) return st;
     if (fast != NULL) {
         /* Already read and checked by the fast path (pointlist.c); the envelope shows "[]". */
         s->length = fast->length;
@@ -347,8 +333,7 @@ static ddstream_status parse_series(const cJSON *obj, size_t si, dds_series *s,
 }
 
 /* Copy of a message string from the body, sanitised and bounded. */
-static void body_text(const char *s, char *out, size_t cap)
-{
+static void body_text(const char *s, char *out, size_t cap) {
     dds_text t;
     dds_text_init(&t, out, cap);
     dds_text_puts(&t, s);
@@ -362,11 +347,11 @@ static void body_text(const char *s, char *out, size_t cap)
  * that the message and its byte positions are the general parser's.
  */
 static ddstream_status parse_query(const char *body, size_t len, dds_fast_pointlists *fast,
-                                   const char *original, size_t original_len,
-                                   dds_response *out, char *msg, size_t msg_cap)
-{
+                                   const char *original, size_t original_len, dds_response *out,
+                                   char *msg, size_t msg_cap) {
     if (out == NULL || (body == NULL && len > 0)) {
-        dds_set_msg(msg, msg_cap, "internal: dds_parse_query_response called without a body or output");
+        dds_set_msg(msg, msg_cap,
+                    "internal: dds_parse_query_response called without a body or output");
         return DDSTREAM_E_INTERNAL;
     }
     memset(out, 0, sizeof *out);
@@ -374,47 +359,43 @@ static ddstream_status parse_query(const char *body, size_t len, dds_fast_pointl
     ddstream_status st = parse_json(body, len, &root, msg, msg_cap);
     if (st != DDSTREAM_OK && fast != NULL)
         return parse_query(original, original_len, NULL, NULL, 0, out, msg, msg_cap);
-    if (st != DDSTREAM_OK)
-        return st;
+    if (st != DDSTREAM_OK) return st;
 
     const cJSON *status = NULL, *error = NULL, *series = NULL;
     if (!cJSON_IsObject(root)) {
-        dds_set_msg(msg, msg_cap, "expected a JSON object at the top level, got %s", dds_json_type_name(root));
+        dds_set_msg(msg, msg_cap, "expected a JSON object at the top level, got %s",
+                    dds_json_type_name(root));
         st = DDSTREAM_E_PROTOCOL;
         goto done;
     }
     for (const cJSON *c = root->child; c != NULL; c = c->next) {
-        if (c->string == NULL)
-            continue;
-        if (status == NULL && strcmp(c->string, "status") == 0)
-            status = c;
-        else if (error == NULL && strcmp(c->string, "error") == 0)
-            error = c;
-        else if (series == NULL && strcmp(c->string, "series") == 0)
-            series = c;
+        if (c->string == NULL) continue;
+        if (status == NULL && strcmp(c->string, "status") == 0) status = c;
+        else if (error == NULL && strcmp(c->string, "error") == 0) error = c;
+        else if (series == NULL && strcmp(c->string, "series") == 0) series = c;
     }
 
     if (status != NULL) {
         if (!cJSON_IsString(status)) {
-            dds_set_msg(msg, msg_cap, "status: expected a string, got %s", dds_json_type_name(status));
+            dds_set_msg(msg, msg_cap, "status: expected a string, got %s",
+                        dds_json_type_name(status));
             st = DDSTREAM_E_PROTOCOL;
             goto done;
         }
         if (strcmp(status->valuestring, "error") == 0) {
             char said[DDS_TEXT_LIMIT + 1];
             said[0] = '\0';
-            if (cJSON_IsString(error))
-                body_text(error->valuestring, said, sizeof said);
+            if (cJSON_IsString(error)) body_text(error->valuestring, said, sizeof said);
             if (said[0] == '\0') {
                 dds_text t;
                 dds_text_init(&t, said, sizeof said);
                 dds_error_body_put_json(&t, root);
                 dds_text_finish(&t);
             }
-            if (said[0] != '\0')
-                dds_set_msg(msg, msg_cap, "%s", said);
+            if (said[0] != '\0') dds_set_msg(msg, msg_cap, "%s", said);
             else
-                dds_set_msg(msg, msg_cap, "Datadog answered \"status\": \"error\" without a message");
+                dds_set_msg(msg, msg_cap,
+                            "Datadog answered \"status\": \"error\" without a message");
             st = DDSTREAM_E_QUERY;
             goto done;
         }
@@ -433,10 +414,8 @@ static ddstream_status parse_query(const char *body, size_t len, dds_fast_pointl
         dds_text_init(&t, said, sizeof said);
         dds_error_body_put_json(&t, root);
         dds_text_finish(&t);
-        if (said[0] != '\0')
-            dds_set_msg(msg, msg_cap, "series: missing (the body says: %s)", said);
-        else
-            dds_set_msg(msg, msg_cap, "series: missing");
+        if (said[0] != '\0') dds_set_msg(msg, msg_cap, "series: missing (the body says: %s)", said);
+        else dds_set_msg(msg, msg_cap, "series: missing");
         st = DDSTREAM_E_PROTOCOL;
         goto done;
     }
@@ -447,8 +426,7 @@ static ddstream_status parse_query(const char *body, size_t len, dds_fast_pointl
     }
 
     size_t n = 0;
-    for (const cJSON *c = series->child; c != NULL; c = c->next)
-        n++;
+    for (const cJSON *c = series->child; c != NULL; c = c->next) n++;
     if (n > 0) {
         out->series = calloc(n, sizeof *out->series);
         if (out->series == NULL) {
@@ -464,30 +442,25 @@ static ddstream_status parse_query(const char *body, size_t len, dds_fast_pointl
         out->count = i + 1;
         dds_fast_pointlist *pl = fast ? dds_fast_pointlists_take(fast, i, &cursor) : NULL;
         st = parse_series(c, i, &out->series[i], pl, msg, msg_cap);
-        if (st != DDSTREAM_OK)
-            goto done;
+        if (st != DDSTREAM_OK) goto done;
     }
     st = DDSTREAM_OK;
 
 done:
     cJSON_Delete(root);
-    if (st != DDSTREAM_OK)
-        dds_response_free(out);
+    if (st != DDSTREAM_OK) dds_response_free(out);
     return st;
 }
 
-ddstream_status dds_parse_query_response(const char *body, size_t len, dds_response *out,
-                                         char *msg, size_t msg_cap)
-{
+ddstream_status dds_parse_query_response(const char *body, size_t len, dds_response *out, char *msg,
+                                         size_t msg_cap) {
     return parse_query(body, len, NULL, NULL, 0, out, msg, msg_cap);
 }
 
 ddstream_status dds_parse_query_response_fast(const char *body, size_t len, dds_response *out,
-                                              char *msg, size_t msg_cap)
-{
+                                              char *msg, size_t msg_cap) {
     dds_fast_pointlists fast;
-    if (out != NULL)
-        memset(out, 0, sizeof *out);
+    if (out != NULL) memset(out, 0, sizeof *out);
     if (dds_fast_pointlists_scan(body, len, &fast) != 0) {
         dds_set_msg(msg, msg_cap, "out of memory reading a %zu-byte answer", len);
         return DDSTREAM_E_NOMEM;
@@ -516,19 +489,18 @@ ddstream_status dds_parse_query_response_fast(const char *body, size_t len, dds_
  */
 
 ddstream_status dds_parse_validate_response(const char *body, size_t len, int *valid, char *msg,
-                                            size_t msg_cap)
-{
+                                            size_t msg_cap) {
     if (valid == NULL || (body == NULL && len > 0)) {
         dds_set_msg(msg, msg_cap, "internal: validate response parsed without body or output");
         return DDSTREAM_E_INTERNAL;
     }
     cJSON *root = NULL;
     ddstream_status st = parse_json(body, len, &root, msg, msg_cap);
-    if (st != DDSTREAM_OK)
-        return st;
+    if (st != DDSTREAM_OK) return st;
     const cJSON *v = cJSON_IsObject(root) ? dds_json_member(root, "valid") : NULL;
     if (!cJSON_IsObject(root)) {
-        dds_set_msg(msg, msg_cap, "expected a JSON object at the top level, got %s", dds_json_type_name(root));
+        dds_set_msg(msg, msg_cap, "expected a JSON object at the top level, got %s",
+                    dds_json_type_name(root));
         st = DDSTREAM_E_PROTOCOL;
     } else if (v == NULL) {
         dds_set_msg(msg, msg_cap, "valid: missing");

@@ -35,9 +35,10 @@ ddstream_status dds_plan_make(int64_t range_start, int64_t range_end, int64_t g,
     }
     uint64_t n = (uint64_t)((out->end - out->start + step - 1) / step);
     if (n > (uint64_t)(SIZE_MAX / sizeof(ddstream_chunk)))
-        return dds_error_set(err, DDSTREAM_E_CONFIG,
-                             "the range needs %llu chunks: use a larger granularity or chunk_seconds",
-                             (unsigned long long)n);
+        return dds_error_set(
+            err, DDSTREAM_E_CONFIG,
+            "the range needs %llu chunks: use a larger granularity or chunk_seconds",
+            (unsigned long long)n);
     out->count = (size_t)n;
     return DDSTREAM_OK;
 }
@@ -54,7 +55,8 @@ DDSTREAM_API ddstream_status ddstream_plan(const ddstream_config *cfg, ddstream_
                                            size_t capacity, size_t *count, ddstream_error *err) {
     if (!count) return dds_error_set(err, DDSTREAM_E_INVALID_ARGUMENT, "count is NULL");
     if (capacity > 0 && !chunks)
-        return dds_error_set(err, DDSTREAM_E_INVALID_ARGUMENT, "chunks is NULL but capacity is %zu", capacity);
+        return dds_error_set(err, DDSTREAM_E_INVALID_ARGUMENT, "chunks is NULL but capacity is %zu",
+                             capacity);
     /* The plan does not depend on the credentials, and nothing is sent: a caller that only
      * splits work (a client planning partitions for workers that hold the keys) needs none.
      * Missing keys get a stand-in; everything else is checked as ddstream_open checks it. */

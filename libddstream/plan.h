@@ -8,12 +8,12 @@
 #include "ddstream.h"
 
 typedef struct dds_plan {
-    int64_t start;       /* first bucket: ceil(range_start / g) * g */
-    int64_t end;         /* end of the last bucket that starts before range_end */
-    int64_t step;        /* seconds per chunk, a multiple of g, at most DDS_MAX_POINTS * g */
-    size_t count;        /* number of chunks (0 when no bucket starts inside the range) */
-    int clamped;         /* the user's chunk_seconds was above the point cap */
-    int rounded;         /* the user's chunk_seconds was not a multiple of g */
+    int64_t start; /* first bucket: ceil(range_start / g) * g */
+    int64_t end;   /* end of the last bucket that starts before range_end */
+    int64_t step;  /* seconds per chunk, a multiple of g, at most DDS_MAX_POINTS * g */
+    size_t count;  /* number of chunks (0 when no bucket starts inside the range) */
+    int clamped;   /* the user's chunk_seconds was above the point cap */
+    int rounded;   /* the user's chunk_seconds was not a multiple of g */
 } dds_plan;
 
 /*
@@ -22,7 +22,8 @@ typedef struct dds_plan {
  * Returns E_CONFIG if the plan would have more chunks than fit in size_t.
  */
 DDSTREAM_NODISCARD ddstream_status dds_plan_make(int64_t range_start, int64_t range_end, int64_t g,
-                              int64_t chunk_seconds, dds_plan *out, ddstream_error *err);
+                                                 int64_t chunk_seconds, dds_plan *out,
+                                                 ddstream_error *err);
 
 /* Chunk i (i < count). */
 ddstream_chunk dds_plan_chunk(const dds_plan *p, size_t i);

@@ -17,7 +17,7 @@
 
 /* The same limits as the general parser (parse.c): both paths must accept the same points
  * (timestamp_limit.h). */
-#define MAX_DEPTH 64
+#define MAX_DEPTH         64
 #define NUMBER_TEXT_LIMIT 64
 
 typedef struct scanner {
@@ -58,9 +58,10 @@ static int skip_string(scanner *c, int *escaped) {
                 if (c->n - c->i < 6) return -1;
                 for (size_t k = 2; k < 6; k++) {
                     char h = c->s[c->i + k];
-                    int d = h >= '0' && h <= '9' ? h - '0'
-                          : h >= 'a' && h <= 'f' ? h - 'a' + 10
-                          : h >= 'A' && h <= 'F' ? h - 'A' + 10 : -1;
+                    int d = h >= '0' && h <= '9'   ? h - '0'
+                            : h >= 'a' && h <= 'f' ? h - 'a' + 10
+                            : h >= 'A' && h <= 'F' ? h - 'A' + 10
+                                                   : -1;
                     if (d < 0) return -1;
                     code = code * 16 + (unsigned)d;
                 }
@@ -68,8 +69,8 @@ static int skip_string(scanner *c, int *escaped) {
                 c->i += 6;
                 continue;
             }
-            if (e != '"' && e != '\\' && e != '/' && e != 'b' && e != 'f' && e != 'n' &&
-                e != 'r' && e != 't')
+            if (e != '"' && e != '\\' && e != '/' && e != 'b' && e != 'f' && e != 'n' && e != 'r' &&
+                e != 't')
                 return -1;
             c->i += 2;
             continue;
@@ -168,19 +169,31 @@ static int parse_number_general(scanner *c, double *out) {
     return end == buf + len ? 0 : -1;
 }
 
-static const uint64_t pow10_u64[20] = {
-    UINT64_C(1),                UINT64_C(10),                UINT64_C(100),
-    UINT64_C(1000),             UINT64_C(10000),             UINT64_C(100000),
-    UINT64_C(1000000),          UINT64_C(10000000),          UINT64_C(100000000),
-    UINT64_C(1000000000),       UINT64_C(10000000000),       UINT64_C(100000000000),
-    UINT64_C(1000000000000),    UINT64_C(10000000000000),    UINT64_C(100000000000000),
-    UINT64_C(1000000000000000), UINT64_C(10000000000000000), UINT64_C(100000000000000000),
-    UINT64_C(1000000000000000000), UINT64_C(10000000000000000000)};
+static const uint64_t pow10_u64[20] = {UINT64_C(1),
+                                       UINT64_C(10),
+                                       UINT64_C(100),
+                                       UINT64_C(1000),
+                                       UINT64_C(10000),
+                                       UINT64_C(100000),
+                                       UINT64_C(1000000),
+                                       UINT64_C(10000000),
+                                       UINT64_C(100000000),
+                                       UINT64_C(1000000000),
+                                       UINT64_C(10000000000),
+                                       UINT64_C(100000000000),
+                                       UINT64_C(1000000000000),
+                                       UINT64_C(10000000000000),
+                                       UINT64_C(100000000000000),
+                                       UINT64_C(1000000000000000),
+                                       UINT64_C(10000000000000000),
+                                       UINT64_C(100000000000000000),
+                                       UINT64_C(1000000000000000000),
+                                       UINT64_C(10000000000000000000)};
 
 /* Runs of ASCII digits eight bytes at a time (little-endian loads; the SWAR idioms of simdjson
  * and fast_float): how many of the eight bytes lead with digits, and their value. */
 #if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-#define SWAR_DIGITS 1
+#  define SWAR_DIGITS 1
 
 /* Leading digit bytes of v (first character in the low byte), 0..8. A byte's test is exact
  * up to the first non-digit: only a non-digit can carry into the byte after it. */
@@ -197,7 +210,8 @@ static uint64_t digits_value(uint64_t v, unsigned k) {
     v -= UINT64_C(0x3030303030303030);
     v = v * 10 + (v >> 8); /* pairs */
     return ((v & UINT64_C(0x000000FF000000FF)) * UINT64_C(0x000F424000000064) +
-            ((v >> 16) & UINT64_C(0x000000FF000000FF)) * UINT64_C(0x0000271000000001)) >> 32;
+            ((v >> 16) & UINT64_C(0x000000FF000000FF)) * UINT64_C(0x0000271000000001)) >>
+           32;
 }
 #endif
 
@@ -380,7 +394,8 @@ static pl_result read_pointlist(scanner *c, dds_fast_pointlist *pl) {
         skip_ws(c);
         if (!at(c, ']')) return PL_NOT_FAST;
         c->i++;
-        if (!isfinite(ts) || ts < -DDS_TIME_LIMIT_MS || ts > DDS_TIME_LIMIT_MS || (double)(int64_t)ts != ts)
+        if (!isfinite(ts) || ts < -DDS_TIME_LIMIT_MS || ts > DDS_TIME_LIMIT_MS ||
+            (double)(int64_t)ts != ts)
             return PL_NOT_FAST;
         if (push_point(pl, &cap, (int64_t)ts, v) != 0) return PL_NOMEM;
         skip_ws(c);

@@ -21,7 +21,8 @@ static const char *find_ci(const char *hay, const char *needle) {
     size_t n = strlen(needle);
     for (; *hay; hay++) {
         size_t i = 0;
-        while (i < n && hay[i] && tolower((unsigned char)hay[i]) == tolower((unsigned char)needle[i]))
+        while (i < n && hay[i] &&
+               tolower((unsigned char)hay[i]) == tolower((unsigned char)needle[i]))
             i++;
         if (i == n) return hay;
     }
@@ -38,12 +39,17 @@ static const char *query_shape_error(const char *q) {
     for (const char *p = q; *p; p++) {
         switch (*p) {
         case '{': brace++; break;
-        case '}': if (--brace < 0) return "query has a '}' without a matching '{'"; break;
+        case '}':
+            if (--brace < 0) return "query has a '}' without a matching '{'";
+            break;
         case '(': paren++; break;
-        case ')': if (--paren < 0) return "query has a ')' without a matching '('"; break;
+        case ')':
+            if (--paren < 0) return "query has a ')' without a matching '('";
+            break;
         case ',':
             if (brace == 0 && paren == 0)
-                return "query must be a single expression: a top-level ',' would join several queries";
+                return "query must be a single expression: a top-level ',' would join several "
+                       "queries";
             break;
         default: break;
         }

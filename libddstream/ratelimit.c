@@ -35,14 +35,14 @@ struct dds_budget {
     char *scope;
     uint64_t key_hash;
     int refs;
-    int in_flight;     /* reserved, not yet answered or abandoned */
-    int unpaced;       /* answers carry no rate-limit headers: nothing to follow */
-    int confirmed;     /* an answer of the current window has been seen */
+    int in_flight; /* reserved, not yet answered or abandoned */
+    int unpaced;   /* answers carry no rate-limit headers: nothing to follow */
+    int confirmed; /* an answer of the current window has been seen */
     int64_t est;
     int64_t reset_at;
     int64_t window_start; /* reservations made before this belong to an earlier window */
-    int64_t limit;     /* x-ratelimit-limit, -1 unknown */
-    int64_t period_ms; /* x-ratelimit-period, 0 unknown */
+    int64_t limit;        /* x-ratelimit-limit, -1 unknown */
+    int64_t period_ms;    /* x-ratelimit-period, 0 unknown */
 };
 
 static pthread_mutex_t registry_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -56,7 +56,9 @@ static void after_fork_child(void) {
     for (struct dds_budget *b = registry; b; b = b->next) b->in_flight = 0;
     pthread_mutex_unlock(&registry_mu);
 }
-static void register_atfork(void) { pthread_atfork(before_fork, after_fork_parent, after_fork_child); }
+static void register_atfork(void) {
+    pthread_atfork(before_fork, after_fork_parent, after_fork_child);
+}
 
 /* FNV-1a then a splitmix finaliser: a well-mixed 64-bit hash. The registry compares hashes only;
  * two keys that collide would merely share a budget (wait more), never send a key anywhere. */
@@ -76,7 +78,8 @@ static uint64_t hash_key(const char *key) {
 
 /* An unused budget is worth keeping while it still knows something a new stream should obey. */
 static int evictable(const struct dds_budget *b, int64_t now_ms) {
-    return b->refs == 0 && b->in_flight == 0 && (b->unpaced || b->est != 0 || b->reset_at <= now_ms);
+    return b->refs == 0 && b->in_flight == 0 &&
+           (b->unpaced || b->est != 0 || b->reset_at <= now_ms);
 }
 
 dds_budget *dds_budget_acquire(const char *scope, const char *api_key) {
@@ -185,9 +188,11 @@ void dds_budget_answered(dds_budget *b, int64_t ticket, int64_t now_ms, long htt
         if (period_s > 0) b->period_ms = period_s * 1000;
         int64_t left = rate_limited ? 0 : remaining - b->in_flight;
         if (left < 0) left = 0;
-        int64_t reset_at = reset_ms >= 0 ? now_ms + reset_ms + RESET_MARGIN_MS
-                                         : (b->reset_at > now_ms ? b->reset_at : now_ms + UNKNOWN_RESET_MS);
-        int64_t slack = b->period_ms / 2 > SAME_WINDOW_SLACK_MS ? b->period_ms / 2 : SAME_WINDOW_SLACK_MS;
+        int64_t reset_at = reset_ms >= 0
+                               ? now_ms + reset_ms + RESET_MARGIN_MS
+                               : (b->reset_at > now_ms ? b->reset_at : now_ms + UNKNOWN_RESET_MS);
+        int64_t slack =
+            b->period_ms / 2 > SAME_WINDOW_SLACK_MS ? b->period_ms / 2 : SAME_WINDOW_SLACK_MS;
         if (b->est < 0 || !b->confirmed || reset_at > b->reset_at + slack) {
             /* First word about this window (or the server has moved on to a new one). */
             if (b->confirmed && reset_at > b->reset_at + slack) b->window_start = ticket;

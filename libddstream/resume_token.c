@@ -7,7 +7,7 @@
 #include "error.h"
 #include "strparse.h"
 
-#define TOKEN_PREFIX "dds1-"
+#define TOKEN_PREFIX       "dds1-"
 #define FINGERPRINT_DIGITS 16
 
 static uint64_t fnv1a(uint64_t h, const void *data, size_t n) {

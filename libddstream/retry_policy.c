@@ -115,12 +115,12 @@ static dds_outcome transfer_failed(const dds_settings *s, const dds_attempt *a, 
                       detail, (int)rc);
         return DDS_OUTCOME_FAIL;
     case CURLE_SSL_CACERT_BADFILE:
-        dds_error_set(err, DDSTREAM_E_CONFIG, "ca_bundle (or $SSL_CERT_FILE when ca_bundle is unset) could not be used: %s "
+        dds_error_set(err, DDSTREAM_E_CONFIG,
+                      "ca_bundle (or $SSL_CERT_FILE when ca_bundle is unset) could not be used: %s "
                       "(libcurl error %d)",
                       detail, (int)rc);
         return DDS_OUTCOME_FAIL;
-    default:
-        break;
+    default: break;
     }
     ddstream_status st = rc == CURLE_OPERATION_TIMEDOUT ? DDSTREAM_E_TIMEOUT : DDSTREAM_E_NETWORK;
     dds_error_set(err, st, "%s (libcurl error %d)", detail, (int)rc);
@@ -136,11 +136,8 @@ static dds_outcome transfer_failed(const dds_settings *s, const dds_attempt *a, 
     case CURLE_SSL_CONNECT_ERROR:
     case CURLE_HTTP2:
     case CURLE_HTTP2_STREAM:
-    case CURLE_BAD_CONTENT_ENCODING:
-        *delay_ms = backoff(s, a);
-        return DDS_OUTCOME_RETRY;
-    default:
-        return DDS_OUTCOME_FAIL; /* bad URL, unsupported protocol, ...: retrying cannot help */
+    case CURLE_BAD_CONTENT_ENCODING: *delay_ms = backoff(s, a); return DDS_OUTCOME_RETRY;
+    default: return DDS_OUTCOME_FAIL; /* bad URL, unsupported protocol, ...: retrying cannot help */
     }
 }
 
@@ -154,22 +151,17 @@ static dds_outcome error_status(const dds_settings *s, const dds_attempt *a, int
     ddstream_status st;
     const char *hint = "";
     switch (status) {
-    case 400: case 404: case 422:
-        st = DDSTREAM_E_QUERY;
-        break;
-    case 401: case 403:
+    case 400:
+    case 404:
+    case 422: st = DDSTREAM_E_QUERY; break;
+    case 401:
+    case 403:
         st = DDSTREAM_E_AUTH;
         hint = " (check the API key, the application key and the site)";
         break;
-    case 429:
-        st = DDSTREAM_E_RATE_LIMITED;
-        break;
-    case 408:
-        st = DDSTREAM_E_TIMEOUT;
-        break;
-    default:
-        st = DDSTREAM_E_SERVER;
-        break;
+    case 429: st = DDSTREAM_E_RATE_LIMITED; break;
+    case 408: st = DDSTREAM_E_TIMEOUT; break;
+    default: st = DDSTREAM_E_SERVER; break;
     }
     dds_error_set(err, st, "HTTP %ld from Datadog%s%s%s", status, sep, server_msg, hint);
     if (err) err->http_status = (int32_t)status;
@@ -218,7 +210,8 @@ dds_retry_budget dds_retry_budget_check(const dds_settings *s, int attempt, int6
         return DDS_RETRY_OUT_OF_TRIES;
     }
     if (spent_ms + delay_ms > s->max_retry_wait_ms) {
-        dds_error_append(err, " (after %d retries; the next, in %lld ms, would exceed "
+        dds_error_append(err,
+                         " (after %d retries; the next, in %lld ms, would exceed "
                          "max_retry_wait_ms=%lld)",
                          attempt, (long long)delay_ms, (long long)s->max_retry_wait_ms);
         return DDS_RETRY_OUT_OF_TIME;

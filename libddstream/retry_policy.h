@@ -31,11 +31,11 @@ typedef struct dds_attempt {
     size_t body_len;         /* bytes of the decoded body */
     int cut_short;           /* a 200 whose JSON ends with open_brackets brackets still open */
     size_t open_brackets;
-    const char *server_msg;  /* the server's message from an error body, scrubbed; "" if none */
-    dds_rl_headers rl;       /* the answer's rate-limit headers */
-    int64_t headers_age_ms;  /* how long ago the headers arrived */
-    int64_t now_epoch_ms;    /* wall clock now (headers may carry epoch timestamps) */
-    uint64_t random;         /* a fresh random draw, for the backoff's jitter */
+    const char *server_msg; /* the server's message from an error body, scrubbed; "" if none */
+    dds_rl_headers rl;      /* the answer's rate-limit headers */
+    int64_t headers_age_ms; /* how long ago the headers arrived */
+    int64_t now_epoch_ms;   /* wall clock now (headers may carry epoch timestamps) */
+    uint64_t random;        /* a fresh random draw, for the backoff's jitter */
 } dds_attempt;
 
 /* Exponential backoff from base_ms, capped at max(base_ms, 30 s), with "equal jitter" from

@@ -58,7 +58,7 @@ typedef struct fetcher {
 } fetcher;
 
 struct ddstream_stream {
-    pid_t owner_pid;           /* the process that opened it: see "fork()" below */
+    pid_t owner_pid; /* the process that opened it: see "fork()" below */
     dds_settings s;
     dds_plan plan;
     dds_log log;
@@ -67,19 +67,19 @@ struct ddstream_stream {
     char *rollup_query;
 
     pthread_mutex_t mu;
-    pthread_cond_t work_cv;    /* idle fetchers wait here for a chunk to claim */
-    pthread_cond_t ready_cv;   /* the caller waits here for the chunk it asked for */
-    size_t idle;               /* fetchers waiting on work_cv */
-    int caller_waiting;        /* the caller waits on ready_cv */
-    int quit;                  /* the worker must exit */
-    int cancelled;             /* ddstream_cancel was called */
-    size_t next_deliver;       /* index of the next chunk ddstream_next hands out */
-    size_t wanted;             /* chunks the caller has asked for (without prefetch, the limit) */
-    uint64_t demand_seq;       /* bumped by every ddstream_next */
-    chunk_slot *slots;         /* the window: wcap slots */
+    pthread_cond_t work_cv;  /* idle fetchers wait here for a chunk to claim */
+    pthread_cond_t ready_cv; /* the caller waits here for the chunk it asked for */
+    size_t idle;             /* fetchers waiting on work_cv */
+    int caller_waiting;      /* the caller waits on ready_cv */
+    int quit;                /* the worker must exit */
+    int cancelled;           /* ddstream_cancel was called */
+    size_t next_deliver;     /* index of the next chunk ddstream_next hands out */
+    size_t wanted;           /* chunks the caller has asked for (without prefetch, the limit) */
+    uint64_t demand_seq;     /* bumped by every ddstream_next */
+    chunk_slot *slots;       /* the window: wcap slots */
     size_t wcap;
-    size_t fetching;           /* requests in flight */
-    int ramped;                /* a chunk succeeded since open or the last failure */
+    size_t fetching; /* requests in flight */
+    int ramped;      /* a chunk succeeded since open or the last failure */
     char last_error[sizeof(((ddstream_error *)0)->message)];
 };
 
@@ -130,7 +130,8 @@ int dds_stream_forked(const ddstream_stream *st, ddstream_error *err) {
 }
 
 /* Where a new stream starts: config.start_chunk and/or config.resume_token, checked. */
-static ddstream_status starting_chunk(const ddstream_stream *st, size_t *start, ddstream_error *err) {
+static ddstream_status starting_chunk(const ddstream_stream *st, size_t *start,
+                                      ddstream_error *err) {
     *start = 0;
     if (st->s.resume_token) {
         ddstream_status rc = dds_resume_token_read(st->s.resume_token, st->s.query,
@@ -159,7 +160,8 @@ DDSTREAM_API ddstream_status ddstream_resume_token_at(const ddstream_stream *st,
     return DDSTREAM_OK;
 }
 
-DDSTREAM_API ddstream_status ddstream_resume_token(const ddstream_stream *st, char *buf, size_t cap) {
+DDSTREAM_API ddstream_status ddstream_resume_token(const ddstream_stream *st, char *buf,
+                                                   size_t cap) {
     if (!st) return DDSTREAM_E_INVALID_ARGUMENT;
     if (forked(st)) /* no thread of the child can change it; its lock may be held for ever */
         return ddstream_resume_token_at(st, st->next_deliver, buf, cap);
@@ -230,8 +232,9 @@ static void *fetcher_main(void *arg) {
         ddstream_batch *batch = NULL;
         ddstream_error err;
         memset(&err, 0, sizeof err);
-        dds_logf(&st->log, DDSTREAM_LOG_DEBUG, "fetching chunk %zu of %zu [%" PRId64 ", %" PRId64 ")",
-                 idx + 1, st->plan.count, c.start, c.end);
+        dds_logf(&st->log, DDSTREAM_LOG_DEBUG,
+                 "fetching chunk %zu of %zu [%" PRId64 ", %" PRId64 ")", idx + 1, st->plan.count,
+                 c.start, c.end);
         ddstream_status rc = dds_fetch_chunk(f->http, &st->s, &st->log, st->rollup_query, c.start,
                                              c.end, &batch, &err);
 
@@ -289,7 +292,8 @@ static ddstream_status start_worker(ddstream_stream *st, ddstream_error *err) {
     for (size_t i = 0; i < st->nfetchers; i++) {
         if (pthread_create(&st->fetchers[i].thread, NULL, fetcher_main, &st->fetchers[i]) != 0) {
             stop_worker(st);
-            return dds_error_set(err, DDSTREAM_E_INTERNAL, "could not start the stream's fetcher threads");
+            return dds_error_set(err, DDSTREAM_E_INTERNAL,
+                                 "could not start the stream's fetcher threads");
         }
         st->fetchers[i].started = 1;
     }
@@ -333,7 +337,8 @@ static int init_sync(ddstream_stream *st) {
     if (pthread_condattr_init(&attr) != 0) return -1;
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
     int rc = pthread_cond_init(&st->work_cv, &attr);
-    if (rc == 0 && (rc = pthread_cond_init(&st->ready_cv, &attr)) != 0) pthread_cond_destroy(&st->work_cv);
+    if (rc == 0 && (rc = pthread_cond_init(&st->ready_cv, &attr)) != 0)
+        pthread_cond_destroy(&st->work_cv);
     pthread_condattr_destroy(&attr);
     return rc != 0 ? -1 : 0;
 }
@@ -368,17 +373,20 @@ DDSTREAM_API ddstream_status ddstream_open(const ddstream_config *cfg, ddstream_
                  st->s.chunk_seconds, DDS_MAX_POINTS, st->s.granularity, st->plan.step);
     else if (st->plan.rounded)
         dds_logf(&st->log, DDSTREAM_LOG_WARN,
-                 "chunk_seconds=%" PRId64 " is not a multiple of the granularity: using %" PRId64 " s",
+                 "chunk_seconds=%" PRId64 " is not a multiple of the granularity: using %" PRId64
+                 " s",
                  st->s.chunk_seconds, st->plan.step);
     dds_logf(&st->log, DDSTREAM_LOG_INFO,
-             "plan: %zu chunks of %" PRId64 " s at %" PRId64 " s granularity over [%" PRId64 ", %" PRId64 ")",
+             "plan: %zu chunks of %" PRId64 " s at %" PRId64 " s granularity over [%" PRId64
+             ", %" PRId64 ")",
              st->plan.count, st->plan.step, st->s.granularity, st->plan.start, st->plan.end);
     size_t first;
     rc = starting_chunk(st, &first, err);
     if (rc != DDSTREAM_OK) goto fail;
     st->next_deliver = st->wanted = first;
     if (first > 0)
-        dds_logf(&st->log, DDSTREAM_LOG_INFO, "resuming at chunk %zu of %zu", first + 1, st->plan.count);
+        dds_logf(&st->log, DDSTREAM_LOG_INFO, "resuming at chunk %zu of %zu", first + 1,
+                 st->plan.count);
     /* With prefetch, up to max_in_flight requests run at once, within a window of
      * max(prefetch_chunks, max_in_flight) chunks from the caller's position (so memory stays
      * bounded by the window). Without prefetch only the chunk the caller asks for is fetched:
@@ -407,7 +415,8 @@ DDSTREAM_API ddstream_status ddstream_open(const ddstream_config *cfg, ddstream_
             rc = err ? err->status : DDSTREAM_E_NOMEM;
             goto fail;
         }
-        dds_http_wait_for_windows(f->http); /* a bulk export waits out the window; cancel stops it */
+        dds_http_wait_for_windows(
+            f->http); /* a bulk export waits out the window; cancel stops it */
     }
     rc = start_worker(st, err);
     if (rc != DDSTREAM_OK) goto fail;
@@ -427,7 +436,8 @@ static ddstream_status remember(ddstream_stream *st, ddstream_status rc, const d
 
 DDSTREAM_API ddstream_status ddstream_next(ddstream_stream *st, int64_t timeout_ms,
                                            ddstream_batch **out, ddstream_error *err) {
-    if (!st || !out) return dds_error_set(err, DDSTREAM_E_INVALID_ARGUMENT, "stream or out is NULL");
+    if (!st || !out)
+        return dds_error_set(err, DDSTREAM_E_INVALID_ARGUMENT, "stream or out is NULL");
     *out = NULL;
     ddstream_error local;
     ddstream_error *e = err ? err : &local;
@@ -481,7 +491,7 @@ done:
 }
 
 DDSTREAM_API int32_t ddstream_has_next(const ddstream_stream *st) {
-    if (!st || forked(st)) return 0; /* nothing can be delivered in a fork()ed child */
+    if (!st || forked(st)) return 0;            /* nothing can be delivered in a fork()ed child */
     ddstream_stream *m = (ddstream_stream *)st; /* locking does not change the observable state */
     pthread_mutex_lock(&m->mu);
     int32_t more = m->next_deliver < m->plan.count;
@@ -500,7 +510,9 @@ DDSTREAM_API double ddstream_progress(const ddstream_stream *st) {
     return p;
 }
 
-DDSTREAM_API size_t ddstream_chunk_count(const ddstream_stream *st) { return st ? st->plan.count : 0; }
+DDSTREAM_API size_t ddstream_chunk_count(const ddstream_stream *st) {
+    return st ? st->plan.count : 0;
+}
 
 DDSTREAM_API ddstream_status ddstream_chunk_at(const ddstream_stream *st, size_t index,
                                                ddstream_chunk *out) {
@@ -512,8 +524,9 @@ DDSTREAM_API ddstream_status ddstream_chunk_at(const ddstream_stream *st, size_t
 DDSTREAM_API ddstream_status ddstream_seek(ddstream_stream *st, size_t index, ddstream_error *err) {
     if (!st) return dds_error_set(err, DDSTREAM_E_INVALID_ARGUMENT, "stream is NULL");
     if (index > st->plan.count)
-        return dds_error_set(err, DDSTREAM_E_INVALID_ARGUMENT, "chunk index %zu is past the plan's %zu chunks",
-                             index, st->plan.count);
+        return dds_error_set(err, DDSTREAM_E_INVALID_ARGUMENT,
+                             "chunk index %zu is past the plan's %zu chunks", index,
+                             st->plan.count);
     if (forked(st)) return forked_error(st, err);
     stop_worker(st);
     pthread_mutex_lock(&st->mu);

@@ -12,10 +12,10 @@
 /* A message being written into a caller's buffer. */
 typedef struct dds_text {
     char *out;
-    size_t limit;       /* bytes of text allowed, excluding the NUL */
+    size_t limit; /* bytes of text allowed, excluding the NUL */
     size_t len;
-    int pending_space;  /* whitespace seen since the last visible character */
-    int full;           /* something was dropped for lack of room */
+    int pending_space; /* whitespace seen since the last visible character */
+    int full;          /* something was dropped for lack of room */
 } dds_text;
 
 /* Start writing into out[0..cap); cap >= 1: there is always room for the NUL. At most

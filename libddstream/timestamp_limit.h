@@ -10,7 +10,7 @@
  * (parse.c, pointlist.c) must accept the same points, so they share this bound; intervals, chunk
  * bounds and granularities are held to the same span in seconds.
  */
-#define DDS_TIME_LIMIT_S INT64_C(1000000000000)
+#define DDS_TIME_LIMIT_S  INT64_C(1000000000000)
 #define DDS_TIME_LIMIT_MS (DDS_TIME_LIMIT_S * 1000)
 
 #endif

@@ -50,8 +50,8 @@ static ddstream_status check_app_key_and_query(dds_http *http, const dds_setting
         free(escaped);
         return dds_error_set(err, DDSTREAM_E_NOMEM, "out of memory");
     }
-    snprintf(path, cap, "/api/v1/query?from=%" PRId64 "&to=%" PRId64 "&query=%s", from, from + g - 1,
-             escaped);
+    snprintf(path, cap, "/api/v1/query?from=%" PRId64 "&to=%" PRId64 "&query=%s", from,
+             from + g - 1, escaped);
     free(escaped);
     dds_body body;
     ddstream_status st = dds_http_get(http, path, 1, &body, err);
@@ -106,7 +106,7 @@ DDSTREAM_API ddstream_status ddstream_validate(const ddstream_config *cfg, ddstr
 /* ---- ddstream_validate_start: the same checks on a thread of their own, so that a caller can
  * wait in slices (and handle Ctrl-C between them) and cancel them. */
 struct ddstream_validation {
-    pid_t owner_pid;     /* as a stream's: a fork()ed child must not touch the rest */
+    pid_t owner_pid; /* as a stream's: a fork()ed child must not touch the rest */
     dds_settings s;
     dds_cancel cancel;
     pthread_t thread;

@@ -17,65 +17,61 @@ static int check_failures;
 static int check_count;
 
 #define CHECK_FAIL_(...)                                                                           \
-    do {                                                                                           \
-        check_failures++;                                                                          \
-        fprintf(stderr, "%s:%d: ", __FILE__, __LINE__);                                            \
-        fprintf(stderr, __VA_ARGS__);                                                              \
-        fputc('\n', stderr);                                                                       \
-    } while (0)
+  do {                                                                                             \
+    check_failures++;                                                                              \
+    fprintf(stderr, "%s:%d: ", __FILE__, __LINE__);                                                \
+    fprintf(stderr, __VA_ARGS__);                                                                  \
+    fputc('\n', stderr);                                                                           \
+  } while (0)
 
 #define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        check_count++;                                                                             \
-        if (!(cond))                                                                               \
-            CHECK_FAIL_("check failed: %s", #cond);                                                \
-    } while (0)
+  do {                                                                                             \
+    check_count++;                                                                                 \
+    if (!(cond)) CHECK_FAIL_("check failed: %s", #cond);                                           \
+  } while (0)
 
 /* A check with its own message (printf-style), for conditions whose operands say little alone. */
 #define CHECK_MSG(cond, ...)                                                                       \
-    do {                                                                                           \
-        check_count++;                                                                             \
-        if (!(cond))                                                                               \
-            CHECK_FAIL_(__VA_ARGS__);                                                              \
-    } while (0)
+  do {                                                                                             \
+    check_count++;                                                                                 \
+    if (!(cond)) CHECK_FAIL_(__VA_ARGS__);                                                         \
+  } while (0)
 
 #define CHECK_INT(actual, expected)                                                                \
-    do {                                                                                           \
-        long long a_ = (long long)(actual), e_ = (long long)(expected);                            \
-        check_count++;                                                                             \
-        if (a_ != e_)                                                                              \
-            CHECK_FAIL_("%s is %lld, expected %lld", #actual, a_, e_);                             \
-    } while (0)
+  do {                                                                                             \
+    long long a_ = (long long)(actual), e_ = (long long)(expected);                                \
+    check_count++;                                                                                 \
+    if (a_ != e_) CHECK_FAIL_("%s is %lld, expected %lld", #actual, a_, e_);                       \
+  } while (0)
 
 /* Equal doubles, where NaN equals NaN (a NaN cell means "no value", which is what we compare). */
 #define CHECK_DBL(actual, expected)                                                                \
-    do {                                                                                           \
-        double a_ = (actual), e_ = (expected);                                                     \
-        check_count++;                                                                             \
-        if (!((isnan(a_) && isnan(e_)) || a_ == e_))                                               \
-            CHECK_FAIL_("%s is %.17g, expected %.17g", #actual, a_, e_);                           \
-    } while (0)
+  do {                                                                                             \
+    double a_ = (actual), e_ = (expected);                                                         \
+    check_count++;                                                                                 \
+    if (!((isnan(a_) && isnan(e_)) || a_ == e_))                                                   \
+      CHECK_FAIL_("%s is %.17g, expected %.17g", #actual, a_, e_);                                 \
+  } while (0)
 
 #define CHECK_STR(actual, expected)                                                                \
-    do {                                                                                           \
-        const char *a_ = (actual), *e_ = (expected);                                               \
-        check_count++;                                                                             \
-        if (a_ == NULL || e_ == NULL || strcmp(a_, e_) != 0)                                       \
-            CHECK_FAIL_("%s is \"%s\", expected \"%s\"", #actual, a_ ? a_ : "(null)",              \
-                        e_ ? e_ : "(null)");                                                       \
-    } while (0)
+  do {                                                                                             \
+    const char *a_ = (actual), *e_ = (expected);                                                   \
+    check_count++;                                                                                 \
+    if (a_ == NULL || e_ == NULL || strcmp(a_, e_) != 0)                                           \
+      CHECK_FAIL_("%s is \"%s\", expected \"%s\"", #actual, a_ ? a_ : "(null)",                    \
+                  e_ ? e_ : "(null)");                                                             \
+  } while (0)
 
 #define CHECK_CONTAINS(haystack, needle)                                                           \
-    do {                                                                                           \
-        const char *h_ = (haystack), *n_ = (needle);                                               \
-        check_count++;                                                                             \
-        if (h_ == NULL || strstr(h_, n_) == NULL)                                                  \
-            CHECK_FAIL_("%s is \"%s\", expected it to contain \"%s\"", #haystack,                  \
-                        h_ ? h_ : "(null)", n_);                                                   \
-    } while (0)
+  do {                                                                                             \
+    const char *h_ = (haystack), *n_ = (needle);                                                   \
+    check_count++;                                                                                 \
+    if (h_ == NULL || strstr(h_, n_) == NULL)                                                      \
+      CHECK_FAIL_("%s is \"%s\", expected it to contain \"%s\"", #haystack, h_ ? h_ : "(null)",    \
+                  n_);                                                                             \
+  } while (0)
 
-static inline int check_report(const char *program)
-{
+static inline int check_report(const char *program) {
     if (check_failures > 0) {
         fprintf(stderr, "%s: %d of %d checks failed\n", program, check_failures, check_count);
         return EXIT_FAILURE;
@@ -90,8 +86,7 @@ static inline int check_report(const char *program)
  * the sanitizers catch any parser that reads past the length it was given. Aborts if unreadable:
  * a missing fixture is a broken test, not a failed check.
  */
-static inline char *read_fixture(const char *name, size_t *len)
-{
+static inline char *read_fixture(const char *name, size_t *len) {
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", FIXTURES_DIR, name);
     FILE *f = fopen(path, "rb");
@@ -106,8 +101,7 @@ static inline char *read_fixture(const char *name, size_t *len)
         n += got;
         if (n == cap) {
             char *grown = realloc(buf, cap * 2);
-            if (grown == NULL)
-                free(buf);
+            if (grown == NULL) free(buf);
             buf = grown;
             cap *= 2;
         }
@@ -118,8 +112,7 @@ static inline char *read_fixture(const char *name, size_t *len)
         abort();
     }
     char *exact = malloc(n > 0 ? n : 1);
-    if (exact == NULL)
-        abort();
+    if (exact == NULL) abort();
     memcpy(exact, buf, n);
     free(buf);
     *len = n;

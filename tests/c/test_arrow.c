@@ -305,7 +305,8 @@ static void test_stream_matches_plain(const char *query) {
     CHECK_STR(meta_get(schema.metadata, "ddstream.chunk_count", buf, sizeof buf), "6");
     CHECK_STR(meta_get(schema.metadata, "ddstream.first_chunk", buf, sizeof buf), "0");
     CHECK_STR(meta_get(schema.metadata, "ddstream.chunk_seconds", buf, sizeof buf), "14400");
-    CHECK_STR(meta_get(schema.metadata, "ddstream.grouped", buf, sizeof buf), grouped ? "true" : "false");
+    CHECK_STR(meta_get(schema.metadata, "ddstream.grouped", buf, sizeof buf),
+              grouped ? "true" : "false");
     schema.release(&schema);
 
     size_t batches = 0, rows = 0, nulls = 0;
@@ -404,7 +405,8 @@ static void test_next_with_timeout(void) {
     struct ArrowArray a;
     CHECK_INT(ddstream_stream_arrow_next(&as, 50, &a, &err), DDSTREAM_TIMEOUT);
     ddstream_status st;
-    while ((st = ddstream_stream_arrow_next(&as, 100, &a, &err)) == DDSTREAM_TIMEOUT) {}
+    while ((st = ddstream_stream_arrow_next(&as, 100, &a, &err)) == DDSTREAM_TIMEOUT) {
+    }
     CHECK_INT(st, DDSTREAM_OK);
     if (st == DDSTREAM_OK) {
         CHECK_INT(a.length, 240);
@@ -464,7 +466,6 @@ static void test_errors(void) {
     CHECK_INT(err.chunk_start, DAY0);
     as.release(&as);
     ddstream_close(plain);
-
 }
 
 /* Cancelling the underlying stream (any thread) wakes a blocked get_next with ECANCELED. */

@@ -14,21 +14,17 @@
 
 #define T0 1681683300LL /* a multiple of 60 s, as chunk bounds are */
 
-static void *xmalloc(size_t n)
-{
+static void *xmalloc(size_t n) {
     void *p = malloc(n > 0 ? n : 1);
-    if (p == NULL)
-        abort();
+    if (p == NULL) abort();
     return p;
 }
 
 /* Append a series built by hand (allocated the way parse.c does, so dds_response_free frees it). */
 static void add_series(dds_response *r, int32_t q, const char *tags, int64_t interval, size_t n,
-                       const int64_t *ts_ms, const double *values)
-{
+                       const int64_t *ts_ms, const double *values) {
     dds_series *grown = realloc(r->series, (r->count + 1) * sizeof *grown);
-    if (grown == NULL)
-        abort();
+    if (grown == NULL) abort();
     r->series = grown;
     r->capacity = r->count + 1;
     dds_series *s = &r->series[r->count++];
@@ -40,21 +36,18 @@ static void add_series(dds_response *r, int32_t q, const char *tags, int64_t int
     s->values = n > 0 ? memcpy(xmalloc(n * sizeof *values), values, n * sizeof *values) : NULL;
 }
 
-static ddstream_status parse_fixture(const char *name, dds_response *r)
-{
+static ddstream_status parse_fixture(const char *name, dds_response *r) {
     size_t n;
     char msg[512];
     char *body = read_fixture(name, &n);
     ddstream_status st = dds_parse_query_response(body, n, r, msg, sizeof msg);
-    if (st != DDSTREAM_OK)
-        fprintf(stderr, "%s: %s\n", name, msg);
+    if (st != DDSTREAM_OK) fprintf(stderr, "%s: %s\n", name, msg);
     free(body);
     return st;
 }
 
 /* Columns must be 64-byte aligned and non-NULL whatever the row count. */
-static void check_layout(const ddstream_batch *b)
-{
+static void check_layout(const ddstream_batch *b) {
     CHECK_INT(b->struct_size, sizeof(ddstream_batch));
     const void *cols[] = {b->timestamps, b->avg, b->min, b->max, b->sum};
     for (size_t i = 0; i < sizeof cols / sizeof cols[0]; i++) {
@@ -72,8 +65,7 @@ static void check_layout(const ddstream_batch *b)
     }
 }
 
-static void check_column(const double *col, const double *want, size_t n, const char *name)
-{
+static void check_column(const double *col, const double *want, size_t n, const char *name) {
     for (size_t i = 0; i < n; i++) {
         check_count++;
         if (!((isnan(col[i]) && isnan(want[i])) || col[i] == want[i])) {
@@ -84,16 +76,15 @@ static void check_column(const double *col, const double *want, size_t n, const 
     }
 }
 
-static void test_ungrouped(void)
-{
+static void test_ungrouped(void) {
     dds_response r = {0};
     const int64_t T = T0 * 1000;
     /* Before the chunk, a null then a value for one bucket, a duplicate, at and after the end. */
-    const int64_t avg_ts[] = {T - 60000, T,          T + 60000,  T + 60000,
+    const int64_t avg_ts[] = {T - 60000,  T,          T + 60000,  T + 60000,
                               T + 120000, T + 120000, T + 300000, T + 360000};
     const double avg_v[] = {-1, 1.0, NAN, 5.0, 2.0, 9.0, -2, -3};
     add_series(&r, DDS_ROLLUP_AVG, "", 60, 8, avg_ts, avg_v);
-    const int64_t sum_ts[] = {T + 180000, T};  /* out of order */
+    const int64_t sum_ts[] = {T + 180000, T}; /* out of order */
     const double sum_v[] = {20.0, 10.0};
     add_series(&r, DDS_ROLLUP_SUM, "", 60, 2, sum_ts, sum_v);
     const int64_t min_ts[] = {T + 240000};
@@ -106,8 +97,7 @@ static void test_ungrouped(void)
     if (b != NULL) {
         check_layout(b);
         CHECK_INT(b->length, 5);
-        for (size_t i = 0; i < 5; i++)
-            CHECK_INT(b->timestamps[i], T0 + 60 * (int64_t)i);
+        for (size_t i = 0; i < 5; i++) CHECK_INT(b->timestamps[i], T0 + 60 * (int64_t)i);
         const double avg[] = {1.0, 5.0, 2.0, NAN, NAN};
         const double min[] = {NAN, NAN, NAN, NAN, 7.0};
         const double max[] = {NAN, NAN, NAN, NAN, NAN};
@@ -127,8 +117,7 @@ static void test_ungrouped(void)
     dds_response_free(&r);
 }
 
-static void test_ungrouped_zero_series(void)
-{
+static void test_ungrouped_zero_series(void) {
     dds_response r = {0};
     ddstream_batch *b = NULL;
     char msg[512] = "";
@@ -155,8 +144,7 @@ static void test_ungrouped_zero_series(void)
     dds_response_free(&r);
 }
 
-static void test_ungrouped_fixture(void)
-{
+static void test_ungrouped_fixture(void) {
     dds_response r = {0};
     ddstream_batch *b = NULL;
     char msg[512] = "";
@@ -176,27 +164,26 @@ static void test_ungrouped_fixture(void)
     dds_response_free(&r);
 }
 
-static void test_ungrouped_two_series(void)
-{
+static void test_ungrouped_two_series(void) {
     dds_response r = {0};
     const int64_t ts[] = {T0 * 1000};
     const double v[] = {1.0};
     add_series(&r, DDS_ROLLUP_AVG, "", 60, 1, ts, v);
-    add_series(&r, DDS_ROLLUP_MIN, "host:a", 60, 1, ts, v);  /* other rollups may differ */
+    add_series(&r, DDS_ROLLUP_MIN, "host:a", 60, 1, ts, v); /* other rollups may differ */
     add_series(&r, DDS_ROLLUP_MIN, "host:b", 60, 1, ts, v);
     ddstream_batch sentinel;
-    ddstream_batch *b = &sentinel;  /* must be reset to NULL on failure */
+    ddstream_batch *b = &sentinel; /* must be reset to NULL on failure */
     char msg[512] = "";
     CHECK_INT(dds_assemble(&r, T0, T0 + 60, 60, 0, &b, msg, sizeof msg), DDSTREAM_E_PROTOCOL);
     CHECK(b == NULL);
-    CHECK_STR(msg, "the query is not grouped but Datadog returned several series for the min "
-                   "rollup (tags \"host:a\" and \"host:b\")");
+    CHECK_STR(msg,
+              "the query is not grouped but Datadog returned several series for the min "
+              "rollup (tags \"host:a\" and \"host:b\")");
     dds_response_free(&r);
 }
 
 /* A chunk split in two and appended back assembles like one answer. */
-static void test_split_chunk_merge(void)
-{
+static void test_split_chunk_merge(void) {
     dds_response first = {0}, second = {0};
     const int64_t T = T0 * 1000;
     const int64_t ts1[] = {T, T + 60000}, ts2[] = {T + 120000, T + 180000};
@@ -233,8 +220,7 @@ static void test_split_chunk_merge(void)
     dds_response_free(&second);
 }
 
-static void test_grouped_fixture(void)
-{
+static void test_grouped_fixture(void) {
     dds_response r = {0};
     ddstream_batch *b = NULL;
     char msg[512] = "";
@@ -274,8 +260,7 @@ static void test_grouped_fixture(void)
     dds_response_free(&r);
 }
 
-static void test_grouped_zero_series(void)
-{
+static void test_grouped_zero_series(void) {
     dds_response r = {0};
     ddstream_batch *b = NULL;
     char msg[512] = "";
@@ -290,8 +275,7 @@ static void test_grouped_zero_series(void)
     ddstream_batch_free(b);
 }
 
-static void test_bad_query_index(void)
-{
+static void test_bad_query_index(void) {
     dds_response r = {0};
     ddstream_batch *b = NULL;
     char msg[512] = "";
@@ -302,17 +286,17 @@ static void test_bad_query_index(void)
     dds_response_free(&r);
 }
 
-static void test_off_grid(void)
-{
+static void test_off_grid(void) {
     dds_response r = {0};
     ddstream_batch *b = NULL;
     char msg[512] = "";
     CHECK_INT(parse_fixture("query_off_grid.json", &r), DDSTREAM_OK);
     CHECK_INT(dds_response_coarse_interval(&r, 60), 61);
-    CHECK_INT(dds_response_coarse_interval(&r, 30), 60);  /* interval 60 > 30 */
+    CHECK_INT(dds_response_coarse_interval(&r, 30), 60); /* interval 60 > 30 */
     CHECK_INT(dds_assemble(&r, T0, T0 + 120, 60, 0, &b, msg, sizeof msg), DDSTREAM_E_PROTOCOL);
-    CHECK_STR(msg, "series[0].pointlist[1]: timestamp 1681683330000 ms is not on the 60 s grid "
-                   "(the answer has another interval)");
+    CHECK_STR(msg,
+              "series[0].pointlist[1]: timestamp 1681683330000 ms is not on the 60 s grid "
+              "(the answer has another interval)");
     CHECK(b == NULL);
     /* Off-grid is refused even outside the chunk: the whole answer is suspect. */
     CHECK_INT(dds_assemble(&r, T0 + 600, T0 + 660, 60, 0, &b, msg, sizeof msg),
@@ -326,8 +310,7 @@ static void test_off_grid(void)
     dds_response_free(&r);
 }
 
-static void test_coarse_interval(void)
-{
+static void test_coarse_interval(void) {
     dds_response r = {0};
     ddstream_batch *b = NULL;
     char msg[512] = "";
@@ -352,7 +335,7 @@ static void test_coarse_interval(void)
     const int64_t ts[] = {T0 * 1000};
     const double v[] = {1};
     add_series(&m, 0, "", 30, 1, ts, v);
-    add_series(&m, 1, "", 0, 1, ts, v);  /* absent: does not vote */
+    add_series(&m, 1, "", 0, 1, ts, v); /* absent: does not vote */
     add_series(&m, 2, "", 30, 1, ts, v);
     CHECK_INT(dds_response_coarse_interval(&m, 60), 0);
     CHECK_INT(dds_assemble(&m, T0, T0 + 60, 60, 0, &b, msg, sizeof msg), DDSTREAM_OK);
@@ -366,8 +349,7 @@ static void test_coarse_interval(void)
     dds_response_free(&r);
 }
 
-static void test_bad_chunks(void)
-{
+static void test_bad_chunks(void) {
     dds_response r = {0};
     ddstream_batch *b = NULL;
     char msg[512] = "";
@@ -382,12 +364,11 @@ static void test_bad_chunks(void)
               DDSTREAM_E_INTERNAL);
     CHECK_INT(dds_assemble(NULL, T0, T0 + 60, 60, 0, &b, msg, sizeof msg), DDSTREAM_E_INTERNAL);
     CHECK_INT(dds_assemble(&r, T0, T0 + 60, 60, 0, NULL, msg, sizeof msg), DDSTREAM_E_INTERNAL);
-    CHECK_INT(dds_assemble(&r, T0, T0 + 60, 60, 0, &b, NULL, 0), DDSTREAM_OK);  /* msg optional */
+    CHECK_INT(dds_assemble(&r, T0, T0 + 60, 60, 0, &b, NULL, 0), DDSTREAM_OK); /* msg optional */
     ddstream_batch_free(b);
 }
 
-static void test_before_1970(void)
-{
+static void test_before_1970(void) {
     dds_response r = {0};
     const int64_t ts[] = {-120000, -300000, 0};
     const double v[] = {1.0, 2.0, 3.0};
@@ -406,15 +387,13 @@ static void test_before_1970(void)
 
 /* ------------------------------------------------------------------------------------------- */
 
-static double now_s(void)
-{
+static double now_s(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
-static double large_value(size_t host, int q, size_t k)
-{
+static double large_value(size_t host, int q, size_t k) {
     return (double)host * 1000.0 + q * 100.0 + (double)k * 0.5;
 }
 
@@ -424,12 +403,10 @@ static double large_value(size_t host, int q, size_t k)
  * half with float timestamps; every 7th point is null. Linear work finishes in about a second;
  * anything quadratic would not finish in the bound below.
  */
-static void test_large(void)
-{
+static void test_large(void) {
     size_t hosts = 200, points = 1500;
     const char *env = getenv("DDS_TEST_LARGE_SERIES");
-    if (env != NULL && atoi(env) > 0)
-        hosts = (size_t)atoi(env);
+    if (env != NULL && atoi(env) > 0) hosts = (size_t)atoi(env);
     size_t cap = 256 + hosts * 4 * (160 + points * 40), len = 0;
     char *body = xmalloc(cap);
     len += (size_t)snprintf(body + len, cap - len, "{\"status\":\"ok\",\"series\":[");
@@ -499,8 +476,7 @@ static void test_large(void)
     }
     printf("large answer: %zu series x %zu points: parse %.3f s, assemble %.3f s\n", hosts * 4,
            points, t1 - t0, t3 - t2);
-    if (getenv("DDS_TEST_NO_TIMING") == NULL)
-        CHECK(t1 - t0 + t3 - t2 < 30.0);
+    if (getenv("DDS_TEST_NO_TIMING") == NULL) CHECK(t1 - t0 + t3 - t2 < 30.0);
     ddstream_batch_free(b);
     dds_response_free(&r);
 }
@@ -510,8 +486,7 @@ static void test_large(void)
  * lists still get a row per bucket. At the limit the batch is made; one row past it the chunk is
  * refused before any batch exists, and the block offered for the batch is freed (not leaked).
  */
-static void test_row_limit(void)
-{
+static void test_row_limit(void) {
     enum { GROUPS = 300, BUCKETS = 60 };
     dds_response r = {0};
     const int64_t ts[] = {T0 * 1000 + 120000};
@@ -535,15 +510,15 @@ static void test_row_limit(void)
             CHECK_INT(b->length, rows);
             CHECK_INT(b->series_count, GROUPS);
             CHECK_DBL(b->avg[7 * BUCKETS + 2], NAN);
-            CHECK_DBL(b->sum[7 * BUCKETS + 2], 4.5);  /* group 7 sent its point as sum */
+            CHECK_DBL(b->sum[7 * BUCKETS + 2], 4.5); /* group 7 sent its point as sum */
         }
         ddstream_batch_free(b);
 
         b = NULL;
-        CHECK_INT(dds_assemble_in(&r, T0, end, 60, 1, rows - 1,
-                                  with_block ? dds_big_alloc(cap) : NULL, with_block ? cap : 0, &b,
-                                  msg, sizeof msg),
-                  DDSTREAM_E_PROTOCOL);
+        CHECK_INT(
+            dds_assemble_in(&r, T0, end, 60, 1, rows - 1, with_block ? dds_big_alloc(cap) : NULL,
+                            with_block ? cap : 0, &b, msg, sizeof msg),
+            DDSTREAM_E_PROTOCOL);
         CHECK(b == NULL);
         CHECK_MSG(strstr(msg, "300 series x 60 buckets = 18000 rows") != NULL &&
                       strstr(msg, "max_batch_rows (17999)") != NULL,
@@ -571,8 +546,7 @@ static void test_row_limit(void)
     dds_response_free(&u);
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     (void)argc;
     test_ungrouped();
     test_ungrouped_zero_series();

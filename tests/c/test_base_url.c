@@ -73,8 +73,8 @@ static const url_case cases[] = {
     {"http://127.0.0.1;x@example.com", 0, NULL, "credentials"},
     {"http://127.0.0.1%2f@example.com", 0, NULL, "credentials"},
     {"http://127.0.0.1%40example.com", 0, NULL, "without '%'"},
-    {"http://%31", 1, NULL, "without '%'"},            /* "1", written back: 0.0.0.1 */
-    {"http://%31%32%37.1", 0, NULL, "without '%'"},    /* "127.1", written back: 127.0.0.1 */
+    {"http://%31", 1, NULL, "without '%'"},         /* "1", written back: 0.0.0.1 */
+    {"http://%31%32%37.1", 0, NULL, "without '%'"}, /* "127.1", written back: 127.0.0.1 */
     {"http://x%2e127.0.0.1:80", 0, NULL, "without '%'"},
     {"http://localhost:80@example.com", 1, NULL, "credentials"},
     {"https://127.0.0.1@example.com", 0, NULL, "credentials"},
@@ -101,7 +101,7 @@ static const url_case cases[] = {
     {"http://[::2]", 0, NULL, "non-loopback host"},
     {"http://[::ffff:10.0.0.1]", 0, NULL, "non-loopback host"},
     {"http://198.18.0.1:80/127.0.0.1", 0, NULL, "non-loopback host"},
-    {"http://3323068417", 0, NULL, "non-loopback host"},          /* 198.18.0.1 as one number */
+    {"http://3323068417", 0, NULL, "non-loopback host"}, /* 198.18.0.1 as one number */
     {"http://%31%39%38.18.0.1", 0, NULL, "without '%'"},
     {"HTTP://EXAMPLE.COM", 0, NULL, "non-loopback host"},
     /* Malformed. */
@@ -181,11 +181,25 @@ static void test_table(void) {
 }
 
 static void test_loopback_hosts(void) {
-    const char *yes[] = {"localhost", "LOCALHOST", "127.0.0.1", "127.0.0.0", "127.255.255.255",
-                         "[::1]", "[::ffff:127.0.0.1]", "[0:0:0:0:0:0:0:1]"};
-    const char *no[] = {"localhost.", "localhost.localdomain", "127.0.0.1.", "127.1", "0x7f.0.0.1",
-                        "2130706433", "1.2.3.4", "::1", "[::1", "[fe80::1]", "[::ffff:1.2.3.4]",
-                        "[]", "", "127.0.0.1 ", "[::1]x", "198.18.0.1", "126.255.255.255"};
+    const char *yes[] = {"localhost",       "LOCALHOST", "127.0.0.1",          "127.0.0.0",
+                         "127.255.255.255", "[::1]",     "[::ffff:127.0.0.1]", "[0:0:0:0:0:0:0:1]"};
+    const char *no[] = {"localhost.",
+                        "localhost.localdomain",
+                        "127.0.0.1.",
+                        "127.1",
+                        "0x7f.0.0.1",
+                        "2130706433",
+                        "1.2.3.4",
+                        "::1",
+                        "[::1",
+                        "[fe80::1]",
+                        "[::ffff:1.2.3.4]",
+                        "[]",
+                        "",
+                        "127.0.0.1 ",
+                        "[::1]x",
+                        "198.18.0.1",
+                        "126.255.255.255"};
     for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++)
         CHECK_MSG(dds_host_is_loopback(yes[i]), "'%s' is loopback", yes[i]);
     for (size_t i = 0; i < sizeof no / sizeof no[0]; i++)
@@ -213,7 +227,8 @@ static int enter_private_network(char *why, size_t cap) {
     uid_t uid = geteuid();
     gid_t gid = getegid();
     if (unshare(CLONE_NEWUSER | CLONE_NEWNET) != 0) {
-        snprintf(why, cap, "unshare(CLONE_NEWNET): %s; unshare(CLONE_NEWUSER|CLONE_NEWNET): %s "
+        snprintf(why, cap,
+                 "unshare(CLONE_NEWNET): %s; unshare(CLONE_NEWUSER|CLONE_NEWNET): %s "
                  "(run as root, or allow unprivileged user namespaces)",
                  strerror(as_root), strerror(errno));
         return -1;
@@ -294,7 +309,8 @@ static void *listen_loop(void *arg) {
             if (n <= 0) break;
             atomic_fetch_add(&l->bytes, (long)n);
             if (nth == 0 && got < sizeof l->first - 1) {
-                size_t take = (size_t)n < sizeof l->first - 1 - got ? (size_t)n : sizeof l->first - 1 - got;
+                size_t take =
+                    (size_t)n < sizeof l->first - 1 - got ? (size_t)n : sizeof l->first - 1 - got;
                 memcpy(l->first + got, buf, take);
                 got += take;
             }
@@ -352,7 +368,8 @@ static const char *const bypasses[] = {
 static void test_nothing_reaches_a_foreign_host(void) {
     char why[512];
     if (enter_private_network(why, sizeof why) != 0 || add_foreign_address(why, sizeof why) != 0) {
-        CHECK_MSG(0, "cannot set up the non-loopback test address, so the bypass test cannot run: %s",
+        CHECK_MSG(0,
+                  "cannot set up the non-loopback test address, so the bypass test cannot run: %s",
                   why);
         return;
     }

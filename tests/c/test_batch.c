@@ -8,17 +8,12 @@
 #include "bigalloc.h"
 #include "check.h"
 
-static int aligned(const void *p)
-{
-    return p != NULL && (uintptr_t)p % DDS_BATCH_ALIGN == 0;
-}
+static int aligned(const void *p) { return p != NULL && (uintptr_t)p % DDS_BATCH_ALIGN == 0; }
 
-static void test_empty_ungrouped(void)
-{
+static void test_empty_ungrouped(void) {
     ddstream_batch *b = dds_batch_new(0, 0, 0, 0);
     CHECK(b != NULL);
-    if (b == NULL)
-        return;
+    if (b == NULL) return;
     CHECK_INT(b->struct_size, sizeof(ddstream_batch));
     CHECK_INT(b->length, 0);
     CHECK(aligned(b->timestamps) && aligned(b->avg) && aligned(b->min) && aligned(b->max) &&
@@ -38,12 +33,10 @@ static void test_empty_ungrouped(void)
     ddstream_batch_free(b);
 }
 
-static void test_empty_grouped(void)
-{
+static void test_empty_grouped(void) {
     ddstream_batch *b = dds_batch_new(0, 0, 0, 1);
     CHECK(b != NULL);
-    if (b == NULL)
-        return;
+    if (b == NULL) return;
     CHECK(aligned(b->series));
     CHECK(b->series_tags != NULL);
     CHECK_INT(b->series_count, 0);
@@ -51,17 +44,14 @@ static void test_empty_grouped(void)
     ddstream_batch_free(b);
 }
 
-static void test_grouped_columns(void)
-{
-    const size_t rows = 1001;  /* not a multiple of anything: exercises the padding */
+static void test_grouped_columns(void) {
+    const size_t rows = 1001; /* not a multiple of anything: exercises the padding */
     const char *tags[] = {"host:a", "", "env:prod,host:b"};
     size_t tag_bytes = 0;
-    for (size_t i = 0; i < 3; i++)
-        tag_bytes += strlen(tags[i]) + 1;
+    for (size_t i = 0; i < 3; i++) tag_bytes += strlen(tags[i]) + 1;
     ddstream_batch *b = dds_batch_new(rows, 3, tag_bytes, 1);
     CHECK(b != NULL);
-    if (b == NULL)
-        return;
+    if (b == NULL) return;
     CHECK_INT(b->length, rows);
     CHECK_INT(b->series_count, 3);
     CHECK(aligned(b->timestamps) && aligned(b->avg) && aligned(b->min) && aligned(b->max) &&
@@ -75,15 +65,13 @@ static void test_grouped_columns(void)
     /* Padding after the last row is zero up to the next 64-byte boundary. */
     const unsigned char *pad = (const unsigned char *)(b->avg + rows);
     int nonzero = 0;
-    for (size_t i = 0; (uintptr_t)(pad + i) % DDS_BATCH_ALIGN != 0; i++)
-        nonzero += pad[i] != 0;
+    for (size_t i = 0; (uintptr_t)(pad + i) % DDS_BATCH_ALIGN != 0; i++) nonzero += pad[i] != 0;
     CHECK_INT(nonzero, 0);
 
     /* Slots start as "" (never NULL), then hold copies. */
-    for (size_t i = 0; i < 3; i++)
-        CHECK_STR(b->series_tags[i], "");
+    for (size_t i = 0; i < 3; i++) CHECK_STR(b->series_tags[i], "");
     dds_batch_columns c = dds_batch_columns_of(b);
-    for (size_t i = 0; i < rows; i++) {  /* every cell writable (the sanitizers watch the edges) */
+    for (size_t i = 0; i < rows; i++) { /* every cell writable (the sanitizers watch the edges) */
         c.timestamps[i] = (int64_t)i;
         c.avg[i] = c.min[i] = c.max[i] = c.sum[i] = (double)i;
         c.series[i] = (int32_t)(i % 3);
@@ -92,12 +80,11 @@ static void test_grouped_columns(void)
     for (size_t i = 0; i < 3; i++) {
         strcpy(scratch, tags[i]);
         CHECK_INT(dds_batch_set_tag(b, i, scratch), 0);
-        memset(scratch, 'z', strlen(scratch));  /* the batch must hold a copy */
+        memset(scratch, 'z', strlen(scratch)); /* the batch must hold a copy */
     }
-    for (size_t i = 0; i < 3; i++)
-        CHECK_STR(b->series_tags[i], tags[i]);
-    CHECK_INT(dds_batch_set_tag(b, 3, "x"), -1);     /* out of range */
-    CHECK_INT(dds_batch_set_tag(b, 0, "more"), -1);  /* reserved bytes used up */
+    for (size_t i = 0; i < 3; i++) CHECK_STR(b->series_tags[i], tags[i]);
+    CHECK_INT(dds_batch_set_tag(b, 3, "x"), -1);    /* out of range */
+    CHECK_INT(dds_batch_set_tag(b, 0, "more"), -1); /* reserved bytes used up */
     CHECK_INT(dds_batch_set_tag(b, 0, NULL), -1);
     CHECK_INT(dds_batch_set_tag(NULL, 0, "x"), -1);
     CHECK_STR(b->series_tags[0], "host:a");
@@ -106,8 +93,7 @@ static void test_grouped_columns(void)
     ddstream_batch_free(b);
 }
 
-static void test_sizes(void)
-{
+static void test_sizes(void) {
     /* Sizes that overflow are refused before any allocation. */
     CHECK(dds_batch_new(SIZE_MAX / 4, 0, 0, 0) == NULL);
     CHECK(dds_batch_new(SIZE_MAX / 8 + 1, 0, 0, 0) == NULL);
@@ -118,13 +104,12 @@ static void test_sizes(void)
     ddstream_batch *b = dds_batch_new(3, 5, 100, 0);
     CHECK(b != NULL && b->series_count == 0 && b->series_tags == NULL);
     ddstream_batch_free(b);
-    ddstream_batch_free(NULL);  /* allowed */
+    ddstream_batch_free(NULL); /* allowed */
 }
 
 /* A batch built in a block handed over (an answer's spent buffer): used when it fits, freed and
  * replaced when it does not; either way nothing leaks (valgrind and ASan run this too). */
-static void test_in_block(void)
-{
+static void test_in_block(void) {
     size_t cap = DDS_BIG_ALLOC_MIN;
     char *block = dds_big_alloc(cap);
     CHECK(block != NULL);
@@ -151,8 +136,7 @@ static void test_in_block(void)
     ddstream_batch_free(b);
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     (void)argc;
     test_empty_ungrouped();
     test_empty_grouped();

@@ -10,7 +10,9 @@
 
 static char dir[] = "/tmp/ddstream-ca-store-XXXXXX";
 
-static void path_in(char *out, size_t cap, const char *name) { snprintf(out, cap, "%s/%s", dir, name); }
+static void path_in(char *out, size_t cap, const char *name) {
+    snprintf(out, cap, "%s/%s", dir, name);
+}
 
 static void touch(const char *path) {
     FILE *f = fopen(path, "w");
@@ -23,8 +25,9 @@ static void check_pick(const char *env, const char *builtin_file, const char *bu
                        const char *const *candidates, const char *want, const char *what) {
     char *got = dds_ca_store_pick(env, builtin_file, builtin_dir, candidates);
     if (!want) CHECK_MSG(got == NULL, "%s: got '%s', expected libcurl's own store", what, got);
-    else CHECK_MSG(got && strcmp(got, want) == 0, "%s: got '%s', expected '%s'", what,
-                   got ? got : "(libcurl's own)", want);
+    else
+        CHECK_MSG(got && strcmp(got, want) == 0, "%s: got '%s', expected '%s'", what,
+                  got ? got : "(libcurl's own)", want);
     free(got);
 }
 

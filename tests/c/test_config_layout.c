@@ -134,8 +134,8 @@ int main(void) {
 
     /* Refused with DDSTREAM_E_INVALID_ARGUMENT: larger than this library's, smaller than 0.1.0's,
      * ending inside a field, zero. Every entry point says so. */
-    const size_t bad[] = {sizeof now + 8, sizeof now + 1, sizeof(config_0_1_0) - 8,
-                          sizeof(config_0_1_0) + 4, 8, 0};
+    const size_t bad[] = {
+        sizeof now + 8, sizeof now + 1, sizeof(config_0_1_0) - 8, sizeof(config_0_1_0) + 4, 8, 0};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         now.struct_size = bad[i];
         CHECK_INT(ddstream_config_validate(&now, &err), DDSTREAM_E_INVALID_ARGUMENT);

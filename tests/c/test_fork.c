@@ -27,11 +27,11 @@
  * ("dup thread with used id": it still tracks the parent's), so under it the child checks only
  * the inherited streams; the plain, ASan and valgrind runs check the new stream in the child. */
 #if defined(__SANITIZE_THREAD__)
-#define DDS_TSAN 1
+#  define DDS_TSAN 1
 #elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define DDS_TSAN 1
-#endif
+#  if __has_feature(thread_sanitizer)
+#    define DDS_TSAN 1
+#  endif
 #endif
 #ifdef DDS_TSAN
 static const int child_may_start_threads = 0;
@@ -40,8 +40,8 @@ static const int child_may_start_threads = 1;
 #endif
 
 static const int64_t DAY0 = INT64_C(1793491200); /* 2026-11-01T00:00:00Z */
-#define CHUNKS 6
-#define ROWS 1440
+#define CHUNKS           6
+#define ROWS             1440
 #define CHILD_DEADLINE_S 30
 
 /* The child's inherited objects are kept here so that they stay reachable when it exits: they
@@ -66,8 +66,8 @@ static void base_config(ddstream_config *cfg, const char *url) {
 
 typedef struct tally {
     size_t batches, rows;
-    double sum;        /* of the non-NaN avg values */
-    int64_t next_ts;   /* the timestamp the next row must have: rows contiguous, none repeated */
+    double sum;      /* of the non-NaN avg values */
+    int64_t next_ts; /* the timestamp the next row must have: rows contiguous, none repeated */
     int ordered;
 } tally;
 
@@ -109,29 +109,31 @@ static tally reference(void) {
     tally_init(&t);
     CHECK_MSG(ddstream_open(&cfg, &s, &err) == DDSTREAM_OK, "open: %s", err.message);
     if (!s) return t;
-    CHECK_MSG(drain(s, &t) == DDSTREAM_END, "reference stream did not end: %s", ddstream_last_error(s));
+    CHECK_MSG(drain(s, &t) == DDSTREAM_END, "reference stream did not end: %s",
+              ddstream_last_error(s));
     ddstream_close(s);
-    CHECK_MSG(t.batches == CHUNKS && t.rows == ROWS && t.ordered, "reference: %zu batches, %zu rows",
-              t.batches, t.rows);
+    CHECK_MSG(t.batches == CHUNKS && t.rows == ROWS && t.ordered,
+              "reference: %zu batches, %zu rows", t.batches, t.rows);
     return t;
 }
 
 static int same(const tally *a, const tally *b) {
-    return a->batches == b->batches && a->rows == b->rows && a->sum == b->sum && a->ordered && b->ordered;
+    return a->batches == b->batches && a->rows == b->rows && a->sum == b->sum && a->ordered &&
+           b->ordered;
 }
 
 /* In the child: the inherited stream fails with the clear error, and a new stream works. */
 static int child_checks(pid_t parent, const tally *expected) {
     int bad = 0;
 #define CHILD_CHECK(cond, ...)                                                                     \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            bad++;                                                                                 \
-            fprintf(stderr, "child %ld, %s:%d: ", (long)getpid(), __FILE__, __LINE__);             \
-            fprintf(stderr, __VA_ARGS__);                                                          \
-            fputc('\n', stderr);                                                                   \
-        }                                                                                          \
-    } while (0)
+  do {                                                                                             \
+    if (!(cond)) {                                                                                 \
+      bad++;                                                                                       \
+      fprintf(stderr, "child %ld, %s:%d: ", (long)getpid(), __FILE__, __LINE__);                   \
+      fprintf(stderr, __VA_ARGS__);                                                                \
+      fputc('\n', stderr);                                                                         \
+    }                                                                                              \
+  } while (0)
     ddstream_error err;
     memset(&err, 0, sizeof err);
     if (inherited) {
@@ -152,7 +154,8 @@ static int child_checks(pid_t parent, const tally *expected) {
                     "poll_log");
         struct ArrowArrayStream arrow = {0};
         CHILD_CHECK(ddstream_stream_arrow(inherited, &arrow, &err) == DDSTREAM_E_FORKED &&
-                        arrow.release == NULL, "stream_arrow");
+                        arrow.release == NULL,
+                    "stream_arrow");
         char token[64];
         CHILD_CHECK(ddstream_resume_token(inherited, token, sizeof token) == DDSTREAM_OK,
                     "the resume token still answers");
@@ -168,8 +171,9 @@ static int child_checks(pid_t parent, const tally *expected) {
         const char *msg = inherited_arrow.get_last_error(&inherited_arrow);
         CHILD_CHECK(rc == EIO && msg && strstr(msg, "fork()"), "arrow get_next: %d %s", rc,
                     msg ? msg : "(none)");
-        CHILD_CHECK(ddstream_stream_arrow_next(&inherited_arrow, 100, &array, &err) == DDSTREAM_E_FORKED,
-                    "stream_arrow_next");
+        CHILD_CHECK(
+            ddstream_stream_arrow_next(&inherited_arrow, 100, &array, &err) == DDSTREAM_E_FORKED,
+            "stream_arrow_next");
         inherited_arrow.release(&inherited_arrow); /* inert as well */
     }
     if (!child_may_start_threads) return bad;
@@ -177,16 +181,18 @@ static int child_checks(pid_t parent, const tally *expected) {
     ddstream_config cfg;
     base_config(&cfg, getenv("DDSTREAM_BASE_URL"));
     ddstream_stream *fresh = NULL;
-    CHILD_CHECK(ddstream_open(&cfg, &fresh, &err) == DDSTREAM_OK, "open in the child: %s", err.message);
+    CHILD_CHECK(ddstream_open(&cfg, &fresh, &err) == DDSTREAM_OK, "open in the child: %s",
+                err.message);
     if (fresh) {
         tally t;
         tally_init(&t);
         ddstream_status st = drain(fresh, &t);
-        CHILD_CHECK(st == DDSTREAM_END && same(&t, expected), "new stream in the child: %s, %zu batches",
-                    ddstream_status_str(st), t.batches);
+        CHILD_CHECK(st == DDSTREAM_END && same(&t, expected),
+                    "new stream in the child: %s, %zu batches", ddstream_status_str(st), t.batches);
         ddstream_close(fresh);
     }
-    CHILD_CHECK(ddstream_validate(&cfg, &err) == DDSTREAM_OK, "validate in the child: %s", err.message);
+    CHILD_CHECK(ddstream_validate(&cfg, &err) == DDSTREAM_OK, "validate in the child: %s",
+                err.message);
     return bad;
 #undef CHILD_CHECK
 }
@@ -203,7 +209,8 @@ static void reap(pid_t pid, const char *what, int round) {
     if (got == 0) {
         kill(pid, SIGKILL);
         waitpid(pid, &status, 0);
-        CHECK_MSG(0, "%s, round %d: the child hung (killed after %d s)", what, round, CHILD_DEADLINE_S);
+        CHECK_MSG(0, "%s, round %d: the child hung (killed after %d s)", what, round,
+                  CHILD_DEADLINE_S);
         return;
     }
     CHECK_MSG(got == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0,
@@ -232,7 +239,8 @@ static void fork_mid_stream(const tally *expected, int before, int round) {
     tally_init(&t);
     ddstream_batch *b;
     for (int i = 0; i < before; i++) {
-        CHECK_MSG(ddstream_next(inherited, 10000, &b, &err) == DDSTREAM_OK, "next: %s", err.message);
+        CHECK_MSG(ddstream_next(inherited, 10000, &b, &err) == DDSTREAM_OK, "next: %s",
+                  err.message);
         tally_add(&t, b->timestamps, b->avg, b->length);
         ddstream_batch_free(b);
     }
@@ -243,8 +251,8 @@ static void fork_mid_stream(const tally *expected, int before, int round) {
     ddstream_status st = drain(inherited, &t);
     CHECK_MSG(st == DDSTREAM_END, "parent, round %d: %s (%s)", round, ddstream_status_str(st),
               ddstream_last_error(inherited));
-    CHECK_MSG(same(&t, expected), "parent, round %d: %zu batches, %zu rows, sum %.17g vs %.17g", round,
-              t.batches, t.rows, t.sum, expected->sum);
+    CHECK_MSG(same(&t, expected), "parent, round %d: %zu batches, %zu rows, sum %.17g vs %.17g",
+              round, t.batches, t.rows, t.sum, expected->sum);
     reap(pid, "fork mid-stream", round);
     ddstream_close(inherited);
     inherited = NULL;
@@ -258,7 +266,8 @@ static void fork_mid_arrow(const tally *expected, int round) {
     ddstream_stream *s = NULL;
     CHECK_MSG(ddstream_open(&cfg, &s, &err) == DDSTREAM_OK, "open: %s", err.message);
     if (!s) return;
-    CHECK_MSG(ddstream_stream_arrow(s, &inherited_arrow, &err) == DDSTREAM_OK, "arrow: %s", err.message);
+    CHECK_MSG(ddstream_stream_arrow(s, &inherited_arrow, &err) == DDSTREAM_OK, "arrow: %s",
+              err.message);
     struct timespec ts = {0, (long)(round % 3) * 100000000L};
     nanosleep(&ts, NULL);
     pid_t pid = fork_and_check(expected);
@@ -274,8 +283,8 @@ static void fork_mid_arrow(const tally *expected, int round) {
         rows += array.length;
         array.release(&array);
     }
-    CHECK_MSG(batches == CHUNKS && rows == ROWS, "parent arrow, round %d: %zu batches, %lld rows", round,
-              batches, (long long)rows);
+    CHECK_MSG(batches == CHUNKS && rows == ROWS, "parent arrow, round %d: %zu batches, %lld rows",
+              round, batches, (long long)rows);
     reap(pid, "fork mid-arrow", round);
     inherited_arrow.release(&inherited_arrow);
 }

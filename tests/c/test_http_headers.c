@@ -24,7 +24,8 @@ static const take_case takes[] = {
     {"Retry-After: 30\r\n", 1, {-1, -1, -1, -1, 30}},
     {"retry-after: soon\r\n", 1, {-1, -1, -1, -1, -1}},
     {"x-ratelimit-reset: -5\r\n", 1, {-1, -1, -1, -1, -1}},
-    {"x-ratelimit-reset: 99999999999999999999999\r\n", 1,
+    {"x-ratelimit-reset: 99999999999999999999999\r\n",
+     1,
      {-1, INT64_C(100000000000000), -1, -1, -1}},
     {"x-ratelimit-name: query\r\n", 0, {-1, -1, -1, -1, -1}},
     {"x-ratelimit-resets: 3\r\n", 0, {-1, -1, -1, -1, -1}},
@@ -70,7 +71,7 @@ static const retry_after_case retry_afters[] = {
     {" 120\r\n", DATE_EPOCH, 120},
     {"0", DATE_EPOCH, 0},
     {" Wed, 21 Oct 2015 07:28:00 GMT\r\n", DATE_EPOCH - 90, 90},
-    {"Wed, 21 Oct 2015 07:28:00 GMT", DATE_EPOCH + 5, 0}, /* a date past: now */
+    {"Wed, 21 Oct 2015 07:28:00 GMT", DATE_EPOCH + 5, 0},     /* a date past: now */
     {"Wednesday, 21-Oct-15 07:28:00 GMT", DATE_EPOCH - 1, 1}, /* RFC 850 form */
     {"tomorrow", DATE_EPOCH, -1},
     {"", DATE_EPOCH, -1},

@@ -12,8 +12,7 @@
 static struct libdeflate_compressor *comp;
 
 /* gzip (or zlib, or raw deflate) of text; malloc'd, *n its size. */
-static unsigned char *compress_as(const char *text, size_t len, int kind, size_t *n)
-{
+static unsigned char *compress_as(const char *text, size_t len, int kind, size_t *n) {
     size_t cap = libdeflate_gzip_compress_bound(comp, len) + 64;
     unsigned char *out = malloc(cap);
     *n = kind == 0   ? libdeflate_gzip_compress(comp, text, len, out, cap)
@@ -23,20 +22,16 @@ static unsigned char *compress_as(const char *text, size_t len, int kind, size_t
     return out;
 }
 
-static void put_le32(unsigned char *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
+static void put_le32(unsigned char *p, uint32_t v) {
+    for (int i = 0; i < 4; i++) p[i] = (unsigned char)(v >> (8 * i));
 }
 
-static dds_inflate_result run(dds_inflater *z, dds_encoding enc, const unsigned char *in,
-                              size_t n, size_t limit, char **out, size_t *cap, size_t *len)
-{
+static dds_inflate_result run(dds_inflater *z, dds_encoding enc, const unsigned char *in, size_t n,
+                              size_t limit, char **out, size_t *cap, size_t *len) {
     return dds_inflate(z, enc, in, n, limit, out, cap, len);
 }
 
-static void test_encoding_names(void)
-{
+static void test_encoding_names(void) {
     CHECK_INT(dds_encoding_parse("gzip", 4), DDS_ENCODING_GZIP);
     CHECK_INT(dds_encoding_parse(" GZip\r\n", 7), DDS_ENCODING_GZIP);
     CHECK_INT(dds_encoding_parse("x-gzip", 6), DDS_ENCODING_GZIP);
@@ -48,8 +43,7 @@ static void test_encoding_names(void)
     CHECK_INT(dds_encoding_parse("gzipx", 5), DDS_ENCODING_UNKNOWN);
 }
 
-static void test_round_trips(dds_inflater *z)
-{
+static void test_round_trips(dds_inflater *z) {
     static const char text[] = "{\"series\":[{\"pointlist\":[[1000.0,1.5],[2000.0,null]]}]}";
     char *out = NULL;
     size_t cap = 0, len = 0;
@@ -70,12 +64,10 @@ static void test_round_trips(dds_inflater *z)
 }
 
 /* The output is sized from ISIZE once, and reused by the next answer when large enough. */
-static void test_sized_once_and_reused(dds_inflater *z)
-{
+static void test_sized_once_and_reused(dds_inflater *z) {
     size_t big = 3 << 20;
     char *text = malloc(big);
-    for (size_t i = 0; i < big; i++)
-        text[i] = (char)('0' + (i * 7919) % 10);
+    for (size_t i = 0; i < big; i++) text[i] = (char)('0' + (i * 7919) % 10);
     size_t n;
     unsigned char *in = compress_as(text, big, 0, &n);
     char *out = NULL;
@@ -93,8 +85,7 @@ static void test_sized_once_and_reused(dds_inflater *z)
     free(out);
 }
 
-static void test_bombs_and_lies(dds_inflater *z)
-{
+static void test_bombs_and_lies(dds_inflater *z) {
     size_t big = 1 << 20;
     char *zeros = calloc(1, big);
     size_t n;
@@ -123,8 +114,7 @@ static void test_bombs_and_lies(dds_inflater *z)
     free(out);
 }
 
-static void test_members_and_damage(dds_inflater *z)
-{
+static void test_members_and_damage(dds_inflater *z) {
     size_t n1, n2;
     unsigned char *a = compress_as("{\"a\":", 5, 0, &n1);
     unsigned char *b = compress_as("1}", 2, 0, &n2);
@@ -160,8 +150,7 @@ static void test_members_and_damage(dds_inflater *z)
 }
 
 /* "deflate" says no size: the guess grows until it fits, or until the limit. */
-static void test_deflate_growth(dds_inflater *z)
-{
+static void test_deflate_growth(dds_inflater *z) {
     size_t big = 2 << 20;
     char *zeros = calloc(1, big);
     size_t n;
@@ -177,8 +166,7 @@ static void test_deflate_growth(dds_inflater *z)
     free(out);
 }
 
-int main(void)
-{
+int main(void) {
     comp = libdeflate_alloc_compressor(6);
     dds_inflater *z = dds_inflater_new();
     CHECK(comp != NULL && z != NULL);

@@ -101,25 +101,31 @@ typedef struct nul_case {
     const char *path;
 } nul_case;
 
-#define SERIES(tags) "{\"series\":[{\"query_index\":0,\"tag_set\":" tags ",\"pointlist\":[[1000,1]]}]}"
+#define SERIES(tags)                                                                               \
+  "{\"series\":[{\"query_index\":0,\"tag_set\":" tags ",\"pointlist\":[[1000,1]]}]}"
 
 static const nul_case nuls[] = {
     {SERIES("[\"host:a\\u0000x\"]"), "series[0].tag_set[0]"},
     {SERIES("[\"env:prod\",\"host:a\\u0000\"]"), "series[0].tag_set[1]"},
     {SERIES("[\"\\u0000\"]"), "series[0].tag_set[0]"},
     {"{\"series\":[{\"query_index\":0,\"tag_set\":[],\"pointlist\":[]},"
-     "{\"query_index\":0,\"tag_set\":[\"h\\u0000\"],\"pointlist\":[]}]}", "series[1].tag_set[0]"},
-    {"{\"series\":[{\"query_index\":0,\"tag_set\":[],\"pointlist\":[],\"scope\":\"host:a\\u0000b\"}]}",
+     "{\"query_index\":0,\"tag_set\":[\"h\\u0000\"],\"pointlist\":[]}]}",
+     "series[1].tag_set[0]"},
+    {"{\"series\":[{\"query_index\":0,\"tag_set\":[],\"pointlist\":[],\"scope\":\"host:a\\u0000b\"}"
+     "]}",
      "series[0].scope"},
-    {"{\"series\":[{\"query_index\":0,\"tag_set\":[],\"pointlist\":[],\"expression\":\"x\\u0000\"}]}",
+    {"{\"series\":[{\"query_index\":0,\"tag_set\":[],\"pointlist\":[],\"expression\":\"x\\u0000\"}]"
+     "}",
      "series[0].expression"},
-    {"{\"series\":[{\"query_index\":0,\"tag_set\":[],\"pointlist\":[],\"metric\":\"a.b\\u0000c\"}]}",
+    {"{\"series\":[{\"query_index\":0,\"tag_set\":[],\"pointlist\":[],\"metric\":\"a.b\\u0000c\"}]"
+     "}",
      "series[0].metric"},
     {"{\"series\":[],\"query\":\"avg:x{*}\\u0000\"}", "query"},
     {"{\"status\":\"ok\\u0000junk\",\"series\":[]}", "status"},
     {"{\"status\":\"error\",\"error\":\"bad\\u0000 query\"}", "error"},
     {"{\"series\":[{\"query_index\":0,\"tag_set\\u0000\":[\"a\"],\"tag_set\":[\"b\"],"
-     "\"pointlist\":[]}]}", "series[0].<a key>"},
+     "\"pointlist\":[]}]}",
+     "series[0].<a key>"},
     {"{\"series\":[{\"query_index\":0,\"tag_set\":[\"x\\u0000\\u0000\"],\"pointlist\":[]}]}",
      "series[0].tag_set[0]"},
 };
@@ -130,25 +136,29 @@ static void test_nul_in_strings(void) {
         char msg[256], expected[256];
         snprintf(expected, sizeof expected, "%s: a string holds U+0000 (NUL)", c->path);
         dds_response r;
-        ddstream_status st = dds_parse_query_response(c->body, strlen(c->body), &r, msg, sizeof msg);
+        ddstream_status st =
+            dds_parse_query_response(c->body, strlen(c->body), &r, msg, sizeof msg);
         CHECK_MSG(st == DDSTREAM_E_PROTOCOL, "'%s': status %d", c->body, (int)st);
-        CHECK_MSG(strncmp(msg, expected, strlen(expected)) == 0, "'%s': message '%s', expected '%s...'",
-                  c->body, msg, expected);
+        CHECK_MSG(strncmp(msg, expected, strlen(expected)) == 0,
+                  "'%s': message '%s', expected '%s...'", c->body, msg, expected);
         st = dds_parse_query_response_fast(c->body, strlen(c->body), &r, msg, sizeof msg);
         CHECK_MSG(st == DDSTREAM_E_PROTOCOL, "fast '%s': status %d", c->body, (int)st);
         CHECK_MSG(strncmp(msg, expected, strlen(expected)) == 0, "fast '%s': message '%s'", c->body,
                   msg);
     }
     /* A raw 0 byte in a string: the same (cJSON takes raw bytes into its C strings). */
-    static const char raw[] = "{\"series\":[{\"query_index\":0,\"tag_set\":[\"host:a\0b\"],\"pointlist\":[]}]}";
+    static const char raw[] =
+        "{\"series\":[{\"query_index\":0,\"tag_set\":[\"host:a\0b\"],\"pointlist\":[]}]}";
     char msg[256];
     dds_response r;
-    CHECK_INT(dds_parse_query_response(raw, sizeof raw - 1, &r, msg, sizeof msg), DDSTREAM_E_PROTOCOL);
+    CHECK_INT(dds_parse_query_response(raw, sizeof raw - 1, &r, msg, sizeof msg),
+              DDSTREAM_E_PROTOCOL);
     CHECK_MSG(strstr(msg, "series[0].tag_set[0]: a string holds U+0000") == msg, "%s", msg);
     /* The validate answer too. */
     const char *v = "{\"valid\":true,\"note\\u0000\":1}";
     int valid = -1;
-    CHECK_INT(dds_parse_validate_response(v, strlen(v), &valid, msg, sizeof msg), DDSTREAM_E_PROTOCOL);
+    CHECK_INT(dds_parse_validate_response(v, strlen(v), &valid, msg, sizeof msg),
+              DDSTREAM_E_PROTOCOL);
     CHECK_MSG(strstr(msg, "<a key>: a string holds U+0000") != NULL, "%s", msg);
     /* Not U+0000: an escaped backslash before "u0000", and other escapes, are read as before. */
     const char *ok = SERIES("[\"a\\\\u0000\",\"b\\u0001\",\"c\\u0100\"]");
@@ -160,12 +170,14 @@ static void test_nul_in_strings(void) {
 
 /* Two tag sets that differ only after a U+0000 must never come out as one series. */
 static void test_no_merge(void) {
-    const char *body = "{\"series\":["
-                       "{\"query_index\":0,\"tag_set\":[\"host:a\\u0000x\"],\"pointlist\":[[1000,1]]},"
-                       "{\"query_index\":0,\"tag_set\":[\"host:a\\u0000y\"],\"pointlist\":[[1000,2]]}]}";
+    const char *body =
+        "{\"series\":["
+        "{\"query_index\":0,\"tag_set\":[\"host:a\\u0000x\"],\"pointlist\":[[1000,1]]},"
+        "{\"query_index\":0,\"tag_set\":[\"host:a\\u0000y\"],\"pointlist\":[[1000,2]]}]}";
     char msg[256];
     dds_response r;
-    CHECK_INT(dds_parse_query_response(body, strlen(body), &r, msg, sizeof msg), DDSTREAM_E_PROTOCOL);
+    CHECK_INT(dds_parse_query_response(body, strlen(body), &r, msg, sizeof msg),
+              DDSTREAM_E_PROTOCOL);
     CHECK_INT(r.count, 0);
     CHECK_INT(dds_parse_query_response_fast(body, strlen(body), &r, msg, sizeof msg),
               DDSTREAM_E_PROTOCOL);

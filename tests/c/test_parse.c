@@ -10,20 +10,17 @@
 #include "parse.h"
 
 /* Parse s from a buffer without a terminating NUL (the sanitizers catch any overread). */
-static ddstream_status parse_text(const char *s, dds_response *r, char *msg, size_t cap)
-{
+static ddstream_status parse_text(const char *s, dds_response *r, char *msg, size_t cap) {
     size_t n = strlen(s);
     char *body = malloc(n > 0 ? n : 1);
-    if (body == NULL)
-        abort();
+    if (body == NULL) abort();
     memcpy(body, s, n);
     ddstream_status st = dds_parse_query_response(body, n, r, msg, cap);
     free(body);
     return st;
 }
 
-static ddstream_status parse_fixture(const char *name, dds_response *r, char *msg, size_t cap)
-{
+static ddstream_status parse_fixture(const char *name, dds_response *r, char *msg, size_t cap) {
     size_t n;
     char *body = read_fixture(name, &n);
     ddstream_status st = dds_parse_query_response(body, n, r, msg, cap);
@@ -31,32 +28,27 @@ static ddstream_status parse_fixture(const char *name, dds_response *r, char *ms
     return st;
 }
 
-static void error_body_text(const char *s, char *out, size_t cap)
-{
+static void error_body_text(const char *s, char *out, size_t cap) {
     size_t n = strlen(s);
     char *body = malloc(n > 0 ? n : 1);
-    if (body == NULL)
-        abort();
+    if (body == NULL) abort();
     memcpy(body, s, n);
     dds_parse_error_body(body, n, out, cap);
     free(body);
 }
 
-static void error_body_fixture(const char *name, char *out, size_t cap)
-{
+static void error_body_fixture(const char *name, char *out, size_t cap) {
     size_t n;
     char *body = read_fixture(name, &n);
     dds_parse_error_body(body, n, out, cap);
     free(body);
 }
 
-static int response_is_empty(const dds_response *r)
-{
+static int response_is_empty(const dds_response *r) {
     return r->series == NULL && r->count == 0 && r->capacity == 0;
 }
 
-static void test_ok_ungrouped(void)
-{
+static void test_ok_ungrouped(void) {
     dds_response r;
     char msg[512] = "";
     CHECK_INT(parse_fixture("query_ok_ungrouped.json", &r, msg, sizeof msg), DDSTREAM_OK);
@@ -78,8 +70,7 @@ static void test_ok_ungrouped(void)
     CHECK(response_is_empty(&r));
 }
 
-static void test_ok_grouped(void)
-{
+static void test_ok_grouped(void) {
     dds_response r;
     char msg[512] = "";
     CHECK_INT(parse_fixture("query_ok_grouped.json", &r, msg, sizeof msg), DDSTREAM_OK);
@@ -96,22 +87,20 @@ static void test_ok_grouped(void)
     dds_response_free(&r);
 }
 
-static void test_unknown_keys(void)
-{
+static void test_unknown_keys(void) {
     dds_response r;
     char msg[512] = "";
     CHECK_INT(parse_fixture("query_unknown_keys.json", &r, msg, sizeof msg), DDSTREAM_OK);
     CHECK_INT(r.count, 1);
     if (r.count == 1) {
-        CHECK_INT(r.series[0].interval, 0);  /* null */
-        CHECK_INT(r.series[0].length, 1);    /* "length": 99 is not believed */
+        CHECK_INT(r.series[0].interval, 0); /* null */
+        CHECK_INT(r.series[0].length, 1);   /* "length": 99 is not believed */
         CHECK_DBL(r.series[0].values[0], 1.0);
     }
     dds_response_free(&r);
 }
 
-static void test_empty_series(void)
-{
+static void test_empty_series(void) {
     dds_response r;
     char msg[512] = "";
     CHECK_INT(parse_fixture("query_empty_series.json", &r, msg, sizeof msg), DDSTREAM_OK);
@@ -129,14 +118,14 @@ static void test_empty_series(void)
     dds_response_free(&r);
 }
 
-static void test_status_error(void)
-{
+static void test_status_error(void) {
     dds_response r;
     char msg[512] = "";
     CHECK_INT(parse_fixture("query_status_error.json", &r, msg, sizeof msg), DDSTREAM_E_QUERY);
     /* The newline inside Datadog's message is collapsed: messages are one line. */
-    CHECK_STR(msg, "Error parsing query: unable to parse avg:system.cpu.user{*: Rule 'scope_expr' "
-                   "didn't match at '*' (line 1, column 24).");
+    CHECK_STR(msg,
+              "Error parsing query: unable to parse avg:system.cpu.user{*: Rule 'scope_expr' "
+              "didn't match at '*' (line 1, column 24).");
     CHECK(response_is_empty(&r));
 
     CHECK_INT(parse_text("{\"status\":\"error\"}", &r, msg, sizeof msg), DDSTREAM_E_QUERY);
@@ -146,8 +135,7 @@ static void test_status_error(void)
     CHECK_STR(msg, "a; b");
 }
 
-static void test_truncated(void)
-{
+static void test_truncated(void) {
     dds_response r;
     char msg[512] = "";
     CHECK_INT(parse_fixture("query_truncated.json", &r, msg, sizeof msg), DDSTREAM_E_PROTOCOL);
@@ -161,15 +149,13 @@ static void test_truncated(void)
     for (size_t k = 0; k < n; k++) {
         ddstream_status st = dds_parse_query_response(body, k, &r, msg, sizeof msg);
         refused += st == DDSTREAM_E_PROTOCOL;
-        if (st == DDSTREAM_OK)
-            dds_response_free(&r);
+        if (st == DDSTREAM_OK) dds_response_free(&r);
     }
-    CHECK_INT(refused, (long long)n - 1);  /* only the whole object without its final newline */
+    CHECK_INT(refused, (long long)n - 1); /* only the whole object without its final newline */
     free(body);
 }
 
-static void test_wrong_types_fixture(void)
-{
+static void test_wrong_types_fixture(void) {
     dds_response r;
     char msg[512] = "";
     CHECK_INT(parse_fixture("query_wrong_types.json", &r, msg, sizeof msg), DDSTREAM_E_PROTOCOL);
@@ -177,8 +163,7 @@ static void test_wrong_types_fixture(void)
     CHECK(response_is_empty(&r));
 }
 
-static void test_numbers(void)
-{
+static void test_numbers(void) {
     dds_response r;
     char msg[512] = "";
     CHECK_INT(parse_fixture("query_huge_numbers.json", &r, msg, sizeof msg), DDSTREAM_OK);
@@ -197,12 +182,11 @@ static void test_numbers(void)
     }
     dds_response_free(&r);
 
-    CHECK_INT(parse_fixture("query_huge_timestamp.json", &r, msg, sizeof msg),
-              DDSTREAM_E_PROTOCOL);
-    CHECK_STR(msg, "series[0].pointlist[2][0]: timestamp 1.68168e+16 ms is out of range (at most "
-                   "1e15 from 1970)");
-    CHECK_INT(parse_fixture("query_value_overflow.json", &r, msg, sizeof msg),
-              DDSTREAM_E_PROTOCOL);
+    CHECK_INT(parse_fixture("query_huge_timestamp.json", &r, msg, sizeof msg), DDSTREAM_E_PROTOCOL);
+    CHECK_STR(msg,
+              "series[0].pointlist[2][0]: timestamp 1.68168e+16 ms is out of range (at most "
+              "1e15 from 1970)");
+    CHECK_INT(parse_fixture("query_value_overflow.json", &r, msg, sizeof msg), DDSTREAM_E_PROTOCOL);
     CHECK_STR(msg, "series[0].pointlist[0][1]: number out of range for a double");
     CHECK_INT(parse_fixture("query_index_out_of_range.json", &r, msg, sizeof msg),
               DDSTREAM_E_PROTOCOL);
@@ -211,8 +195,7 @@ static void test_numbers(void)
 }
 
 /* Bodies that must be refused, with the exact message (the path names the offending element). */
-static void test_rejections(void)
-{
+static void test_rejections(void) {
     static const struct {
         const char *body;
         ddstream_status status;
@@ -271,8 +254,7 @@ static void test_rejections(void)
         {"{\"series\":[{\"query_index\":0,\"tag_set\":[]}]}", DDSTREAM_E_PROTOCOL,
          "series[0].pointlist: missing"},
         {"{\"series\":[{\"query_index\":0,\"tag_set\":[],\"pointlist\":null}]}",
-         DDSTREAM_E_PROTOCOL,
-         "series[0].pointlist: expected an array, got null"},
+         DDSTREAM_E_PROTOCOL, "series[0].pointlist: expected an array, got null"},
         {"{\"series\":[{\"query_index\":0,\"tag_set\":[],\"pointlist\":[[1,2],{}]}]}",
          DDSTREAM_E_PROTOCOL,
          "series[0].pointlist[1]: expected an array [timestamp, value], got object"},
@@ -313,14 +295,12 @@ static void test_rejections(void)
         }
         check_count++;
         CHECK(response_is_empty(&r));
-        if (st == DDSTREAM_OK)
-            dds_response_free(&r);
+        if (st == DDSTREAM_OK) dds_response_free(&r);
     }
 }
 
 /* The second series fails after the first was fully built: nothing may leak (valgrind/ASan). */
-static void test_failure_after_success_frees(void)
-{
+static void test_failure_after_success_frees(void) {
     dds_response r;
     char msg[512];
     const char *body =
@@ -332,15 +312,15 @@ static void test_failure_after_success_frees(void)
     CHECK(response_is_empty(&r));
 }
 
-static void test_lenient_shapes(void)
-{
+static void test_lenient_shapes(void) {
     dds_response r;
     char msg[512] = "";
     /* No "status", a UTF-8 BOM, duplicate keys (the first wins), a \u escape in a tag, int and
      * float timestamps, exponents. */
-    const char *body = "\xEF\xBB\xBF {\"series\":[{\"query_index\":2,\"query_index\":3,"
-                       "\"tag_set\":[\"host:a\",\"team:caf\\u00e9\"],\"interval\":60.0,"
-                       "\"pointlist\":[[60000,1],[120000.0,null],[1.8e5,-2.5e-3]]}]} \n";
+    const char *body =
+        "\xEF\xBB\xBF {\"series\":[{\"query_index\":2,\"query_index\":3,"
+        "\"tag_set\":[\"host:a\",\"team:caf\\u00e9\"],\"interval\":60.0,"
+        "\"pointlist\":[[60000,1],[120000.0,null],[1.8e5,-2.5e-3]]}]} \n";
     CHECK_INT(parse_text(body, &r, msg, sizeof msg), DDSTREAM_OK);
     CHECK_INT(r.count, 1);
     if (r.count == 1) {
@@ -353,11 +333,10 @@ static void test_lenient_shapes(void)
         CHECK_DBL(r.series[0].values[2], -0.0025);
     }
     dds_response_free(&r);
-    dds_response_free(&r);  /* freeing twice is harmless: free zeroes */
+    dds_response_free(&r); /* freeing twice is harmless: free zeroes */
 }
 
-static void test_message_buffer(void)
-{
+static void test_message_buffer(void) {
     dds_response r;
     char small[8];
     memset(small, 'x', sizeof small);
@@ -369,8 +348,7 @@ static void test_message_buffer(void)
     CHECK_INT(dds_parse_query_response("{}", 2, NULL, small, sizeof small), DDSTREAM_E_INTERNAL);
 }
 
-static void test_append(void)
-{
+static void test_append(void) {
     dds_response a, b;
     char msg[512];
     CHECK_INT(parse_fixture("query_ok_ungrouped.json", &a, msg, sizeof msg), DDSTREAM_OK);
@@ -390,7 +368,7 @@ static void test_append(void)
     CHECK_INT(dds_response_append(&c, &a), DDSTREAM_OK);
     CHECK_INT(c.count, 11);
     CHECK(response_is_empty(&a));
-    for (int k = 0; k < 5; k++) {  /* repeated growth */
+    for (int k = 0; k < 5; k++) { /* repeated growth */
         CHECK_INT(parse_fixture("query_ok_ungrouped.json", &b, msg, sizeof msg), DDSTREAM_OK);
         CHECK_INT(dds_response_append(&c, &b), DDSTREAM_OK);
     }
@@ -401,8 +379,7 @@ static void test_append(void)
     dds_response_free(&b);
 }
 
-static void test_error_bodies(void)
-{
+static void test_error_bodies(void) {
     char out[512];
     error_body_fixture("error_strings.json", out, sizeof out);
     CHECK_STR(out, "API key required; Forbidden");
@@ -411,8 +388,9 @@ static void test_error_bodies(void)
     error_body_fixture("error_429.html", out, sizeof out);
     CHECK_STR(out, "429 Too Many Requests");
     error_body_fixture("error_503_no_title.html", out, sizeof out);
-    CHECK_STR(out, "Service Unavailable The server is temporarily unable to service your request "
-                   "& will retry <soon>.");
+    CHECK_STR(out,
+              "Service Unavailable The server is temporarily unable to service your request "
+              "& will retry <soon>.");
     error_body_fixture("query_status_error.json", out, sizeof out);
     CHECK_CONTAINS(out, "Error parsing query: unable to parse");
 
@@ -458,8 +436,7 @@ static void test_error_bodies(void)
     }
 }
 
-static void test_error_body_limits(void)
-{
+static void test_error_body_limits(void) {
     /* A long body is cut to at most 300 bytes, ending in "...", never inside a UTF-8 character. */
     char body[4000];
     size_t n = 0;
@@ -472,31 +449,28 @@ static void test_error_body_limits(void)
     size_t len = strlen(out);
     CHECK(len <= 300 && len >= 290);
     CHECK(len >= 3 && strcmp(out + len - 3, "...") == 0);
-    CHECK(((unsigned char)out[len - 4] & 0xC0) != 0xC0);  /* no dangling lead byte */
+    CHECK(((unsigned char)out[len - 4] & 0xC0) != 0xC0); /* no dangling lead byte */
 
     /* Small buffers: truncated, terminated, never overrun (the sanitizers watch). */
     for (size_t cap = 1; cap < 12; cap++) {
         char *small = malloc(cap);
-        if (small == NULL)
-            abort();
+        if (small == NULL) abort();
         dds_parse_error_body("{\"errors\":[\"API key required\"]}", 31, small, cap);
         CHECK(strlen(small) < cap);
-        if (cap >= 4)
-            CHECK(strcmp(small + strlen(small) - 3, "...") == 0);
+        if (cap >= 4) CHECK(strcmp(small + strlen(small) - 3, "...") == 0);
         free(small);
     }
     char one[1] = {'x'};
     dds_parse_error_body("text", 4, one, 1);
     CHECK_INT(one[0], '\0');
-    dds_parse_error_body("text", 4, NULL, 0);  /* no crash */
+    dds_parse_error_body("text", 4, NULL, 0); /* no crash */
     dds_parse_error_body(NULL, 0, out, sizeof out);
     CHECK_STR(out, "");
 
     /* A huge error string from JSON is cut the same way. */
     size_t big = 100000;
     char *json = malloc(big);
-    if (json == NULL)
-        abort();
+    if (json == NULL) abort();
     memcpy(json, "{\"error\":\"", 10);
     memset(json + 10, 'a', big - 12);
     memcpy(json + big - 2, "\"}", 2);
@@ -510,8 +484,7 @@ static void test_error_body_limits(void)
     free(json);
 }
 
-static void test_validate(void)
-{
+static void test_validate(void) {
     int valid = -1;
     char msg[512];
     size_t n;
@@ -541,12 +514,11 @@ static void test_validate(void)
  * bytes, the parser answers OK, PROTOCOL or QUERY with a terminated message, frees everything,
  * and stays inside the buffer (the sanitizers and valgrind check the last two).
  */
-static void test_mutations(void)
-{
-    static const char *const names[] = {
-        "query_ok_ungrouped.json", "query_ok_grouped.json", "query_unknown_keys.json",
-        "query_status_error.json", "query_huge_numbers.json", "error_objects.json",
-        "error_503_no_title.html"};
+static void test_mutations(void) {
+    static const char *const names[] = {"query_ok_ungrouped.json", "query_ok_grouped.json",
+                                        "query_unknown_keys.json", "query_status_error.json",
+                                        "query_huge_numbers.json", "error_objects.json",
+                                        "error_503_no_title.html"};
     static const char alphabet[] = "{}[],:\"0123456789.-+eE nulltrue\\<>&;#x\x01\xff";
     uint32_t seed = 12345;
     int odd = 0;
@@ -554,8 +526,7 @@ static void test_mutations(void)
         size_t n;
         char *orig = read_fixture(names[f], &n);
         char *body = malloc(n + 8);
-        if (body == NULL)
-            abort();
+        if (body == NULL) abort();
         for (int round = 0; round < 1500; round++) {
             memcpy(body, orig, n);
             size_t len = n;
@@ -565,9 +536,7 @@ static void test_mutations(void)
                 size_t at = (seed >> 8) % len;
                 char c = alphabet[(seed >> 4) % (sizeof alphabet - 1)];
                 switch (seed % 3) {
-                case 0:
-                    body[at] = c;
-                    break;
+                case 0: body[at] = c; break;
                 case 1:
                     memmove(body + at, body + at + 1, len - at - 1);
                     len--;
@@ -584,10 +553,8 @@ static void test_mutations(void)
             char msg[128];
             memset(msg, 'x', sizeof msg);
             ddstream_status st = dds_parse_query_response(body, len, &r, msg, sizeof msg);
-            if (st == DDSTREAM_OK)
-                dds_response_free(&r);
-            else
-                odd += memchr(msg, '\0', sizeof msg) == NULL || !response_is_empty(&r);
+            if (st == DDSTREAM_OK) dds_response_free(&r);
+            else odd += memchr(msg, '\0', sizeof msg) == NULL || !response_is_empty(&r);
             odd += st != DDSTREAM_OK && st != DDSTREAM_E_PROTOCOL && st != DDSTREAM_E_QUERY;
             char out[64];
             dds_parse_error_body(body, len, out, sizeof out);
@@ -599,8 +566,7 @@ static void test_mutations(void)
     CHECK_INT(odd, 0);
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     (void)argc;
     test_ok_ungrouped();
     test_ok_grouped();

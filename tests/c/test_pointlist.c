@@ -14,16 +14,14 @@
 #include "pointlist.h"
 
 static uint64_t rng_state = 0x2545F4914F6CDD1DULL;
-static uint64_t next_rand(void)
-{
+static uint64_t next_rand(void) {
     rng_state ^= rng_state >> 12;
     rng_state ^= rng_state << 25;
     rng_state ^= rng_state >> 27;
     return rng_state * 2685821657736338717ULL;
 }
 
-static int same_double(double a, double b)
-{
+static int same_double(double a, double b) {
     return (isnan(a) && isnan(b)) || memcmp(&a, &b, sizeof a) == 0;
 }
 
@@ -31,8 +29,7 @@ static int same_double(double a, double b)
 static int fast_path_used;
 
 /* Compare both paths on body; returns 1 if they agree. what names the input in failures. */
-static int agree(const char *body, size_t len, const char *what)
-{
+static int agree(const char *body, size_t len, const char *what) {
     dds_response slow = {0}, fast = {0};
     char slow_msg[512] = "", fast_msg[512] = "";
     ddstream_status s1 = dds_parse_query_response(body, len, &slow, slow_msg, sizeof slow_msg);
@@ -67,16 +64,15 @@ static int agree(const char *body, size_t len, const char *what)
 }
 
 /* A value in one of the many textual shapes Datadog (or a proxy) might write. */
-static int write_value(char *out, size_t cap)
-{
+static int write_value(char *out, size_t cap) {
     double v = (double)(int64_t)(next_rand() % 2000001) / 1000.0 - 1000.0;
     switch (next_rand() % 12) {
     case 0: return snprintf(out, cap, "null");
     case 1: return snprintf(out, cap, "%.17g", v);
     case 2: return snprintf(out, cap, "%.3f", v);
     case 3: return snprintf(out, cap, "%.6e", v);
-    case 4: return snprintf(out, cap, "%.25f", v);          /* more digits than 19 */
-    case 5: return snprintf(out, cap, "%.17g", v * 1e-30);  /* beyond the exact powers of ten */
+    case 4: return snprintf(out, cap, "%.25f", v);         /* more digits than 19 */
+    case 5: return snprintf(out, cap, "%.17g", v * 1e-30); /* beyond the exact powers of ten */
     case 6: return snprintf(out, cap, "%.17g", v * 1e300);
     case 7: return snprintf(out, cap, "0.000%d", (int)(next_rand() % 1000));
     case 8: return snprintf(out, cap, "-0");
@@ -87,11 +83,11 @@ static int write_value(char *out, size_t cap)
 }
 
 /* A synthetic answer: several series, timestamps as ints or floats, values of every shape. */
-static char *synthetic_body(size_t *len)
-{
+static char *synthetic_body(size_t *len) {
     size_t cap = 1 << 20, n = 0;
     char *b = malloc(cap);
-    n += (size_t)snprintf(b + n, cap - n, "{\"status\":\"ok\",\"res_type\":\"time_series\",\"series\":[");
+    n += (size_t)snprintf(b + n, cap - n,
+                          "{\"status\":\"ok\",\"res_type\":\"time_series\",\"series\":[");
     int series = 1 + (int)(next_rand() % 6);
     for (int s = 0; s < series; s++) {
         n += (size_t)snprintf(b + n, cap - n,
@@ -102,7 +98,8 @@ static char *synthetic_body(size_t *len)
         for (int p = 0; p < points && n < cap - 256; p++) {
             int64_t ts = INT64_C(1700000000000) + (int64_t)p * 60000;
             n += (size_t)snprintf(b + n, cap - n, p ? ", [" : "[");
-            n += (size_t)snprintf(b + n, cap - n, next_rand() % 2 ? "%" PRId64 ".0," : "%" PRId64 ",", ts);
+            n += (size_t)snprintf(b + n, cap - n,
+                                  next_rand() % 2 ? "%" PRId64 ".0," : "%" PRId64 ",", ts);
             n += (size_t)write_value(b + n, cap - n);
             n += (size_t)snprintf(b + n, cap - n, "]");
         }
@@ -113,8 +110,7 @@ static char *synthetic_body(size_t *len)
     return b;
 }
 
-static void mutate_and_compare(const char *body, size_t len, int rounds, const char *what)
-{
+static void mutate_and_compare(const char *body, size_t len, int rounds, const char *what) {
     char *m = malloc(len);
     static const char alphabet[] = "[]{},:\"-+.0123456789eEnul \\";
     for (int r = 0; r < rounds; r++) {
@@ -122,7 +118,8 @@ static void mutate_and_compare(const char *body, size_t len, int rounds, const c
         int edits = 1 + (int)(next_rand() % 3);
         for (int e = 0; e < edits; e++) {
             size_t at = (size_t)(next_rand() % len);
-            m[at] = next_rand() % 4 ? alphabet[next_rand() % (sizeof alphabet - 1)] : (char)next_rand();
+            m[at] =
+                next_rand() % 4 ? alphabet[next_rand() % (sizeof alphabet - 1)] : (char)next_rand();
         }
         size_t cut = next_rand() % 8 == 0 ? (size_t)(next_rand() % len) : len;
         if (!agree(m, cut, what)) break; /* one report per input is enough */
@@ -130,16 +127,17 @@ static void mutate_and_compare(const char *body, size_t len, int rounds, const c
     free(m);
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     (void)argc;
     static const char *const fixtures[] = {
-        "query_ok_ungrouped.json", "query_ok_grouped.json",     "query_unknown_keys.json",
-        "query_empty_series.json", "query_coarse_interval.json", "query_off_grid.json",
-        "query_huge_numbers.json", "query_index_unknown_rollup.json", "query_status_error.json",
-        "query_truncated.json",    "query_wrong_types.json",    "query_index_out_of_range.json",
-        "query_huge_timestamp.json", "query_value_overflow.json", "error_strings.json",
-        "error_429.html",
+        "query_ok_ungrouped.json",    "query_ok_grouped.json",
+        "query_unknown_keys.json",    "query_empty_series.json",
+        "query_coarse_interval.json", "query_off_grid.json",
+        "query_huge_numbers.json",    "query_index_unknown_rollup.json",
+        "query_status_error.json",    "query_truncated.json",
+        "query_wrong_types.json",     "query_index_out_of_range.json",
+        "query_huge_timestamp.json",  "query_value_overflow.json",
+        "error_strings.json",         "error_429.html",
     };
     for (size_t f = 0; f < sizeof fixtures / sizeof fixtures[0]; f++) {
         size_t len;
@@ -160,8 +158,10 @@ int main(int argc, char **argv)
     }
     /* Inputs where the fast path must step aside: duplicate or escaped keys, BOM, odd numbers. */
     static const char *const tricky[] = {
-        "{\"series\":[{\"query_index\":0,\"tag_set\":[],\"pointlist\":[[1,2]],\"pointlist\":[[3,4]]}]}",
-        "{\"series\":[{\"query_index\":0,\"tag_set\":[],\"point\\u006cist\":[[1,2]],\"pointlist\":[[3,4]]}]}",
+        "{\"series\":[{\"query_index\":0,\"tag_set\":[],\"pointlist\":[[1,2]],\"pointlist\":[[3,4]]"
+        "}]}",
+        "{\"series\":[{\"query_index\":0,\"tag_set\":[],\"point\\u006cist\":[[1,2]],\"pointlist\":["
+        "[3,4]]}]}",
         "{\"series\":[],\"series\":[{\"query_index\":0,\"tag_set\":[],\"pointlist\":[[1,2]]}]}",
         "\xEF\xBB\xBF{\"series\":[{\"query_index\":0,\"tag_set\":[],\"pointlist\":[[60000,1.5]]}]}",
         "{\"series\":[{\"query_index\":0,\"tag_set\":[],\"pointlist\":[[60000,01]]}]}",
@@ -172,8 +172,10 @@ int main(int argc, char **argv)
         "{\"series\":[{\"query_index\":0,\"tag_set\":[],\"pointlist\":[[60000,1]]}]} x",
         "{\"series\":[{\"query_index\":0,\"tag_set\":[],\"pointlist\":[[60000,1]]}",
         "{\"series\":[{\"query_index\":0,\"tag_set\":[],\"pointlist\":[ ]}]}",
-        "{\"series\":[{\"query_index\":0,\"tag_set\":[],\"pointlist\":[[1e15,-0.0],[1E3,  null ]]}]}",
+        "{\"series\":[{\"query_index\":0,\"tag_set\":[],\"pointlist\":[[1e15,-0.0],[1E3,  null "
+        "]]}]}",
     };
-    for (size_t t = 0; t < sizeof tricky / sizeof tricky[0]; t++) agree(tricky[t], strlen(tricky[t]), tricky[t]);
+    for (size_t t = 0; t < sizeof tricky / sizeof tricky[0]; t++)
+        agree(tricky[t], strlen(tricky[t]), tricky[t]);
     return check_report(argv[0]);
 }

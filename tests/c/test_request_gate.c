@@ -22,15 +22,16 @@ static const int64_t DAY0 = INT64_C(1793491200);
 typedef struct gate {
     atomic_int before, answered, no_answer, released, in_gate, max_in_gate;
     atomic_int status_200, with_headers, bad_attempt;
-    atomic_int waits_left;   /* BEFORE answers "wait 30 ms" this many times first */
-    atomic_int refuse;       /* BEFORE answers "no" while this is nonzero */
+    atomic_int waits_left;    /* BEFORE answers "wait 30 ms" this many times first */
+    atomic_int refuse;        /* BEFORE answers "no" while this is nonzero */
     atomic_int after_release; /* a call after the release: a use after free in real code */
 } gate;
 
 static int64_t gate_fn(void *user, const ddstream_request_info *info) {
     gate *g = user;
     if (atomic_load(&g->released)) atomic_fetch_add(&g->after_release, 1);
-    if (info->struct_size != sizeof *info || info->attempt < 0) atomic_fetch_add(&g->bad_attempt, 1);
+    if (info->struct_size != sizeof *info || info->attempt < 0)
+        atomic_fetch_add(&g->bad_attempt, 1);
     int inside = atomic_fetch_add(&g->in_gate, 1) + 1;
     int seen = atomic_load(&g->max_in_gate);
     while (inside > seen && !atomic_compare_exchange_weak(&g->max_in_gate, &seen, inside)) {
@@ -51,14 +52,12 @@ static int64_t gate_fn(void *user, const ddstream_request_info *info) {
     case DDSTREAM_REQUEST_ANSWERED:
         atomic_fetch_add(&g->answered, 1);
         if (info->http_status == 200) atomic_fetch_add(&g->status_200, 1);
-        if (info->ratelimit_limit > 0 && info->ratelimit_remaining >= 0 && info->ratelimit_reset_ms >= 0)
+        if (info->ratelimit_limit > 0 && info->ratelimit_remaining >= 0 &&
+            info->ratelimit_reset_ms >= 0)
             atomic_fetch_add(&g->with_headers, 1);
         break;
-    case DDSTREAM_REQUEST_NO_ANSWER:
-        atomic_fetch_add(&g->no_answer, 1);
-        break;
-    default:
-        atomic_fetch_add(&g->bad_attempt, 1);
+    case DDSTREAM_REQUEST_NO_ANSWER: atomic_fetch_add(&g->no_answer, 1); break;
+    default: atomic_fetch_add(&g->bad_attempt, 1);
     }
     /* Linger a little so that fetcher threads overlap inside the gate. */
     struct timespec ts = {0, 2 * 1000 * 1000};
@@ -116,18 +115,20 @@ static void test_every_request_passes_the_gate(void) {
     double took = now_s() - t0;
     CHECK_MSG(st == DDSTREAM_END, "end: %s", err.message);
     CHECK_MSG(batches == 24, "batches: %zu", batches);
-    CHECK_MSG(atomic_load(&g.before) == 24, "let through: %d, expected one per chunk", atomic_load(&g.before));
+    CHECK_MSG(atomic_load(&g.before) == 24, "let through: %d, expected one per chunk",
+              atomic_load(&g.before));
     CHECK_MSG(atomic_load(&g.answered) == 24 && atomic_load(&g.status_200) == 24,
-          "answered: %d (200: %d)", atomic_load(&g.answered), atomic_load(&g.status_200));
+              "answered: %d (200: %d)", atomic_load(&g.answered), atomic_load(&g.status_200));
     CHECK_MSG(atomic_load(&g.with_headers) == 24, "answers with x-ratelimit-* values: %d",
-          atomic_load(&g.with_headers));
+              atomic_load(&g.with_headers));
     CHECK_MSG(atomic_load(&g.no_answer) == 0, "no answer: %d", atomic_load(&g.no_answer));
     CHECK_MSG(took >= 0.03, "the gate's waits were waited: %.3f s", took);
     CHECK_MSG(atomic_load(&g.max_in_gate) >= 2, "fetcher threads overlapped in the gate: %d",
-          atomic_load(&g.max_in_gate));
+              atomic_load(&g.max_in_gate));
     CHECK_MSG(atomic_load(&g.released) == 0, "released before close");
     ddstream_close(s);
-    CHECK_MSG(atomic_load(&g.released) == 1, "released %d times at close", atomic_load(&g.released));
+    CHECK_MSG(atomic_load(&g.released) == 1, "released %d times at close",
+              atomic_load(&g.released));
     CHECK_MSG(atomic_load(&g.after_release) == 0, "called after its release");
     CHECK_MSG(atomic_load(&g.bad_attempt) == 0, "malformed info");
 }
@@ -143,21 +144,23 @@ static void test_refusal_then_retry(void) {
     CHECK_MSG(ddstream_open(&cfg, &s, &err) == DDSTREAM_OK, "open: %s", err.message);
     ddstream_batch *b = NULL;
     ddstream_status st = ddstream_next(s, -1, &b, &err);
-    CHECK_MSG(st == DDSTREAM_E_RATE_LIMITED, "refused: %s (%s)", ddstream_status_str(st), err.message);
-    CHECK_MSG(strstr(err.message, "request gate") != NULL, "message names the gate: %s", err.message);
+    CHECK_MSG(st == DDSTREAM_E_RATE_LIMITED, "refused: %s (%s)", ddstream_status_str(st),
+              err.message);
+    CHECK_MSG(strstr(err.message, "request gate") != NULL, "message names the gate: %s",
+              err.message);
     CHECK_MSG(err.chunk_start == DAY0, "error names the first chunk");
     atomic_store(&g.refuse, 0);
     st = ddstream_next(s, -1, &b, &err);
-    CHECK_MSG(st == DDSTREAM_OK && b && b->chunk_start_ms == DAY0 * 1000, "the refused chunk comes next: %s",
-          err.message);
+    CHECK_MSG(st == DDSTREAM_OK && b && b->chunk_start_ms == DAY0 * 1000,
+              "the refused chunk comes next: %s", err.message);
     if (st == DDSTREAM_OK) ddstream_batch_free(b);
     ddstream_close(s);
     CHECK_MSG(atomic_load(&g.released) == 1, "released once");
     /* close cancels the prefetches in flight: those end with no answer */
     CHECK_MSG(atomic_load(&g.answered) + atomic_load(&g.no_answer) == atomic_load(&g.before) &&
-              atomic_load(&g.answered) >= 1,
-          "every attempt let through is settled once: before %d answered %d no answer %d",
-          atomic_load(&g.before), atomic_load(&g.answered), atomic_load(&g.no_answer));
+                  atomic_load(&g.answered) >= 1,
+              "every attempt let through is settled once: before %d answered %d no answer %d",
+              atomic_load(&g.before), atomic_load(&g.answered), atomic_load(&g.no_answer));
 }
 
 /* A gate that keeps asking to wait is interrupted by ddstream_cancel from another thread. */
@@ -183,7 +186,8 @@ static void test_cancel_while_gated(void) {
     ddstream_status st = ddstream_next(s, -1, &b, &err);
     double took = now_s() - t0;
     pthread_join(t, NULL);
-    CHECK_MSG(st == DDSTREAM_E_CANCELLED, "cancelled: %s (%s)", ddstream_status_str(st), err.message);
+    CHECK_MSG(st == DDSTREAM_E_CANCELLED, "cancelled: %s (%s)", ddstream_status_str(st),
+              err.message);
     CHECK_MSG(took < 2.0, "cancel interrupted the gate's waits: %.3f s", took);
     ddstream_close(s);
     CHECK_MSG(atomic_load(&g.before) == 0 && atomic_load(&g.answered) == 0, "nothing was sent");
@@ -203,11 +207,12 @@ static void test_no_answer_and_failed_open(void) {
     CHECK_MSG(ddstream_open(&cfg, &s, &err) == DDSTREAM_OK, "open: %s", err.message);
     ddstream_batch *b = NULL;
     ddstream_status st = ddstream_next(s, -1, &b, &err);
-    CHECK_MSG(st == DDSTREAM_E_NETWORK, "connection refused: %s (%s)", ddstream_status_str(st), err.message);
+    CHECK_MSG(st == DDSTREAM_E_NETWORK, "connection refused: %s (%s)", ddstream_status_str(st),
+              err.message);
     ddstream_close(s);
     CHECK_MSG(atomic_load(&g.before) >= 2 && atomic_load(&g.no_answer) == atomic_load(&g.before),
-          "every attempt settled as no answer: before %d, no answer %d", atomic_load(&g.before),
-          atomic_load(&g.no_answer));
+              "every attempt settled as no answer: before %d, no answer %d", atomic_load(&g.before),
+              atomic_load(&g.no_answer));
     CHECK_MSG(atomic_load(&g.answered) == 0, "no answers");
     CHECK_MSG(atomic_load(&g.released) == 1, "released once");
 
@@ -216,7 +221,8 @@ static void test_no_answer_and_failed_open(void) {
     cfg.granularity = 0; /* invalid: open fails */
     s = NULL;
     CHECK_MSG(ddstream_open(&cfg, &s, &err) == DDSTREAM_E_CONFIG, "bad config refused");
-    CHECK_MSG(s == NULL && atomic_load(&g2.released) == 0, "a failed open leaves the data to the caller");
+    CHECK_MSG(s == NULL && atomic_load(&g2.released) == 0,
+              "a failed open leaves the data to the caller");
 }
 
 /* ddstream_validate's one query asks the gate and reports to it; the gate is not released

@@ -78,9 +78,9 @@ int main(void) {
     for (size_t i = 0; i < sizeof refusals / sizeof refusals[0]; i++) {
         size_t at = 77;
         ddstream_error err = {0};
-        CHECK_MSG(dds_resume_token_read(refusals[i].token, q, 60, &p, &at, &err) ==
-                      DDSTREAM_E_CONFIG,
-                  "token \"%s\" was accepted", refusals[i].token);
+        CHECK_MSG(
+            dds_resume_token_read(refusals[i].token, q, 60, &p, &at, &err) == DDSTREAM_E_CONFIG,
+            "token \"%s\" was accepted", refusals[i].token);
         CHECK_CONTAINS(err.message, refusals[i].says);
         CHECK_INT(at, 77); /* untouched */
     }

@@ -16,15 +16,15 @@
 #include "ddstream.h"
 
 static int failures;
-#define CHECK(cond, ...)                                                         \
-    do {                                                                         \
-        if (!(cond)) {                                                           \
-            failures++;                                                          \
-            fprintf(stderr, "%s:%d: CHECK(%s) failed: ", __FILE__, __LINE__, #cond); \
-            fprintf(stderr, __VA_ARGS__);                                        \
-            fputc('\n', stderr);                                                 \
-        }                                                                        \
-    } while (0)
+#define CHECK(cond, ...)                                                                           \
+  do {                                                                                             \
+    if (!(cond)) {                                                                                 \
+      failures++;                                                                                  \
+      fprintf(stderr, "%s:%d: CHECK(%s) failed: ", __FILE__, __LINE__, #cond);                     \
+      fprintf(stderr, __VA_ARGS__);                                                                \
+      fputc('\n', stderr);                                                                         \
+    }                                                                                              \
+  } while (0)
 
 static const char *API_KEY = "test-api-key";
 static const char *APP_KEY = "test-app-key";
@@ -104,8 +104,8 @@ static void test_plan_counts(void) {
     cfg.range_end = DAY0 + 3601;
     cfg.chunk_seconds = 0;
     CHECK(ddstream_plan(&cfg, chunks, 64, &n, NULL) == DDSTREAM_OK && n == 1, "plan");
-    CHECK(chunks[0].start == DAY0 + 60 && chunks[0].end == DAY0 + 3660, "[%" PRId64 ", %" PRId64 ")",
-          chunks[0].start - DAY0, chunks[0].end - DAY0);
+    CHECK(chunks[0].start == DAY0 + 60 && chunks[0].end == DAY0 + 3660,
+          "[%" PRId64 ", %" PRId64 ")", chunks[0].start - DAY0, chunks[0].end - DAY0);
 }
 
 static void test_config_errors(void) {
@@ -217,7 +217,8 @@ static void test_errors(void) {
         CHECK(strstr(err.message, "chunk 1 of 6") != NULL, "names the chunk: %s", err.message);
         CHECK(strcmp(ddstream_last_error(s), err.message) == 0, "last_error");
         /* the same chunk is tried again, never skipped */
-        CHECK(ddstream_next(s, -1, &b, &err) == DDSTREAM_E_QUERY && err.chunk_start == DAY0, "retry");
+        CHECK(ddstream_next(s, -1, &b, &err) == DDSTREAM_E_QUERY && err.chunk_start == DAY0,
+              "retry");
         CHECK(ddstream_progress(s) == 0.0, "nothing delivered");
         ddstream_close(s);
     }
@@ -235,7 +236,8 @@ static void test_errors(void) {
     base_config(&cfg, "avg:system.cpu.user{*}");
     CHECK(ddstream_validate(&cfg, &err) == DDSTREAM_OK, "validate good keys: %s", err.message);
     cfg.app_key = "wrong-app-key-0123456789";
-    CHECK(ddstream_validate(&cfg, &err) == DDSTREAM_E_AUTH, "validate bad app key: %s", err.message);
+    CHECK(ddstream_validate(&cfg, &err) == DDSTREAM_E_AUTH, "validate bad app key: %s",
+          err.message);
 }
 
 /* ddstream_validate_start / _wait / _cancel / _free: the result as ddstream_validate gives it,
@@ -256,8 +258,9 @@ static void test_validate_in_slices(void) {
     cfg.app_key = "wrong-app-key-0123456789";
     v = NULL;
     CHECK(ddstream_validate_start(&cfg, &v, &err) == DDSTREAM_OK, "start");
-    CHECK(ddstream_validate_wait(v, -1, &err) == DDSTREAM_E_AUTH && !strstr(err.message, "wrong-app"),
-          "bad app key: %s", err.message);
+    CHECK(
+        ddstream_validate_wait(v, -1, &err) == DDSTREAM_E_AUTH && !strstr(err.message, "wrong-app"),
+        "bad app key: %s", err.message);
     ddstream_validate_free(v);
 
     base_config(&cfg, "");
@@ -271,7 +274,8 @@ static void test_validate_in_slices(void) {
     int slices = 0;
     while ((st = ddstream_validate_wait(v, 100, &err)) == DDSTREAM_TIMEOUT && ++slices < 5) {
     }
-    CHECK(st == DDSTREAM_TIMEOUT && slices == 5, "the slow answer is still on its way: %s", ddstream_status_str(st));
+    CHECK(st == DDSTREAM_TIMEOUT && slices == 5, "the slow answer is still on its way: %s",
+          ddstream_status_str(st));
     CHECK(now_s() - t0 < 1.0, "five 100 ms slices took %.3f s", now_s() - t0);
     t0 = now_s();
     ddstream_validate_cancel(v);
@@ -335,7 +339,8 @@ static void test_cancel_and_close_while_busy(void) {
 }
 
 /* 8 chunks from url, max_in_flight requests at once. Returns the wall time. */
-static double stream_in_flight(const char *url, const char *query, int32_t in_flight, summary *out) {
+static double stream_in_flight(const char *url, const char *query, int32_t in_flight,
+                               summary *out) {
     ddstream_config cfg;
     base_config(&cfg, query);
     cfg.base_url = url;
@@ -363,10 +368,12 @@ static void test_in_flight(void) {
     ddstream_error err;
     CHECK(cfg.max_in_flight == 4, "default max_in_flight %d", (int)cfg.max_in_flight);
     cfg.max_in_flight = 0;
-    CHECK(ddstream_config_validate(&cfg, &err) == DDSTREAM_E_CONFIG && strstr(err.message, "max_in_flight"),
+    CHECK(ddstream_config_validate(&cfg, &err) == DDSTREAM_E_CONFIG &&
+              strstr(err.message, "max_in_flight"),
           "max_in_flight 0: %s", err.message);
     cfg.max_in_flight = 33;
-    CHECK(ddstream_config_validate(&cfg, &err) == DDSTREAM_E_CONFIG && strstr(err.message, "max_in_flight"),
+    CHECK(ddstream_config_validate(&cfg, &err) == DDSTREAM_E_CONFIG &&
+              strstr(err.message, "max_in_flight"),
           "max_in_flight 33: %s", err.message);
 
     /* One at a time, 8 answers cannot take less than 8 x 0.3 s = 2.4 s. Four at a time they
@@ -380,10 +387,13 @@ static void test_in_flight(void) {
         double t4 = stream_in_flight(url, queries[q], 4, &four);
         CHECK(t4 < 2.0, "%s: four in flight took %.3f s, expected overlapping requests (~0.9 s)",
               queries[q], t4);
-        CHECK(one.batches == 8 && four.batches == 8, "batches %zu / %zu", one.batches, four.batches);
+        CHECK(one.batches == 8 && four.batches == 8, "batches %zu / %zu", one.batches,
+              four.batches);
         CHECK(one.rows == four.rows && one.sum_avg == four.sum_avg && one.nan_avg == four.nan_avg &&
-                  one.first_ts == four.first_ts && one.last_ts == four.last_ts && one.ordered == four.ordered,
-              "%s: same data one or four in flight (rows %zu / %zu)", queries[q], one.rows, four.rows);
+                  one.first_ts == four.first_ts && one.last_ts == four.last_ts &&
+                  one.ordered == four.ordered,
+              "%s: same data one or four in flight (rows %zu / %zu)", queries[q], one.rows,
+              four.rows);
     }
 
     /* Cancel, then close, while four requests are in flight: both prompt. */
@@ -456,7 +466,8 @@ static void test_max_chunks(void) {
           "%s", err.message);
     cfg.max_chunks = -1;
     CHECK(ddstream_config_validate(&cfg, &err) == DDSTREAM_E_CONFIG &&
-              strstr(err.message, "max_chunks must be"), "negative: %s", err.message);
+              strstr(err.message, "max_chunks must be"),
+          "negative: %s", err.message);
 
     /* The widest legal plan, with the limit lifted: computed, never stored. */
     base_config(&cfg, "avg:m{*}");
@@ -471,9 +482,9 @@ static void test_max_chunks(void) {
         ddstream_chunk c;
         size_t count = ddstream_chunk_count(s);
         CHECK(count == (size_t)INT64_C(253402300799), "count %zu", count);
-        CHECK(ddstream_chunk_at(s, count - 1, &c) == DDSTREAM_OK && c.start == INT64_C(253402300798) &&
-                  c.end == INT64_C(253402300799), "last chunk [%" PRId64 ", %" PRId64 ")", c.start,
-              c.end);
+        CHECK(ddstream_chunk_at(s, count - 1, &c) == DDSTREAM_OK &&
+                  c.start == INT64_C(253402300798) && c.end == INT64_C(253402300799),
+              "last chunk [%" PRId64 ", %" PRId64 ")", c.start, c.end);
         CHECK(ddstream_chunk_at(s, count, &c) == DDSTREAM_E_INVALID_ARGUMENT, "past the end");
         CHECK(ddstream_seek(s, count, &err) == DDSTREAM_OK && !ddstream_has_next(s), "seek to end");
         ddstream_close(s);
@@ -482,7 +493,8 @@ static void test_max_chunks(void) {
     cfg.granularity = 31536000;
     cfg.chunk_seconds = INT64_MAX;
     cfg.max_chunks = 0;
-    CHECK(ddstream_plan(&cfg, NULL, 0, &n, &err) == DDSTREAM_OK && n == 6, "%zu: %s", n, err.message);
+    CHECK(ddstream_plan(&cfg, NULL, 0, &n, &err) == DDSTREAM_OK && n == 6, "%zu: %s", n,
+          err.message);
 }
 
 /*
@@ -533,7 +545,8 @@ static void test_max_batch_rows(void) {
     }
     cfg.max_batch_rows = -5;
     CHECK(ddstream_config_validate(&cfg, &err) == DDSTREAM_E_CONFIG &&
-              strstr(err.message, "max_batch_rows must be"), "negative: %s", err.message);
+              strstr(err.message, "max_batch_rows must be"),
+          "negative: %s", err.message);
 }
 
 int main(void) {

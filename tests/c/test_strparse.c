@@ -10,8 +10,8 @@
 typedef struct number_case {
     const char *text;
     uint64_t max;
-    size_t used;     /* bytes read; 0: not a number */
-    uint64_t value;  /* when used > 0 */
+    size_t used;    /* bytes read; 0: not a number */
+    uint64_t value; /* when used > 0 */
     int over;
 } number_case;
 
@@ -36,7 +36,7 @@ static const number_case numbers[] = {
 int main(void) {
     const char *ws = " \t\r\n{ ";
     CHECK_INT(dds_skip_json_ws(ws, strlen(ws), 0), 4);
-    CHECK_INT(dds_skip_json_ws(ws, 3, 0), 3); /* stops at n */
+    CHECK_INT(dds_skip_json_ws(ws, 3, 0), 3);    /* stops at n */
     CHECK_INT(dds_skip_json_ws("\v{", 2, 0), 0); /* \v is not JSON whitespace */
     CHECK_INT(dds_skip_json_ws(ws, strlen(ws), 5), 6);
 

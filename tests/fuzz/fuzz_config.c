@@ -37,27 +37,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define API_KEY "fuzz-api-key-0123456789abcdef"
 #define APP_KEY "fuzz-app-key-0123456789abcdef"
 
-static void violated(int line, const char *what, const char *text)
-{
+static void violated(int line, const char *what, const char *text) {
     fprintf(stderr, "fuzz_config.c:%d: contract broken: %s\n  input: \"%.300s\"\n", line, what,
             text);
     abort();
 }
 
 #define REQUIRE(cond, text)                                                                        \
-    do {                                                                                           \
-        if (!(cond))                                                                               \
-            violated(__LINE__, #cond, text);                                                       \
-    } while (0)
+  do {                                                                                             \
+    if (!(cond)) violated(__LINE__, #cond, text);                                                  \
+  } while (0)
 
 /* ---------------------------------------------------------------------------------------------
  * References, written apart from the code under test.
  */
 
-static int ref_loopback(const char *host)
-{
-    if (strcasecmp(host, "localhost") == 0)
-        return 1;
+static int ref_loopback(const char *host) {
+    if (strcasecmp(host, "localhost") == 0) return 1;
     unsigned a, b, c, d;
     char tail;
     if (sscanf(host, "%3u.%3u.%3u.%3u%c", &a, &b, &c, &d, &tail) == 4) {
@@ -67,54 +63,43 @@ static int ref_loopback(const char *host)
         return strcmp(again, host) == 0 && a == 127 && b < 256 && c < 256 && d < 256;
     }
     size_t n = strlen(host);
-    if (n < 3 || host[0] != '[' || host[n - 1] != ']' || n > 64)
-        return 0;
+    if (n < 3 || host[0] != '[' || host[n - 1] != ']' || n > 64) return 0;
     char inner[64];
     memcpy(inner, host + 1, n - 2);
     inner[n - 2] = 0;
     unsigned char a6[16];
-    if (inet_pton(AF_INET6, inner, a6) != 1)
-        return 0;
+    if (inet_pton(AF_INET6, inner, a6) != 1) return 0;
     static const unsigned char one[16] = {[15] = 1};
     static const unsigned char mapped[12] = {[10] = 0xff, [11] = 0xff};
     return memcmp(a6, one, 16) == 0 || (memcmp(a6, mapped, 12) == 0 && a6[12] == 127);
 }
 
-static const char *ref_query_problem(const char *q)
-{
+static const char *ref_query_problem(const char *q) {
     size_t n = strlen(q), visible = 0;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)q[i];
-        if (!isspace(c))
-            visible++;
+        if (!isspace(c)) visible++;
     }
-    if (visible == 0)
-        return "blank";
-    if (n > 4000)
-        return "too long";
+    if (visible == 0) return "blank";
+    if (n > 4000) return "too long";
     for (size_t i = 0; i < n; i++)
-        if ((unsigned char)q[i] < 0x20 || q[i] == 0x7f)
-            return "control";
+        if ((unsigned char)q[i] < 0x20 || q[i] == 0x7f) return "control";
     for (size_t i = 0; i + 7 <= n; i++)
-        if (strncasecmp(q + i, "rollup(", 7) == 0)
-            return "rollup";
+        if (strncasecmp(q + i, "rollup(", 7) == 0) return "rollup";
     long brace = 0, paren = 0;
     for (size_t i = 0; i < n; i++) {
         brace += q[i] == '{';
         brace -= q[i] == '}';
         paren += q[i] == '(';
         paren -= q[i] == ')';
-        if (brace < 0 || paren < 0)
-            return "unbalanced";
-        if (q[i] == ',' && brace == 0 && paren == 0)
-            return "comma";
+        if (brace < 0 || paren < 0) return "unbalanced";
+        if (q[i] == ',' && brace == 0 && paren == 0) return "comma";
     }
     return brace || paren ? "unclosed" : NULL;
 }
 
 /* A top-level "by" (start, or after space, '}' or ')'), then spaces, then '{'. */
-static int ref_grouped(const char *q)
-{
+static int ref_grouped(const char *q) {
     size_t n = strlen(q);
     long brace = 0;
     for (size_t i = 0; i < n; i++) {
@@ -133,10 +118,8 @@ static int ref_grouped(const char *q)
         if (i > 0 && !isspace((unsigned char)q[i - 1]) && q[i - 1] != '}' && q[i - 1] != ')')
             continue;
         size_t j = i + 2;
-        while (j < n && isspace((unsigned char)q[j]))
-            j++;
-        if (j < n && q[j] == '{')
-            return 1;
+        while (j < n && isspace((unsigned char)q[j])) j++;
+        if (j < n && q[j] == '{') return 1;
     }
     return 0;
 }
@@ -145,14 +128,12 @@ static int ref_grouped(const char *q)
  * The checks.
  */
 
-static char *part(CURLU *u, CURLUPart which)
-{
+static char *part(CURLU *u, CURLUPart which) {
     char *v = NULL;
     return curl_url_get(u, which, &v, 0) == CURLUE_OK ? v : NULL;
 }
 
-static void check_accepted_url(const char *text, const char *url, int allow)
-{
+static void check_accepted_url(const char *text, const char *url, int allow) {
     REQUIRE(strncmp(url, "http://", 7) == 0 || strncmp(url, "https://", 8) == 0, text);
     for (const char *p = url; *p; p++)
         REQUIRE((unsigned char)*p > 0x20 && *p != 0x7f && !strchr("@?#\\", *p), text);
@@ -165,14 +146,13 @@ static void check_accepted_url(const char *text, const char *url, int allow)
     char *host = part(u, CURLUPART_HOST), *scheme = part(u, CURLUPART_SCHEME);
     REQUIRE(host != NULL && scheme != NULL, text);
     REQUIRE(strncmp(url, scheme, strlen(scheme)) == 0, text);
-    static const CURLUPart absent[] = {CURLUPART_USER, CURLUPART_PASSWORD, CURLUPART_OPTIONS,
+    static const CURLUPart absent[] = {CURLUPART_USER,  CURLUPART_PASSWORD, CURLUPART_OPTIONS,
                                        CURLUPART_QUERY, CURLUPART_FRAGMENT, CURLUPART_ZONEID};
     for (size_t i = 0; i < sizeof absent / sizeof absent[0]; i++) {
         char *v = part(u, absent[i]);
         REQUIRE(v == NULL, text);
     }
-    if (strcmp(scheme, "http") == 0 && !allow)
-        REQUIRE(ref_loopback(host), text);
+    if (strcmp(scheme, "http") == 0 && !allow) REQUIRE(ref_loopback(host), text);
     REQUIRE(ref_loopback(host) == dds_host_is_loopback(host), text);
 
     /* The same host as libcurl reads in the text itself. */
@@ -209,22 +189,18 @@ static void check_accepted_url(const char *text, const char *url, int allow)
     curl_url_cleanup(u);
 }
 
-static void check_refused_url(const char *text, const ddstream_error *err)
-{
+static void check_refused_url(const char *text, const ddstream_error *err) {
     REQUIRE(err->status == DDSTREAM_E_CONFIG || err->status == DDSTREAM_E_NOMEM, text);
     REQUIRE(err->message[0] != 0, text);
     REQUIRE(strstr(err->message, "base_url") != NULL, text);
     const char *at = strchr(text, '@');
-    if (at == NULL)
-        return;
+    if (at == NULL) return;
     /* Nothing of what came before a '@' (a password, perhaps) is quoted: the messages given then
      * are fixed texts, none with a digit, so a quoted "user:pass1" or port would show. */
-    for (const char *p = err->message; *p; p++)
-        REQUIRE(!isdigit((unsigned char)*p), text);
+    for (const char *p = err->message; *p; p++) REQUIRE(!isdigit((unsigned char)*p), text);
 }
 
-static void base_config(ddstream_config *cfg)
-{
+static void base_config(ddstream_config *cfg) {
     ddstream_config_init(cfg);
     cfg->api_key = API_KEY;
     cfg->app_key = APP_KEY;
@@ -234,14 +210,11 @@ static void base_config(ddstream_config *cfg)
     cfg->range_end = 1700003600;
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
-{
-    if (size == 0)
-        return 0;
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    if (size == 0) return 0;
     int allow = data[0] & 1;
     char *text = malloc(size);
-    if (text == NULL)
-        abort();
+    if (text == NULL) abort();
     memcpy(text, data + 1, size - 1);
     text[size - 1] = 0; /* up to the first NUL: what a C caller can pass */
 
@@ -251,10 +224,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memset(&err, 0, sizeof err);
     ddstream_status st = dds_base_url_check(text, allow, &url, &err);
     REQUIRE((st == DDSTREAM_OK) == (url != NULL), text);
-    if (st == DDSTREAM_OK)
-        check_accepted_url(text, url, allow);
-    else
-        check_refused_url(text, &err);
+    if (st == DDSTREAM_OK) check_accepted_url(text, url, allow);
+    else check_refused_url(text, &err);
     ddstream_config cfg;
     base_config(&cfg);
     cfg.base_url = text;

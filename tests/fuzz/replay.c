@@ -19,8 +19,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static int replay_file(const char *path)
-{
+static int replay_file(const char *path) {
     FILE *f = fopen(path, "rb");
     if (f == NULL) {
         fprintf(stderr, "fuzz_replay: cannot open %s\n", path);
@@ -32,8 +31,7 @@ static int replay_file(const char *path)
         n += got;
         if (n == cap) {
             uint8_t *grown = realloc(buf, cap * 2);
-            if (grown == NULL)
-                free(buf);
+            if (grown == NULL) free(buf);
             buf = grown;
             cap *= 2;
         }
@@ -60,14 +58,12 @@ static int replay_file(const char *path)
     return 0;
 }
 
-static int by_name(const void *a, const void *b)
-{
+static int by_name(const void *a, const void *b) {
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
 /* Every regular file of dir but README.md and hidden files, in name order (a stable log). */
-static int replay_dir(const char *dir, size_t *count)
-{
+static int replay_dir(const char *dir, size_t *count) {
     DIR *d = opendir(dir);
     if (d == NULL) {
         fprintf(stderr, "fuzz_replay: cannot open directory %s\n", dir);
@@ -78,8 +74,7 @@ static int replay_dir(const char *dir, size_t *count)
     int rc = 0;
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.' || strcmp(e->d_name, "README.md") == 0)
-            continue;
+        if (e->d_name[0] == '.' || strcmp(e->d_name, "README.md") == 0) continue;
         if (n == cap) {
             size_t grown_cap = cap ? cap * 2 : 64;
             char **grown = realloc(names, grown_cap * sizeof *names);
@@ -100,15 +95,12 @@ static int replay_dir(const char *dir, size_t *count)
         n++;
     }
     closedir(d);
-    if (n > 1)
-        qsort(names, n, sizeof *names, by_name);
+    if (n > 1) qsort(names, n, sizeof *names, by_name);
     for (size_t i = 0; i < n; i++) {
         struct stat st;
         if (rc == 0 && stat(names[i], &st) == 0 && S_ISREG(st.st_mode)) {
-            if (replay_file(names[i]) != 0)
-                rc = -1;
-            else
-                (*count)++;
+            if (replay_file(names[i]) != 0) rc = -1;
+            else (*count)++;
         }
         free(names[i]);
     }
@@ -116,8 +108,7 @@ static int replay_dir(const char *dir, size_t *count)
     return rc;
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     size_t count = 0;
     int rc = 0;
     for (int i = 1; i < argc && rc == 0; i++) {
@@ -133,8 +124,7 @@ int main(int argc, char **argv)
             rc = -1;
         }
     }
-    if (rc != 0)
-        return EXIT_FAILURE;
+    if (rc != 0) return EXIT_FAILURE;
     if (count == 0) {
         fprintf(stderr, "fuzz_replay: nothing to replay\n");
         return EXIT_FAILURE;
