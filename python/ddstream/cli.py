@@ -112,6 +112,8 @@ def _query(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     cfg.granularity = args.granularity
     cfg.chunk_seconds = args.chunk_seconds
+    cfg.max_chunks = args.max_chunks
+    cfg.max_batch_rows = args.max_batch_rows
     fmt = args.format
     if fmt == "parquet" and args.output in (None, "-"):
         raise UsageError("--format parquet needs -o FILE (Parquet cannot stream to a pipe)")
@@ -209,6 +211,11 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--granularity", type=int, default=60, help="bucket seconds (default 60)")
     q.add_argument("--chunk-seconds", type=int, default=0,
                    help="seconds per request; 0 = fewest requests (default)")
+    q.add_argument("--max-chunks", type=int, default=None, metavar="N",
+                   help="refuse a plan of more than N chunks, one request each (default 1000000)")
+    q.add_argument("--max-batch-rows", type=int, default=None, metavar="N",
+                   help="fail a chunk whose batch would have more than N rows, buckets x series "
+                        "(default 10000000)")
     q.add_argument("--format", choices=FORMATS, default="csv")
     q.add_argument("-o", "--output", help="file to write (default stdout)")
     q.add_argument("-q", "--quiet", action="store_true", help="no progress bar")

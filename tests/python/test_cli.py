@@ -196,6 +196,22 @@ def test_validate_and_exit_codes(server: FakeDatadog) -> None:
     assert no_pipe_parquet.returncode == 2
 
 
+def test_plan_and_batch_bounds_from_the_command_line(server: FakeDatadog) -> None:
+    """The library's messages say "raise max_chunks" / "max_batch_rows": the CLI can."""
+    span = ["--from", START_ISO, "--to", END_ISO, "--chunk-seconds", "3600", "--format", "csv"]
+    refused = _cli(server, "query", "avg:system.cpu.user{*}", *span, "--max-chunks", "2")
+    assert refused.returncode == 2, refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
+    assert "max_chunks (2)" in refused.stderr and "Traceback" not in refused.stderr
+    raised = _cli(server, "query", "avg:system.cpu.user{*}", *span, "--max-chunks", "1000")
+    assert raised.returncode == 0, raised.stderr
+    assert len(raised.stdout.strip().splitlines()) > 2
+    wide = _cli(server, "query", "avg:system.cpu.user{*} by {host}", *span,
+                "--max-batch-rows", "10")
+    assert wide.returncode == 7, wide.stderr  # a protocol error: the chunk's batch is too big
+    assert "max_batch_rows (10)" in wide.stderr
+
+
 def test_failed_export_leaves_no_file(server: FakeDatadog, tmp_path: Path) -> None:
     out = tmp_path / "never.csv"
     result = _cli(server, "query", "avg:system.cpu.user{*}", "--from", "-2h", "-o", str(out),
