@@ -417,7 +417,14 @@ static qnode *parse_number(parser *p) {
 static qnode *parse_string(parser *p) {
     char quote = p->s[p->i];
     size_t start = p->i, j = p->i + 1;
-    while (j < p->n && p->s[j] != quote) j++;
+    while (j < p->n && p->s[j] != quote) {
+        /* A line break or tab in a string would reach the sub-query sent as it is. */
+        if ((unsigned char)p->s[j] < 0x20) {
+            fail(p, j, "a string cannot hold a line break or a tab");
+            return NULL;
+        }
+        j++;
+    }
     if (j >= p->n) {
         fail(p, start, "unterminated string: no closing %c", quote);
         return NULL;

@@ -300,6 +300,8 @@ static const qcase cases[] = {
     {"avg:m{(host:a OR host:b}", 0, ALL, 0, NULL, 0, "}", "expected ')' to close the '('"},
     {"avg:m{host:\"a\"}", 0, ALL, 0, NULL, 0, "\"a", "unexpected '\"' in the scope"},
     {"10abc + avg:m{*}", 0, ALL, 0, NULL, 0, "abc", "after the number"},
+    {"outliers(avg:m{*} by {host}, 'M\nD', 3, 20)", 0, ALL, 0, NULL, 0, "\n",
+     "a string cannot hold a line break"},
 };
 
 /* ---------------------------------------------------------------------------------------------
