@@ -1625,6 +1625,7 @@ ddstream_status dds_query_compile_all(const char *text, const dds_query_options 
     dds_compiled_query *res = calloc(n, sizeof *res);
     if (res == NULL) {
         arena_free(&p.a);
+        option_error(err, "out of memory while compiling the query");
         return DDSTREAM_E_NOMEM;
     }
     ddstream_status st = DDSTREAM_OK;
@@ -1702,6 +1703,7 @@ ddstream_status dds_query_canonical(const char *text, char **out, dds_query_erro
     arena_free(&p.a);
     if (pr.out.nomem) {
         free(pr.out.p);
+        option_error(err, "out of memory while printing the query");
         return DDSTREAM_E_NOMEM;
     }
     *out = pr.out.p;

@@ -60,8 +60,9 @@ void dds_compiled_queries_free(dds_compiled_query *q, size_t count);
  * The canonical text of the parsed queries, comma-separated: every part of the AST printed in
  * one spelling (lower-case names, single spaces around operators, parentheses only where
  * precedence needs them, scopes and tag lists without spaces). Two texts have the same AST
- * exactly when their canonical texts are equal; the canonical text parses to the same AST
- * (tests/c/test_query_lang.c checks both). *out is malloc'd. Errors as dds_query_compile_all.
+ * exactly when their canonical texts are equal; the canonical text parses to the same AST when
+ * it is within DDS_QUERY_MAX_LEN (the spaces around operators can lengthen a compact text; the
+ * tests and the fuzz target check both). *out is malloc'd. Errors as dds_query_compile_all.
  */
 ddstream_status dds_query_canonical(const char *text, char **out, dds_query_error *err);
 

@@ -15,9 +15,11 @@
  *   - accepted: 1..4 sub-queries per query; value-only <=> a reason <=> one DDS_STAT_VALUE
  *     sub-query; otherwise exactly the statistics of the mask, in order, each sub-query holding
  *     ".rollup(<stat>,"; every sub-query valid UTF-8 without control characters, and compiled
- *     again it is value-only and prints itself (the rewriting is idempotent); the source is the
- *     text's own, trimmed; a grouped query's source holds "by" and '{';
- *   - the canonical text is a fixed point and compiles to the same sub-queries.
+ *     again it is value-only and prints itself (the rewriting is idempotent) unless the added
+ *     rollups took it past 4000 bytes; the source is the text's own, trimmed; a grouped query's
+ *     source holds "by" and '{';
+ *   - the canonical text is a fixed point and compiles to the same sub-queries (when it is
+ *     within the 4000 bytes: single spaces around operators can lengthen a compact text).
  * Built with clang's libFuzzer (tests/fuzz/meson.build, scripts/fuzz.sh 600 fuzz_query) and
  * with replay.c in every build (tests/c/meson.build), over tests/fuzz/query_seeds.
  */
@@ -109,7 +111,14 @@ static void check_idempotent(const char *text, const char *sq, const dds_query_o
     dds_compiled_query *again = NULL;
     size_t n = 0;
     dds_query_error e;
-    REQUIRE(dds_query_compile_all(sq, o, &again, &n, &e) == DDSTREAM_OK, text);
+    ddstream_status st = dds_query_compile_all(sq, o, &again, &n, &e);
+    if (strlen(sq) > 4000) {
+        /* The rollups added can take a query past the bound on what users write; what is sent
+         * is not bound by it (the request packing has its own URI budget). */
+        REQUIRE(st == DDSTREAM_E_CONFIG && e.offset == 4000, text);
+        return;
+    }
+    REQUIRE(st == DDSTREAM_OK, text);
     REQUIRE(n == 1 && again[0].value_only && again[0].subquery_count == 1, text);
     REQUIRE(strcmp(again[0].subqueries[0].text, sq) == 0, text);
     dds_compiled_queries_free(again, n);
@@ -158,6 +167,13 @@ static void check_canonical(const char *text, const dds_compiled_query *q, size_
     char *canon = NULL, *canon2 = NULL;
     dds_query_error e;
     REQUIRE(dds_query_canonical(text, &canon, &e) == DDSTREAM_OK, text);
+    if (strlen(canon) > 4000) {
+        /* Single spaces around operators can take a compact text past the bound. */
+        REQUIRE(dds_query_canonical(canon, &canon2, &e) == DDSTREAM_E_CONFIG && e.offset == 4000,
+                text);
+        free(canon);
+        return;
+    }
     REQUIRE(dds_query_canonical(canon, &canon2, &e) == DDSTREAM_OK, text);
     REQUIRE(strcmp(canon, canon2) == 0, text);
     dds_compiled_query *again = NULL;
