@@ -95,9 +95,8 @@ dds_entry_result dds_cache_entry_decode(const uint8_t key[DDS_SHA256_BYTES], con
         return refuse(DDS_ENTRY_CORRUPT, msg, msg_cap, "not a cache entry (no magic)");
     uint32_t version = get32(file + 8);
     if (version != DDS_CACHE_FORMAT)
-        return refuse(DDS_ENTRY_VERSION, msg, msg_cap,
-                      "format version %lu, this library reads %d", (unsigned long)version,
-                      DDS_CACHE_FORMAT);
+        return refuse(DDS_ENTRY_VERSION, msg, msg_cap, "format version %lu, this library reads %d",
+                      (unsigned long)version, DDS_CACHE_FORMAT);
     if (get32(file + 12) != DDS_CACHE_HEADER_BYTES || file_len < DDS_CACHE_HEADER_BYTES)
         return refuse(DDS_ENTRY_CORRUPT, msg, msg_cap, "the header is cut short (%zu bytes)",
                       file_len);
@@ -116,8 +115,8 @@ dds_entry_result dds_cache_entry_decode(const uint8_t key[DDS_SHA256_BYTES], con
                       (unsigned long)encoding);
     if (body_len > max_len)
         return refuse(DDS_ENTRY_TOO_LARGE, msg, msg_cap,
-                      "the body is %llu bytes, over the limit of %zu",
-                      (unsigned long long)body_len, max_len);
+                      "the body is %llu bytes, over the limit of %zu", (unsigned long long)body_len,
+                      max_len);
     char *out = malloc((size_t)body_len + 1);
     if (!out) return refuse(DDS_ENTRY_NOMEM, msg, msg_cap, "out of memory");
     const uint8_t *payload = file + DDS_CACHE_HEADER_BYTES;

@@ -19,15 +19,15 @@
 
 #include "sha256.h"
 
-#define DDS_CACHE_MAGIC "DDSCACHE"
-#define DDS_CACHE_FORMAT 1
+#define DDS_CACHE_MAGIC        "DDSCACHE"
+#define DDS_CACHE_FORMAT       1
 #define DDS_CACHE_HEADER_BYTES 88
 
 typedef enum {
     DDS_ENTRY_OK,
     DDS_ENTRY_NOMEM,
-    DDS_ENTRY_CORRUPT, /* not an entry: msg says which check failed */
-    DDS_ENTRY_VERSION, /* an entry of another format version */
+    DDS_ENTRY_CORRUPT,  /* not an entry: msg says which check failed */
+    DDS_ENTRY_VERSION,  /* an entry of another format version */
     DDS_ENTRY_TOO_LARGE /* a valid-looking entry whose body is over the caller's limit */
 } dds_entry_result;
 

@@ -21,7 +21,7 @@
 
 /* Scope: the first 16 bytes of SHA-256(this label, NUL, the API key), as 32 hex digits. */
 #define SCOPE_LABEL "ddstream chunk cache scope v1"
-#define KEY_LABEL "ddstream chunk cache key v1"
+#define KEY_LABEL   "ddstream chunk cache key v1"
 #define SCOPE_BYTES 16
 
 struct dds_chunk_cache {
@@ -78,8 +78,9 @@ static void write_cachedir_tag(const char *dir) {
     if (!path) return;
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd >= 0) {
-        static const char tag[] = "Signature: 8a477f597d28d172789f06886806bc55\n"
-                                  "# This file is a cache tag created by ddstream (chunk cache).\n";
+        static const char tag[] =
+            "Signature: 8a477f597d28d172789f06886806bc55\n"
+            "# This file is a cache tag created by ddstream (chunk cache).\n";
         ssize_t w = write(fd, tag, sizeof tag - 1);
         (void)w;
         close(fd);
@@ -127,6 +128,18 @@ dds_chunk_cache *dds_chunk_cache_new(const char *dir, const char *base_url, cons
         return NULL;
     }
     if (fresh) write_cachedir_tag(dir);
+    /* Kept absolute: the fetchers write long after open, and the process may chdir meanwhile. */
+    char cwd[4096];
+    char *abs_dir = dir[0] == '/' ? NULL : getcwd(cwd, sizeof cwd) ? join(cwd, dir) : NULL;
+    char *abs_scope = abs_dir ? join(abs_dir, scope_hex) : NULL;
+    if (abs_scope) {
+        free(c->dir);
+        free(c->scope_dir);
+        c->dir = abs_dir;
+        c->scope_dir = abs_scope;
+    } else {
+        free(abs_dir);
+    }
     return c;
 }
 

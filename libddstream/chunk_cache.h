@@ -37,8 +37,7 @@ dds_chunk_cache *dds_chunk_cache_new(const char *dir, const char *base_url, cons
 
 /* The stream's cache from its settings: *out NULL (and DDSTREAM_OK) when cache_dir is unset. */
 DDSTREAM_NODISCARD ddstream_status dds_chunk_cache_open(const dds_settings *s, dds_log *log,
-                                                        dds_chunk_cache **out,
-                                                        ddstream_error *err);
+                                                        dds_chunk_cache **out, ddstream_error *err);
 void dds_chunk_cache_free(dds_chunk_cache *c);
 
 /* The key of a request as sent: method ("GET"), path and query string, body (NULL for none). */

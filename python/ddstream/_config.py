@@ -215,7 +215,8 @@ class DDStreamConfig:
         max_batch_rows: the largest batch one chunk may make, in rows (buckets x series, about
             44 bytes each); past it the chunk fails with :class:`~ddstream.ProtocolError` before
             its batch is allocated (``None``: 10,000,000, about 440 MB).
-        cache_dir: a folder for the persistent chunk cache (``None``, the default: no cache).
+        cache_dir: a folder for the persistent chunk cache (``None``, the default: no cache;
+            ``~`` is expanded).
             Answers of chunks that have settled are kept there, and a stream asking for them
             again reads them without a request (docs/cache.md). Entries are scoped by a one-way
             hash of the API key. A folder that cannot be created or written is a
@@ -355,8 +356,8 @@ class DDStreamConfig:
             value = getattr(self, name)
             if value is None:
                 continue  # NULL: the library's default (environment, then built-in)
-            if name == "cache_dir" and isinstance(value, os.PathLike):
-                value = os.fspath(value)
+            if name == "cache_dir" and isinstance(value, (str, os.PathLike)):
+                value = os.path.expanduser(os.fspath(value))  # "~/..." as a shell reads it
             if not isinstance(value, str):
                 raise TypeError(f"DDStreamConfig.{name} must be a str or None, not "
                                 f"{type(value).__name__}")

@@ -232,12 +232,12 @@ static void write_bytes(const char *path, const void *data, size_t n) {
 static void test_keys_and_scopes(dds_log *log) {
     char *dir = path_in(root, "keys");
     ddstream_error err;
-    dds_chunk_cache *a = dds_chunk_cache_new(dir, "http://127.0.0.1:1", API_KEY, 1 << 20, 300, log,
-                                             &err);
-    dds_chunk_cache *b = dds_chunk_cache_new(dir, "http://127.0.0.1:1", OTHER_KEY, 1 << 20, 300,
-                                             log, &err);
-    dds_chunk_cache *c = dds_chunk_cache_new(dir, "http://127.0.0.1:2", API_KEY, 1 << 20, 300, log,
-                                             &err);
+    dds_chunk_cache *a =
+        dds_chunk_cache_new(dir, "http://127.0.0.1:1", API_KEY, 1 << 20, 300, log, &err);
+    dds_chunk_cache *b =
+        dds_chunk_cache_new(dir, "http://127.0.0.1:1", OTHER_KEY, 1 << 20, 300, log, &err);
+    dds_chunk_cache *c =
+        dds_chunk_cache_new(dir, "http://127.0.0.1:2", API_KEY, 1 << 20, 300, log, &err);
     CHECK(a && b && c);
     uint8_t k1[32], k2[32], k3[32], k4[32], k5[32], k6[32];
     dds_chunk_cache_key(a, "GET", "/api/v1/query?from=0&to=59&query=x", NULL, 0, k1);
@@ -248,7 +248,8 @@ static void test_keys_and_scopes(dds_log *log) {
     dds_chunk_cache_key(a, "POST", "/api/v1/query?from=0&to=59&query=x", "{}", 2, k6);
     const uint8_t *all[] = {k1, k2, k3, k4, k5, k6};
     for (int i = 0; i < 6; i++)
-        for (int j = i + 1; j < 6; j++) CHECK_MSG(memcmp(all[i], all[j], 32) != 0, "keys %d, %d", i, j);
+        for (int j = i + 1; j < 6; j++)
+            CHECK_MSG(memcmp(all[i], all[j], 32) != 0, "keys %d, %d", i, j);
     uint8_t again[32];
     dds_chunk_cache_key(a, "GET", "/api/v1/query?from=0&to=59&query=x", NULL, 0, again);
     CHECK(memcmp(again, k1, 32) == 0);
@@ -288,8 +289,8 @@ static void test_keys_and_scopes(dds_log *log) {
 static void test_bad_entries(dds_log *log, captured *cap) {
     char *dir = path_in(root, "bad");
     ddstream_error err;
-    dds_chunk_cache *c = dds_chunk_cache_new(dir, "http://127.0.0.1:1", API_KEY, 1 << 20, 300, log,
-                                             &err);
+    dds_chunk_cache *c =
+        dds_chunk_cache_new(dir, "http://127.0.0.1:1", API_KEY, 1 << 20, 300, log, &err);
     CHECK(c != NULL);
     uint8_t key[32];
     dds_chunk_cache_key(c, "GET", "/q?bad", NULL, 0, key);
@@ -342,8 +343,8 @@ static void test_eviction(dds_log *log) {
     char *dir = path_in(root, "lru");
     ddstream_error err;
     /* Ten entries of ~1000 bytes (incompressible, so their size is known). */
-    dds_chunk_cache *c = dds_chunk_cache_new(dir, "http://127.0.0.1:1", API_KEY, 1 << 30, 300, log,
-                                             &err);
+    dds_chunk_cache *c =
+        dds_chunk_cache_new(dir, "http://127.0.0.1:1", API_KEY, 1 << 30, 300, log, &err);
     CHECK(c != NULL);
     uint8_t keys[10][32];
     char *paths[10];
@@ -446,7 +447,7 @@ static void test_eviction(dds_log *log) {
 /* ---- many writers at once ---- */
 
 #define SHARED_KEYS 8
-#define ROUNDS 60
+#define ROUNDS      60
 
 typedef struct worker {
     dds_chunk_cache *c;
@@ -486,8 +487,8 @@ static void *hammer(void *arg) {
 
 static int run_threads(const char *dir, dds_log *log, int nthreads, int *hits) {
     ddstream_error err;
-    dds_chunk_cache *c = dds_chunk_cache_new(dir, "http://127.0.0.1:1", API_KEY, 1 << 30, 300, log,
-                                             &err);
+    dds_chunk_cache *c =
+        dds_chunk_cache_new(dir, "http://127.0.0.1:1", API_KEY, 1 << 30, 300, log, &err);
     if (!c) return -1;
     worker w[16];
     pthread_t t[16];
@@ -534,8 +535,8 @@ static void test_concurrency(dds_log *log, captured *cap) {
     CHECK_INT(cap->warns, warns); /* no torn entry was ever read */
     /* Every entry left is whole and valid, and no temporary file is left behind. */
     ddstream_error err;
-    dds_chunk_cache *c = dds_chunk_cache_new(dir, "http://127.0.0.1:1", API_KEY, 1 << 30, 300, log,
-                                             &err);
+    dds_chunk_cache *c =
+        dds_chunk_cache_new(dir, "http://127.0.0.1:1", API_KEY, 1 << 30, 300, log, &err);
     char expect[8000];
     for (int k = 0; k < SHARED_KEYS; k++) {
         char pq[32];
@@ -559,6 +560,28 @@ static void test_concurrency(dds_log *log, captured *cap) {
     free(dir);
 }
 
+/* A relative cache_dir means the folder it named at open, even after the process moves. */
+static void test_relative_folder(dds_log *log) {
+    char cwd[512];
+    CHECK(getcwd(cwd, sizeof cwd) != NULL);
+    CHECK(chdir(root) == 0);
+    ddstream_error err;
+    dds_chunk_cache *c =
+        dds_chunk_cache_new("relative", "http://127.0.0.1:1", API_KEY, 1 << 20, 300, log, &err);
+    CHECK(c != NULL);
+    CHECK(chdir("/") == 0);
+    uint8_t key[32];
+    dds_chunk_cache_key(c, "GET", "/rel", NULL, 0, key);
+    dds_chunk_cache_store(c, key, "{}", 2);
+    char *dir = path_in(root, "relative");
+    char *path = entry_file(dir, API_KEY, key);
+    CHECK_INT(file_size(path), DDS_CACHE_HEADER_BYTES + 2);
+    free(path);
+    free(dir);
+    dds_chunk_cache_free(c);
+    CHECK(chdir(cwd) == 0);
+}
+
 static void test_unusable_folder(dds_log *log) {
     /* A folder under a plain file cannot be made, even by root. */
     char *file = path_in(root, "plain-file");
@@ -566,8 +589,8 @@ static void test_unusable_folder(dds_log *log) {
     char *dir = path_in(file, "cache");
     ddstream_error err;
     memset(&err, 0, sizeof err);
-    dds_chunk_cache *c = dds_chunk_cache_new(dir, "http://127.0.0.1:1", API_KEY, 1 << 20, 300, log,
-                                             &err);
+    dds_chunk_cache *c =
+        dds_chunk_cache_new(dir, "http://127.0.0.1:1", API_KEY, 1 << 20, 300, log, &err);
     CHECK(c == NULL);
     CHECK_INT(err.status, DDSTREAM_E_CONFIG);
     CHECK_CONTAINS(err.message, "cache_dir");
@@ -620,6 +643,7 @@ int main(void) {
     test_bad_entries(&log, &cap);
     test_eviction(&log);
     test_concurrency(&log, &cap);
+    test_relative_folder(&log);
     test_unusable_folder(&log);
 
     dds_log_destroy(&log);

@@ -104,6 +104,8 @@ def test_to_native_fills_every_field() -> None:
     # A path object is a path.
     c = make_config(cache_dir=Path("some") / "folder").to_native().ptr
     assert ffi.string(c.cache_dir).decode() == str(Path("some") / "folder")
+    c = make_config(cache_dir="~/ddstream-cache").to_native().ptr
+    assert ffi.string(c.cache_dir).decode() == str(Path.home() / "ddstream-cache")
 
 
 def test_to_native_keeps_library_defaults_for_none() -> None:
