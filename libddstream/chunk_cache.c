@@ -306,8 +306,11 @@ static void store_file(dds_chunk_cache *c, const uint8_t key[DDS_SHA256_BYTES], 
     }
     int fd = mkstemp(tmp); /* unique in the folder, mode 0600 */
     if (fd < 0) {
-        /* The scope folder may have been removed (ddstream cache clear): make it again. */
-        if (errno == ENOENT && make_dirs(c->scope_dir) == 0) fd = mkstemp(tmp);
+        /* The folder may have been removed while the stream ran (rm -rf): make it again. */
+        if (errno == ENOENT && make_dirs(c->scope_dir) == 0) {
+            memcpy(tmp + strlen(tmp) - 6, "XXXXXX", 6); /* a failed mkstemp may leave it changed */
+            fd = mkstemp(tmp);
+        }
         if (fd < 0) {
             dds_logf(c->log, DDSTREAM_LOG_WARN, "chunk cache: cannot create a file in %s: %s",
                      c->scope_dir, strerror(errno));
