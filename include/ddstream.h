@@ -250,15 +250,21 @@ typedef struct ddstream_config {
                                        handle), after its threads have stopped, on the thread that
                                        closes it. Not called when ddstream_open fails, nor by
                                        ddstream_validate */
-    int64_t max_chunks;     /* largest plan accepted, in chunks (requests); 0 (default):
+    int64_t max_chunks;           /* largest plan accepted, in chunks (requests); 0 (default):
                                        1000000, about 26 days of requests at Datadog's published
                                        default of 1600 query requests/hour. A longer plan is
                                        DDSTREAM_E_CONFIG up front: raise chunk_seconds or the
                                        granularity, shorten the range, or raise this */
-    int64_t max_batch_rows; /* largest batch one chunk may make, in rows (buckets x
+    int64_t max_batch_rows;       /* largest batch one chunk may make, in rows (buckets x
                                        series, ~44 bytes each); 0 (default): 10000000 (~440 MB).
                                        A chunk past it fails with DDSTREAM_E_PROTOCOL before its
                                        batch is allocated, as max_body_bytes bounds the answer */
+    const char *cache_dir;        /* NULL (default): no cache. A folder for the persistent chunk
+                                       cache (created, mode 0700): see CHUNK CACHE below */
+    int64_t cache_max_bytes;      /* bound of the cache folder's entries, least recently used
+                                       evicted first; 0 (default): 1 GiB */
+    int64_t cache_settle_seconds; /* only chunks that ended at least this long ago are stored
+                                       (Datadog fills its last buckets in late); 0 (default): 300 */
 } ddstream_config;
 
 /* One chunk of the plan: buckets with start in [start, end), epoch seconds, aligned to granularity. */
@@ -357,6 +363,52 @@ DDSTREAM_API DDSTREAM_NODISCARD ddstream_status
 ddstream_validate_wait(ddstream_validation *validation, int64_t timeout_ms, ddstream_error *err);
 DDSTREAM_API void ddstream_validate_cancel(ddstream_validation *validation);
 DDSTREAM_API void ddstream_validate_free(ddstream_validation *validation);
+
+/*
+ * CHUNK CACHE (config.cache_dir)
+ *   With cache_dir set, a stream keeps each answer whose chunk has settled (ended at least
+ *   cache_settle_seconds ago) on disk, and a later stream asking the same request reads it from
+ *   there: no request is sent, no request gate or rate-limit budget is consulted, and the batches,
+ *   progress and Arrow output are those of a fetched stream. Later parts of a stream, and the
+ *   halves of a chunk Datadog answered coarsely, are separate requests and separate entries.
+ *   - Key: SHA-256 over the request as sent: the base URL (as checked, see base_url), the method,
+ *     the path and query string (query, rollups, granularity, from/to of the chunk), the request
+ *     body if any, and the scope below. Whatever changes an answer changes the key.
+ *   - Scope: the entries of one API key live in <cache_dir>/<scope>/, scope being 32 hex digits of
+ *     SHA-256("ddstream chunk cache scope v1", NUL, API key). The key is never stored; a stream
+ *     with another API key (another organisation) finds nothing of this one's. The application key
+ *     is not part of the scope.
+ *   - Entry: <cache_dir>/<scope>/<64 hex digits of the key>: an 88-byte header (magic "DDSCACHE",
+ *     format version 1, header length, the key, decoded and stored lengths, time written, CRC-32
+ *     of the answer, encoding, CRC-32 of the header; little-endian) and the answer, raw-deflated
+ *     (or as it came when that is smaller). Written to a temporary file in the same folder and
+ *     renamed into place, so a reader sees a whole entry or none, with any number of threads and
+ *     processes sharing the folder (no lock is taken). Every read checks the entry: an empty,
+ *     truncated, corrupt or other-version file is a miss, logged at WARN, and the fetched answer
+ *     replaces it. A hit sets the entry's modification time (its last use).
+ *   - Size: after writes, when a stream's running estimate of the folder passes cache_max_bytes
+ *     (and at its first write, and every 256 writes), the folder is scanned and the least recently
+ *     used entries are deleted down to 90 % of it. Other processes writing at the same time may
+ *     take it past the bound until their next scan.
+ *   - Errors: a cache_dir that cannot be created or written makes ddstream_open fail with
+ *     DDSTREAM_E_CONFIG naming it; a failure to write one entry later is logged at WARN and the
+ *     stream goes on. ddstream_config_validate and ddstream_validate do not touch the folder.
+ *   Only files named as above are ever deleted, and a CACHEDIR.TAG is written into a new folder.
+ */
+
+/*
+ * The cache folder as a whole: with max_bytes >= 0, delete least recently used entries until
+ * those left total at most max_bytes (0: every entry); with max_bytes < 0, only count. *entries
+ * and *bytes (NULL allowed) receive the entries left and their size. A folder that does not exist
+ * is an empty cache. Safe while streams and other processes use the folder. Thread-safe.
+ * Returns DDSTREAM_OK, DDSTREAM_E_INVALID_ARGUMENT (cache_dir NULL or empty) or
+ * DDSTREAM_E_CONFIG (the folder cannot be read, err says why).
+ */
+DDSTREAM_API DDSTREAM_NODISCARD ddstream_status ddstream_cache_prune(const char *cache_dir,
+                                                                     int64_t max_bytes,
+                                                                     int64_t *entries,
+                                                                     int64_t *bytes,
+                                                                     ddstream_error *err);
 
 /*
  * Open a stream over cfg's plan. Validates cfg first (no network I/O for a bad config). With

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "assemble.h"
+#include "chunk_cache.h"
 #include "error.h"
 #include "parse.h"
 
@@ -28,9 +29,10 @@ static ddstream_status read_answer(void *arg, char *data, size_t len, ddstream_e
     return dds_error_set(err, st, "%s", msg);
 }
 
-static ddstream_status fetch_response(dds_http *http, const dds_settings *s, dds_log *log,
-                                      const char *escaped_query, int64_t start, int64_t end,
-                                      int depth, dds_response *out, ddstream_error *err) {
+static ddstream_status fetch_response(dds_http *http, dds_chunk_cache *cache, const dds_settings *s,
+                                      dds_log *log, const char *escaped_query, int64_t start,
+                                      int64_t end, int depth, dds_response *out,
+                                      ddstream_error *err) {
     size_t plen = strlen(escaped_query) + 96;
     char *path_query = malloc(plen);
     if (!path_query) return dds_error_set(err, DDSTREAM_E_NOMEM, "out of memory");
@@ -38,7 +40,8 @@ static ddstream_status fetch_response(dds_http *http, const dds_settings *s, dds
     snprintf(path_query, plen, "/api/v1/query?from=%" PRId64 "&to=%" PRId64 "&query=%s", start,
              end - 1, escaped_query);
     read_target target = {http, out};
-    ddstream_status st = dds_http_get_read(http, path_query, 1, read_answer, &target, err);
+    ddstream_status st =
+        dds_cache_get_read(cache, http, path_query, 1, end, read_answer, &target, err);
     free(path_query);
     if (st != DDSTREAM_OK) return st;
 
@@ -57,10 +60,10 @@ static ddstream_status fetch_response(dds_http *http, const dds_settings *s, dds
              "Datadog answered [%" PRId64 ", %" PRId64 ") at %" PRId64 " s instead of %" PRId64
              " s: asking again in two halves",
              start, end, coarse, g);
-    st = fetch_response(http, s, log, escaped_query, start, mid, depth + 1, out, err);
+    st = fetch_response(http, cache, s, log, escaped_query, start, mid, depth + 1, out, err);
     if (st != DDSTREAM_OK) return st;
     dds_response second = {0};
-    st = fetch_response(http, s, log, escaped_query, mid, end, depth + 1, &second, err);
+    st = fetch_response(http, cache, s, log, escaped_query, mid, end, depth + 1, &second, err);
     if (st == DDSTREAM_OK) {
         st = dds_response_append(out, &second);
         if (st != DDSTREAM_OK) dds_error_set(err, st, "out of memory joining split answers");
@@ -70,14 +73,14 @@ static ddstream_status fetch_response(dds_http *http, const dds_settings *s, dds
     return st;
 }
 
-ddstream_status dds_fetch_chunk(dds_http *http, const dds_settings *s, dds_log *log,
-                                const char *rollup_query, int64_t start, int64_t end,
+ddstream_status dds_fetch_chunk(dds_http *http, dds_chunk_cache *cache, const dds_settings *s,
+                                dds_log *log, const char *rollup_query, int64_t start, int64_t end,
                                 ddstream_batch **out, ddstream_error *err) {
     *out = NULL;
     char *escaped = dds_http_escape(http, rollup_query);
     if (!escaped) return dds_error_set(err, DDSTREAM_E_NOMEM, "out of memory escaping the query");
     dds_response resp = {0};
-    ddstream_status st = fetch_response(http, s, log, escaped, start, end, 0, &resp, err);
+    ddstream_status st = fetch_response(http, cache, s, log, escaped, start, end, 0, &resp, err);
     free(escaped);
     if (st == DDSTREAM_OK) {
         char msg[400];

@@ -2,6 +2,7 @@
 #ifndef DDSTREAM_CHUNK_FETCH_H
 #define DDSTREAM_CHUNK_FETCH_H
 
+#include "chunk_cache.h"
 #include "config.h"
 #include "ddstream.h"
 #include "fetch.h"
@@ -12,10 +13,12 @@
  * and assemble its batch. When Datadog answers at a coarser interval than asked, the chunk is
  * split in halves and each half asked again, so granularities are never mixed; a single bucket
  * answered coarsely is a DDSTREAM_E_PROTOCOL error. On error err names the chunk and the cause.
+ * Every request goes through cache (NULL: none), which answers settled requests it has stored.
  */
-DDSTREAM_NODISCARD ddstream_status dds_fetch_chunk(dds_http *http, const dds_settings *s,
-                                                   dds_log *log, const char *rollup_query,
-                                                   int64_t start, int64_t end, ddstream_batch **out,
+DDSTREAM_NODISCARD ddstream_status dds_fetch_chunk(dds_http *http, dds_chunk_cache *cache,
+                                                   const dds_settings *s, dds_log *log,
+                                                   const char *rollup_query, int64_t start,
+                                                   int64_t end, ddstream_batch **out,
                                                    ddstream_error *err);
 
 #endif

@@ -54,7 +54,8 @@ DDSTREAM_API void ddstream_config_init(ddstream_config *cfg) {
 static const size_t config_layout_ends[] = {
     offsetof(ddstream_config, max_chunks),     /* 0.1.0: up to request_gate_release */
     offsetof(ddstream_config, max_batch_rows), /* + max_chunks */
-    sizeof(ddstream_config),                   /* + max_batch_rows: this library's layout */
+    offsetof(ddstream_config, cache_dir),      /* + max_batch_rows */
+    sizeof(ddstream_config),                   /* + cache_*: this library's layout */
 };
 
 ddstream_status dds_config_read(const ddstream_config *cfg, ddstream_config *out,
@@ -99,6 +100,7 @@ void dds_settings_free(dds_settings *s) {
     free(s->query);
     free(s->ca_bundle);
     free(s->resume_token);
+    free(s->cache_dir);
     memset(s, 0, sizeof *s);
 }
 
@@ -159,6 +161,14 @@ static ddstream_status check_numbers(const ddstream_config *c, ddstream_error *e
     if (c->max_batch_rows < 0)
         return CONFIG_ERR("max_batch_rows must be 0 (the default, %lld) or positive, got %lld",
                           (long long)DDS_DEFAULT_MAX_BATCH_ROWS, (long long)c->max_batch_rows);
+    if (c->cache_dir && !*c->cache_dir)
+        return CONFIG_ERR("cache_dir is an empty path (NULL turns the cache off)");
+    if (c->cache_max_bytes < 0)
+        return CONFIG_ERR("cache_max_bytes must be 0 (the default, 1 GiB) or positive, got %lld",
+                          (long long)c->cache_max_bytes);
+    if (c->cache_settle_seconds < 0)
+        return CONFIG_ERR("cache_settle_seconds must be 0 (the default, 300) or positive, got %lld",
+                          (long long)c->cache_settle_seconds);
     return DDSTREAM_OK;
 }
 
@@ -244,8 +254,10 @@ ddstream_status dds_settings_load(const ddstream_config *cfg_in, dds_settings *o
     /* Unset: $SSL_CERT_FILE, libcurl's own store, or the distribution's (ca_store.h). */
     out->ca_bundle = c->ca_bundle ? strdup(c->ca_bundle) : dds_ca_store_default();
     out->resume_token = dup_or_null(c->resume_token);
+    out->cache_dir = dup_or_null(c->cache_dir);
     if (!out->api_key || !out->app_key || !out->site || !out->base_url || !out->query ||
-        (c->ca_bundle && !out->ca_bundle) || (c->resume_token && !out->resume_token)) {
+        (c->ca_bundle && !out->ca_bundle) || (c->resume_token && !out->resume_token) ||
+        (c->cache_dir && !out->cache_dir)) {
         dds_settings_free(out);
         return dds_error_set(err, DDSTREAM_E_NOMEM, "out of memory copying the config");
     }
@@ -276,6 +288,9 @@ ddstream_status dds_settings_load(const ddstream_config *cfg_in, dds_settings *o
     out->grouped = dds_query_is_grouped(out->query);
     out->max_chunks = c->max_chunks ? c->max_chunks : DDS_DEFAULT_MAX_CHUNKS;
     out->max_batch_rows = c->max_batch_rows ? c->max_batch_rows : DDS_DEFAULT_MAX_BATCH_ROWS;
+    out->cache_max_bytes = c->cache_max_bytes ? c->cache_max_bytes : DDS_DEFAULT_CACHE_MAX_BYTES;
+    out->cache_settle_s =
+        c->cache_settle_seconds ? c->cache_settle_seconds : DDS_DEFAULT_CACHE_SETTLE_S;
     return DDSTREAM_OK;
 }
 

@@ -20,6 +20,12 @@
  * of 6,666 series fits; a small answer naming 20,000 empty series (30 million rows, 1.3 GB) not. */
 #define DDS_DEFAULT_MAX_BATCH_ROWS INT64_C(10000000)
 
+/* Defaults of config.cache_max_bytes and config.cache_settle_seconds (chunk_cache.c): a gibibyte
+ * holds a 30-day export of a few hundred metrics at 60 s; Datadog fills a chunk's last buckets in
+ * for a minute or two after they end, and five minutes leaves a margin. */
+#define DDS_DEFAULT_CACHE_MAX_BYTES (INT64_C(1) << 30)
+#define DDS_DEFAULT_CACHE_SETTLE_S  INT64_C(300)
+
 /* A validated, owned copy of a ddstream_config with every default resolved. */
 typedef struct dds_settings {
     char *api_key;
@@ -40,9 +46,12 @@ typedef struct dds_settings {
     ddstream_request_gate_fn request_gate; /* NULL: none (borrowed, like log_fn) */
     void *request_gate_data;
     void (*request_gate_release)(void *request_gate_data);
-    int grouped;            /* the query has a top-level "by {...}" clause */
-    int64_t max_chunks;     /* config.max_chunks, 0 resolved to DDS_DEFAULT_MAX_CHUNKS */
-    int64_t max_batch_rows; /* config.max_batch_rows, 0 resolved to DDS_DEFAULT_MAX_BATCH_ROWS */
+    int grouped;             /* the query has a top-level "by {...}" clause */
+    int64_t max_chunks;      /* config.max_chunks, 0 resolved to DDS_DEFAULT_MAX_CHUNKS */
+    int64_t max_batch_rows;  /* config.max_batch_rows, 0 resolved to DDS_DEFAULT_MAX_BATCH_ROWS */
+    char *cache_dir;         /* NULL: no chunk cache */
+    int64_t cache_max_bytes; /* 0 resolved to 1 GiB (chunk_cache.h) */
+    int64_t cache_settle_s;  /* 0 resolved to 300 s (chunk_cache.h) */
 } dds_settings;
 
 /*

@@ -1,5 +1,5 @@
 /* inflate.c — compressed answer bodies to plain bytes with libdeflate (see inflate.h for why).
- * The only file that includes libdeflate.h. */
+ * With cache_entry.c (the chunk cache's entries), the only file that includes libdeflate.h. */
 #include "inflate.h"
 
 #include "bigalloc.h"

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "cancel.h"
+#include "chunk_cache.h"
 #include "chunk_fetch.h"
 #include "config.h"
 #include "ddstream.h"
@@ -65,6 +66,7 @@ struct ddstream_stream {
     fetcher *fetchers;
     size_t nfetchers;
     char *rollup_query;
+    dds_chunk_cache *cache; /* NULL: no cache_dir; shared by the fetchers (chunk_cache.h) */
 
     pthread_mutex_t mu;
     pthread_cond_t work_cv;  /* idle fetchers wait here for a chunk to claim */
@@ -235,8 +237,8 @@ static void *fetcher_main(void *arg) {
         dds_logf(&st->log, DDSTREAM_LOG_DEBUG,
                  "fetching chunk %zu of %zu [%" PRId64 ", %" PRId64 ")", idx + 1, st->plan.count,
                  c.start, c.end);
-        ddstream_status rc = dds_fetch_chunk(f->http, &st->s, &st->log, st->rollup_query, c.start,
-                                             c.end, &batch, &err);
+        ddstream_status rc = dds_fetch_chunk(f->http, st->cache, &st->s, &st->log, st->rollup_query,
+                                             c.start, c.end, &batch, &err);
 
         pthread_mutex_lock(&st->mu);
         st->fetching--;
@@ -321,6 +323,7 @@ DDSTREAM_API void ddstream_close(ddstream_stream *st) {
     }
     free(st->fetchers);
     free(st->rollup_query);
+    dds_chunk_cache_free(st->cache);
     pthread_cond_destroy(&st->work_cv);
     pthread_cond_destroy(&st->ready_cv);
     pthread_mutex_destroy(&st->mu);
@@ -397,6 +400,8 @@ DDSTREAM_API ddstream_status ddstream_open(const ddstream_config *cfg, ddstream_
     st->nfetchers = in_flight < st->plan.count ? in_flight : (st->plan.count ? st->plan.count : 1);
     st->slots = calloc(st->wcap, sizeof *st->slots);
     st->fetchers = calloc(st->nfetchers, sizeof *st->fetchers);
+    rc = dds_chunk_cache_open(&st->s, &st->log, &st->cache, err);
+    if (rc != DDSTREAM_OK) goto fail;
     st->rollup_query = dds_rollup_query(st->s.query, st->s.granularity);
     if (!st->slots || !st->fetchers || !st->rollup_query) {
         rc = dds_error_set(err, DDSTREAM_E_NOMEM, "out of memory creating the stream");

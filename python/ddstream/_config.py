@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from ._lib import ffi, lib
@@ -43,11 +44,23 @@ _DEFAULTS: dict[str, Any] = {
     "resume_token": None,
     "max_chunks": None,
     "max_batch_rows": None,
+    "cache_dir": None,
+    "cache_max_bytes": None,
+    "cache_settle": None,
     # New fields go here, in DDStreamConfig's annotations, its __init__ and StreamOptions too
     # (tests/python/test_config.py checks the four lists agree).
 }
 
-_STRING_FIELDS = ("api_key", "app_key", "site", "base_url", "query", "ca_bundle", "resume_token")
+_STRING_FIELDS = (
+    "api_key",
+    "app_key",
+    "site",
+    "base_url",
+    "query",
+    "ca_bundle",
+    "resume_token",
+    "cache_dir",
+)
 _INT_FIELDS = (
     "range_start",
     "range_end",
@@ -67,7 +80,11 @@ _INT_FIELDS = (
     "start_chunk",
     "max_chunks",
     "max_batch_rows",
+    "cache_max_bytes",
+    "cache_settle",
 )
+# Python names that differ from the C field's.
+_NATIVE_NAMES = {"cache_settle": "cache_settle_seconds"}
 _BOOL_FIELDS = ("enable_prefetch", "allow_insecure_http")
 _SECRET_FIELDS = ("api_key", "app_key")
 
@@ -119,6 +136,9 @@ class StreamOptions(TypedDict, total=False):
     resume_token: str | None
     max_chunks: int | None
     max_batch_rows: int | None
+    cache_dir: str | os.PathLike[str] | None
+    cache_max_bytes: int | None
+    cache_settle: int | None
 
 
 class ConfigOptions(StreamOptions, total=False):
@@ -195,6 +215,16 @@ class DDStreamConfig:
         max_batch_rows: the largest batch one chunk may make, in rows (buckets x series, about
             44 bytes each); past it the chunk fails with :class:`~ddstream.ProtocolError` before
             its batch is allocated (``None``: 10,000,000, about 440 MB).
+        cache_dir: a folder for the persistent chunk cache (``None``, the default: no cache;
+            ``~`` is expanded).
+            Answers of chunks that have settled are kept there, and a stream asking for them
+            again reads them without a request (docs/cache.md). Entries are scoped by a one-way
+            hash of the API key. A folder that cannot be created or written is a
+            :class:`~ddstream.ConfigError` when the stream opens.
+        cache_max_bytes: the cache folder's bound; least recently used entries go first
+            (``None``: 1 GiB).
+        cache_settle: only chunks that ended at least this many seconds ago are stored, as
+            Datadog fills its last buckets in late (``None``: 300).
 
     Every field is a keyword of the constructor and an attribute, both annotated, so a type
     checker reports a misspelled name or a value of the wrong type. At run time a misspelled
@@ -232,6 +262,9 @@ class DDStreamConfig:
     resume_token: str | None
     max_chunks: int | None
     max_batch_rows: int | None
+    cache_dir: str | os.PathLike[str] | None
+    cache_max_bytes: int | None
+    cache_settle: int | None
 
     def __init__(
         self,
@@ -264,6 +297,9 @@ class DDStreamConfig:
         resume_token: str | None = None,
         max_chunks: int | None = None,
         max_batch_rows: int | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
+        cache_max_bytes: int | None = None,
+        cache_settle: int | None = None,
     ) -> None:
         # The defaults above are _DEFAULTS' (a test checks): locals() holds exactly the fields.
         values = locals()
@@ -320,6 +356,8 @@ class DDStreamConfig:
             value = getattr(self, name)
             if value is None:
                 continue  # NULL: the library's default (environment, then built-in)
+            if name == "cache_dir" and isinstance(value, (str, os.PathLike)):
+                value = os.path.expanduser(os.fspath(value))  # "~/..." as a shell reads it
             if not isinstance(value, str):
                 raise TypeError(f"DDStreamConfig.{name} must be a str or None, not "
                                 f"{type(value).__name__}")
@@ -335,7 +373,7 @@ class DDStreamConfig:
                 continue  # keep ddstream_config_init's default
             number = _as_int(name, value)
             try:
-                setattr(ptr, name, number)
+                setattr(ptr, _NATIVE_NAMES.get(name, name), number)
             except OverflowError:
                 raise ConfigError(f"{name}: {number} is out of range",
                                   status=STATUS_E_CONFIG) from None

@@ -4,12 +4,19 @@
         --format parquet -o cpu.parquet
     ddstream validate
     ddstream demo
+    ddstream cache info                                           # the chunk cache, docs/cache.md
     ddstream export queries.txt --to-parquet out/ --workers 4    # ddstream.dask, docs/dask.md
 
 Credentials and the site come from the environment, as with Datadog's official clients:
 ``DD_API_KEY``, ``DD_APP_KEY``, ``DD_SITE`` (or ``--site``); ``DDSTREAM_BASE_URL`` (or
 ``--base-url``) points at a proxy or a fake server. Keys are never accepted as arguments (they
 would show in the process list and in shell history).
+
+``query`` keeps the answers of settled chunks in a cache folder, ``$XDG_CACHE_HOME/ddstream``
+(else ``~/.cache/ddstream``), so that running it again over the same range sends no request:
+``--cache-dir`` names another folder, ``--no-cache`` turns it off, and ``ddstream cache
+info|clear|prune`` looks after it. A default folder that cannot be used is a warning (the query
+runs without the cache); a ``--cache-dir`` that cannot be used is an error.
 
 Exit codes say what failed: 0 ok, 1 other error, 2 usage or configuration, 3 authentication,
 4 rate limit, 5 network, timeout or server error, 6 query rejected, 7 unexpected answer,
@@ -114,6 +121,7 @@ def _query(args: argparse.Namespace) -> int:
     cfg.chunk_seconds = args.chunk_seconds
     cfg.max_chunks = args.max_chunks
     cfg.max_batch_rows = args.max_batch_rows
+    cfg.cache_dir = _cache_dir_for(args)
     fmt = args.format
     if fmt == "parquet" and args.output in (None, "-"):
         raise UsageError("--format parquet needs -o FILE (Parquet cannot stream to a pipe)")
@@ -130,6 +138,58 @@ def _query(args: argparse.Namespace) -> int:
             _export_arrow(stream, fmt, args.output, progress)
         progress.finish()
     return EXIT_OK
+
+
+def _cache_dir_for(args: argparse.Namespace) -> str | None:
+    """The query's cache folder: none with --no-cache, --cache-dir as given (the library says
+    why it cannot be used), else the default folder, or none with a warning if that fails."""
+    if args.no_cache:
+        return None
+    if args.cache_dir is not None:
+        return str(args.cache_dir)
+    from ._cache import default_cache_dir
+
+    folder = default_cache_dir()
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        usable = os.access(folder, os.W_OK | os.X_OK)
+        reason = "not writable"
+    except OSError as exc:
+        usable, reason = False, exc.strerror or type(exc).__name__
+    if not usable:
+        logging.getLogger("ddstream").warning(
+            "the cache folder %s cannot be used (%s): running without the cache "
+            "(--cache-dir names another folder, --no-cache silences this)", folder, reason)
+        return None
+    return str(folder)
+
+
+def _cache(args: argparse.Namespace) -> int:
+    from ._cache import cache_usage, default_cache_dir, prune_cache
+
+    folder = args.cache_dir if args.cache_dir is not None else str(default_cache_dir())
+    before = cache_usage(folder)
+    if args.action == "info":
+        print(f"cache folder: {folder}")
+        print(f"entries: {before.entries}")
+        print(f"size: {before.bytes} bytes ({before.bytes / 2**20:.1f} MiB)")
+        return EXIT_OK
+    if args.max_bytes is not None and args.action == "clear":
+        raise UsageError("--max-bytes goes with prune, not clear")
+    if args.max_bytes is not None and args.max_bytes < 0:
+        raise UsageError(f"--max-bytes must be 0 or positive, got {args.max_bytes}")
+    limit = 0 if args.action == "clear" else args.max_bytes
+    if limit is None:
+        limit = _DEFAULT_CACHE_MAX_BYTES
+    after = prune_cache(folder, limit)
+    print(f"removed {max(before.entries - after.entries, 0)} entries "
+          f"({max(before.bytes - after.bytes, 0)} bytes); {after.entries} entries "
+          f"({after.bytes} bytes) left in {folder}")
+    return EXIT_OK
+
+
+# The library's default cache_max_bytes (ddstream.h): what `cache prune` keeps by default.
+_DEFAULT_CACHE_MAX_BYTES = 1 << 30
 
 
 def _export_text(stream: DDStream[AnyBatch], fmt: str, path: str | None, progress: Progress,
@@ -219,6 +279,11 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--format", choices=FORMATS, default="csv")
     q.add_argument("-o", "--output", help="file to write (default stdout)")
     q.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    q.add_argument("--cache-dir", metavar="DIR",
+                   help="keep settled chunks' answers in DIR and read them from there next time "
+                        "(default $XDG_CACHE_HOME/ddstream, else ~/.cache/ddstream)")
+    q.add_argument("--no-cache", action="store_true",
+                   help="neither read nor write the chunk cache")
     q.set_defaults(run=_query)
 
     v = sub.add_parser("validate", parents=[common],
@@ -245,6 +310,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --workers: partitions each worker reads at once (default 2)")
     e.add_argument("-q", "--quiet", action="store_true", help="no summary line")
     e.set_defaults(run=_export)
+
+    c = sub.add_parser("cache", help="the chunk cache: info, clear, prune")
+    c.add_argument("action", choices=["info", "clear", "prune"],
+                   help="info: entries and size; clear: delete every entry; prune: delete the "
+                        "least recently used until --max-bytes are left")
+    c.add_argument("--cache-dir", metavar="DIR",
+                   help="the cache folder (default $XDG_CACHE_HOME/ddstream, else "
+                        "~/.cache/ddstream)")
+    c.add_argument("--max-bytes", type=int, default=None, metavar="N",
+                   help="prune: bytes to keep at most (default 1073741824, the query's bound)")
+    c.add_argument("--debug", action="store_true", help="tracebacks")
+    c.set_defaults(run=_cache)
 
     # Listed for --help only: main() hands `demo ...` to ddstream.demo with its own options.
     sub.add_parser("demo", help="stream a day from the built-in fake Datadog (or the real one)")

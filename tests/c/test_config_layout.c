@@ -128,6 +128,9 @@ int main(void) {
     plan_count(&now, &st, &err);
     CHECK_INT(st, DDSTREAM_E_CONFIG);
     CHECK_CONTAINS(err.message, "max_chunks (5)");
+    now.struct_size = offsetof(ddstream_config, cache_dir); /* + max_batch_rows */
+    plan_count(&now, &st, &err);
+    CHECK_INT(st, DDSTREAM_E_CONFIG);
     now.struct_size = sizeof now;
     plan_count(&now, &st, &err);
     CHECK_INT(st, DDSTREAM_E_CONFIG);

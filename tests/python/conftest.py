@@ -63,10 +63,13 @@ _ENV_VARS = ("DD_API_KEY", "DD_APP_KEY", "DD_SITE", "DDSTREAM_BASE_URL")
 
 
 @pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No test sees the developer's Datadog settings (nor sends their keys anywhere)."""
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """No test sees the developer's Datadog settings (nor sends their keys anywhere), and the
+    CLI's chunk cache (on by default, under $XDG_CACHE_HOME) is a fresh folder per test: no test
+    is answered from another's cache, nor writes into the developer's."""
     for name in _ENV_VARS:
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import pickle
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,7 +30,8 @@ def test_defaults() -> None:
     assert cfg.base_url is None
     assert cfg.allow_insecure_http is False
     for name in ("max_retries", "max_retry_wait_ms", "connect_timeout_ms",
-                 "request_timeout_ms", "max_body_bytes", "ca_bundle"):
+                 "request_timeout_ms", "max_body_bytes", "ca_bundle", "cache_dir",
+                 "cache_max_bytes", "cache_settle"):
         assert getattr(cfg, name) is None, name
 
 
@@ -78,6 +80,9 @@ def test_to_native_fills_every_field() -> None:
         max_body_bytes=4567,
         ca_bundle="bundle.pem",
         allow_insecure_http=True,
+        cache_dir="cache-folder",
+        cache_max_bytes=5678,
+        cache_settle=90,
     )
     native = cfg.to_native()
     c = native.ptr
@@ -94,6 +99,13 @@ def test_to_native_fills_every_field() -> None:
     assert (c.max_retries, c.max_retry_wait_ms, c.connect_timeout_ms) == (7, 1234, 2345)
     assert (c.request_timeout_ms, c.max_body_bytes, c.allow_insecure_http) == (3456, 4567, 1)
     assert c.log_fn == ffi.NULL
+    assert ffi.string(c.cache_dir).decode() == "cache-folder"
+    assert (c.cache_max_bytes, c.cache_settle_seconds) == (5678, 90)
+    # A path object is a path.
+    c = make_config(cache_dir=Path("some") / "folder").to_native().ptr
+    assert ffi.string(c.cache_dir).decode() == str(Path("some") / "folder")
+    c = make_config(cache_dir="~/ddstream-cache").to_native().ptr
+    assert ffi.string(c.cache_dir).decode() == str(Path.home() / "ddstream-cache")
 
 
 def test_to_native_keeps_library_defaults_for_none() -> None:
@@ -105,6 +117,8 @@ def test_to_native_keeps_library_defaults_for_none() -> None:
     assert c.connect_timeout_ms == 10000
     assert c.request_timeout_ms == 120000
     assert c.max_body_bytes == 256 * 1024 * 1024
+    assert c.cache_dir == ffi.NULL  # no cache unless asked for
+    assert (c.cache_max_bytes, c.cache_settle_seconds) == (0, 0)  # 1 GiB and 300 s
 
 
 def test_wrong_types_raise_type_error() -> None:
@@ -141,6 +155,9 @@ BAD_CONFIGS: list[tuple[str, dict[str, Any], str]] = [
     ("malformed base_url", {"base_url": "not a url"}, "base_url"),
     ("negative chunk_seconds", {"chunk_seconds": -1}, "chunk_seconds"),
     ("prefetch_chunks 0", {"prefetch_chunks": 0}, "prefetch_chunks"),
+    ("empty cache_dir", {"cache_dir": ""}, "cache_dir"),
+    ("negative cache_max_bytes", {"cache_max_bytes": -1}, "cache_max_bytes"),
+    ("negative cache_settle", {"cache_settle": -1}, "cache_settle_seconds"),
 ]
 
 
