@@ -194,8 +194,10 @@ ddstream_status dds_query_compile_all(const char *text, const dds_query_options 
     }
     if (depth) {
         char what[120];
-        snprintf(what, sizeof what, "'%c' is never closed", stack[depth - 1]);
-        return fail_at(err, text, where[depth - 1], what);
+        int brace = stack[depth - 1] == '{';
+        snprintf(what, sizeof what, "expected '%c' to close the %s opened at character %zu",
+                 brace ? '}' : ')', brace ? "scope" : "parenthesis", where[depth - 1] + 1);
+        return fail_at(err, text, len, what);
     }
     for (size_t k = 0; k < nparts; k++) {
         size_t a = starts[k], b = k + 1 < nparts ? starts[k + 1] - 1 : len;

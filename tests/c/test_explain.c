@@ -154,7 +154,9 @@ static void test_config_errors(void) {
     cfg.queries = items;
     cfg.query_count = 3;
     CHECK_INT(validate(&cfg, &err), DDSTREAM_E_CONFIG);
-    CHECK_CONTAINS(err.message, "queries[1]: at character 6:");
+    CHECK_CONTAINS(err.message,
+                   "queries[1]: at character 13: expected '}' to close the scope opened at "
+                   "character 6");
     items[1] = "avg:b{*}, avg:c{*}";
     CHECK_INT(validate(&cfg, &err), DDSTREAM_E_CONFIG);
     CHECK_CONTAINS(err.message, "queries[1] holds 2 queries");
@@ -175,7 +177,9 @@ static void test_config_errors(void) {
     base(&cfg);
     cfg.query = "avg:a{*}, avg:b{*";
     CHECK_INT(validate(&cfg, &err), DDSTREAM_E_CONFIG);
-    CHECK_CONTAINS(err.message, "query: at character 16:");
+    CHECK_CONTAINS(err.message,
+                   "query: at character 18: expected '}' to close the scope opened at "
+                   "character 16");
     cfg.query = NULL;
     CHECK_INT(validate(&cfg, &err), DDSTREAM_E_CONFIG);
     CHECK_CONTAINS(err.message, "query is empty");

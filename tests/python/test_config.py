@@ -135,7 +135,7 @@ BAD_CONFIGS: list[tuple[str, dict[str, Any], str]] = [
     ("zero granularity", {"granularity": 0}, "granularity"),
     ("negative granularity", {"granularity": -60}, "granularity"),
     ("unknown site", {"site": "datadoghq.example", "base_url": None}, "site"),
-    ("unclosed scope", {"query": "avg:system.cpu.user{host:a"}, "query: at character 20"),
+    ("unclosed scope", {"query": "avg:system.cpu.user{host:a"}, "query: at character 27"),
     ("empty query between commas", {"query": "avg:system.cpu.user{*},,avg:b{*}"}, "query"),
     ("insecure http", {"base_url": "http://example.com"}, "base_url"),
     ("malformed base_url", {"base_url": "not a url"}, "base_url"),

@@ -392,7 +392,9 @@ def test_resume_token_binds_the_query_list(fake: FakeDatadog) -> None:
 def test_config_errors_name_the_item(fake: FakeDatadog) -> None:
     with RawStream(fake, queries=["avg:a{*}", "avg:b{host:x"]) as s:
         assert s.status == STATUS_E_CONFIG
-        assert s.message.startswith("queries[1]: at character 6: '{' is never closed")
+        assert s.message.startswith(
+            "queries[1]: at character 13: expected '}' to close the scope opened at character 6"
+        )
     with RawStream(fake, queries=["avg:a{*}"], query="avg:b{*}") as s:
         assert s.status == STATUS_E_CONFIG
         assert "query and queries are both set" in s.message
