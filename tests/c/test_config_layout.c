@@ -128,17 +128,70 @@ int main(void) {
     plan_count(&now, &st, &err);
     CHECK_INT(st, DDSTREAM_E_CONFIG);
     CHECK_CONTAINS(err.message, "max_chunks (5)");
-    now.struct_size = offsetof(ddstream_config, cache_dir); /* + max_batch_rows */
+    now.struct_size = offsetof(ddstream_config, queries); /* + max_batch_rows */
     plan_count(&now, &st, &err);
     CHECK_INT(st, DDSTREAM_E_CONFIG);
     now.struct_size = sizeof now;
     plan_count(&now, &st, &err);
     CHECK_INT(st, DDSTREAM_E_CONFIG);
 
+    /* The fields appended since max_batch_rows (several queries, the chunk cache) came in one
+     * release: the layout before them is served and none of them is read there (garbage in each
+     * would be refused); the current layout reads them. */
+    const size_t ends[] = {offsetof(ddstream_config, queries), sizeof(ddstream_config)};
+    static const char *const two[] = {"avg:a{*}", "avg:b{*} by {host}"};
+    for (size_t k = 0; k < sizeof ends / sizeof ends[0]; k++) {
+        ddstream_config_init(&now);
+        memcpy(&now, &old, sizeof old);
+        now.range_end = 86400;
+        now.struct_size = ends[k];
+        /* past the end: each refused if it were read */
+        now.queries = k > 0 ? NULL : two; /* with query also set */
+        now.query_count = k > 0 ? 0 : 7;
+        now.statistics = k > 0 ? DDSTREAM_STAT_AVG : 0xF0;
+        now.distribution_metrics = NULL;
+        now.distribution_metric_count = k > 0 ? 0 : 3;
+        now.max_subqueries_per_request = k > 0 ? 35 : -1;
+        now.max_request_uri_bytes = k > 0 ? 7000 : -1;
+        now.cache_dir = k > 0 ? NULL : "";
+        now.cache_max_bytes = k > 0 ? 0 : -1;
+        now.cache_settle_seconds = k > 0 ? 0 : -1;
+        CHECK_INT(ddstream_config_validate(&now, &err), DDSTREAM_OK);
+    }
+    /* The current layout reads each of them. */
+    now.queries = two;
+    CHECK_INT(ddstream_config_validate(&now, &err), DDSTREAM_E_CONFIG);
+    CHECK_CONTAINS(err.message, "query and queries are both set");
+    now.query = NULL;
+    CHECK_INT(ddstream_config_validate(&now, &err), DDSTREAM_E_CONFIG);
+    CHECK_CONTAINS(err.message, "query_count must be between 1 and");
+    now.query_count = 2;
+    CHECK_INT(ddstream_config_validate(&now, &err), DDSTREAM_OK);
+    now.statistics = 0x10;
+    CHECK_INT(ddstream_config_validate(&now, &err), DDSTREAM_E_CONFIG);
+    CHECK_CONTAINS(err.message, "statistics must be a mask");
+    now.statistics = 0;
+    now.distribution_metric_count = 2;
+    CHECK_INT(ddstream_config_validate(&now, &err), DDSTREAM_E_CONFIG);
+    CHECK_CONTAINS(err.message, "distribution_metrics is NULL but distribution_metric_count is 2");
+    now.distribution_metric_count = 0;
+    now.max_subqueries_per_request = -1;
+    CHECK_INT(ddstream_config_validate(&now, &err), DDSTREAM_E_CONFIG);
+    CHECK_CONTAINS(err.message, "max_subqueries_per_request");
+    now.max_subqueries_per_request = 0;
+    now.max_request_uri_bytes = -1;
+    CHECK_INT(ddstream_config_validate(&now, &err), DDSTREAM_E_CONFIG);
+    CHECK_CONTAINS(err.message, "max_request_uri_bytes");
+
     /* Refused with DDSTREAM_E_INVALID_ARGUMENT: larger than this library's, smaller than 0.1.0's,
      * ending inside a field, zero. Every entry point says so. */
-    const size_t bad[] = {
-        sizeof now + 8, sizeof now + 1, sizeof(config_0_1_0) - 8, sizeof(config_0_1_0) + 4, 8, 0};
+    const size_t bad[] = {sizeof now + 8,
+                          sizeof now + 1,
+                          sizeof(config_0_1_0) - 8,
+                          sizeof(config_0_1_0) + 4,
+                          offsetof(ddstream_config, statistics) + 4,
+                          8,
+                          0};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         now.struct_size = bad[i];
         CHECK_INT(ddstream_config_validate(&now, &err), DDSTREAM_E_INVALID_ARGUMENT);
