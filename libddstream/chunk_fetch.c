@@ -84,9 +84,8 @@ static int timed_out(const ddstream_error *err) {
  * their query_index made the stream's (the request's index + first). A request that timed out is
  * asked again in two halves of its sub-queries, and a single sub-query in two halves of time. */
 static ddstream_status fetch_part(dds_http *http, dds_chunk_cache *cache, const dds_settings *s,
-                                  dds_log *log, size_t first,
-                                  size_t count, int64_t start, int64_t end, int depth,
-                                  dds_response *all, ddstream_error *err) {
+                                  dds_log *log, size_t first, size_t count, int64_t start,
+                                  int64_t end, int depth, dds_response *all, ddstream_error *err) {
     char *joined = dds_pack_join(&s->pack, first, count);
     char *escaped = joined ? dds_http_escape(http, joined) : NULL;
     free(joined);
@@ -119,7 +118,8 @@ static ddstream_status fetch_part(dds_http *http, dds_chunk_cache *cache, const 
                  count, start, end, half, count - half);
         st = fetch_part(http, cache, s, log, first, half, start, end, depth, all, err);
         if (st == DDSTREAM_OK)
-            st = fetch_part(http, cache, s, log, first + half, count - half, start, end, depth, all, err);
+            st = fetch_part(http, cache, s, log, first + half, count - half, start, end, depth, all,
+                            err);
         return st;
     }
     if (buckets <= 1 || depth >= MAX_SPLIT_DEPTH) {
@@ -132,13 +132,14 @@ static ddstream_status fetch_part(dds_http *http, dds_chunk_cache *cache, const 
              "): asking again in two halves of time",
              first, start, end);
     st = fetch_part(http, cache, s, log, first, 1, start, mid, depth + 1, all, err);
-    if (st == DDSTREAM_OK) st = fetch_part(http, cache, s, log, first, 1, mid, end, depth + 1, all, err);
+    if (st == DDSTREAM_OK)
+        st = fetch_part(http, cache, s, log, first, 1, mid, end, depth + 1, all, err);
     return st;
 }
 
 ddstream_status dds_fetch_chunk(dds_http *http, dds_chunk_cache *cache, const dds_settings *s,
-                                dds_log *log, int64_t start,
-                                int64_t end, ddstream_batch **out, ddstream_error *err) {
+                                dds_log *log, int64_t start, int64_t end, ddstream_batch **out,
+                                ddstream_error *err) {
     *out = NULL;
     dds_response resp = {0};
     ddstream_status st = DDSTREAM_OK;

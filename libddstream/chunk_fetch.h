@@ -18,8 +18,8 @@
  * a single bucket that still times out fails. On error err names the chunk and the cause.
  */
 DDSTREAM_NODISCARD ddstream_status dds_fetch_chunk(dds_http *http, dds_chunk_cache *cache,
-                                                   const dds_settings *s,
-                                                   dds_log *log, int64_t start, int64_t end,
-                                                   ddstream_batch **out, ddstream_error *err);
+                                                   const dds_settings *s, dds_log *log,
+                                                   int64_t start, int64_t end, ddstream_batch **out,
+                                                   ddstream_error *err);
 
 #endif

@@ -51,10 +51,11 @@ DDSTREAM_API void ddstream_config_init(ddstream_config *cfg) {
  * sizeof, so that the layout before it stays accepted.
  */
 static const size_t config_layout_ends[] = {
-    offsetof(ddstream_config, max_chunks),                 /* 0.1.0: up to request_gate_release */
-    offsetof(ddstream_config, max_batch_rows),             /* + max_chunks */
+    offsetof(ddstream_config, max_chunks),     /* 0.1.0: up to request_gate_release */
+    offsetof(ddstream_config, max_batch_rows), /* + max_chunks */
     offsetof(ddstream_config, queries),        /* + max_batch_rows */
-    sizeof(ddstream_config), /* + queries .. max_request_uri_bytes, cache_*: this library's layout */
+    sizeof(
+        ddstream_config), /* + queries .. max_request_uri_bytes, cache_*: this library's layout */
 };
 
 ddstream_status dds_config_read(const ddstream_config *cfg, ddstream_config *out,

@@ -61,7 +61,7 @@ typedef struct dds_settings {
     char *identity;     /* what a resume token binds: the query (for one `query` with the default
                        options, exactly as before), else the query list and the options */
     int64_t max_chunks; /* config.max_chunks, 0 resolved to DDS_DEFAULT_MAX_CHUNKS */
-    int64_t max_batch_rows; /* config.max_batch_rows, 0 resolved to DDS_DEFAULT_MAX_BATCH_ROWS */
+    int64_t max_batch_rows;  /* config.max_batch_rows, 0 resolved to DDS_DEFAULT_MAX_BATCH_ROWS */
     char *cache_dir;         /* NULL: no chunk cache */
     int64_t cache_max_bytes; /* 0 resolved to 1 GiB (chunk_cache.h) */
     int64_t cache_settle_s;  /* 0 resolved to 300 s (chunk_cache.h) */
