@@ -46,7 +46,19 @@ class Batch(_UngroupedBatch, total=False):
         series: grouped queries only (``... by {host}``): int32 index into ``series_tags`` per
             row.
         series_tags: grouped queries only: the tag set of each series, e.g. ``"host:a"``.
+        query: streams of several queries only (``queries=[...]``, or a ``query`` holding
+            comma-separated queries): int32 index of each row's query in that list. Such a
+            stream is always grouped: a series is a (query, tag set) pair, ``""`` for an
+            ungrouped query.
+        series_query: with ``query``: int32 index of each series' query.
+        value: streams with a value-only query only (a percentile, ``top()``, a query's own
+            ``.rollup()``: see docs/queries.md): float64, the one value per bucket of such a
+            query's rows, NaN on the rows of four-statistics queries (whose ``avg``/``min``/
+            ``max``/``sum`` are set, and are NaN on value-only rows).
     """
 
     series: npt.NDArray[np.int32]
     series_tags: list[str]
+    query: npt.NDArray[np.int32]
+    series_query: npt.NDArray[np.int32]
+    value: npt.NDArray[np.float64]
