@@ -1,0 +1,332 @@
+"""Several queries in one stream, from Python and from the ``ddstream`` command (a subprocess),
+against the fake Datadog server: every value checked against the fake's truth computed
+independently (reference.py), the requests counted at the server, each output format read back
+(csv, jsonl, and Parquet through pandas, polars and DuckDB), ``explain``, and resuming.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import math
+import os
+import subprocess
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+import pytest
+
+import ddstream as dd
+from ddstream.testing import FakeDatadog
+from ddstream.testing._query import split_top_level
+from reference import expected_buckets
+
+API, APP = "mq-api", "mq-app"
+# An aligned Sunday 03:00-07:00 UTC: the fake's daily blackout (05:00-05:10) gives empty buckets.
+START = 1_699_747_200 + 3 * 3600
+END = START + 4 * 3600
+CHUNK = 3600  # four chunks
+STATS = ("avg", "min", "max", "sum")
+
+
+class Spec(NamedTuple):
+    """A query and what it asks of the data, for the reference."""
+
+    text: str
+    metric: str
+    filters: dict[str, str] | None
+    by: list[str] | None
+    space: str
+
+
+SPECS = [
+    Spec("avg:system.cpu.user{*}", "system.cpu.user", None, None, "avg"),
+    Spec("max:system.load.1{env:prod} by {host}", "system.load.1", {"env": "prod"}, ["host"],
+         "max"),
+    Spec("sum:mq.requests{*} by {env}", "mq.requests", None, ["env"], "sum"),
+    Spec("avg:system.mem.used{env:staging}", "system.mem.used", {"env": "staging"}, None, "avg"),
+]
+QUERIES = [s.text for s in SPECS]
+
+Row = tuple[int, str, int, list[float]]  # (query index, series tags, epoch seconds, stats)
+
+
+def expected_rows(specs: Sequence[Spec], stats: Sequence[str] = STATS) -> list[Row]:
+    """The rows of a stream of ``specs`` over START..END in CHUNK chunks, in the library's order:
+    chunk, then query, then series tags, then time. A grouped query's group without any value
+    in a chunk has no rows there (the server sends no series for it); an ungrouped query's
+    buckets are all there. Statistics not in ``stats`` are NaN."""
+    truth = []
+    for spec in specs:
+        per_stat = {m: expected_buckets(spec.metric, spec.filters, spec.by, spec.space, m, START,
+                                        END, 60) for m in STATS}
+        truth.append(per_stat)
+    rows: list[Row] = []
+    for chunk_start in range(START, END, CHUNK):
+        for q, spec in enumerate(specs):
+            groups = truth[q]["avg"]
+            for key in sorted(groups, key=lambda k: ",".join(k)):
+                stamps = groups[key][0]
+                inside = (stamps >= chunk_start) & (stamps < chunk_start + CHUNK)
+                columns = [truth[q][m][key][1][inside] if m in stats
+                           else np.full(int(inside.sum()), np.nan) for m in STATS]
+                if spec.by and all(np.isnan(truth[q][m][key][1][inside]).all() for m in STATS):
+                    continue
+                for i, ts in enumerate(stamps[inside].tolist()):
+                    rows.append((q, ",".join(key), ts, [float(c[i]) for c in columns]))
+    assert any(math.isnan(r[3][0]) for r in rows), "the range must include empty buckets"
+    return rows
+
+
+def _same(a: float, b: float) -> bool:
+    return (math.isnan(a) and math.isnan(b)) or a == b
+
+
+def assert_rows(got: list[Row], want: list[Row]) -> None:
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        assert g[:3] == w[:3], (g, w)
+        assert all(_same(x, y) for x, y in zip(g[3], w[3])), (g, w)
+
+
+def iso(ts: int) -> str:
+    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def epoch(text: str) -> int:
+    return int(dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ")
+               .replace(tzinfo=dt.timezone.utc).timestamp())
+
+
+def subqueries_per_request(fake: FakeDatadog) -> list[int]:
+    return [len(split_top_level(r.query or "")) for r in fake.query_requests if r.status == 200]
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeDatadog]:
+    with FakeDatadog(api_keys={API}, app_keys={APP}) as server:
+        yield server
+
+
+def cli(fake: FakeDatadog | None, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("DD_API_KEY", "DD_APP_KEY", "DD_SITE", "DDSTREAM_BASE_URL")}
+    if fake is not None:
+        env.update(DDSTREAM_BASE_URL=fake.url, DD_API_KEY=API, DD_APP_KEY=APP)
+    package_parent = str(Path(dd.__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join([package_parent, *filter(None, [env.get("PYTHONPATH")])])
+    return subprocess.run([sys.executable, "-m", "ddstream", *args], env=env,
+                          capture_output=True, text=True, timeout=120, check=False)
+
+
+def range_args(fmt: str, out: Path) -> list[str]:
+    return ["--from", iso(START), "--to", iso(END), "--chunk-seconds", str(CHUNK),
+            "--format", fmt, "-o", str(out), "-q"]
+
+
+def stream_config(fake: FakeDatadog, **changes: Any) -> dd.DDStreamConfig:
+    values: dict[str, Any] = {"api_key": API, "app_key": APP, "base_url": fake.url,
+                              "queries": QUERIES, "range_start": START, "range_end": END,
+                              "chunk_seconds": CHUNK, "max_retries": 0}
+    values.update(changes)
+    return dd.DDStreamConfig(**values)
+
+
+def rows_of_batches(batches: Sequence[dd.Batch]) -> list[Row]:
+    rows: list[Row] = []
+    for batch in batches:
+        tags = batch["series_tags"]
+        for i, ts in enumerate(batch["timestamps"].tolist()):
+            rows.append((int(batch["query"][i]), tags[int(batch["series"][i])], ts,
+                         [float(batch[m][i]) for m in STATS]))
+    return rows
+
+
+# ------------------------------------------------------------------------------- Python
+
+
+def test_stream_of_several_queries_is_exact(fake: FakeDatadog) -> None:
+    with dd.DDStream(stream_config(fake)) as stream:
+        assert stream.queries == tuple(QUERIES)
+        assert "queries=" in repr(stream)
+        batches = list(stream.batches())
+    for batch in batches:
+        assert batch["query"].dtype == np.int32 and len(batch["query"]) == len(batch["avg"])
+        assert batch["series_query"].dtype == np.int32
+        assert len(batch["series_query"]) == len(batch["series_tags"])
+        # A series is a (query, tag set) pair: each row's query is its series' query.
+        assert (batch["series_query"][batch["series"]] == batch["query"]).all()
+        assert "value" not in batch  # no value-only query
+    assert_rows(rows_of_batches(batches), expected_rows(SPECS))
+    # 4 queries x 4 statistics = 16 sub-queries: one request per chunk.
+    assert subqueries_per_request(fake) == [16] * 4
+
+
+def test_resume_token_of_several_queries(fake: FakeDatadog) -> None:
+    cfg = stream_config(fake)
+    with dd.DDStream(cfg) as stream:
+        first = [stream.next_batch() for _ in range(2)]
+        token = stream.resume_token()
+    fake.clear_log()
+    with dd.DDStream(cfg, resume=token) as resumed:
+        rest = list(resumed.batches())
+    assert [b["chunk_index"] for b in rest] == [2, 3]
+    assert fake.query_requests and all(r.from_ts is not None and r.from_ts >= START + 2 * CHUNK
+                                       for r in fake.query_requests)
+    assert_rows(rows_of_batches([b for b in first if b is not None] + rest),
+                expected_rows(SPECS))
+    # The token binds the whole list: another list, or the same in another order, is refused.
+    for other in (QUERIES[:3], [QUERIES[1], QUERIES[0], *QUERIES[2:]]):
+        with pytest.raises(dd.ConfigError):
+            dd.DDStream(cfg.copy(queries=other), resume=token)
+
+
+def test_explain_from_python() -> None:
+    report = dd.explain(queries=QUERIES, range_start=START, range_end=END, chunk_seconds=CHUNK,
+                        statistics=("avg", "max"))
+    assert [q["query"] for q in report["queries"]] == QUERIES
+    assert [q["grouped"] for q in report["queries"]] == [bool(s.by) for s in SPECS]
+    assert all(q["statistics"] == ["avg", "max"] and len(q["subqueries"]) == 2
+               for q in report["queries"])
+    assert report["chunks"] == 4 and report["requests_per_chunk"] == 1
+    assert [tuple(s) for s in report["requests"][0]["subqueries"]] == [
+        (q, stat) for q in range(4) for stat in ("avg", "max")]
+    # The same config, as a DDStreamConfig.
+    cfg = dd.DDStreamConfig(queries=QUERIES, range_start=START, range_end=END,
+                            chunk_seconds=CHUNK, statistics=["max", "avg"])
+    assert dd.explain(cfg) == report
+    with pytest.raises(dd.ConfigError, match=r"queries\[1\]"):
+        dd.explain(queries=[QUERIES[0], "avg:system.cpu.user{host:a"], range_start=START,
+                   range_end=END)
+
+
+# ------------------------------------------------------------------------------- the CLI
+
+
+def read_csv_rows(path: Path, stats: Sequence[str] = STATS) -> tuple[list[str], list[Row]]:
+    with open(path, newline="", encoding="utf-8") as handle:
+        table = list(csv.reader(handle))
+    header, body = table[0], table[1:]
+    rows = [(QUERIES.index(r[1]), r[2], epoch(r[0]),
+             [float(x) if x else math.nan for x in r[3:7]]) for r in body]
+    return header, rows
+
+
+def test_cli_csv_of_several_queries_is_exact(fake: FakeDatadog, tmp_path: Path) -> None:
+    out = tmp_path / "out.csv"
+    proc = cli(fake, "query", *QUERIES, *range_args("csv", out))
+    assert proc.returncode == 0, proc.stderr
+    header, rows = read_csv_rows(out)
+    assert header == ["timestamp", "query", "series", "avg", "min", "max", "sum"]
+    assert_rows(rows, expected_rows(SPECS))
+    assert subqueries_per_request(fake) == [16] * 4
+    for key in (API, APP):
+        assert key not in proc.stdout + proc.stderr
+
+
+def test_cli_queries_file_statistics_and_budget(fake: FakeDatadog, tmp_path: Path) -> None:
+    queries_file = tmp_path / "queries.txt"
+    queries_file.write_text(f"# the dashboard's queries\n\n{QUERIES[0]}\n  {QUERIES[1]}  \n"
+                            f"# {QUERIES[2]} is off\n\n{QUERIES[3]}\n", encoding="utf-8")
+    out = tmp_path / "out.csv"
+    # One query on the command line, three from the file: four, in that order.
+    proc = cli(fake, "query", QUERIES[2], "--queries-file", str(queries_file),
+               "--statistics", "avg,max", "--max-subqueries-per-request", "3",
+               *range_args("csv", out))
+    assert proc.returncode == 0, proc.stderr
+    order = [QUERIES[2], QUERIES[0], QUERIES[1], QUERIES[3]]
+    specs = [SPECS[QUERIES.index(q)] for q in order]
+    with open(out, newline="", encoding="utf-8") as handle:
+        body = list(csv.reader(handle))[1:]
+    rows = [(order.index(r[1]), r[2], epoch(r[0]), [float(x) if x else math.nan for x in r[3:7]])
+            for r in body]
+    assert_rows(rows, expected_rows(specs, stats=("avg", "max")))
+    # 4 queries x 2 statistics = 8 sub-queries, at most 3 a request: 3 requests per chunk.
+    assert subqueries_per_request(fake) == [3, 3, 2] * 4
+
+
+def test_cli_jsonl_of_several_queries(fake: FakeDatadog, tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    proc = cli(fake, "query", *QUERIES[:2], *range_args("jsonl", out))
+    assert proc.returncode == 0, proc.stderr
+    lines = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert list(lines[0]) == ["timestamp", "query", "series", "avg", "min", "max", "sum"]
+    rows = [(QUERIES.index(r["query"]), r["series"], epoch(r["timestamp"]),
+             [math.nan if r[m] is None else r[m] for m in STATS]) for r in lines]
+    assert_rows(rows, expected_rows(SPECS[:2]))
+
+
+def test_cli_parquet_query_column_in_pandas_polars_duckdb(fake: FakeDatadog,
+                                                          tmp_path: Path) -> None:
+    pd = pytest.importorskip("pandas")
+    out = tmp_path / "out.parquet"
+    proc = cli(fake, "query", *QUERIES, *range_args("parquet", out))
+    assert proc.returncode == 0, proc.stderr
+    frame = pd.read_parquet(out)
+    stamps = frame["timestamp"].astype("datetime64[ns, UTC]").astype("int64") // 10**9
+    rows = [(QUERIES.index(str(q)), str(s), int(t), [float(x) for x in v])
+            for q, s, t, *v in zip(frame["query"], frame["series"], stamps,
+                                   *(frame[m].astype("float64") for m in STATS))]
+    assert_rows(rows, expected_rows(SPECS))
+    want = expected_rows(SPECS)
+    counts = {q: sum(1 for r in want if r[0] == i) for i, q in enumerate(QUERIES)}
+    pl = pytest.importorskip("polars")
+    grouped = pl.read_parquet(out).group_by(pl.col("query").cast(pl.Utf8)).len()
+    assert dict(zip(grouped["query"].to_list(), grouped["len"].to_list())) == counts
+    duckdb = pytest.importorskip("duckdb")
+    answer = duckdb.sql(f"select query::varchar, count(*) from read_parquet('{out}') "
+                        "group by 1").fetchall()
+    assert dict(answer) == counts
+
+
+def test_cli_explain(tmp_path: Path) -> None:
+    # No server, no keys: explain sends nothing.
+    proc = cli(None, "explain", *QUERIES, "--from", iso(START), "--to", iso(END),
+               "--chunk-seconds", str(CHUNK), "--max-subqueries-per-request", "10")
+    assert proc.returncode == 0, proc.stderr
+    report = dd.explain(queries=QUERIES, range_start=START, range_end=END, chunk_seconds=CHUNK,
+                        max_subqueries_per_request=10)
+    text = proc.stdout
+    for i, query in enumerate(report["queries"]):
+        assert f"query {i}: {query['query']}" in text
+        for sub in query["subqueries"]:
+            assert f"  {sub}\n" in text
+    assert "4 chunks x 2 requests per chunk = 8 requests" in text
+    assert "request 1: 10 sub-queries" in text and "request 2: 6 sub-queries" in text
+    as_json = cli(None, "explain", *QUERIES, "--from", iso(START), "--to", iso(END),
+                  "--chunk-seconds", str(CHUNK), "--max-subqueries-per-request", "10", "--json")
+    assert as_json.returncode == 0 and json.loads(as_json.stdout) == report
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["query"], "no query"),
+    (["query", QUERIES[0], QUERIES[1], "--statistics", "avg,p99"], "statistics"),
+    (["query", QUERIES[0], "avg:system.cpu.user{host:a"], "queries[1]"),
+    (["query", "--queries-file", "/nonexistent/queries.txt"], "cannot read"),
+    (["explain", QUERIES[0], "--statistics", ","], "statistics"),
+])
+def test_cli_mistakes_are_usage_errors(fake: FakeDatadog, args: list[str], message: str) -> None:
+    proc = cli(fake, *args)
+    assert proc.returncode == 2, proc.stderr
+    assert message in proc.stderr
+    assert fake.query_requests == []
+
+
+def test_cli_one_query_output_is_unchanged(fake: FakeDatadog, tmp_path: Path) -> None:
+    # One query, on the command line or alone in a file: the columns of a one-query stream.
+    queries_file = tmp_path / "one.txt"
+    queries_file.write_text(f"# one\n{QUERIES[1]}\n", encoding="utf-8")
+    for source in ([QUERIES[1]], ["--queries-file", str(queries_file)]):
+        out = tmp_path / "one.csv"
+        proc = cli(fake, "query", *source, *range_args("csv", out))
+        assert proc.returncode == 0, proc.stderr
+        with open(out, newline="", encoding="utf-8") as handle:
+            table = list(csv.reader(handle))
+        assert table[0] == ["timestamp", "series", "avg", "min", "max", "sum"]
+        rows = [(1, r[1], epoch(r[0]), [float(x) if x else math.nan for x in r[2:6]])
+                for r in table[1:]]
+        assert_rows(rows, [(1, *r[1:]) for r in expected_rows(SPECS[1:2])])
