@@ -135,9 +135,9 @@ class StreamOptions(TypedDict, total=False):
     resume_token: str | None
     max_chunks: int | None
     max_batch_rows: int | None
-    queries: Sequence[str] | None
-    statistics: Sequence[str] | None
-    distribution_metrics: Sequence[str] | None
+    queries: list[str] | tuple[str, ...] | None
+    statistics: list[str] | tuple[str, ...] | None
+    distribution_metrics: list[str] | tuple[str, ...] | None
     max_subqueries_per_request: int | None
     max_request_uri_bytes: int | None
 
@@ -267,9 +267,9 @@ class DDStreamConfig:
     resume_token: str | None
     max_chunks: int | None
     max_batch_rows: int | None
-    queries: Sequence[str] | None
-    statistics: Sequence[str] | None
-    distribution_metrics: Sequence[str] | None
+    queries: list[str] | tuple[str, ...] | None
+    statistics: list[str] | tuple[str, ...] | None
+    distribution_metrics: list[str] | tuple[str, ...] | None
     max_subqueries_per_request: int | None
     max_request_uri_bytes: int | None
 
@@ -304,9 +304,9 @@ class DDStreamConfig:
         resume_token: str | None = None,
         max_chunks: int | None = None,
         max_batch_rows: int | None = None,
-        queries: Sequence[str] | None = None,
-        statistics: Sequence[str] | None = None,
-        distribution_metrics: Sequence[str] | None = None,
+        queries: list[str] | tuple[str, ...] | None = None,
+        statistics: list[str] | tuple[str, ...] | None = None,
+        distribution_metrics: list[str] | tuple[str, ...] | None = None,
         max_subqueries_per_request: int | None = None,
         max_request_uri_bytes: int | None = None,
     ) -> None:

@@ -196,7 +196,7 @@ def test_partitions_of_several_queries(keys_here: None) -> None:
     pd.testing.assert_frame_equal(normalise(got), expected)
 
 
-def test_export_of_several_queries_per_file(tmp_path: Path) -> None:
+def test_export_of_several_queries_per_file(tmp_path: Path, keys_here: None) -> None:
     queries = [QUERIES[0], QUERIES[14], QUERIES[17]]
     out = tmp_path / "export"
     with FakeDatadog() as fake:

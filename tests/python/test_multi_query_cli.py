@@ -103,7 +103,10 @@ def epoch(text: str) -> int:
 
 
 def subqueries_per_request(fake: FakeDatadog) -> list[int]:
-    return [len(split_top_level(r.query or "")) for r in fake.query_requests if r.status == 200]
+    """Sub-queries of each answered request, in chunk order (requests run concurrently)."""
+    answered = sorted((r.from_ts or 0, -len(split_top_level(r.query or "")))
+                       for r in fake.query_requests if r.status == 200)
+    return [-count for _, count in answered]
 
 
 @pytest.fixture
