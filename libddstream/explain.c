@@ -76,8 +76,9 @@ static void write_explain(jbuf *b, const dds_settings *s, size_t chunks) {
         const dds_compiled_query *cq = &s->queries[q];
         puts_(b, q ? ",{\"query\":" : "{\"query\":");
         put_string(b, cq->source);
-        puts_(b, cq->grouped ? ",\"grouped\":true,\"statistics\":[" : ",\"grouped\":false,"
-                                                                     "\"statistics\":[");
+        puts_(b, cq->grouped ? ",\"grouped\":true,\"statistics\":["
+                             : ",\"grouped\":false,"
+                               "\"statistics\":[");
         for (size_t i = 0; i < cq->subquery_count; i++) {
             if (i) puts_(b, ",");
             put_string(b, stat_name(cq->subqueries[i].stat));

@@ -70,8 +70,8 @@ static const char *find_ci(const char *hay, const char *needle) {
 /* A percentile aggregator: "p" digits ["." digits] ":" at the start of a word. */
 static int has_percentile(const char *q) {
     for (const char *p = q; *p; p++) {
-        if ((*p != 'p' && *p != 'P') || (p > q && (isalnum((unsigned char)p[-1]) || p[-1] == '_' ||
-                                                   p[-1] == '.')))
+        if ((*p != 'p' && *p != 'P') ||
+            (p > q && (isalnum((unsigned char)p[-1]) || p[-1] == '_' || p[-1] == '.')))
             continue;
         const char *r = p + 1;
         if (!isdigit((unsigned char)*r)) continue;
@@ -120,8 +120,7 @@ static char *own_rollup_filled(const char *q, int64_t g) {
     const char *r = find_ci(q, ".rollup(");
     const char *open = r + strlen(".rollup(");
     const char *close = strchr(open, ')');
-    if (!close || memchr(open, ',', (size_t)(close - open)))
-        return printf_dup("%s", q);
+    if (!close || memchr(open, ',', (size_t)(close - open))) return printf_dup("%s", q);
     return printf_dup("%.*s,%" PRId64 "%s", (int)(close - q), q, g, close);
 }
 
@@ -140,9 +139,9 @@ static ddstream_status compile_one(const char *text, size_t a, size_t b,
                                 : "a pNN: percentile: one value per bucket";
         out->subquery_count = 1;
         out->subqueries[0].stat = DDS_STAT_VALUE;
-        out->subqueries[0].text = own ? own_rollup_filled(q, opt->granularity)
-                                      : printf_dup("%s.rollup(avg,%" PRId64 ")", q,
-                                                   opt->granularity);
+        out->subqueries[0].text =
+            own ? own_rollup_filled(q, opt->granularity)
+                : printf_dup("%s.rollup(avg,%" PRId64 ")", q, opt->granularity);
         return out->subqueries[0].text ? DDSTREAM_OK : DDSTREAM_E_NOMEM;
     }
     uint32_t mask = opt->statistics ? opt->statistics : 0xFu;

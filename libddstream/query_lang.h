@@ -24,12 +24,12 @@ typedef struct dds_subquery {
 } dds_subquery;
 
 typedef struct dds_compiled_query {
-    char *source;             /* the user's expression, trimmed, malloc'd */
-    int32_t grouped;          /* some metric term has "by {...}": one series per group */
-    int32_t value_only;       /* 1: one value per bucket only -> one sub-query with DDS_STAT_VALUE */
-    const char *value_reason; /* static text when value_only ("p99: is a percentile: one value per
+    char *source;       /* the user's expression, trimmed, malloc'd */
+    int32_t grouped;    /* some metric term has "by {...}": one series per group */
+    int32_t value_only; /* 1: one value per bucket only -> one sub-query with DDS_STAT_VALUE */
+    const char *value_reason;   /* static text when value_only ("p99: is a percentile: one value per
                                  bucket"), else NULL */
-    size_t subquery_count;    /* 1..4 */
+    size_t subquery_count;      /* 1..4 */
     dds_subquery subqueries[4]; /* four-statistics queries: in AVG, MIN, MAX, SUM order, only the
                                    statistics in the mask */
 } dds_compiled_query;

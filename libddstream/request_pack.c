@@ -59,8 +59,8 @@ ddstream_status dds_pack_requests(const dds_compiled_query *qs, size_t nq, int32
     }
     for (size_t q = 0; q < nq; q++)
         for (size_t i = 0; i < qs[q].subquery_count; i++)
-            out->subs[out->sub_count++] = (dds_subq_ref){
-                (int32_t)q, qs[q].subqueries[i].stat, qs[q].subqueries[i].text};
+            out->subs[out->sub_count++] =
+                (dds_subq_ref){(int32_t)q, qs[q].subqueries[i].stat, qs[q].subqueries[i].text};
     size_t base = dds_request_uri_bytes(out->subs, 0, 0, max_epoch);
     dds_request_span *cur = NULL;
     for (size_t k = 0; k < total; k++) {

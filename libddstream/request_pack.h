@@ -11,7 +11,7 @@
 /* Default budgets: Datadog's own Cluster Agent packs up to 35 sub-queries into one
  * /api/v1/query call and keeps its URI under about 7,000 characters (shared/DATADOG.md). */
 #define DDS_DEFAULT_MAX_SUBQUERIES 35
-#define DDS_DEFAULT_MAX_URI_BYTES 7000
+#define DDS_DEFAULT_MAX_URI_BYTES  7000
 
 /* One sub-query of the stream, in stream order (query 0's statistics, then query 1's, ...). */
 typedef struct dds_subq_ref {
