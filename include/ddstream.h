@@ -606,11 +606,15 @@ struct ArrowArrayStream {
  * Hand out the chunks that stream has not delivered yet as an Arrow C stream (*out): one record
  * batch per chunk, in chunk order, none skipped. Columns: timestamp (timestamp[s, UTC]), avg, min,
  * max, sum (float64, null where Datadog had no value) and, for grouped queries, series (the tag
- * set, dictionary<int32, utf8>). The schema's metadata holds the query and the chunk plan.
+ * set, dictionary<int32, utf8>); then, when the batches have them (see ddstream_batch), query
+ * (the query's text, dictionary<int32, utf8>) and value (float64, null where there is none).
+ * The schema's metadata holds the query (the queries joined with ", ") and the chunk plan.
  * Column buffers are the batch's own memory, not copies (docs/arrow.md says what is built).
  *
  * The schema is fixed before any chunk arrives: a series column when the stream's query has a
- * "by {...}" clause. The query goes into the schema's metadata.
+ * "by {...}" clause (or the stream has several queries), a query column when it has several (or
+ * config.queries), a value column when a query is value-only. The query goes into the schema's
+ * metadata.
  *
  * Ownership: on DDSTREAM_OK the Arrow stream owns `stream`: make no other call on it, except
  * ddstream_cancel(), ddstream_poll_log() and ddstream_rate_limit_wait_ms(), which any thread may

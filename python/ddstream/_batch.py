@@ -46,10 +46,10 @@ class Batch(_UngroupedBatch, total=False):
         series: grouped queries only (``... by {host}``): int32 index into ``series_tags`` per
             row.
         series_tags: grouped queries only: the tag set of each series, e.g. ``"host:a"``.
-        query: streams of several queries only (``queries=[...]``, or a ``query`` holding
-            comma-separated queries): int32 index of each row's query in that list. Such a
+        query: streams of ``queries=[...]`` (even of one) or of a ``query`` holding
+            comma-separated queries only: int32 index of each row's query in that list. Such a
             stream is always grouped: a series is a (query, tag set) pair, ``""`` for an
-            ungrouped query.
+            ungrouped query. Rows are ordered by query, then series, then time.
         series_query: with ``query``: int32 index of each series' query.
         value: streams with a value-only query only (a percentile, ``top()``, a query's own
             ``.rollup()``: see docs/queries.md): float64, the one value per bucket of such a

@@ -67,9 +67,8 @@ static void test_count_budget(void) {
         CHECK(p.subs[k].text == qs[k / 4].subqueries[k % 4].text);
     }
     for (size_t r = 0; r < p.request_count; r++)
-        CHECK_INT(p.requests[r].uri_bytes,
-                  dds_request_uri_bytes(p.subs, p.requests[r].first, p.requests[r].count,
-                                        1700000000));
+        CHECK_INT(p.requests[r].uri_bytes, dds_request_uri_bytes(p.subs, p.requests[r].first,
+                                                                 p.requests[r].count, 1700000000));
     char *joined = dds_pack_join(&p, 35, 2);
     CHECK_STR(joined, "avg:metric.008{*}.rollup(avg,60),avg:metric.009{*}.rollup(avg,60)");
     free(joined);
