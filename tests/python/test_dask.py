@@ -196,6 +196,27 @@ def test_partitions_of_several_queries(keys_here: None) -> None:
     pd.testing.assert_frame_equal(normalise(got), expected)
 
 
+def test_value_only_query_gets_a_value_column(keys_here: None) -> None:
+    own_rollup = "max:system.load.1{*} by {host}.rollup(min, 300)"  # one value per bucket
+    queries = [QUERIES[0], own_rollup]
+    with FakeDatadog() as fake:
+        for per_partition in (1, 2):
+            df = ddd.read_metrics(queries, T0, T0 + 2 * DAY, granularity=GRANULARITY,
+                                  base_url=fake.url, queries_per_partition=per_partition)
+            assert list(df.columns) == [*ddd.COLUMNS, "value"]
+            got = df.compute(scheduler="sync")
+            assert got.dtypes.to_dict() == df._meta.dtypes.to_dict()
+            mine = got[got["query"] == own_rollup]
+            other = got[got["query"] == QUERIES[0]]
+            assert other["value"].isna().all() and mine[["avg", "min", "max", "sum"]].isna().all(
+                axis=None)
+            with dd.DDStream(query=own_rollup, start=T0, end=T0 + 2 * DAY,
+                             granularity=GRANULARITY, base_url=fake.url) as stream:
+                alone = np.concatenate([b["value"] for b in stream])
+            assert mine["value"].notna().any()
+            np.testing.assert_array_equal(mine["value"].to_numpy(), alone)
+
+
 def test_export_of_several_queries_per_file(tmp_path: Path, keys_here: None) -> None:
     queries = [QUERIES[0], QUERIES[14], QUERIES[17]]
     out = tmp_path / "export"

@@ -41,6 +41,7 @@ class Spec(NamedTuple):
     filters: dict[str, str] | None
     by: list[str] | None
     space: str
+    rollup: str | None = None  # a query's own .rollup(m, 60): value-only, its value is m's
 
 
 SPECS = [
@@ -55,11 +56,13 @@ QUERIES = [s.text for s in SPECS]
 Row = tuple[int, str, int, list[float]]  # (query index, series tags, epoch seconds, stats)
 
 
-def expected_rows(specs: Sequence[Spec], stats: Sequence[str] = STATS) -> list[Row]:
+def expected_rows(specs: Sequence[Spec], stats: Sequence[str] = STATS,
+                  value: bool = False) -> list[Row]:
     """The rows of a stream of ``specs`` over START..END in CHUNK chunks, in the library's order:
     chunk, then query, then series tags, then time. A grouped query's group without any value
     in a chunk has no rows there (the server sends no series for it); an ungrouped query's
-    buckets are all there. Statistics not in ``stats`` are NaN."""
+    buckets are all there. Statistics not in ``stats`` are NaN. With ``value``, a fifth number:
+    a value-only query's value (its statistics NaN), NaN on the other queries' rows."""
     truth = []
     for spec in specs:
         per_stat = {m: expected_buckets(spec.metric, spec.filters, spec.by, spec.space, m, START,
@@ -72,8 +75,12 @@ def expected_rows(specs: Sequence[Spec], stats: Sequence[str] = STATS) -> list[R
             for key in sorted(groups, key=lambda k: ",".join(k)):
                 stamps = groups[key][0]
                 inside = (stamps >= chunk_start) & (stamps < chunk_start + CHUNK)
-                columns = [truth[q][m][key][1][inside] if m in stats
-                           else np.full(int(inside.sum()), np.nan) for m in STATS]
+                blank = np.full(int(inside.sum()), np.nan)
+                columns = [truth[q][m][key][1][inside] if m in stats and not spec.rollup
+                           else blank for m in STATS]
+                if value:
+                    columns.append(truth[q][spec.rollup][key][1][inside] if spec.rollup
+                                   else blank)
                 if spec.by and all(np.isnan(truth[q][m][key][1][inside]).all() for m in STATS):
                     continue
                 for i, ts in enumerate(stamps[inside].tolist()):
@@ -317,6 +324,46 @@ def test_cli_mistakes_are_usage_errors(fake: FakeDatadog, args: list[str], messa
     assert proc.returncode == 2, proc.stderr
     assert message in proc.stderr
     assert fake.query_requests == []
+
+
+VALUE_ONLY = Spec("max:system.load.1{*} by {host}.rollup(min, 60)", "system.load.1", None,
+                  ["host"], "max", rollup="min")
+
+
+def test_value_only_query_in_python_csv_and_jsonl(fake: FakeDatadog, tmp_path: Path) -> None:
+    specs = [SPECS[0], VALUE_ONLY]
+    texts = [s.text for s in specs]
+    want = expected_rows(specs, value=True)
+    with dd.DDStream(stream_config(fake, queries=texts)) as stream:
+        batches = list(stream.batches())
+    got = rows_of_batches(batches)
+    values = [float(v) for b in batches for v in b["value"].tolist()]
+    assert_rows([(*r[:3], [*r[3], v]) for r, v in zip(got, values)], want)
+    out = tmp_path / "out.csv"
+    proc = cli(fake, "query", *texts, *range_args("csv", out))
+    assert proc.returncode == 0, proc.stderr
+    with open(out, newline="", encoding="utf-8") as handle:
+        table = list(csv.reader(handle))
+    assert table[0] == ["timestamp", "query", "series", "avg", "min", "max", "sum", "value"]
+    assert_rows([(texts.index(r[1]), r[2], epoch(r[0]),
+                  [float(x) if x else math.nan for x in r[3:8]]) for r in table[1:]], want)
+    out = tmp_path / "out.jsonl"
+    proc = cli(fake, "query", *texts, *range_args("jsonl", out))
+    assert proc.returncode == 0, proc.stderr
+    lines = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert_rows([(texts.index(r["query"]), r["series"], epoch(r["timestamp"]),
+                  [math.nan if r[m] is None else r[m] for m in (*STATS, "value")])
+                 for r in lines], want)
+
+
+def test_empty_range_still_gets_the_columns(fake: FakeDatadog, tmp_path: Path) -> None:
+    # A range shorter than one bucket: no row, and still the header the rows would have had.
+    texts = [SPECS[0].text, VALUE_ONLY.text]
+    out = tmp_path / "empty.csv"
+    proc = cli(fake, "query", *texts, "--from", str(START + 1), "--to", str(START + 30),
+               "--format", "csv", "-o", str(out), "-q")
+    assert proc.returncode == 0, proc.stderr
+    assert out.read_text(encoding="utf-8") == "timestamp,query,series,avg,min,max,sum,value\n"
 
 
 def test_cli_one_query_output_is_unchanged(fake: FakeDatadog, tmp_path: Path) -> None:
