@@ -13,6 +13,7 @@ import math
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -174,6 +175,36 @@ def test_stream_of_several_queries_is_exact(fake: FakeDatadog) -> None:
     assert_rows(rows_of_batches(batches), expected_rows(SPECS))
     # 4 queries x 4 statistics = 16 sub-queries: one request per chunk.
     assert subqueries_per_request(fake) == [16] * 4
+
+
+class CountingGate:
+    """A request gate that counts the requests it lets through and the answers it is told."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.asked = 0
+        self.statuses: list[int] = []
+
+    def before_request(self) -> float:
+        with self.lock:
+            self.asked += 1
+        return 0.0
+
+    def after_response(self, status: int, limit: int | None, remaining: int | None,
+                       reset_s: float | None, period_s: int | None) -> None:
+        with self.lock:
+            self.statuses.append(status)
+
+
+def test_request_gate_sees_each_packed_request_once(fake: FakeDatadog) -> None:
+    gate = CountingGate()
+    # 16 sub-queries, at most 5 a request: 4 requests for each of the 4 chunks.
+    with dd.DDStream(stream_config(fake, max_subqueries_per_request=5),
+                     request_gate=gate) as stream:
+        assert_rows(rows_of_batches(list(stream.batches())), expected_rows(SPECS))
+    assert subqueries_per_request(fake) == [5, 5, 5, 1] * 4
+    assert gate.asked == len(gate.statuses) == len(fake.query_requests) == 16
+    assert set(gate.statuses) == {200}
 
 
 def test_resume_token_of_several_queries(fake: FakeDatadog) -> None:
