@@ -122,14 +122,20 @@ class JsonLinesWriter:
 class TableWriter:
     """Aligned columns for a terminal; the header repeats at the top only."""
 
-    _WIDTHS: ClassVar[dict[str, int]] = {"timestamp": 20, "query": 32, "series": 24}
+    _WIDTHS: ClassVar[dict[str, int]] = {"timestamp": 20, "query": 40, "series": 24}
 
     def __init__(self, out: IO[str], columns: Columns) -> None:
         self._out = out
         self._columns = columns
         header = columns.header()
         self._text_names = header[: len(header) - len(columns.numeric())]
-        head = "".join(f"{name:<{self._WIDTHS[name]}}  " for name in self._text_names)
+        self._widths = dict(self._WIDTHS)
+        if columns.queries is not None:
+            # As wide as the longest query, up to a limit past which a query is cut short: the
+            # columns stay aligned (the full text is in the other formats).
+            longest = max(len(q) for q in columns.queries)
+            self._widths["query"] = max(len("query"), min(longest, self._WIDTHS["query"]))
+        head = "".join(f"{name:<{self._widths[name]}}  " for name in self._text_names)
         self._out.write(head + "  ".join(f"{c:>14}" for c in columns.numeric()) + "\n")
 
     def write(self, batch: Batch) -> None:
@@ -139,11 +145,17 @@ class TableWriter:
             cells = "  ".join(
                 f"{'':>14}" if math.isnan(col[i]) else f"{col[i]:>14.6g}" for col in values
             )
-            head = "".join(f"{column[i]:<{self._WIDTHS[name]}}  "
+            head = "".join(f"{self._fit(name, column[i])}  "
                            for name, column in zip(self._text_names, text))
             lines.append(f"{head}{cells}")
         if lines:
             self._out.write("\n".join(lines) + "\n")
+
+    def _fit(self, name: str, text: str) -> str:
+        width = self._widths[name]
+        if name == "query" and len(text) > width:
+            return text[: width - 1] + "…"
+        return f"{text:<{width}}"
 
     def close(self) -> None:
         self._out.flush()

@@ -301,6 +301,21 @@ def test_cli_jsonl_of_several_queries(fake: FakeDatadog, tmp_path: Path) -> None
     assert_rows(rows, expected_rows(SPECS[:2]))
 
 
+def test_cli_table_of_several_queries(fake: FakeDatadog) -> None:
+    proc = cli(fake, "query", *QUERIES[:2], "--from", iso(START), "--to", iso(END),
+               "--chunk-seconds", str(CHUNK), "--format", "table", "-q")
+    assert proc.returncode == 0, proc.stderr
+    head, *lines = proc.stdout.splitlines()
+    assert head.split() == ["timestamp", "query", "series", "avg", "min", "max", "sum"]
+    want = expected_rows(SPECS[:2])
+    assert len(lines) == len(want)
+    width = max(len(q) for q in QUERIES[:2])  # the query column: as wide as the longest
+    for line, (q, tags, ts, stats) in zip(lines, want):
+        assert line.startswith(f"{iso(ts):<20}  {QUERIES[q]:<{width}}  {tags:<24}  "), line
+        cells = line[20 + 2 + width + 2 + 24 + 2:].split()
+        assert len(cells) == sum(not math.isnan(v) for v in stats)
+
+
 def test_cli_parquet_query_column_in_pandas_polars_duckdb(fake: FakeDatadog,
                                                           tmp_path: Path) -> None:
     pd = pytest.importorskip("pandas")
