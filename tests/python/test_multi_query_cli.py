@@ -269,6 +269,19 @@ def test_cli_csv_of_several_queries_is_exact(fake: FakeDatadog, tmp_path: Path) 
         assert key not in proc.stdout + proc.stderr
 
 
+def test_cli_comma_separated_query_is_the_same_stream(fake: FakeDatadog, tmp_path: Path) -> None:
+    # One argument holding comma-separated queries (a comma inside {} does not split) reads as
+    # the same queries given one by one.
+    texts = [QUERIES[0], "avg:system.cpu.user{env:prod,host:h00} by {host}"]
+    listed, joined = tmp_path / "listed.csv", tmp_path / "joined.csv"
+    assert cli(fake, "query", *texts, *range_args("csv", listed)).returncode == 0
+    proc = cli(fake, "query", ", ".join(texts), *range_args("csv", joined))
+    assert proc.returncode == 0, proc.stderr
+    assert joined.read_text(encoding="utf-8") == listed.read_text(encoding="utf-8")
+    with dd.DDStream(stream_config(fake, queries=None, query=",".join(texts))) as stream:
+        assert stream.queries == tuple(texts)
+
+
 def test_cli_queries_file_statistics_and_budget(fake: FakeDatadog, tmp_path: Path) -> None:
     queries_file = tmp_path / "queries.txt"
     queries_file.write_text(f"# the dashboard's queries\n\n{QUERIES[0]}\n  {QUERIES[1]}  \n"
