@@ -155,6 +155,7 @@ def _selection(args: argparse.Namespace) -> DDStreamConfig:
 def _query(args: argparse.Namespace) -> int:
     cfg = _selection(args)
     cfg.max_batch_rows = args.max_batch_rows
+    cfg.resume_token = args.resume
     fmt = args.format
     if fmt == "parquet" and args.output in (None, "-"):
         raise UsageError("--format parquet needs -o FILE (Parquet cannot stream to a pipe)")
@@ -166,11 +167,33 @@ def _query(args: argparse.Namespace) -> int:
         progress = Progress(stream.chunk_count, enabled=False if args.quiet else None)
         progress.watch(stream.rate_limit_wait)  # a rate-limit wait shows, not a silent stall
         if fmt in TEXT_FORMATS:
-            _export_text(stream, cfg, fmt, args.output, progress)
+            opened_at = _chunk_of(stream.resume_token())
+            try:
+                _export_text(stream, cfg, fmt, args.output, progress)
+            except (DDStreamError, KeyboardInterrupt):
+                _resume_hint(stream, args.output, opened_at)
+                raise
         else:
             _export_arrow(stream, fmt, args.output, progress)
         progress.finish()
     return EXIT_OK
+
+
+def _chunk_of(token: str) -> int:
+    """The chunk a resume token starts at (its format: ``dds1-<fingerprint>-<chunk>``)."""
+    return int(token.rpartition("-")[2])
+
+
+def _resume_hint(stream: DDStream[AnyBatch], path: str | None, opened_at: int) -> None:
+    """After a failed text export whose rows so far were kept (written to stdout, a pipe or a
+    device: a regular file's are dropped with its .partial), say how to fetch only the rest."""
+    if path not in (None, "-") and not check_output(path).in_place:
+        return
+    token = stream.resume_token()
+    at = _chunk_of(token)
+    if at > opened_at:  # rows were written: the rest starts at chunk `at`
+        print(f"ddstream: chunks {opened_at}..{at - 1} were written; to fetch the rest, rerun "
+              f"with --resume {token}", file=sys.stderr)
 
 
 def _columns_of(cfg: DDStreamConfig, stream: DDStream[AnyBatch], batch: Batch | None) -> Columns:
@@ -320,6 +343,9 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--format", choices=FORMATS, default="csv")
     q.add_argument("-o", "--output", help="file to write (default stdout)")
     q.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    q.add_argument("--resume", metavar="TOKEN",
+                   help="start at the chunk a failed export to stdout stopped at: the token it "
+                        "printed (made for the same queries and range)")
     q.set_defaults(run=_query)
 
     x = sub.add_parser("explain", parents=[common, selection],

@@ -22,8 +22,7 @@ import numpy as np
 import pytest
 
 import ddstream as dd
-from ddstream.testing import FakeDatadog
-from ddstream.testing._query import split_top_level
+from ddstream.testing import CannedResponse, Exchange, FakeDatadog, split_top_level
 from reference import expected_buckets
 
 API, APP = "mq-api", "mq-app"
@@ -224,6 +223,45 @@ def test_resume_token_of_several_queries(fake: FakeDatadog) -> None:
     for other in (QUERIES[:3], [QUERIES[1], QUERIES[0], *QUERIES[2:]]):
         with pytest.raises(dd.ConfigError):
             dd.DDStream(cfg.copy(queries=other), resume=token)
+
+
+class FailChunk(CannedResponse):
+    """A 400 (a query error, not retried) for the request of the chunk starting at ``start``."""
+
+    def __init__(self, start: int) -> None:
+        super().__init__(400, '{"errors": ["Error parsing query: a test fault"]}')
+        self.start = start
+
+    def matches(self, exchange: Exchange) -> bool:
+        return super().matches(exchange) and exchange.params.get("from") == str(self.start)
+
+
+def test_cli_resume_of_several_queries(fake: FakeDatadog) -> None:
+    """An export to stdout failing at chunk 2 says how to fetch the rest; --resume fetches
+    exactly chunks 2 and 3, and the two outputs together are the whole export."""
+    args = ["--from", iso(START), "--to", iso(END), "--chunk-seconds", str(CHUNK), "-q"]
+    fake.add_fault(FailChunk(START + 2 * CHUNK))
+    failed = cli(fake, "query", *QUERIES, *args)
+    assert failed.returncode == 6, failed.stderr
+    hint = [line for line in failed.stderr.splitlines() if "--resume" in line]
+    assert len(hint) == 1 and "chunks 0..1 were written" in hint[0], failed.stderr
+    token = hint[0].rsplit(" ", 1)[1]
+    fake.clear_log()
+    rest = cli(fake, "query", *QUERIES, *args, "--resume", token)
+    assert rest.returncode == 0, rest.stderr
+    assert sorted({r.from_ts for r in fake.query_requests}) == [START + 2 * CHUNK,
+                                                               START + 3 * CHUNK]
+    first_lines, rest_lines = failed.stdout.splitlines(), rest.stdout.splitlines()
+    assert first_lines[0] == rest_lines[0]  # each run writes its header
+    body = list(csv.reader(first_lines[1:] + rest_lines[1:]))
+    assert_rows([(QUERIES.index(r[1]), r[2], epoch(r[0]),
+                  [float(x) if x else math.nan for x in r[3:7]]) for r in body],
+                expected_rows(SPECS))
+    # The token is the list's: other queries refuse it before any request.
+    fake.clear_log()
+    refused = cli(fake, "query", *QUERIES[:3], *args, "--resume", token)
+    assert refused.returncode == 2 and "resume_token" in refused.stderr
+    assert fake.query_requests == []
 
 
 def test_explain_from_python() -> None:
