@@ -168,7 +168,8 @@ class DDStreamConfig:
         api_key: Datadog API key; ``None`` reads ``DD_API_KEY`` from the environment.
         app_key: Datadog application key; ``None`` reads ``DD_APP_KEY``.
         query: one metric query, e.g. ``"avg:system.cpu.user{*} by {host}"``, without
-            ``.rollup()`` (ddstream adds the avg/min/max/sum rollups itself).
+            ``.rollup()`` (ddstream adds the avg/min/max/sum rollups itself). Several queries:
+            ``queries`` (a comma-separated ``query`` reads as they do).
         queries: several metric queries, one expression each, read as one stream: every
             chunk's sub-queries are packed into as few requests as the budgets below allow, and
             each row says which query it belongs to (the batch's ``query`` index into this
