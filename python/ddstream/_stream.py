@@ -162,6 +162,7 @@ class DDStream(Generic[BatchT]):
 
             DDStream(query="avg:system.cpu.user{*}", start="-7d")            # end: now
             DDStream(query=q, start=datetime(2026, 11, 1), end="2026-11-08", granularity=300)
+            DDStream(queries=[q1, q2, q3], start="-1d")   # one stream; rows say their query
 
         ``start``/``end`` (or ``range_start``/``range_end``) take epoch seconds, datetimes (naive
         means UTC), ISO 8601 strings, ``"now"`` or relative times like ``"-36h"``; the other
