@@ -74,8 +74,7 @@ static ddstream_status fetch_response(dds_http *http, const dds_settings *s, dds
 /* Whether a failed request said it was too heavy ("Query timed out", 504): worth asking again
  * in smaller pieces, where asking again as it was is not (retry_policy.c fails it at once). */
 static int timed_out(const ddstream_error *err) {
-    return dds_retry_query_timed_out(err->http_status, err->message) ||
-           (err->http_status == 200 && dds_retry_query_timed_out(0, err->message));
+    return dds_retry_query_timed_out(err->http_status, err->message);
 }
 
 /* The sub-queries [first, first + count) of the stream over [start, end), appended to *all with

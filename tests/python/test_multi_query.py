@@ -403,3 +403,35 @@ def test_config_errors_name_the_item(fake: FakeDatadog) -> None:
         assert s.status == STATUS_E_CONFIG
         assert "statistics must be a mask" in s.message
     assert fake.requests == []
+
+
+def test_request_gate_sees_one_call_per_request(fake: FakeDatadog) -> None:
+    """The gate is asked once per request (and told of its answer once), several a chunk."""
+    phases: list[int] = []
+
+    @ffi.callback("int64_t(void *, const ddstream_request_info *)")
+    def gate(_data: Any, info: Any) -> int:
+        phases.append(int(info.phase))
+        return 0
+
+    qs = queries(12)
+    with RawStream(fake, queries=[q.text for q in qs], request_gate=gate) as s:
+        batches = list(s.batches())
+    sent = len(fake.query_requests)
+    assert sent == 2 * len(batches) == 4
+    assert phases.count(0) == sent  # DDSTREAM_REQUEST_BEFORE
+    assert phases.count(1) == sent  # DDSTREAM_REQUEST_ANSWERED
+    check_against_truth(batches, qs)
+
+
+def test_validate_asks_the_first_query(fake: FakeDatadog) -> None:
+    """ddstream_validate: the key check, then one query request with the first query's
+    sub-queries (all four of a single query, as before)."""
+    texts = [q.text for q in queries(3)]
+    with RawStream(fake, queries=texts, enable_prefetch=0) as s:
+        pass  # the config, with nothing fetched (without prefetch, only what next() asks for)
+    assert fake.requests == []
+    err = ffi.new("ddstream_error *")
+    assert lib.ddstream_validate(s.cfg, err) == STATUS_OK, ffi.string(err.message)
+    asked = [r.query for r in fake.query_requests]
+    assert asked == [",".join(f"{texts[0]}.rollup({m},60)" for m in STATISTICS)]
