@@ -238,8 +238,10 @@ class FailChunk(CannedResponse):
 
 def test_cli_resume_of_several_queries(fake: FakeDatadog) -> None:
     """An export to stdout failing at chunk 2 says how to fetch the rest; --resume fetches
-    exactly chunks 2 and 3, and the two outputs together are the whole export."""
-    args = ["--from", iso(START), "--to", iso(END), "--chunk-seconds", str(CHUNK), "-q"]
+    exactly chunks 2 and 3, and the two outputs together are the whole export. (Without the chunk
+    cache: with it, chunk 3, fetched ahead by the failed run, would come from the folder.)"""
+    args = ["--from", iso(START), "--to", iso(END), "--chunk-seconds", str(CHUNK), "-q",
+            "--no-cache"]
     fake.add_fault(FailChunk(START + 2 * CHUNK))
     failed = cli(fake, "query", *QUERIES, *args)
     assert failed.returncode == 6, failed.stderr
