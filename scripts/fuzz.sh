@@ -6,6 +6,8 @@
 #   scripts/fuzz.sh 600                ten minutes
 #   scripts/fuzz.sh 120 fuzz_config    the config checks instead (tests/fuzz/fuzz_config.c:
 #                                      base_url and the query), seeded from tests/fuzz/config_seeds
+#   scripts/fuzz.sh 600 fuzz_number    number text against strtod (tests/fuzz/fuzz_number.c),
+#                                      seeded from tests/fuzz/number_seeds
 #
 # Sets itself up like scripts/setup.sh (clang and its sanitizer/libFuzzer runtime, installed when
 # missing), builds a separate build directory (build-fuzz/, or $FUZZ_DIR) with clang, seeds a
@@ -19,7 +21,7 @@ cd "$(dirname "$0")/.."
 seconds="${1:-60}"
 target="${2:-fuzz_response}"
 case "$seconds" in
-  ''|*[!0-9]*) echo "usage: scripts/fuzz.sh [SECONDS] [fuzz_response|fuzz_config]" >&2; exit 2 ;;
+  ''|*[!0-9]*) echo "usage: scripts/fuzz.sh [SECONDS] [fuzz_response|fuzz_config|fuzz_number]" >&2; exit 2 ;;
 esac
 dir="${FUZZ_DIR:-build-fuzz}"
 case "$target" in
@@ -27,7 +29,9 @@ case "$target" in
                  corpus="$dir/corpus" ;;
   fuzz_config)   seed_dirs=(tests/fuzz/config_seeds); dict=tests/fuzz/config.dict
                  corpus="$dir/corpus-config" ;;
-  *) echo "usage: scripts/fuzz.sh [SECONDS] [fuzz_response|fuzz_config]" >&2; exit 2 ;;
+  fuzz_number)   seed_dirs=(tests/fuzz/number_seeds); dict=tests/fuzz/number.dict
+                 corpus="$dir/corpus-number" ;;
+  *) echo "usage: scripts/fuzz.sh [SECONDS] [fuzz_response|fuzz_config|fuzz_number]" >&2; exit 2 ;;
 esac
 
 install_missing() {
