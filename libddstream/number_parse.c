@@ -26,6 +26,13 @@
 #define LOW_BITS_MASK  (UINT64_MAX >> (MANTISSA_BITS + 3)) /* product bits below the 55 kept */
 #define EXPONENT_CAP   0x10000 /* an exponent's digits beyond this only matter to strtod */
 
+/* The rare paths stay out of line, so that the common one keeps its registers and stays small. */
+#if defined(__GNUC__)
+#  define COLD __attribute__((noinline, cold))
+#else
+#  define COLD
+#endif
+
 static const double pow10_exact[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
                                        1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
                                        1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
@@ -187,7 +194,7 @@ int dds_decimal_to_double(uint64_t w, int64_t q, int truncated, double *out) {
 }
 
 /* strtod on a NUL-terminated copy of s[start..end), with the locale's decimal point. */
-static int fallback(const char *s, size_t start, size_t end, double *out) {
+COLD static int fallback(const char *s, size_t start, size_t end, double *out) {
     size_t len = end - start;
     if (len >= DDS_NUMBER_TEXT_LIMIT) return -1;
     char buf[DDS_NUMBER_TEXT_LIMIT];
@@ -211,8 +218,8 @@ static int fallback(const char *s, size_t start, size_t end, double *out) {
  * significant ones into *w, the power of ten to add for the dropped ones into *extra, and
  * whether any dropped one is nonzero. Returns 0 when there are 19 or fewer significant digits
  * (leading zeros do not count): the caller's mantissa is then exact. */
-static int first_19_digits(const char *s, size_t digits, size_t digits_end, uint64_t *w,
-                           int64_t *extra, int *truncated) {
+COLD static int first_19_digits(const char *s, size_t digits, size_t digits_end, uint64_t *w,
+                                int64_t *extra, int *truncated) {
     size_t p = digits;
     while (p < digits_end && (s[p] == '0' || s[p] == '.')) p++;
     uint64_t m = 0;
@@ -236,7 +243,9 @@ static int first_19_digits(const char *s, size_t digits, size_t digits_end, uint
     return 1;
 }
 
-int dds_number_parse(const char *s, size_t n, size_t *pos, double *out, dds_number_path *how) {
+/* Every number: exponents, more than 19 digits, and what the common path could not settle. */
+COLD static int parse_general(const char *s, size_t n, size_t *pos, double *out,
+                              dds_number_path *how) {
     size_t start = *pos, p = start;
     int neg = p < n && s[p] == '-';
     p += (size_t)neg;
@@ -297,6 +306,46 @@ int dds_number_parse(const char *s, size_t n, size_t *pos, double *out, dds_numb
         path = DDS_NUMBER_FALLBACK;
         if (fallback(s, start, p, &v) != 0) return -1;
         v = neg ? -v : v;
+    }
+    *out = neg ? -v : v;
+    *pos = p;
+    if (how) *how = path;
+    return 0;
+}
+
+/* The common shape, -?int(.frac)? with at most 19 digits and no exponent (every timestamp and
+ * value Datadog writes), on a short path; anything else is parsed again by parse_general. */
+int dds_number_parse(const char *s, size_t n, size_t *pos, double *out, dds_number_path *how) {
+    size_t p = *pos;
+    int neg = p < n && s[p] == '-';
+    p += (size_t)neg;
+    size_t int_start = p;
+    if (p >= n || !is_digit(s[p])) return -1;
+    uint64_t mant = 0;
+    if (s[p] == '0') p++; /* a leading zero stands alone */
+    else p = eat_digits(s, n, p, &mant);
+    size_t digits = p - int_start, frac = 0;
+    if (p < n && s[p] == '.') {
+        size_t frac_start = p + 1;
+        p = eat_digits(s, n, frac_start, &mant);
+        frac = p - frac_start;
+        if (frac == 0) return -1;
+        digits += frac;
+    }
+    if (digits > 19 || (p < n && (s[p] == 'e' || s[p] == 'E')))
+        return parse_general(s, n, pos, out, how);
+    double v;
+    dds_number_path path;
+    if (mant <= (UINT64_C(1) << 53) && frac <= 22) {
+        path = mant == 0 ? DDS_NUMBER_ZERO : DDS_NUMBER_CLINGER;
+        v = (double)mant;
+        if (frac > 0) v /= pow10_exact[frac];
+    } else {
+        uint64_t bits;
+        if (lemire_bits(mant, -(int64_t)frac, &bits) != 0)
+            return parse_general(s, n, pos, out, how);
+        path = DDS_NUMBER_LEMIRE;
+        memcpy(&v, &bits, sizeof v);
     }
     *out = neg ? -v : v;
     *pos = p;
