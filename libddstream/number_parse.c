@@ -314,13 +314,16 @@ COLD static int parse_general(const char *s, size_t n, size_t *pos, double *out,
 }
 
 /* The common shape, -?int(.frac)? with at most 19 digits and no exponent (every timestamp and
- * value Datadog writes), on a short path; anything else is parsed again by parse_general. */
-int dds_number_parse(const char *s, size_t n, size_t *pos, double *out, dds_number_path *how) {
-    size_t p = *pos;
+ * value Datadog writes), on a short path; anything else is parsed again by parse_general.
+ * Returns the position after the number, or 0 (never a number's end) when refused. Inline in
+ * both entry points, so that dds_number_scan's callers keep their position in a register. */
+static inline size_t number_at(const char *s, size_t n, size_t start, double *out,
+                               dds_number_path *how) {
+    size_t p = start;
     int neg = p < n && s[p] == '-';
     p += (size_t)neg;
     size_t int_start = p;
-    if (p >= n || !is_digit(s[p])) return -1;
+    if (p >= n || !is_digit(s[p])) return 0;
     uint64_t mant = 0;
     if (s[p] == '0') p++; /* a leading zero stands alone */
     else p = eat_digits(s, n, p, &mant);
@@ -329,11 +332,13 @@ int dds_number_parse(const char *s, size_t n, size_t *pos, double *out, dds_numb
         size_t frac_start = p + 1;
         p = eat_digits(s, n, frac_start, &mant);
         frac = p - frac_start;
-        if (frac == 0) return -1;
+        if (frac == 0) return 0;
         digits += frac;
     }
-    if (digits > 19 || (p < n && (s[p] == 'e' || s[p] == 'E')))
-        return parse_general(s, n, pos, out, how);
+    if (digits > 19 || (p < n && (s[p] == 'e' || s[p] == 'E'))) {
+        size_t pos = start;
+        return parse_general(s, n, &pos, out, how) == 0 ? pos : 0;
+    }
     double v;
     dds_number_path path;
     if (mant <= (UINT64_C(1) << 53) && frac <= 22) {
@@ -342,13 +347,25 @@ int dds_number_parse(const char *s, size_t n, size_t *pos, double *out, dds_numb
         if (frac > 0) v /= pow10_exact[frac];
     } else {
         uint64_t bits;
-        if (lemire_bits(mant, -(int64_t)frac, &bits) != 0)
-            return parse_general(s, n, pos, out, how);
+        if (lemire_bits(mant, -(int64_t)frac, &bits) != 0) {
+            size_t pos = start;
+            return parse_general(s, n, &pos, out, how) == 0 ? pos : 0;
+        }
         path = DDS_NUMBER_LEMIRE;
         memcpy(&v, &bits, sizeof v);
     }
     *out = neg ? -v : v;
-    *pos = p;
     if (how) *how = path;
+    return p;
+}
+
+int dds_number_parse(const char *s, size_t n, size_t *pos, double *out, dds_number_path *how) {
+    size_t end = number_at(s, n, *pos, out, how);
+    if (end == 0) return -1;
+    *pos = end;
     return 0;
+}
+
+size_t dds_number_scan(const char *s, size_t n, size_t pos, double *out) {
+    return number_at(s, n, pos, out, NULL);
 }

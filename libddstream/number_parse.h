@@ -37,6 +37,10 @@ typedef enum dds_number_path {
  */
 int dds_number_parse(const char *s, size_t n, size_t *pos, double *out, dds_number_path *how);
 
+/* dds_number_parse for a hot loop that keeps its position in a register: the position just past
+ * the number, or 0 (which no number ends at) where dds_number_parse returns -1. */
+size_t dds_number_scan(const char *s, size_t n, size_t pos, double *out);
+
 /*
  * The double nearest to w * 10^q (round half to even), w != 0 being the first 19 significant
  * digits of the text and truncated set when digits followed them: 0 and *out set (without sign),

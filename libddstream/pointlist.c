@@ -22,6 +22,7 @@ typedef struct scanner {
     const char *s;
     size_t n;
     size_t i;
+    size_t points_hint; /* the last pointlist's length: the next one's likely length */
 } scanner;
 
 static void skip_ws(scanner *c) { c->i = dds_skip_json_ws(c->s, c->n, c->i); }
@@ -155,69 +156,91 @@ static int skip_value(scanner *c, int depth) {
     }
 }
 
-static int push_point(dds_fast_pointlist *pl, size_t *cap, int64_t ts, double v) {
-    if (pl->length == *cap) {
-        size_t grown = *cap ? *cap * 2 : 256;
-        int64_t *t = realloc(pl->ts_ms, grown * sizeof *t);
-        if (!t) return -1;
-        pl->ts_ms = t;
-        double *d = realloc(pl->values, grown * sizeof *d);
-        if (!d) return -1;
-        pl->values = d;
-        *cap = grown;
-    }
-    pl->ts_ms[pl->length] = ts;
-    pl->values[pl->length] = v;
-    pl->length++;
+/* Room for at least one more point in pl's arrays (pl->length of them used, *cap allocated).
+ * The first size is the hint: an answer's series usually have the same number of points, so
+ * from the second pointlist on the arrays are allocated once, at their final size. The hint is
+ * held to what the rest of the body can hold ("[0,0]," is six bytes), and shrink_points gives
+ * back what a shorter pointlist left unused. */
+static int grow_points(dds_fast_pointlist *pl, size_t *cap, size_t hint, size_t rest) {
+    if (hint > rest / 6 + 1) hint = rest / 6 + 1;
+    size_t grown = *cap ? *cap * 2 : (hint > 256 ? hint : 256);
+    int64_t *t = realloc(pl->ts_ms, grown * sizeof *t);
+    if (!t) return -1;
+    pl->ts_ms = t;
+    double *d = realloc(pl->values, grown * sizeof *d);
+    if (!d) return -1;
+    pl->values = d;
+    *cap = grown;
     return 0;
+}
+
+/* A pointlist that used less than half its arrays: give the rest back (a smaller realloc keeps
+ * the data; if it fails, the larger arrays stay, which is harmless). */
+static void shrink_points(dds_fast_pointlist *pl, size_t cap) {
+    if (pl->length == 0 || pl->length >= cap / 2) return;
+    int64_t *t = realloc(pl->ts_ms, pl->length * sizeof *t);
+    if (t) pl->ts_ms = t;
+    double *d = realloc(pl->values, pl->length * sizeof *d);
+    if (d) pl->values = d;
 }
 
 typedef enum { PL_OK, PL_NOT_FAST, PL_NOMEM } pl_result;
 
 /* At '[': read [[ts, value|null], ...] applying the general parser's checks. On PL_NOT_FAST the
- * position is unspecified and the caller rewinds. */
+ * position is unspecified and the caller rewinds. The loop keeps the text, its length and the
+ * position in locals (registers), not in the scanner: every step of a point depends on the one
+ * before, and a position in memory would add a store and a load to each of them. */
 static pl_result read_pointlist(scanner *c, dds_fast_pointlist *pl) {
-    size_t cap = 0;
-    pl->begin = c->i;
-    c->i++;
-    skip_ws(c);
-    if (at(c, ']')) {
-        c->i++;
-        pl->end = c->i;
+    const char *s = c->s;
+    size_t n = c->n, i = c->i, cap = 0, len = 0;
+    int64_t *ts_out = NULL;
+    double *v_out = NULL;
+    pl->begin = i;
+    i = dds_skip_json_ws(s, n, i + 1);
+    if (i < n && s[i] == ']') {
+        pl->end = c->i = i + 1;
         return PL_OK;
     }
     for (;;) {
         double ts, v;
-        if (!at(c, '[')) return PL_NOT_FAST;
-        c->i++;
-        skip_ws(c);
-        if (parse_number(c, &ts) != 0) return PL_NOT_FAST;
-        skip_ws(c);
-        if (!at(c, ',')) return PL_NOT_FAST;
-        c->i++;
-        skip_ws(c);
-        if (at(c, 'n')) {
-            if (skip_literal(c, "null") != 0) return PL_NOT_FAST;
+        if (i >= n || s[i] != '[') return PL_NOT_FAST;
+        i = dds_skip_json_ws(s, n, i + 1);
+        if ((i = dds_number_scan(s, n, i, &ts)) == 0) return PL_NOT_FAST;
+        i = dds_skip_json_ws(s, n, i);
+        if (i >= n || s[i] != ',') return PL_NOT_FAST;
+        i = dds_skip_json_ws(s, n, i + 1);
+        if (i < n && s[i] == 'n') {
+            if (n - i < 4 || memcmp(s + i, "null", 4) != 0) return PL_NOT_FAST;
+            i += 4;
             v = NAN;
         } else {
-            if (parse_number(c, &v) != 0 || !isfinite(v)) return PL_NOT_FAST;
+            if ((i = dds_number_scan(s, n, i, &v)) == 0 || !isfinite(v)) return PL_NOT_FAST;
         }
-        skip_ws(c);
-        if (!at(c, ']')) return PL_NOT_FAST;
-        c->i++;
+        i = dds_skip_json_ws(s, n, i);
+        if (i >= n || s[i] != ']') return PL_NOT_FAST;
+        i++;
         if (!isfinite(ts) || ts < -DDS_TIME_LIMIT_MS || ts > DDS_TIME_LIMIT_MS ||
             (double)(int64_t)ts != ts)
             return PL_NOT_FAST;
-        if (push_point(pl, &cap, (int64_t)ts, v) != 0) return PL_NOMEM;
-        skip_ws(c);
-        if (at(c, ',')) {
-            c->i++;
-            skip_ws(c);
+        if (len == cap) {
+            pl->length = len;
+            if (grow_points(pl, &cap, c->points_hint, n - i) != 0) return PL_NOMEM;
+            ts_out = pl->ts_ms;
+            v_out = pl->values;
+        }
+        ts_out[len] = (int64_t)ts;
+        v_out[len] = v;
+        len++;
+        i = dds_skip_json_ws(s, n, i);
+        if (i < n && s[i] == ',') {
+            i = dds_skip_json_ws(s, n, i + 1);
             continue;
         }
-        if (at(c, ']')) {
-            c->i++;
-            pl->end = c->i;
+        pl->length = len;
+        if (i < n && s[i] == ']') {
+            pl->end = c->i = i + 1;
+            c->points_hint = len;
+            shrink_points(pl, cap);
             return PL_OK;
         }
         return PL_NOT_FAST;
@@ -338,7 +361,7 @@ static scan_result scan_root(scanner *c, dds_fast_pointlists *out) {
 int dds_fast_pointlists_scan(const char *body, size_t len, dds_fast_pointlists *out) {
     memset(out, 0, sizeof *out);
     if (!body) return 0;
-    scanner c = {body, len, 0};
+    scanner c = {body, len, 0, 0};
     /* A UTF-8 byte-order mark is legal before the document for the general parser too. */
     if (len >= 3 && memcmp(body, "\xEF\xBB\xBF", 3) == 0) c.i = 3;
     scan_result r = scan_root(&c, out);

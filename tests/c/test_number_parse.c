@@ -326,6 +326,11 @@ static void check_grammar(void) {
     pos = 15;
     CHECK(dds_number_parse(text, strlen(text), &pos, &v, NULL) == 0 && pos == 32 &&
           v == 91.39889285551104);
+    /* The hot loop's form: the position after the number, or 0 for a refusal. */
+    CHECK(dds_number_scan(text, strlen(text), 1, &v) == 14 && v == 1699920000000.0);
+    CHECK(dds_number_scan(text, strlen(text), 15, &v) == 32 && v == 91.39889285551104);
+    CHECK(dds_number_scan(text, strlen(text), 0, &v) == 0);
+    CHECK(dds_number_scan("1e5", 3, 0, &v) == 3 && v == 1e5);
     /* The fallback's limit: long text that needs strtod is refused, not truncated. */
     char longer[200];
     snprintf(longer, sizeof longer, "1.%0120d1", 0);
