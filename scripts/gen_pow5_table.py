@@ -41,10 +41,10 @@ def entry(q: int) -> int:
 
 def render() -> str:
     lines = [
-        "/* pow5_table.h — 5^q for q in [DDS_POW5_SMALLEST, DDS_POW5_LARGEST], normalized to 128 bits",
-        " * (the most significant bit set), high word then low word: the table of the Eisel-Lemire",
-        " * algorithm in number_parse.c. Written by scripts/gen_pow5_table.py: do not edit by hand",
-        " * (tests/python/test_pow5_table.py checks the two agree). */",
+        "/* pow5_table.h — 5^q for q in [DDS_POW5_SMALLEST, DDS_POW5_LARGEST], normalized to 128",
+        " * bits (the most significant bit set), high word then low word: the table of the",
+        " * Eisel-Lemire algorithm in number_parse.c. Written by scripts/gen_pow5_table.py: do not",
+        " * edit by hand (tests/python/test_pow5_table.py checks the two agree). */",
         "#ifndef DDSTREAM_POW5_TABLE_H",
         "#define DDSTREAM_POW5_TABLE_H",
         "",
