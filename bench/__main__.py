@@ -32,6 +32,8 @@ from .harness import (
     timeout_for,
     versions,
 )
+from .limits import build_parse_limit
+from .limits import measure as measure_limits
 from .profile import profile_client
 from .scenarios import Scenario, full, quick
 
@@ -75,6 +77,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", type=Path, metavar="DIR",
                    help="also run each client once under `perf record` and write the hottest "
                         "symbols to DIR (needs perf)")
+    p.add_argument("--no-limits", action="store_true",
+                   help="skip the physical-limit reference (inflate, memchr, simdjson and "
+                        "ddstream's C parse timed alone on one answer; see bench/limits.py)")
     p.add_argument("--list", action="store_true", help="list the scenarios and exit")
     return p
 
@@ -130,6 +135,7 @@ class Settings:
     overhead_repeat: int
     profile: Path | None
     c_driver: Path | None
+    limit_tool: Path | None
 
 
 def _record(run: Run) -> dict[str, Any]:
@@ -150,10 +156,15 @@ def _run_scenario(scenario: Scenario, settings: Settings, results: dict[str, Any
                            settings.options, light)  # fmt: skip
         return run_child(argv, server, scenario, client, timeout)
 
-    with Server(scenario.hosts) as server:
-        warm = server.command("warm", requests=[[query, a, b - 1] for a, b in chunks])
+    limits = None
+    with Server(scenario.hosts, scenario.values) as server:
+        requests = [[query, a, b - 1] for a, b in chunks]
+        warm = server.command("warm", requests=requests)
         _progress(f"   server warm: {warm['statuses']}, {warm['gzip_bytes']:,} gzip bytes, "
                   f"{warm['points']:,} points")  # fmt: skip
+        if scenario.limits and settings.limit_tool is not None:
+            limits = measure_limits(server, requests[0], settings.limit_tool, warm["points"])
+            _progress(f"   limits: {report.limits_line(limits)}")
         repeat = settings.repeat or scenario.repeat
         for r in range(repeat):
             # Rotate the order, so that no client always runs first (or after the slowest).
@@ -196,6 +207,7 @@ def _run_scenario(scenario: Scenario, settings: Settings, results: dict[str, Any
         "granularity": scenario.granularity,
         "chunk_seconds": scenario.chunk_seconds,
         "hosts": scenario.hosts,
+        "values": scenario.values,
         "latency": scenario.latency,
         "rate_limit": list(scenario.rate_limit) if scenario.rate_limit else None,
         "memory_reference": scenario.memory_reference,
@@ -206,6 +218,7 @@ def _run_scenario(scenario: Scenario, settings: Settings, results: dict[str, Any
         "min_requests": scenario.min_requests,
         "summary": summary,
         "ratios": report.ratios(summary),
+        "limits": limits,
         "runs": runs,
     })  # fmt: skip
 
@@ -264,6 +277,7 @@ def main(argv: list[str] | None = None) -> int:
             overhead_repeat=args.overhead_repeat or (2 if args.quick else 5),
             profile=args.profile,
             c_driver=build_c_driver(Path(tmp)) if need_c else None,
+            limit_tool=None if args.no_limits else build_parse_limit(Path(tmp)),
         )
         for scenario in scenarios:
             _run_scenario(scenario, settings, results)

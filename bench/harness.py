@@ -69,9 +69,9 @@ def plan(scenario: Scenario, ddstream_options: dict[str, Any]) -> list[tuple[int
 class Server:
     """``python -m bench.server`` and its command channel."""
 
-    def __init__(self, hosts: int) -> None:
+    def __init__(self, hosts: int, values: str = "fake") -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bench.server", "--hosts", str(hosts)],
+            [sys.executable, "-m", "bench.server", "--hosts", str(hosts), "--values", values],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             cwd=REPO,

@@ -140,12 +140,23 @@ def targets(
         out.append(_target(f"{sid} requests = {what}", figures["requests"], f"= {want}",
                            figures["requests"] == want))  # fmt: skip
     # CPU: points per CPU second, ddstream / peer.
-    for sid, peer, factor in (("s3", "datadogpy", 10), ("s3", "datadog-api-client", 200),
+    for sid, peer, factor in (("s3", "datadogpy", 10), ("s3r", "datadogpy", 12),
+                              ("s3", "datadog-api-client", 200),
                               ("s1", "datadogpy", 5)):  # fmt: skip
         s = by_id.get(sid)
         ratio = None if s is None else s["ratios"].get(peer, {}).get("points_per_cpu_s")
         out.append(_target(f"{sid} points/CPU-s vs {peer}", ratio, f">= {factor}x",
                            None if ratio is None else ratio >= factor))  # fmt: skip
+    # The C parse against simdjson on the same decompressed body.
+    for sid in ("s3", "s3r"):
+        s = by_id.get(sid)
+        limits = None if s is None else s.get("limits")
+        if limits is None:
+            continue
+        share = limits["ddstream_share_of_simdjson"]
+        missing = "; ".join(n for n in limits["notes"] if "not installed" in n)
+        out.append(_target(f"{sid} C parse throughput / simdjson's (same body)", share, ">= 0.50",
+                           None if share is None else share >= 0.5, missing))  # fmt: skip
     # Overlap.
     s, figures = by_id.get("s4"), dd("s4")
     if s is not None and figures is not None:
@@ -215,6 +226,56 @@ def overhead(py: list[dict[str, Any]], c: list[dict[str, Any]]) -> dict[str, Any
 
 # -- printing -------------------------------------------------------------------------------------
 
+_LIMIT_COLUMNS = (("inflate", "inflate (libdeflate)"), ("memchr", "memchr scan"),
+                  ("simdjson", "simdjson parse"), ("ddstream", "ddstream C parse"),
+                  ("scan", "ddstream pointlists only"))  # fmt: skip
+
+
+def limits_line(limits: dict[str, Any]) -> str:
+    """One line of the limit figures, for the progress output."""
+    parts = []
+    for key, _ in _LIMIT_COLUMNS:
+        rate = limits["rates"].get(key)
+        if rate is not None:
+            parts.append(f"{key} {rate['mb_per_s']:,.0f} MB/s")
+    share = limits["ddstream_share_of_simdjson"]
+    if share is not None:
+        parts.append(f"ddstream/simdjson {100 * share:.0f}%")
+    return ", ".join(parts)
+
+
+def _limits_table(results: dict[str, Any]) -> str | None:
+    rows = []
+    for s in results["scenarios"]:
+        limits = s.get("limits")
+        if not limits:
+            continue
+        for key, name in _LIMIT_COLUMNS:
+            rate = limits["rates"].get(key)
+            share = ""
+            if key == "ddstream" and limits["ddstream_share_of_simdjson"] is not None:
+                share = f"{100 * limits['ddstream_share_of_simdjson']:.0f}% of simdjson"
+            rows.append([
+                s["id"], name,
+                "-" if rate is None else f"{rate['mb_per_s']:,.0f}",
+                "-" if rate is None else f"{rate['ns_per_point']:.1f}",
+                "-" if rate is None else f"{1e3 * rate['s']:.2f}", share,
+            ])  # fmt: skip
+    if not rows:
+        return None
+    first = next(s["limits"] for s in results["scenarios"] if s.get("limits"))
+    return (
+        "Physical limits: one answer, decompressed, each step timed alone (best of "
+        f"{first['repeat']}; MB/s of decompressed JSON; inflate reads the gzip body). "
+        + "; ".join(
+            f"{s['id']}: {s['limits']['body_bytes'] / 1e6:.1f} MB JSON "
+            f"({s['limits']['gzip_bytes'] / 1e6:.1f} MB gzip), {s['limits']['points']:,} points"
+            for s in results["scenarios"] if s.get("limits")
+        )
+        + "\n"
+        + _table(["scenario", "step", "MB/s", "ns/point", "ms", "share"], rows)
+    )  # fmt: skip
+
 
 def _fmt(value: Any, digits: int = 2) -> str:
     if value is None:
@@ -273,6 +334,9 @@ def render(results: dict[str, Any]) -> str:
         parts.append("ddstream against each peer, same run (x; > 1 means ddstream is better):\n"
                      + _table(["scenario", "peer", "points/CPU s", "wall", "requests",
                                "peak RSS"], ratio_rows))  # fmt: skip
+    limits_table = _limits_table(results)
+    if limits_table:
+        parts.append(limits_table)
     o = results.get("python_overhead")
     if o:
         parts.append(

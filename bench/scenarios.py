@@ -28,6 +28,12 @@ class Scenario:
     rate_limit: tuple[int, float] | None = None  # (requests, window seconds)
     repeat: int = 1  # default runs per client (CPU figures: the median is reported)
     memory_reference: str | None = None  # the 1-day scenario this one's peak RSS is compared to
+    # "fake": the fake's own values (multiples of small fractions, few digits) and timestamps
+    # written as floats; "realistic": what Datadog sends (see shared recordings): values with the
+    # full precision of a float64 as Python's repr writes it (15-17 significant digits) and
+    # integer-millisecond timestamps.
+    values: str = "fake"
+    limits: bool = False  # also time its first answer against the physical limits (limits.py)
 
     @property
     def title(self) -> str:
@@ -39,6 +45,8 @@ class Scenario:
             parts.append(f"+{self.latency * 1000:g} ms per answer")
         if self.rate_limit:
             parts.append(f"{self.rate_limit[0]} req / {self.rate_limit[1]:g} s")
+        if self.values != "fake":
+            parts.append(f"{self.values} values")
         return ", ".join(parts) + (f" ({self.note})" if self.note else "")
 
     @property
@@ -62,12 +70,15 @@ class Scenario:
 def full() -> list[Scenario]:
     s1 = Scenario("s1", repeat=3, memory_reference="m1")
     s2 = replace(s1, id="s2", chunk_seconds=0, memory_reference="m2")
-    s3 = Scenario("s3", query=GROUPED_QUERY, days=1, chunk_seconds=0, hosts=200, repeat=3)
+    s3 = Scenario(
+        "s3", query=GROUPED_QUERY, days=1, chunk_seconds=0, hosts=200, repeat=3, limits=True
+    )
     s4 = replace(s1, id="s4", latency=0.150, repeat=1, memory_reference=None)
     s5 = replace(s2, id="s5", rate_limit=(20, 10.0), repeat=1, memory_reference=None)
+    s3r = replace(s3, id="s3r", values="realistic")
     m1 = replace(s1, id="m1", note="RSS reference of s1", days=1, memory_reference=None)
     m2 = replace(s2, id="m2", note="RSS reference of s2", days=1, memory_reference=None)
-    return [s1, s2, s3, s4, s5, m1, m2]
+    return [s1, s2, s3, s3r, s4, s5, m1, m2]
 
 
 def quick() -> list[Scenario]:
@@ -76,6 +87,7 @@ def quick() -> list[Scenario]:
         "s1": {"days": 3},
         "s2": {"days": 3},
         "s3": {"hosts": 20},
+        "s3r": {"hosts": 20},
         "s4": {"days": 2},
         "s5": {"days": 6, "rate_limit": (4, 2.0)},
     }

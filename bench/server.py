@@ -16,7 +16,13 @@ per stdin line, one JSON answer per stdout line:
 * ``{"cmd": "reset", "latency": s, "rate_limit": [n, period] | null}`` — set both, start a new
   rate-limit window now, forget the request log;
 * ``{"cmd": "stats"}`` — what the log holds since the last reset;
+* ``{"cmd": "body", "request": [query, from, to], "path": p}`` — write that answer's gzip body
+  (as the clients receive it) to the file ``p``, for the physical-limit measurements;
 * ``{"cmd": "quit"}``.
+
+``--values realistic`` serves answers shaped like Datadog's own (the recorded body in the shared
+recordings): integer-millisecond timestamps, and values with a float64's full precision as
+Python's ``repr`` writes them (15-17 significant digits) instead of the fake's short fractions.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import argparse
 import collections
 import gzip
 import json
+import math
 import sys
 import urllib.parse
 import urllib.request
@@ -36,6 +43,28 @@ from ddstream.testing import FakeDatadog
 # rollups) is about 40 MB of JSON, a 30-day run at 4-hour chunks is 180 small ones.
 CACHE_ENTRIES = 4096
 CACHE_BYTES = 2 << 30
+
+# Realistic values: every fake value times an irrational-looking constant. The products are
+# full-precision doubles whose shortest text has 15-17 significant digits (about half 17, half 16,
+# a few 15), like the recorded body's 91.4583840476142 and 91.39889285551104; the point count,
+# the nulls and the order of the values are the fake's own.
+_REALISTIC_SCALE = math.pi / 7
+
+
+class RealisticFake(FakeDatadog):
+    """A FakeDatadog whose answers carry Datadog-like number text (see the module's docstring)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(float_timestamps=False, **kwargs)
+
+    def answer(self, query: str, from_ts: int, to_ts: int) -> dict[str, Any]:
+        payload = super().answer(query, from_ts, to_ts)
+        for series in payload.get("series", []):
+            series["pointlist"] = [
+                (ts, None if value is None else value * _REALISTIC_SCALE)
+                for ts, value in series["pointlist"]
+            ]
+        return payload
 
 
 def _warm(fake: FakeDatadog, requests: list[list[Any]]) -> dict[str, Any]:
@@ -69,6 +98,25 @@ def _warm(fake: FakeDatadog, requests: list[list[Any]]) -> dict[str, Any]:
     }
 
 
+def _body(fake: FakeDatadog, request: list[Any], path: str) -> dict[str, Any]:
+    query, from_ts, to_ts = request
+    params = urllib.parse.urlencode({"from": from_ts, "to": to_ts, "query": query})
+    http_request = urllib.request.Request(
+        f"{fake.url}/api/v1/query?{params}",
+        headers={
+            "DD-API-KEY": "bench-api-key",
+            "DD-APPLICATION-KEY": "bench-app-key",
+            "Accept-Encoding": "gzip",
+        },
+    )
+    with urllib.request.urlopen(http_request, timeout=600) as response:
+        body = response.read()
+        gzipped = response.headers.get("Content-Encoding") == "gzip"
+    with open(path, "wb") as out:
+        out.write(body if gzipped else gzip.compress(body))
+    return {"gzip_bytes": len(body), "gzip": gzipped}
+
+
 def _stats(fake: FakeDatadog) -> dict[str, Any]:
     records = fake.query_requests
     statuses = collections.Counter(record.status for record in records)
@@ -90,8 +138,10 @@ def _stats(fake: FakeDatadog) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.server", description=__doc__)
     parser.add_argument("--hosts", type=int, default=3)
+    parser.add_argument("--values", choices=("fake", "realistic"), default="fake")
     args = parser.parse_args(argv)
-    fake = FakeDatadog(hosts=args.hosts, cache_size=CACHE_ENTRIES, cache_bytes=CACHE_BYTES)
+    kind = RealisticFake if args.values == "realistic" else FakeDatadog
+    fake = kind(hosts=args.hosts, cache_size=CACHE_ENTRIES, cache_bytes=CACHE_BYTES)
     out = sys.stdout
     with fake:
         out.write(json.dumps({"url": fake.url}) + "\n")
@@ -111,6 +161,9 @@ def main(argv: list[str] | None = None) -> int:
                 fake.rate_limit = None if limit is None else (int(limit[0]), float(limit[1]))
                 fake.clear_log()
                 answer = {"ok": True}
+            elif name == "body":
+                answer = _body(fake, command["request"], command["path"])
+                fake.clear_log()
             elif name == "stats":
                 answer = _stats(fake)
             elif name == "quit":

@@ -2,35 +2,28 @@
  *
  * The scanner walks the whole document once, checking JSON syntax as it goes, and only then are
  * its results used: a document it cannot fully read yields nothing, so the general parser's error
- * messages are never affected. Numbers use Clinger's fast path (a mantissa of at most 2^53 and a
- * power of ten of at most 22 are both exact doubles, so one IEEE division or multiplication is
- * correctly rounded, as strtod is); anything else falls back to strtod, as cJSON does. */
+ * messages are never affected. Numbers are read by number_parse.c, which gives strtod's double
+ * (what cJSON gives the general parser) without calling it for any number Datadog writes. */
 #include "pointlist.h"
 
-#include <locale.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "number_parse.h"
 #include "strparse.h"
 #include "timestamp_limit.h"
 
 /* The same limits as the general parser (parse.c): both paths must accept the same points
  * (timestamp_limit.h). */
-#define MAX_DEPTH         64
-#define NUMBER_TEXT_LIMIT 64
+#define MAX_DEPTH 64
 
 typedef struct scanner {
     const char *s;
     size_t n;
     size_t i;
+    size_t points_hint; /* the last pointlist's length: the next one's likely length */
 } scanner;
-
-static const double pow10_exact[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
-                                       1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
-                                       1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
-
-static int is_digit(char ch) { return ch >= '0' && ch <= '9'; }
 
 static void skip_ws(scanner *c) { c->i = dds_skip_json_ws(c->s, c->n, c->i); }
 
@@ -87,191 +80,10 @@ static int skip_literal(scanner *c, const char *lit) {
     return 0;
 }
 
-/*
- * Parse a JSON number (strict grammar) at c->i into *out. Returns 0, or -1 if the text is not a
- * JSON number or is too long for the fallback buffer. Any number: exponents, more than 19
- * digits, Clinger's fast path or strtod.
- */
-static int parse_number_general(scanner *c, double *out) {
-    const char *s = c->s;
-    size_t n = c->n, p = c->i, start = c->i;
-    int neg = 0, slow = 0, digits = 0;
-    uint64_t mant = 0;
-    long exp10 = 0;
-    if (p < n && s[p] == '-') {
-        neg = 1;
-        p++;
-    }
-    if (p >= n || !is_digit(s[p])) return -1;
-    if (s[p] == '0') {
-        p++;
-    } else {
-        for (; p < n && is_digit(s[p]); p++) {
-            if (digits < 19) {
-                mant = mant * 10 + (uint64_t)(s[p] - '0');
-                digits++;
-            } else {
-                slow = 1;
-            }
-        }
-    }
-    if (p < n && s[p] == '.') {
-        p++;
-        if (p >= n || !is_digit(s[p])) return -1;
-        for (; p < n && is_digit(s[p]); p++) {
-            if (mant == 0 && s[p] == '0') {
-                exp10--; /* leading zeros of 0.000123 are not significant digits */
-            } else if (digits < 19) {
-                mant = mant * 10 + (uint64_t)(s[p] - '0');
-                digits++;
-                exp10--;
-            } else {
-                slow = 1;
-            }
-        }
-    }
-    if (p < n && (s[p] == 'e' || s[p] == 'E')) {
-        p++;
-        long sign = 1, e = 0;
-        if (p < n && (s[p] == '+' || s[p] == '-')) sign = s[p++] == '-' ? -1 : 1;
-        if (p >= n || !is_digit(s[p])) return -1;
-        for (; p < n && is_digit(s[p]); p++) {
-            if (e < 100000) e = e * 10 + (s[p] - '0');
-            else slow = 1;
-        }
-        exp10 += sign * e;
-    }
-    c->i = p;
-    if (!slow && mant == 0) {
-        *out = neg ? -0.0 : 0.0;
-        return 0;
-    }
-    if (!slow && mant <= (UINT64_C(1) << 53) && exp10 >= -22 && exp10 <= 22) {
-        double v = (double)mant;
-        v = exp10 < 0 ? v / pow10_exact[-exp10] : v * pow10_exact[exp10];
-        *out = neg ? -v : v;
-        return 0;
-    }
-    size_t len = p - start;
-    if (len >= NUMBER_TEXT_LIMIT) return -1;
-    char buf[NUMBER_TEXT_LIMIT];
-    memcpy(buf, s + start, len);
-    buf[len] = 0;
-    /* strtod reads the locale's decimal point; JSON's is always '.' (cJSON does the same). */
-    const struct lconv *lc = localeconv();
-    char point = (lc && lc->decimal_point && lc->decimal_point[0]) ? lc->decimal_point[0] : '.';
-    if (point != '.') {
-        char *dot = strchr(buf, '.');
-        if (dot) *dot = point;
-    }
-    char *end = NULL;
-    *out = strtod(buf, &end);
-    return end == buf + len ? 0 : -1;
-}
-
-static const uint64_t pow10_u64[20] = {UINT64_C(1),
-                                       UINT64_C(10),
-                                       UINT64_C(100),
-                                       UINT64_C(1000),
-                                       UINT64_C(10000),
-                                       UINT64_C(100000),
-                                       UINT64_C(1000000),
-                                       UINT64_C(10000000),
-                                       UINT64_C(100000000),
-                                       UINT64_C(1000000000),
-                                       UINT64_C(10000000000),
-                                       UINT64_C(100000000000),
-                                       UINT64_C(1000000000000),
-                                       UINT64_C(10000000000000),
-                                       UINT64_C(100000000000000),
-                                       UINT64_C(1000000000000000),
-                                       UINT64_C(10000000000000000),
-                                       UINT64_C(100000000000000000),
-                                       UINT64_C(1000000000000000000),
-                                       UINT64_C(10000000000000000000)};
-
-/* Runs of ASCII digits eight bytes at a time (little-endian loads; the SWAR idioms of simdjson
- * and fast_float): how many of the eight bytes lead with digits, and their value. */
-#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-#  define SWAR_DIGITS 1
-
-/* Leading digit bytes of v (first character in the low byte), 0..8. A byte's test is exact
- * up to the first non-digit: only a non-digit can carry into the byte after it. */
-static unsigned leading_digits(uint64_t v) {
-    uint64_t x = v ^ UINT64_C(0x3030303030303030); /* digits: 0x00..0x09 */
-    uint64_t bad = ((x + UINT64_C(0x7676767676767676)) | x) & UINT64_C(0x8080808080808080);
-    return bad ? (unsigned)__builtin_ctzll(bad) / 8 : 8;
-}
-
-/* The value of the k (1..8) leading digits of v. */
-static uint64_t digits_value(uint64_t v, unsigned k) {
-    /* Move them to the top and fill below with '0's: eight digits, the number unchanged. */
-    if (k < 8) v = (v << (8 * (8 - k))) | (UINT64_C(0x3030303030303030) >> (8 * k));
-    v -= UINT64_C(0x3030303030303030);
-    v = v * 10 + (v >> 8); /* pairs */
-    return ((v & UINT64_C(0x000000FF000000FF)) * UINT64_C(0x000F424000000064) +
-            ((v >> 16) & UINT64_C(0x000000FF000000FF)) * UINT64_C(0x0000271000000001)) >>
-           32;
-}
-#endif
-
-/* Digits from p on, accumulated into *mant (wrapping past 19 digits: the caller counts them). */
-static inline size_t eat_digits(const char *s, size_t n, size_t p, uint64_t *mant) {
-    uint64_t m = *mant;
-#ifdef SWAR_DIGITS
-    while (n - p >= 8) {
-        uint64_t v;
-        memcpy(&v, s + p, 8);
-        unsigned k = leading_digits(v);
-        if (k == 0) break;
-        m = m * pow10_u64[k] + digits_value(v, k);
-        p += k;
-        if (k < 8) {
-            *mant = m;
-            return p;
-        }
-    }
-#endif
-    while (p < n && is_digit(s[p])) m = m * 10 + (uint64_t)(s[p++] - '0');
-    *mant = m;
-    return p;
-}
-
-/*
- * parse_number_general for what a pointlist holds: [-]int[.frac] of at most 19 digits, whose
- * value Clinger's fast path gives exactly (mantissa <= 2^53, at most 22 decimals). Digits eight
- * at a time. Anything else (an exponent, more digits, a larger mantissa) goes to the general
- * parser from the start, so both give the same double for the same text.
- */
+/* A JSON number (strict grammar) at c->i into *out (number_parse.c: exact, strtod's result);
+ * -1 if the text there is not one or is too long for the exact fallback. */
 static int parse_number(scanner *c, double *out) {
-    const char *s = c->s;
-    size_t n = c->n, p = c->i;
-    int neg = p < n && s[p] == '-';
-    p += (size_t)neg;
-    size_t int_start = p;
-    uint64_t mant = 0;
-    if (p < n && s[p] == '0') p++; /* a leading zero stands alone */
-    else p = eat_digits(s, n, p, &mant);
-    size_t digits = p - int_start, frac = 0;
-    if (digits == 0) return -1;
-    if (p < n && s[p] == '.') {
-        size_t frac_start = p + 1;
-        uint64_t fraction = 0;
-        p = eat_digits(s, n, frac_start, &fraction);
-        frac = p - frac_start;
-        if (frac == 0) return -1;
-        digits += frac;
-        if (fraction == 0) frac = 0; /* 1699920000000.0: a whole number, no division */
-        else if (digits <= 19) mant = mant * pow10_u64[frac] + fraction;
-    }
-    if ((p < n && (s[p] == 'e' || s[p] == 'E')) || digits > 19 || mant > (UINT64_C(1) << 53) ||
-        frac > 22)
-        return parse_number_general(c, out);
-    c->i = p;
-    double v = (double)mant;
-    if (frac > 0) v /= pow10_exact[frac];
-    *out = neg ? -v : v;
-    return 0;
+    return dds_number_parse(c->s, c->n, &c->i, out, NULL);
 }
 
 /* At an opening bracket: step in. Returns 1 if the container is empty (closing bracket eaten). */
@@ -344,69 +156,91 @@ static int skip_value(scanner *c, int depth) {
     }
 }
 
-static int push_point(dds_fast_pointlist *pl, size_t *cap, int64_t ts, double v) {
-    if (pl->length == *cap) {
-        size_t grown = *cap ? *cap * 2 : 256;
-        int64_t *t = realloc(pl->ts_ms, grown * sizeof *t);
-        if (!t) return -1;
-        pl->ts_ms = t;
-        double *d = realloc(pl->values, grown * sizeof *d);
-        if (!d) return -1;
-        pl->values = d;
-        *cap = grown;
-    }
-    pl->ts_ms[pl->length] = ts;
-    pl->values[pl->length] = v;
-    pl->length++;
+/* Room for at least one more point in pl's arrays (pl->length of them used, *cap allocated).
+ * The first size is the hint: an answer's series usually have the same number of points, so
+ * from the second pointlist on the arrays are allocated once, at their final size. The hint is
+ * held to what the rest of the body can hold ("[0,0]," is six bytes), and shrink_points gives
+ * back what a shorter pointlist left unused. */
+static int grow_points(dds_fast_pointlist *pl, size_t *cap, size_t hint, size_t rest) {
+    if (hint > rest / 6 + 1) hint = rest / 6 + 1;
+    size_t grown = *cap ? *cap * 2 : (hint > 256 ? hint : 256);
+    int64_t *t = realloc(pl->ts_ms, grown * sizeof *t);
+    if (!t) return -1;
+    pl->ts_ms = t;
+    double *d = realloc(pl->values, grown * sizeof *d);
+    if (!d) return -1;
+    pl->values = d;
+    *cap = grown;
     return 0;
+}
+
+/* A pointlist that used less than half its arrays: give the rest back (a smaller realloc keeps
+ * the data; if it fails, the larger arrays stay, which is harmless). */
+static void shrink_points(dds_fast_pointlist *pl, size_t cap) {
+    if (pl->length == 0 || pl->length >= cap / 2) return;
+    int64_t *t = realloc(pl->ts_ms, pl->length * sizeof *t);
+    if (t) pl->ts_ms = t;
+    double *d = realloc(pl->values, pl->length * sizeof *d);
+    if (d) pl->values = d;
 }
 
 typedef enum { PL_OK, PL_NOT_FAST, PL_NOMEM } pl_result;
 
 /* At '[': read [[ts, value|null], ...] applying the general parser's checks. On PL_NOT_FAST the
- * position is unspecified and the caller rewinds. */
+ * position is unspecified and the caller rewinds. The loop keeps the text, its length and the
+ * position in locals (registers), not in the scanner: every step of a point depends on the one
+ * before, and a position in memory would add a store and a load to each of them. */
 static pl_result read_pointlist(scanner *c, dds_fast_pointlist *pl) {
-    size_t cap = 0;
-    pl->begin = c->i;
-    c->i++;
-    skip_ws(c);
-    if (at(c, ']')) {
-        c->i++;
-        pl->end = c->i;
+    const char *s = c->s;
+    size_t n = c->n, i = c->i, cap = 0, len = 0;
+    int64_t *ts_out = NULL;
+    double *v_out = NULL;
+    pl->begin = i;
+    i = dds_skip_json_ws(s, n, i + 1);
+    if (i < n && s[i] == ']') {
+        pl->end = c->i = i + 1;
         return PL_OK;
     }
     for (;;) {
         double ts, v;
-        if (!at(c, '[')) return PL_NOT_FAST;
-        c->i++;
-        skip_ws(c);
-        if (parse_number(c, &ts) != 0) return PL_NOT_FAST;
-        skip_ws(c);
-        if (!at(c, ',')) return PL_NOT_FAST;
-        c->i++;
-        skip_ws(c);
-        if (at(c, 'n')) {
-            if (skip_literal(c, "null") != 0) return PL_NOT_FAST;
+        if (i >= n || s[i] != '[') return PL_NOT_FAST;
+        i = dds_skip_json_ws(s, n, i + 1);
+        if ((i = dds_number_scan(s, n, i, &ts)) == 0) return PL_NOT_FAST;
+        i = dds_skip_json_ws(s, n, i);
+        if (i >= n || s[i] != ',') return PL_NOT_FAST;
+        i = dds_skip_json_ws(s, n, i + 1);
+        if (i < n && s[i] == 'n') {
+            if (n - i < 4 || memcmp(s + i, "null", 4) != 0) return PL_NOT_FAST;
+            i += 4;
             v = NAN;
         } else {
-            if (parse_number(c, &v) != 0 || !isfinite(v)) return PL_NOT_FAST;
+            if ((i = dds_number_scan(s, n, i, &v)) == 0 || !isfinite(v)) return PL_NOT_FAST;
         }
-        skip_ws(c);
-        if (!at(c, ']')) return PL_NOT_FAST;
-        c->i++;
+        i = dds_skip_json_ws(s, n, i);
+        if (i >= n || s[i] != ']') return PL_NOT_FAST;
+        i++;
         if (!isfinite(ts) || ts < -DDS_TIME_LIMIT_MS || ts > DDS_TIME_LIMIT_MS ||
             (double)(int64_t)ts != ts)
             return PL_NOT_FAST;
-        if (push_point(pl, &cap, (int64_t)ts, v) != 0) return PL_NOMEM;
-        skip_ws(c);
-        if (at(c, ',')) {
-            c->i++;
-            skip_ws(c);
+        if (len == cap) {
+            pl->length = len;
+            if (grow_points(pl, &cap, c->points_hint, n - i) != 0) return PL_NOMEM;
+            ts_out = pl->ts_ms;
+            v_out = pl->values;
+        }
+        ts_out[len] = (int64_t)ts;
+        v_out[len] = v;
+        len++;
+        i = dds_skip_json_ws(s, n, i);
+        if (i < n && s[i] == ',') {
+            i = dds_skip_json_ws(s, n, i + 1);
             continue;
         }
-        if (at(c, ']')) {
-            c->i++;
-            pl->end = c->i;
+        pl->length = len;
+        if (i < n && s[i] == ']') {
+            pl->end = c->i = i + 1;
+            c->points_hint = len;
+            shrink_points(pl, cap);
             return PL_OK;
         }
         return PL_NOT_FAST;
@@ -527,7 +361,7 @@ static scan_result scan_root(scanner *c, dds_fast_pointlists *out) {
 int dds_fast_pointlists_scan(const char *body, size_t len, dds_fast_pointlists *out) {
     memset(out, 0, sizeof *out);
     if (!body) return 0;
-    scanner c = {body, len, 0};
+    scanner c = {body, len, 0, 0};
     /* A UTF-8 byte-order mark is legal before the document for the general parser too. */
     if (len >= 3 && memcmp(body, "\xEF\xBB\xBF", 3) == 0) c.i = 3;
     scan_result r = scan_root(&c, out);

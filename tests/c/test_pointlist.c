@@ -127,8 +127,48 @@ static void mutate_and_compare(const char *body, size_t len, int rounds, const c
     free(m);
 }
 
+/* Series of the given lengths with Datadog's number text (integer-ms timestamps, full-precision
+ * values): the arrays are sized from the previous pointlist's length, so a longer one must grow
+ * past it and a much shorter one give memory back, with every point still read. */
+static char *lengths_body(const int *lengths, int series, size_t *len) {
+    size_t cap = 64, n = 0;
+    for (int s = 0; s < series; s++) cap += 128 + (size_t)lengths[s] * 48;
+    char *b = malloc(cap);
+    n += (size_t)snprintf(b + n, cap - n, "{\"status\":\"ok\",\"series\":[");
+    for (int s = 0; s < series; s++) {
+        n += (size_t)snprintf(b + n, cap - n,
+                              "%s{\"query_index\":0,\"tag_set\":[\"host:h%d\"],\"interval\":60,"
+                              "\"pointlist\":[",
+                              s ? "," : "", s);
+        for (int p = 0; p < lengths[s]; p++) {
+            double v = (double)(next_rand() >> 11) / 9007199254740992.0 * 100.0;
+            n += (size_t)snprintf(b + n, cap - n, "%s[%" PRId64 ",%.17g]", p ? "," : "",
+                                  INT64_C(1700000000000) + (int64_t)p * 60000, v);
+        }
+        n += (size_t)snprintf(b + n, cap - n, "]}");
+    }
+    n += (size_t)snprintf(b + n, cap - n, "]}");
+    *len = n;
+    return b;
+}
+
 int main(int argc, char **argv) {
     (void)argc;
+    {
+        static const int lengths[] = {1000, 3, 2000, 0, 700, 1, 5000, 5000};
+        int series = (int)(sizeof lengths / sizeof lengths[0]);
+        size_t len;
+        char *body = lengths_body(lengths, series, &len);
+        agree(body, len, "series of different lengths");
+        CHECK(fast_path_used);
+        dds_fast_pointlists items;
+        CHECK_INT(dds_fast_pointlists_scan(body, len, &items), 0);
+        CHECK_INT(items.count, series);
+        for (size_t k = 0; k < items.count && k < (size_t)series; k++)
+            CHECK_INT(items.items[k].length, lengths[k]);
+        dds_fast_pointlists_free(&items);
+        free(body);
+    }
     static const char *const fixtures[] = {
         "query_ok_ungrouped.json",    "query_ok_grouped.json",
         "query_unknown_keys.json",    "query_empty_series.json",
