@@ -9,6 +9,7 @@
 #include "base_url.h"
 #include "ca_store.h"
 #include "error.h"
+#include "follow.h"
 #include "plan.h"
 #include "query.h"
 #include "strparse.h"
@@ -54,7 +55,8 @@ DDSTREAM_API void ddstream_config_init(ddstream_config *cfg) {
 static const size_t config_layout_ends[] = {
     offsetof(ddstream_config, max_chunks),     /* 0.1.0: up to request_gate_release */
     offsetof(ddstream_config, max_batch_rows), /* + max_chunks */
-    sizeof(ddstream_config),                   /* + max_batch_rows: this library's layout */
+    offsetof(ddstream_config, follow),         /* + max_batch_rows */
+    sizeof(ddstream_config), /* + follow, settle_seconds, now_fn, now_data: this library's */
 };
 
 ddstream_status dds_config_read(const ddstream_config *cfg, ddstream_config *out,
@@ -108,10 +110,16 @@ static ddstream_status check_numbers(const ddstream_config *c, ddstream_error *e
     if (c->range_start < 0 || c->range_start > DDS_MAX_EPOCH)
         return CONFIG_ERR("range_start must be epoch seconds between 0 and %lld, got %lld",
                           (long long)DDS_MAX_EPOCH, (long long)c->range_start);
-    if (c->range_end < 0 || c->range_end > DDS_MAX_EPOCH)
+    /* follow: range_end 0 means "from range_start on", and any later end only bounds ddstream_plan */
+    int open_end = c->follow && c->range_end == 0;
+    if (c->settle_seconds < 0 || c->settle_seconds > INT64_C(31536000))
+        return CONFIG_ERR(
+            "settle_seconds must be between 0 (the default, 300) and 31536000, got %lld",
+            (long long)c->settle_seconds);
+    if (!open_end && (c->range_end < 0 || c->range_end > DDS_MAX_EPOCH))
         return CONFIG_ERR("range_end must be epoch seconds between 0 and %lld, got %lld",
                           (long long)DDS_MAX_EPOCH, (long long)c->range_end);
-    if (c->range_start >= c->range_end)
+    if (!open_end && c->range_start >= c->range_end)
         return CONFIG_ERR("range_start (%lld) must be before range_end (%lld)",
                           (long long)c->range_start, (long long)c->range_end);
     if (c->granularity <= 0 || c->granularity > 31536000)
@@ -166,6 +174,7 @@ static ddstream_status check_numbers(const ddstream_config *c, ddstream_error *e
  * against a rate limit of about 1600 an hour, and a plan of billions of chunks (1 s chunks over
  * years) is a mistake to refuse before anything starts, saying what to change. */
 static ddstream_status check_plan_size(const ddstream_config *c, ddstream_error *err) {
+    if (c->follow) return DDSTREAM_OK; /* open-ended: its history is bounded at open (stream.c) */
     dds_plan p;
     ddstream_status st =
         dds_plan_make(c->range_start, c->range_end, c->granularity, c->chunk_seconds, &p, err);
@@ -276,6 +285,10 @@ ddstream_status dds_settings_load(const ddstream_config *cfg_in, dds_settings *o
     out->grouped = dds_query_is_grouped(out->query);
     out->max_chunks = c->max_chunks ? c->max_chunks : DDS_DEFAULT_MAX_CHUNKS;
     out->max_batch_rows = c->max_batch_rows ? c->max_batch_rows : DDS_DEFAULT_MAX_BATCH_ROWS;
+    out->follow = c->follow != 0;
+    out->settle_s = c->settle_seconds ? c->settle_seconds : DDS_DEFAULT_SETTLE_S;
+    out->now_fn = c->now_fn;
+    out->now_data = c->now_data;
     return DDSTREAM_OK;
 }
 

@@ -43,6 +43,10 @@ typedef struct dds_settings {
     int grouped;            /* the query has a top-level "by {...}" clause */
     int64_t max_chunks;     /* config.max_chunks, 0 resolved to DDS_DEFAULT_MAX_CHUNKS */
     int64_t max_batch_rows; /* config.max_batch_rows, 0 resolved to DDS_DEFAULT_MAX_BATCH_ROWS */
+    int follow;             /* config.follow: an open-ended stream (follow.c) */
+    int64_t settle_s;       /* config.settle_seconds, 0 resolved to DDS_DEFAULT_SETTLE_S */
+    int64_t (*now_fn)(void *now_data); /* NULL: the system's clock (borrowed, like log_fn) */
+    void *now_data;
 } dds_settings;
 
 /*
