@@ -43,6 +43,8 @@ _DEFAULTS: dict[str, Any] = {
     "resume_token": None,
     "max_chunks": None,
     "max_batch_rows": None,
+    "follow": False,
+    "settle_seconds": None,
     # New fields go here, in DDStreamConfig's annotations, its __init__ and StreamOptions too
     # (tests/python/test_config.py checks the four lists agree).
 }
@@ -67,8 +69,9 @@ _INT_FIELDS = (
     "start_chunk",
     "max_chunks",
     "max_batch_rows",
+    "settle_seconds",
 )
-_BOOL_FIELDS = ("enable_prefetch", "allow_insecure_http")
+_BOOL_FIELDS = ("enable_prefetch", "allow_insecure_http", "follow")
 _SECRET_FIELDS = ("api_key", "app_key")
 
 
@@ -119,6 +122,8 @@ class StreamOptions(TypedDict, total=False):
     resume_token: str | None
     max_chunks: int | None
     max_batch_rows: int | None
+    follow: bool
+    settle_seconds: int | None
 
 
 class ConfigOptions(StreamOptions, total=False):
@@ -195,6 +200,12 @@ class DDStreamConfig:
         max_batch_rows: the largest batch one chunk may make, in rows (buckets x series, about
             44 bytes each); past it the chunk fails with :class:`~ddstream.ProtocolError` before
             its batch is allocated (``None``: 10,000,000, about 440 MB).
+        follow: the stream never ends: after the range it goes on, delivering each new chunk
+            once it has settled (ended ``settle_seconds`` ago). ``range_end`` 0 follows from
+            ``range_start``; a later ``range_end`` only bounds :meth:`DDStream.plan`. With
+            ``chunk_seconds`` 0, chunks of 60 buckets (an hour at 60 s). See docs/follow.md.
+        settle_seconds: with ``follow``, how long after its end a chunk is fetched (Datadog
+            fills its last buckets in late; ``None``: 300).
 
     Every field is a keyword of the constructor and an attribute, both annotated, so a type
     checker reports a misspelled name or a value of the wrong type. At run time a misspelled
@@ -232,6 +243,8 @@ class DDStreamConfig:
     resume_token: str | None
     max_chunks: int | None
     max_batch_rows: int | None
+    follow: bool
+    settle_seconds: int | None
 
     def __init__(
         self,
@@ -264,6 +277,8 @@ class DDStreamConfig:
         resume_token: str | None = None,
         max_chunks: int | None = None,
         max_batch_rows: int | None = None,
+        follow: bool = False,
+        settle_seconds: int | None = None,
     ) -> None:
         # The defaults above are _DEFAULTS' (a test checks): locals() holds exactly the fields.
         values = locals()
