@@ -331,3 +331,13 @@ def test_cli_query_follow_prints_each_chunk_as_it_settles() -> None:
         stamps = [line.split(",")[0] for line in lines[1:]]
         assert stamps == [time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(start + k))
                           for k in range(10)]
+
+
+def test_arrow_iteration_follows_too(fake: FakeDatadog) -> None:
+    clock = FakeClock(START + 2 * STEP + SETTLE)
+    fake.clock = clock
+    with follow_stream(fake, clock, enable_arrow=True) as stream:
+        first = [next(stream).chunk_index for _ in range(2)]
+        clock.advance(STEP)
+        assert [*first, next(stream).chunk_index] == [0, 1, 2]
+    assert len(fake.query_requests) == 3
