@@ -27,7 +27,8 @@ ddstream_status dds_follow_plan_make(const dds_settings *s, dds_plan *out, ddstr
     if (chunk_seconds == 0) chunk_seconds = FOLLOW_DEFAULT_BUCKETS * g;
     /* The grid of a one-bucket range gives the aligned start and the step, rounded and clamped as
      * any plan's; the end is then taken away. */
-    ddstream_status rc = dds_plan_make(s->range_start, s->range_start + g, g, chunk_seconds, out, err);
+    ddstream_status rc =
+        dds_plan_make(s->range_start, s->range_start + g, g, chunk_seconds, out, err);
     if (rc != DDSTREAM_OK) return rc;
     if (s->chunk_seconds == 0) out->clamped = out->rounded = 0; /* our default, not the user's */
     out->end = DDS_FOLLOW_END;

@@ -31,8 +31,8 @@ static int failures;
 
 /* 2026-11-01T00:00:00Z, as in test_stream.c: in the fake's past, so it has every point. */
 static const int64_t DAY0 = INT64_C(1793491200);
-#define STEP   300 /* chunk_seconds: 5 buckets of 60 s */
-#define SETTLE 120
+#define STEP    300 /* chunk_seconds: 5 buckets of 60 s */
+#define SETTLE  120
 #define MAX_REQ 512
 
 /* The simulated clock and what the request gate saw: the clock at each request. */
@@ -188,8 +188,8 @@ static void test_simulated_hour(void) {
     CHECK(n == rows && rows == 18 * 5, "rows: %zu followed, %zu bounded", rows, n);
     for (size_t i = 0; i < n && i < rows; i++)
         CHECK(same(got[i], want[i]), "row %zu: %f != %f", i, got[i], want[i]);
-    printf("simulated hour: %zu chunks, %d requests, worst settle-to-delivery %.1f ms\n",
-           delivered, atomic_load(&s.requests), worst_latency * 1000);
+    printf("simulated hour: %zu chunks, %d requests, worst settle-to-delivery %.1f ms\n", delivered,
+           atomic_load(&s.requests), worst_latency * 1000);
 }
 
 typedef struct waiter {
