@@ -125,7 +125,12 @@ def _query(args: argparse.Namespace) -> int:
     if fmt == "parquet" and args.output in (None, "-"):
         raise UsageError("--format parquet needs -o FILE (Parquet cannot stream to a pipe)")
     if args.output not in (None, "-"):
-        check_output(args.output)  # a path mistake is reported before anything is fetched
+        target = check_output(args.output)  # a path mistake is reported before any request
+        if args.follow and not target.in_place:
+            # A regular file appears (by rename) when the stream ends, which never happens.
+            raise UsageError("--follow writes to stdout, a pipe or a FIFO, not to a file that "
+                             "would appear only at the end: redirect stdout, or use "
+                             "`ddstream export --follow` for files")
     from ._stream import DDStream
 
     with DDStream(cfg) as stream:

@@ -341,3 +341,12 @@ def test_arrow_iteration_follows_too(fake: FakeDatadog) -> None:
         clock.advance(STEP)
         assert [*first, next(stream).chunk_index] == [0, 1, 2]
     assert len(fake.query_requests) == 3
+
+
+def test_cli_query_follow_refuses_a_file_it_could_never_finish(tmp_path: Path) -> None:
+    from ddstream import cli
+
+    out = tmp_path / "rows.csv"
+    code = cli.main(["query", QUERY, "--follow", "-o", str(out), "--base-url",
+                     "http://127.0.0.1:9"])
+    assert code == cli.EXIT_USAGE and not out.exists()
