@@ -12,7 +12,7 @@ Two runs against a FakeDatadog sharing a FakeClock with the stream (``DDStream(.
   step that settled a chunk (the stream is told through ``clock_changed``) to ``next()``
   returning its batch.
 * **long**: ``--chunks`` chunks (default 10,000), one clock step per chunk; the process's
-  resident memory (``VmRSS``) is printed at the start, after the first 10 % (warm) and at the
+  resident memory (``VmRSS``) is printed at the start, after 10 % (warm), at 50 % and at the
   end. The fake runs in this process (it must read the same clock), with its answer cache and
   its request log kept small, so what grows would be the stream's.
 
@@ -94,24 +94,27 @@ def long_run(chunks: int) -> dict[str, float]:
     with FakeDatadog(clock=clock, cache_size=8, cache_bytes=1 << 20) as server, \
             open_stream(server, clock, step) as stream:
         requests = 0
-        warm_rss = float("nan")
-        latencies: list[float] = []
+        warm_rss = half_rss = float("nan")
+        latencies = [0.0] * chunks  # allocated up front: the list is not what grows
         began = time.perf_counter()
         for index in range(chunks):
             clock.advance(step)
             stepped = time.perf_counter()
             batch = next(stream)
-            latencies.append(time.perf_counter() - stepped)
+            latencies[index] = time.perf_counter() - stepped
             assert batch["chunk_index"] == index
             if index % 500 == 499:  # the fake's log is the fake's memory, not the stream's
                 requests += len(server.query_requests)
                 server.clear_log()
             if index == chunks // 10:
                 warm_rss = rss_mib()
+            if index == chunks // 2:
+                half_rss = rss_mib()
         requests += len(server.query_requests)
         took = time.perf_counter() - began
     return {"chunks": chunks, "requests": requests, "start_rss": start_rss, "warm_rss": warm_rss,
-            "end_rss": rss_mib(), "p50_ms": statistics.median(latencies) * 1000,
+            "half_rss": half_rss, "end_rss": rss_mib(),
+            "p50_ms": statistics.median(latencies) * 1000,
             "p99_ms": sorted(latencies)[int(len(latencies) * 0.99) - 1] * 1000,
             "seconds": took}
 
@@ -123,7 +126,7 @@ def main() -> int:
     h = hour()
     long = long_run(args.chunks)
     print("| run | chunks | requests | requests/chunk | early requests | settle->delivery "
-          "p50 | max/p99 | RSS start / warm / end |")
+          "p50 | max/p99 | RSS start / 10 % / 50 % / end |")
     print("|---|---|---|---|---|---|---|---|")
     print(f"| simulated hour (60 s chunks, after {h['history']:.0f} of history) | {h['new']:.0f} "
           f"| {h['requests']:.0f} | {h['requests'] / h['new']:.2f} | {h['early']:.0f} "
@@ -131,7 +134,8 @@ def main() -> int:
     print(f"| {long['chunks']:.0f} chunks ({long['seconds']:.1f} s real) | {long['chunks']:.0f} "
           f"| {long['requests']:.0f} | {long['requests'] / long['chunks']:.2f} | - "
           f"| {long['p50_ms']:.1f} ms | {long['p99_ms']:.1f} ms (p99) "
-          f"| {long['start_rss']:.1f} / {long['warm_rss']:.1f} / {long['end_rss']:.1f} MiB |")
+          f"| {long['start_rss']:.1f} / {long['warm_rss']:.1f} / {long['half_rss']:.1f} / "
+          f"{long['end_rss']:.1f} MiB |")
     ok = (h["requests"] == h["new"] and h["early"] == 0
           and long["requests"] == long["chunks"])
     if not ok:
