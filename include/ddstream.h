@@ -269,12 +269,20 @@ typedef struct ddstream_config {
     size_t distribution_metric_count;
     int32_t max_subqueries_per_request; /* 0 (default): 35 */
     int64_t max_request_uri_bytes;      /* 0 (default): 7000, the URI as sent, path+escaped query */
-    const char *cache_dir;        /* NULL (default): no cache. A folder for the persistent chunk
+    const char *cache_dir;   /* NULL (default): no cache. A folder for the persistent chunk
                                        cache (created, mode 0700): see CHUNK CACHE below */
-    int64_t cache_max_bytes;      /* bound of the cache folder's entries, least recently used
+    int64_t cache_max_bytes; /* bound of the cache folder's entries, least recently used
                                        evicted first; 0 (default): 1 GiB */
-    int64_t cache_settle_seconds; /* only chunks that ended at least this long ago are stored
-                                       (Datadog fills its last buckets in late); 0 (default): 300 */
+    int32_t follow;          /* nonzero: the stream never ends; see FOLLOW MODE below */
+    int64_t settle_seconds;  /* a chunk has settled once it ended at least this long ago
+                                       (Datadog fills its last buckets in late): follow mode
+                                       fetches it only then, and the chunk cache stores only
+                                       settled chunks; 0 (default): 300 */
+    int64_t (*now_fn)(void *now_data); /* NULL (default): the system's clock. Otherwise every
+                                       "now" a follow stream reads, as epoch milliseconds: for
+                                       replays and tests (see FOLLOW MODE). Called on the
+                                       stream's threads and the caller's; must be thread-safe */
+    void *now_data;                    /* passed to now_fn */
 } ddstream_config;
 
 /* config.statistics: the statistics a four-statistics query asks for. */
@@ -282,6 +290,36 @@ typedef struct ddstream_config {
 #define DDSTREAM_STAT_MIN 2u
 #define DDSTREAM_STAT_MAX 4u
 #define DDSTREAM_STAT_SUM 8u
+
+/*
+ * FOLLOW MODE (config.follow)
+ *   The plan is open-ended: chunk i is [start + i*step, start + (i+1)*step) for every i, start
+ *   being range_start rounded up to the granularity and step chunk_seconds (rounded as usual;
+ *   0 means 60 buckets, an hour at 60 s, since a chunk is delivered only once it has ended).
+ *   range_end is 0 (follow from range_start) or any later time: it does not cut the stream, it
+ *   only bounds what ddstream_plan reports. Each chunk is fetched once its end is at least
+ *   settle_seconds before now (now_fn, or the system's clock): the chunks already settled at
+ *   open come at once, each later one when it settles, one request each. Between them the
+ *   stream's threads wait on a condition variable, not a poll: until the next chunk is due by
+ *   the clock (re-read at least every 60 s, in case the system clock is stepped), or until
+ *   ddstream_clock_changed says a now_fn clock moved; ddstream_cancel and ddstream_close end the
+ *   wait at once.
+ *   - ddstream_next never returns DDSTREAM_END; with timeout_ms < 0 it blocks until the next
+ *     chunk settles and arrives (or the stream is cancelled). ddstream_has_next is 1.
+ *   - Open-ended counts: ddstream_chunk_count and every batch's chunk_count are SIZE_MAX, and
+ *     is_last is never set. ddstream_chunk_at answers for any index (an index too far for int64
+ *     gives end INT64_MAX). ddstream_progress is the fraction of the chunks settled so far that
+ *     were delivered: 1.0 once the stream has caught up and waits for the next one.
+ *   - ddstream_plan on a follow config gives the historical part: the chunks that end by
+ *     range_end, or with range_end 0 the chunks settled now.
+ *   - max_chunks bounds the historical part at open (the chunks settled then, after the start).
+ *   - Resume tokens: a follow stream's token names its next chunk on the open-ended grid and a
+ *     fingerprint of (query, granularity, start, step, follow); a stream opened with it later,
+ *     whatever its range_end, delivers exactly the chunks after the last one delivered: no gap,
+ *     no duplicate. Tokens of follow and bounded streams are not interchangeable.
+ *   - settle_seconds is also the chunk cache's horizon (one field, one clock: now_fn), so every
+ *     chunk a follow stream fetches can be stored.
+ */
 
 /* One chunk of the plan: buckets with start in [start, end), epoch seconds, aligned to granularity. */
 typedef struct ddstream_chunk {
@@ -414,7 +452,7 @@ DDSTREAM_API void ddstream_validate_free(ddstream_validation *validation);
 /*
  * CHUNK CACHE (config.cache_dir)
  *   With cache_dir set, a stream keeps each answer whose chunk has settled (ended at least
- *   cache_settle_seconds ago) on disk, and a later stream asking the same request reads it from
+ *   settle_seconds ago, by now_fn's clock when set) on disk, and a later stream asking the same request reads it from
  *   there: no request is sent, no request gate or rate-limit budget is consulted, and the batches,
  *   progress and Arrow output are those of a fetched stream. Later parts of a stream, and the
  *   halves of a chunk Datadog answered coarsely, are separate requests and separate entries.
@@ -481,13 +519,15 @@ DDSTREAM_API DDSTREAM_NODISCARD ddstream_status ddstream_next(ddstream_stream *s
 /* Free a batch (NULL is fine). Thread-safe for distinct batches; a batch outlives its stream. */
 DDSTREAM_API void ddstream_batch_free(ddstream_batch *batch);
 
-/* Nonzero while chunks remain to be delivered. One thread at a time per stream. */
+/* Nonzero while chunks remain to be delivered (always, when it follows). One thread at a time. */
 DDSTREAM_API int32_t ddstream_has_next(const ddstream_stream *stream);
 
-/* Fraction of chunks delivered, 0.0 to 1.0. One thread at a time per stream. */
+/* Fraction of chunks delivered, 0.0 to 1.0 (following: of those settled so far). One thread at a
+ * time per stream. */
 DDSTREAM_API double ddstream_progress(const ddstream_stream *stream);
 
-/* Number of chunks in the stream's plan; ddstream_chunk_at gives one. One thread at a time. */
+/* Number of chunks in the stream's plan (SIZE_MAX when it follows: see FOLLOW MODE);
+ * ddstream_chunk_at gives one. One thread at a time. */
 DDSTREAM_API size_t ddstream_chunk_count(const ddstream_stream *stream);
 DDSTREAM_API DDSTREAM_NODISCARD ddstream_status ddstream_chunk_at(const ddstream_stream *stream,
                                                                   size_t index,
@@ -534,6 +574,15 @@ DDSTREAM_API const char *ddstream_last_error(const ddstream_stream *stream);
  * ddstream_seek/ddstream_reset clear it.
  */
 DDSTREAM_API void ddstream_cancel(ddstream_stream *stream);
+
+/*
+ * Tell a follow stream that its now_fn clock moved (a replay or a test advancing a simulated
+ * clock): its waiting thread reads the clock again at once and fetches what has settled. Without
+ * now_fn there is no need to call it. Does nothing for a stream that does not follow. Any thread,
+ * any time between ddstream_open and the start of ddstream_close, also while the stream is
+ * Arrow's. Nothing in a fork()ed child.
+ */
+DDSTREAM_API void ddstream_clock_changed(ddstream_stream *stream);
 
 /*
  * How long (ms from now) the stream's fetching still waits because it was told to: a spent

@@ -18,6 +18,7 @@
 #include "cache_entry.h"
 #include "cache_prune.h"
 #include "error.h"
+#include "follow.h"
 
 /* Scope: the first 16 bytes of SHA-256(this label, NUL, the API key), as 32 hex digits. */
 #define SCOPE_LABEL "ddstream chunk cache scope v1"
@@ -30,6 +31,7 @@ struct dds_chunk_cache {
     char *base_url;
     uint8_t scope[DDS_SHA256_BYTES]; /* the whole digest goes into every key */
     int64_t max_bytes, settle_s;
+    const dds_settings *clock; /* the stream's settings, for its "now" (now_fn); NULL: time() */
     size_t max_body;
     dds_log *log;
     atomic_int_fast64_t approx_bytes; /* the folder's size as last scanned plus writes since; -1:
@@ -148,8 +150,9 @@ ddstream_status dds_chunk_cache_open(const dds_settings *s, dds_log *log, dds_ch
     *out = NULL;
     if (!s->cache_dir) return DDSTREAM_OK;
     dds_chunk_cache *c = dds_chunk_cache_new(s->cache_dir, s->base_url, s->api_key,
-                                             s->cache_max_bytes, s->cache_settle_s, log, err);
+                                             s->cache_max_bytes, s->settle_s, log, err);
     if (!c) return err ? err->status : DDSTREAM_E_CONFIG;
+    c->clock = s;
     c->max_body = (uint64_t)s->max_body_bytes > SIZE_MAX ? SIZE_MAX : (size_t)s->max_body_bytes;
     *out = c;
     return DDSTREAM_OK;
@@ -381,7 +384,10 @@ static ddstream_status read_and_store(void *arg, char *data, size_t len, ddstrea
 ddstream_status dds_cache_get_read(dds_chunk_cache *c, dds_http *h, const char *path_query,
                                    int send_app_key, int64_t data_end_s, dds_body_reader read,
                                    void *arg, ddstream_error *err) {
-    if (!c || !dds_chunk_cache_settled(c, data_end_s, (int64_t)time(NULL)))
+    if (!c) return dds_http_get_read(h, path_query, send_app_key, read, arg, err);
+    /* Settled by the stream's clock: a replayed or simulated one (now_fn) decides here too. */
+    int64_t now_s = c->clock ? dds_follow_now_ms(c->clock) / 1000 : (int64_t)time(NULL);
+    if (!dds_chunk_cache_settled(c, data_end_s, now_s))
         return dds_http_get_read(h, path_query, send_app_key, read, arg, err);
     uint8_t key[DDS_SHA256_BYTES];
     dds_chunk_cache_key(c, "GET", path_query, NULL, 0, key);

@@ -9,6 +9,7 @@
 #include "base_url.h"
 #include "ca_store.h"
 #include "error.h"
+#include "follow.h"
 #include "plan.h"
 #include "strparse.h"
 #include "text_sanitize.h"
@@ -54,8 +55,7 @@ static const size_t config_layout_ends[] = {
     offsetof(ddstream_config, max_chunks),     /* 0.1.0: up to request_gate_release */
     offsetof(ddstream_config, max_batch_rows), /* + max_chunks */
     offsetof(ddstream_config, queries),        /* + max_batch_rows */
-    sizeof(
-        ddstream_config), /* + queries .. max_request_uri_bytes, cache_*: this library's layout */
+    sizeof(ddstream_config), /* + queries .. max_request_uri_bytes, cache_*, follow .. now_data */
 };
 
 ddstream_status dds_config_read(const ddstream_config *cfg, ddstream_config *out,
@@ -117,10 +117,16 @@ static ddstream_status check_numbers(const ddstream_config *c, ddstream_error *e
     if (c->range_start < 0 || c->range_start > DDS_MAX_EPOCH)
         return CONFIG_ERR("range_start must be epoch seconds between 0 and %lld, got %lld",
                           (long long)DDS_MAX_EPOCH, (long long)c->range_start);
-    if (c->range_end < 0 || c->range_end > DDS_MAX_EPOCH)
+    /* follow: range_end 0 means "from range_start on", and any later end only bounds ddstream_plan */
+    int open_end = c->follow && c->range_end == 0;
+    if (c->settle_seconds < 0 || c->settle_seconds > INT64_C(31536000))
+        return CONFIG_ERR(
+            "settle_seconds must be between 0 (the default, 300) and 31536000, got %lld",
+            (long long)c->settle_seconds);
+    if (!open_end && (c->range_end < 0 || c->range_end > DDS_MAX_EPOCH))
         return CONFIG_ERR("range_end must be epoch seconds between 0 and %lld, got %lld",
                           (long long)DDS_MAX_EPOCH, (long long)c->range_end);
-    if (c->range_start >= c->range_end)
+    if (!open_end && c->range_start >= c->range_end)
         return CONFIG_ERR("range_start (%lld) must be before range_end (%lld)",
                           (long long)c->range_start, (long long)c->range_end);
     if (c->granularity <= 0 || c->granularity > 31536000)
@@ -173,9 +179,6 @@ static ddstream_status check_numbers(const ddstream_config *c, ddstream_error *e
     if (c->cache_max_bytes < 0)
         return CONFIG_ERR("cache_max_bytes must be 0 (the default, 1 GiB) or positive, got %lld",
                           (long long)c->cache_max_bytes);
-    if (c->cache_settle_seconds < 0)
-        return CONFIG_ERR("cache_settle_seconds must be 0 (the default, 300) or positive, got %lld",
-                          (long long)c->cache_settle_seconds);
     if (c->statistics & ~(uint32_t)0xF)
         return CONFIG_ERR(
             "statistics must be a mask of DDSTREAM_STAT_AVG, _MIN, _MAX and _SUM "
@@ -198,6 +201,7 @@ static ddstream_status check_numbers(const ddstream_config *c, ddstream_error *e
  * against a rate limit of about 1600 an hour, and a plan of billions of chunks (1 s chunks over
  * years) is a mistake to refuse before anything starts, saying what to change. */
 static ddstream_status check_plan_size(const ddstream_config *c, ddstream_error *err) {
+    if (c->follow) return DDSTREAM_OK; /* open-ended: its history is bounded at open (stream.c) */
     dds_plan p;
     ddstream_status st =
         dds_plan_make(c->range_start, c->range_end, c->granularity, c->chunk_seconds, &p, err);
@@ -467,8 +471,10 @@ ddstream_status dds_settings_load(const ddstream_config *cfg_in, dds_settings *o
     out->max_chunks = c->max_chunks ? c->max_chunks : DDS_DEFAULT_MAX_CHUNKS;
     out->max_batch_rows = c->max_batch_rows ? c->max_batch_rows : DDS_DEFAULT_MAX_BATCH_ROWS;
     out->cache_max_bytes = c->cache_max_bytes ? c->cache_max_bytes : DDS_DEFAULT_CACHE_MAX_BYTES;
-    out->cache_settle_s =
-        c->cache_settle_seconds ? c->cache_settle_seconds : DDS_DEFAULT_CACHE_SETTLE_S;
+    out->follow = c->follow != 0;
+    out->settle_s = c->settle_seconds ? c->settle_seconds : DDS_DEFAULT_SETTLE_S;
+    out->now_fn = c->now_fn;
+    out->now_data = c->now_data;
     return DDSTREAM_OK;
 fail:
     dds_settings_free(out);

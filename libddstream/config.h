@@ -22,11 +22,9 @@
  * of 6,666 series fits; a small answer naming 20,000 empty series (30 million rows, 1.3 GB) not. */
 #define DDS_DEFAULT_MAX_BATCH_ROWS INT64_C(10000000)
 
-/* Defaults of config.cache_max_bytes and config.cache_settle_seconds (chunk_cache.c): a gibibyte
- * holds a 30-day export of a few hundred metrics at 60 s; Datadog fills a chunk's last buckets in
- * for a minute or two after they end, and five minutes leaves a margin. */
+/* Default of config.cache_max_bytes (chunk_cache.c): a gibibyte holds a 30-day export of a few
+ * hundred metrics at 60 s. */
 #define DDS_DEFAULT_CACHE_MAX_BYTES (INT64_C(1) << 30)
-#define DDS_DEFAULT_CACHE_SETTLE_S  INT64_C(300)
 
 /* A validated, owned copy of a ddstream_config with every default resolved. */
 typedef struct dds_settings {
@@ -64,7 +62,11 @@ typedef struct dds_settings {
     int64_t max_batch_rows;  /* config.max_batch_rows, 0 resolved to DDS_DEFAULT_MAX_BATCH_ROWS */
     char *cache_dir;         /* NULL: no chunk cache */
     int64_t cache_max_bytes; /* 0 resolved to 1 GiB (chunk_cache.h) */
-    int64_t cache_settle_s;  /* 0 resolved to 300 s (chunk_cache.h) */
+    int follow;              /* config.follow: an open-ended stream (follow.c) */
+    int64_t settle_s;        /* config.settle_seconds, 0 resolved to DDS_DEFAULT_SETTLE_S: when
+                                       a chunk has settled, for follow mode and the cache */
+    int64_t (*now_fn)(void *now_data); /* NULL: the system's clock (borrowed, like log_fn) */
+    void *now_data;
 } dds_settings;
 
 /*

@@ -7,6 +7,7 @@
 
 #include "config.h"
 #include "error.h"
+#include "follow.h"
 
 static int64_t ceil_to(int64_t v, int64_t g) {
     int64_t q = v / g;
@@ -68,7 +69,9 @@ DDSTREAM_API ddstream_status ddstream_plan(const ddstream_config *cfg, ddstream_
     dds_settings s;
     if ((st = dds_settings_load(&keyless, &s, err)) != DDSTREAM_OK) return st;
     dds_plan p;
-    st = dds_plan_make(s.range_start, s.range_end, s.granularity, s.chunk_seconds, &p, err);
+    st = s.follow
+             ? dds_follow_history(&s, &p, err)
+             : dds_plan_make(s.range_start, s.range_end, s.granularity, s.chunk_seconds, &p, err);
     dds_settings_free(&s);
     if (st != DDSTREAM_OK) return st;
     *count = p.count;

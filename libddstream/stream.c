@@ -32,6 +32,7 @@
 #include "ddstream.h"
 #include "error.h"
 #include "fetch.h"
+#include "follow.h"
 #include "log.h"
 #include "plan.h"
 #include "resume_token.h"
@@ -78,8 +79,11 @@ struct ddstream_stream {
     uint64_t demand_seq;     /* bumped by every ddstream_next */
     chunk_slot *slots;       /* the window: wcap slots */
     size_t wcap;
-    size_t fetching; /* requests in flight */
-    int ramped;      /* a chunk succeeded since open or the last failure */
+    size_t fetching;    /* requests in flight */
+    int ramped;         /* a chunk succeeded since open or the last failure */
+    size_t settled;     /* follow: chunks settled when the clock was last read */
+    int clock_watch;    /* follow: a fetcher waits for the next chunk to settle */
+    uint64_t clock_seq; /* follow: bumped by ddstream_clock_changed */
     char last_error[sizeof(((ddstream_error *)0)->message)];
 };
 
@@ -93,11 +97,11 @@ static void format_utc(int64_t epoch, char *buf, size_t cap) {
 /* Prefix an error with the chunk it is about, so a user knows which part of the range failed. */
 static void describe_chunk_error(ddstream_stream *st, size_t idx, ddstream_error *err) {
     ddstream_chunk c = dds_plan_chunk(&st->plan, idx);
-    char a[32], b[32], msg[sizeof err->message + 128];
+    char a[32], b[32], of[48] = "", msg[sizeof err->message + 128];
     format_utc(c.start, a, sizeof a);
     format_utc(c.end, b, sizeof b);
-    snprintf(msg, sizeof msg, "chunk %zu of %zu [%s, %s): %s", idx + 1, st->plan.count, a, b,
-             err->message);
+    if (!st->s.follow) snprintf(of, sizeof of, " of %zu", st->plan.count);
+    snprintf(msg, sizeof msg, "chunk %zu%s [%s, %s): %s", idx + 1, of, a, b, err->message);
     dds_redact_keys(msg, st->s.api_key, st->s.app_key);
     size_t n = strnlen(msg, sizeof err->message - 1); /* truncate, keeping the chunk prefix */
     memcpy(err->message, msg, n);
@@ -189,6 +193,7 @@ static size_t next_to_claim(ddstream_stream *st) {
     size_t limit = st->next_deliver + st->wcap;
     if (!st->s.enable_prefetch && st->wanted < limit) limit = st->wanted;
     if (limit > st->plan.count) limit = st->plan.count;
+    if (st->s.follow && limit > st->settled) limit = st->settled; /* not settled yet: not asked */
     for (size_t i = st->next_deliver; i < limit; i++) {
         chunk_slot *sl = slot_of(st, i);
         if (sl->state == SLOT_FAILED) return NO_CHUNK;
@@ -199,9 +204,50 @@ static size_t next_to_claim(ddstream_stream *st) {
     return NO_CHUNK;
 }
 
-/* Wake one idle fetcher if there is a chunk for it to claim. */
+/* Follow: the window has room for a chunk that has not settled yet, and no fetcher watches the
+ * clock for it. */
+static int needs_clock_watch(ddstream_stream *st) {
+    if (!st->s.follow || st->quit || st->cancelled || st->clock_watch) return 0;
+    size_t limit = st->next_deliver + st->wcap;
+    if (!st->s.enable_prefetch && st->wanted < limit) limit = st->wanted;
+    return st->settled < limit;
+}
+
+/* Wake one idle fetcher if there is a chunk for it to claim (or, following, a clock to watch). */
 static void wake_fetcher(ddstream_stream *st) {
-    if (st->idle > 0 && next_to_claim(st) != NO_CHUNK) pthread_cond_signal(&st->work_cv);
+    if (st->idle > 0 && (next_to_claim(st) != NO_CHUNK || needs_clock_watch(st)))
+        pthread_cond_signal(&st->work_cv);
+}
+
+/* Follow: read the clock (without the lock: now_fn is the caller's code) and count the chunks
+ * settled; when none is new, wait on work_cv until the next one is due by that clock, at most
+ * 60 s (the system clock may be stepped), or until ddstream_clock_changed, a cancel, a seek or
+ * close wakes it. A condition variable, never a poll: with the system clock, one wake-up per
+ * chunk. Called and returns with st->mu held. */
+#define CLOCK_REREAD_MS INT64_C(60000)
+static void watch_clock(ddstream_stream *st) {
+    st->clock_watch = 1;
+    uint64_t seq = st->clock_seq; /* a change while the lock is dropped must not be slept through */
+    pthread_mutex_unlock(&st->mu);
+    int64_t now = dds_follow_now_ms(&st->s);
+    pthread_mutex_lock(&st->mu);
+    size_t settled = dds_follow_settled(&st->plan, st->s.settle_s, now);
+    if (settled > st->settled) {
+        st->settled = settled;
+        st->clock_watch = 0;
+        wake_fetcher(st);
+        return;
+    }
+    if (!st->quit && !st->cancelled && seq == st->clock_seq) {
+        int64_t wait = dds_follow_due_ms(&st->plan, st->s.settle_s, st->settled) - now;
+        if (wait < 1) wait = 1;
+        if (wait > CLOCK_REREAD_MS) wait = CLOCK_REREAD_MS;
+        struct timespec until = dds_deadline_after(wait);
+        st->idle++;
+        pthread_cond_timedwait(&st->work_cv, &st->mu, &until);
+        st->idle--;
+    }
+    st->clock_watch = 0;
 }
 
 static void wake_everyone(ddstream_stream *st) {
@@ -216,6 +262,10 @@ static void *fetcher_main(void *arg) {
     for (;;) {
         size_t idx = NO_CHUNK;
         while (!st->quit && (idx = next_to_claim(st)) == NO_CHUNK) {
+            if (needs_clock_watch(st)) {
+                watch_clock(st);
+                continue;
+            }
             st->idle++;
             pthread_cond_wait(&st->work_cv, &st->mu);
             st->idle--;
@@ -247,8 +297,8 @@ static void *fetcher_main(void *arg) {
         }
         if (rc == DDSTREAM_OK) {
             batch->chunk_index = idx;
-            batch->chunk_count = st->plan.count;
-            batch->is_last = idx + 1 == st->plan.count;
+            batch->chunk_count = st->plan.count; /* SIZE_MAX when following */
+            batch->is_last = !st->s.follow && idx + 1 == st->plan.count;
             sl->batch = batch;
             sl->state = SLOT_DONE;
             st->ramped = 1;
@@ -363,8 +413,9 @@ DDSTREAM_API ddstream_status ddstream_open(const ddstream_config *cfg, ddstream_
         free(st);
         return dds_error_set(err, DDSTREAM_E_INTERNAL, "could not create the stream's locks");
     }
-    rc = dds_plan_make(st->s.range_start, st->s.range_end, st->s.granularity, st->s.chunk_seconds,
-                       &st->plan, err);
+    rc = st->s.follow ? dds_follow_plan_make(&st->s, &st->plan, err)
+                      : dds_plan_make(st->s.range_start, st->s.range_end, st->s.granularity,
+                                      st->s.chunk_seconds, &st->plan, err);
     if (rc != DDSTREAM_OK) goto fail;
     if (st->plan.clamped)
         dds_logf(&st->log, DDSTREAM_LOG_WARN,
@@ -376,17 +427,33 @@ DDSTREAM_API ddstream_status ddstream_open(const ddstream_config *cfg, ddstream_
                  "chunk_seconds=%" PRId64 " is not a multiple of the granularity: using %" PRId64
                  " s",
                  st->s.chunk_seconds, st->plan.step);
-    dds_logf(&st->log, DDSTREAM_LOG_INFO,
-             "plan: %zu chunks of %" PRId64 " s at %" PRId64 " s granularity over [%" PRId64
-             ", %" PRId64 ")",
-             st->plan.count, st->plan.step, st->s.granularity, st->plan.start, st->plan.end);
+    if (st->s.follow)
+        dds_logf(&st->log, DDSTREAM_LOG_INFO,
+                 "plan: following from %" PRId64 " in chunks of %" PRId64 " s at %" PRId64
+                 " s granularity, each once it ended %" PRId64 " s ago",
+                 st->plan.start, st->plan.step, st->s.granularity, st->s.settle_s);
+    else
+        dds_logf(&st->log, DDSTREAM_LOG_INFO,
+                 "plan: %zu chunks of %" PRId64 " s at %" PRId64 " s granularity over [%" PRId64
+                 ", %" PRId64 ")",
+                 st->plan.count, st->plan.step, st->s.granularity, st->plan.start, st->plan.end);
     size_t first;
     rc = starting_chunk(st, &first, err);
     if (rc != DDSTREAM_OK) goto fail;
     st->next_deliver = st->wanted = first;
-    if (first > 0)
-        dds_logf(&st->log, DDSTREAM_LOG_INFO, "resuming at chunk %zu of %zu", first + 1,
-                 st->plan.count);
+    if (st->s.follow) {
+        st->settled = dds_follow_settled(&st->plan, st->s.settle_s, dds_follow_now_ms(&st->s));
+        if (st->settled > first && st->settled - first > (uint64_t)st->s.max_chunks) {
+            rc = dds_error_set(err, DDSTREAM_E_CONFIG,
+                               "following from range_start starts with %zu settled chunks (one "
+                               "request each), more than max_chunks (%lld): start later, use a "
+                               "larger chunk_seconds (now %lld s), or raise max_chunks",
+                               st->settled - first, (long long)st->s.max_chunks,
+                               (long long)st->plan.step);
+            goto fail;
+        }
+    }
+    if (first > 0) dds_logf(&st->log, DDSTREAM_LOG_INFO, "resuming at chunk %zu", first + 1);
     /* With prefetch, up to max_in_flight requests run at once, within a window of
      * max(prefetch_chunks, max_in_flight) chunks from the caller's position (so memory stays
      * bounded by the window). Without prefetch only the chunk the caller asks for is fetched:
@@ -507,6 +574,8 @@ DDSTREAM_API double ddstream_progress(const ddstream_stream *st) {
     ddstream_stream *m = (ddstream_stream *)st;
     pthread_mutex_lock(&m->mu);
     double p = m->plan.count ? (double)m->next_deliver / (double)m->plan.count : 1.0;
+    if (m->s.follow) /* of the chunks settled so far: 1.0 once caught up */
+        p = m->settled > m->next_deliver ? (double)m->next_deliver / (double)m->settled : 1.0;
     pthread_mutex_unlock(&m->mu);
     return p;
 }
@@ -518,7 +587,7 @@ DDSTREAM_API size_t ddstream_chunk_count(const ddstream_stream *st) {
 DDSTREAM_API ddstream_status ddstream_chunk_at(const ddstream_stream *st, size_t index,
                                                ddstream_chunk *out) {
     if (!st || !out || index >= st->plan.count) return DDSTREAM_E_INVALID_ARGUMENT;
-    *out = dds_plan_chunk(&st->plan, index);
+    *out = st->s.follow ? dds_follow_chunk(&st->plan, index) : dds_plan_chunk(&st->plan, index);
     return DDSTREAM_OK;
 }
 
@@ -557,6 +626,14 @@ DDSTREAM_API void ddstream_cancel(ddstream_stream *st) {
     wake_everyone(st);
     pthread_mutex_unlock(&st->mu);
     for (size_t i = 0; i < st->nfetchers; i++) dds_cancel_trigger(&st->fetchers[i].stop);
+}
+
+DDSTREAM_API void ddstream_clock_changed(ddstream_stream *st) {
+    if (!st || forked(st) || !st->s.follow) return;
+    pthread_mutex_lock(&st->mu);
+    st->clock_seq++;
+    pthread_cond_broadcast(&st->work_cv); /* the watcher reads the clock again */
+    pthread_mutex_unlock(&st->mu);
 }
 
 DDSTREAM_API ddstream_status ddstream_poll_log(ddstream_stream *st, int32_t *level, char *buf,

@@ -53,7 +53,8 @@ _DEFAULTS: dict[str, Any] = {
     "max_request_uri_bytes": None,
     "cache_dir": None,
     "cache_max_bytes": None,
-    "cache_settle": None,
+    "follow": False,
+    "settle_seconds": None,
     # New fields go here, in DDStreamConfig's annotations, its __init__ and StreamOptions too
     # (tests/python/test_config.py checks the four lists agree).
 }
@@ -88,13 +89,12 @@ _INT_FIELDS = (
     "max_chunks",
     "max_batch_rows",
     "cache_max_bytes",
-    "cache_settle",
     "max_subqueries_per_request",
     "max_request_uri_bytes",
-)
 # Python names that differ from the C field's.
-_NATIVE_NAMES = {"cache_settle": "cache_settle_seconds"}
-_BOOL_FIELDS = ("enable_prefetch", "allow_insecure_http")
+    "settle_seconds",
+)
+_BOOL_FIELDS = ("enable_prefetch", "allow_insecure_http", "follow")
 _SECRET_FIELDS = ("api_key", "app_key")
 # The statistics a four-statistics query can fill, and their bits in ddstream_config.statistics
 # (DDSTREAM_STAT_AVG..SUM: #defines, which the cffi declarations do not carry).
@@ -159,7 +159,8 @@ class StreamOptions(TypedDict, total=False):
     max_request_uri_bytes: int | None
     cache_dir: str | os.PathLike[str] | None
     cache_max_bytes: int | None
-    cache_settle: int | None
+    follow: bool
+    settle_seconds: int | None
 
 
 class ConfigOptions(StreamOptions, total=False):
@@ -259,8 +260,13 @@ class DDStreamConfig:
             :class:`~ddstream.ConfigError` when the stream opens.
         cache_max_bytes: the cache folder's bound; least recently used entries go first
             (``None``: 1 GiB).
-        cache_settle: only chunks that ended at least this many seconds ago are stored, as
-            Datadog fills its last buckets in late (``None``: 300).
+        follow: the stream never ends: after the range it goes on, delivering each new chunk
+            once it has settled (ended ``settle_seconds`` ago). ``range_end`` 0 follows from
+            ``range_start``; a later ``range_end`` only bounds :meth:`DDStream.plan`. With
+            ``chunk_seconds`` 0, chunks of 60 buckets (an hour at 60 s). See docs/follow.md.
+        settle_seconds: how long after its end a chunk has settled (Datadog fills its last
+            buckets in late; ``None``: 300): a follow stream fetches a chunk only then, and the
+            chunk cache stores only settled chunks.
 
     Every field is a keyword of the constructor and an attribute, both annotated, so a type
     checker reports a misspelled name or a value of the wrong type. At run time a misspelled
@@ -305,7 +311,8 @@ class DDStreamConfig:
     max_request_uri_bytes: int | None
     cache_dir: str | os.PathLike[str] | None
     cache_max_bytes: int | None
-    cache_settle: int | None
+    follow: bool
+    settle_seconds: int | None
 
     def __init__(
         self,
@@ -345,7 +352,8 @@ class DDStreamConfig:
         max_request_uri_bytes: int | None = None,
         cache_dir: str | os.PathLike[str] | None = None,
         cache_max_bytes: int | None = None,
-        cache_settle: int | None = None,
+        follow: bool = False,
+        settle_seconds: int | None = None,
     ) -> None:
         # The defaults above are _DEFAULTS' (a test checks): locals() holds exactly the fields.
         values = locals()
@@ -425,7 +433,7 @@ class DDStreamConfig:
                 continue  # keep ddstream_config_init's default
             number = _as_int(name, value)
             try:
-                setattr(ptr, _NATIVE_NAMES.get(name, name), number)
+                setattr(ptr, name, number)
             except OverflowError:
                 raise ConfigError(f"{name}: {number} is out of range",
                                   status=STATUS_E_CONFIG) from None

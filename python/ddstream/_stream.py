@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, Union, cast, overload
 
@@ -14,6 +14,7 @@ from ._config import DDStreamConfig, NativeConfig
 from ._dependencies import pyarrow
 from ._gate import GateRegistration, RequestGate
 from ._handle import StreamHandle
+from ._now import ClockRegistration
 
 if TYPE_CHECKING:
     # Optional packages, named for type checkers only: imported when a method needs them.
@@ -41,6 +42,9 @@ __all__ = ["AnyBatch", "Batch", "BatchT", "DDStream", "queries_of"]
 
 _Self = TypeVar("_Self", bound="DDStream[Any]")
 
+# DDStream's end/range_end when not given (None given means: follow, no end).
+_UNSET: Any = object()
+
 AnyBatch = Union[Batch, "ArrowBatch"]
 """What iterating a stream opened from a :class:`DDStreamConfig` yields: which of the two
 depends on ``cfg.enable_arrow``, which a type checker cannot see (``DDStream.batches()`` is
@@ -51,13 +55,18 @@ BatchT = TypeVar("BatchT", covariant=True)
 
 def _config_from_keywords(start: TimeLike | None, end: TimeLike | None,
                           options: dict[str, Any]) -> DDStreamConfig:
-    """A DDStreamConfig from DDStream's keywords, with human times turned into epoch seconds."""
+    """A DDStreamConfig from DDStream's keywords, with human times turned into epoch seconds.
+
+    An end given as ``None`` (``end=None`` or ``range_end=None``) means follow: no end."""
     if start is not None:
         options["range_start"] = start
-    if end is not None:
+    if end is not _UNSET:
         options["range_end"] = end
+    if options.get("range_end", 0) is None:
+        options["follow"] = True
+        options["range_end"] = 0
     if "range_start" in options and "range_end" not in options:
-        options["range_end"] = "now"
+        options["range_end"] = 0 if options.get("follow") else "now"
     for name in ("range_start", "range_end"):
         if name in options and options[name] is not None:
             try:
@@ -98,6 +107,7 @@ class DDStream(Generic[BatchT]):
         *,
         resume: str | None = None,
         request_gate: RequestGate | None = None,
+        clock: Callable[[], float] | None = None,
     ) -> None: ...
 
     @overload
@@ -107,10 +117,11 @@ class DDStream(Generic[BatchT]):
         *,
         resume: str | None = None,
         request_gate: RequestGate | None = None,
+        clock: Callable[[], float] | None = None,
         start: TimeLike | None = None,
-        end: TimeLike | None = None,
+        end: TimeLike | None = ...,
         range_start: TimeLike | None = None,
-        range_end: TimeLike | None = None,
+        range_end: TimeLike | None = ...,
         enable_arrow: Literal[False] = False,
         **options: Unpack[StreamOptions],
     ) -> None: ...
@@ -122,10 +133,11 @@ class DDStream(Generic[BatchT]):
         *,
         resume: str | None = None,
         request_gate: RequestGate | None = None,
+        clock: Callable[[], float] | None = None,
         start: TimeLike | None = None,
-        end: TimeLike | None = None,
+        end: TimeLike | None = ...,
         range_start: TimeLike | None = None,
-        range_end: TimeLike | None = None,
+        range_end: TimeLike | None = ...,
         enable_arrow: Literal[True],
         **options: Unpack[StreamOptions],
     ) -> None: ...
@@ -137,10 +149,11 @@ class DDStream(Generic[BatchT]):
         *,
         resume: str | None = None,
         request_gate: RequestGate | None = None,
+        clock: Callable[[], float] | None = None,
         start: TimeLike | None = None,
-        end: TimeLike | None = None,
+        end: TimeLike | None = ...,
         range_start: TimeLike | None = None,
-        range_end: TimeLike | None = None,
+        range_end: TimeLike | None = ...,
         enable_arrow: bool,
         **options: Unpack[StreamOptions],
     ) -> None: ...
@@ -151,10 +164,11 @@ class DDStream(Generic[BatchT]):
         *,
         resume: str | None = None,
         request_gate: RequestGate | None = None,
+        clock: Callable[[], float] | None = None,
         start: TimeLike | None = None,
-        end: TimeLike | None = None,
+        end: TimeLike | None = _UNSET,
         range_start: TimeLike | None = None,
-        range_end: TimeLike | None = None,
+        range_end: TimeLike | None = _UNSET,
         enable_arrow: bool | None = None,
         **options: Any,
     ) -> None:
@@ -170,32 +184,44 @@ class DDStream(Generic[BatchT]):
         :meth:`resume_token` (same as ``cfg.resume_token``) to start where an earlier stream, in
         any process, stood. ``request_gate``: a :class:`~ddstream.RequestGate` every query
         request of this stream asks first and reports to (a rate budget shared across
-        processes, e.g. :mod:`ddstream.dask`'s)."""
-        for name, value in (("range_start", range_start), ("range_end", range_end),
-                            ("enable_arrow", enable_arrow)):
+        processes, e.g. :mod:`ddstream.dask`'s).
+
+        Follow mode (``follow=True``, or ``end=None``): the stream never ends; after the range
+        it delivers each new chunk once it has settled (docs/follow.md). ``clock``: a callable
+        giving epoch seconds that replaces the system clock for that (replays, tests: a
+        :class:`ddstream.testing.FakeClock`, whose changes the stream follows at once)."""
+        for name, value in (("range_start", range_start), ("enable_arrow", enable_arrow)):
             if value is not None:
                 options[name] = value
+        if range_end is not _UNSET:
+            options["range_end"] = range_end
         if cfg is None:
             cfg = _config_from_keywords(start, end, options)
         elif not isinstance(cfg, DDStreamConfig):
             raise TypeError(f"DDStream() takes a DDStreamConfig, not {type(cfg).__name__}")
-        elif start is not None or end is not None or options:
+        elif start is not None or end is not _UNSET or options:
             raise TypeError("DDStream() takes a DDStreamConfig or keyword options, not both")
         if resume is not None:
             cfg = cfg.copy(resume_token=resume)
         native = cfg.to_native()
         # Set before anything can fail: close() and next_batch() look at it.
         self._gate = None if request_gate is None else GateRegistration(native.ptr, request_gate)
+        self._clock = None if clock is None else ClockRegistration(native.ptr, clock)
+        self._follow = bool(cfg.follow)
         out = ffi.new("ddstream_stream **")
         err = new_error()
         status = lib.ddstream_open(native.ptr, out, err)
         if status != STATUS_OK:
             if self._gate is not None:
                 self._gate.drop()  # a failed open leaves the gate to us
+            if self._clock is not None:
+                self._clock.drop()
             raise error_from(status, err)
         ptr = out[0]
         self._handle = StreamHandle(ptr)
-        self._finalizer = weakref.finalize(self, self._handle.close)
+        self._finalizer = weakref.finalize(
+            self, _close_handle, self._handle, self._clock
+        )
         self._query: str = cfg.query
         # The stream's query texts, found on first use (queries_of): a keyless copy suffices.
         self._cfg = cfg.copy(api_key=None, app_key=None, resume_token=None)
@@ -209,7 +235,11 @@ class DDStream(Generic[BatchT]):
         with self._handle.call_lock:
             _native.drain_logs(ptr)
             # Lazy, like the library's own plan: a legal plan may have millions of chunks.
-            self._chunks = plan_of_stream(ptr)
+            # Following, the plan has no end: its chunks here are the historical part.
+            self._chunks = _plan(native) if self._follow else plan_of_stream(ptr)
+        add_listener = getattr(clock, "add_listener", None)
+        if callable(add_listener):  # a FakeClock: follow its changes at once
+            add_listener(self.clock_changed)
 
     # ------------------------------------------------------------------ static helpers
 
@@ -366,7 +396,8 @@ class DDStream(Generic[BatchT]):
         return self._last_error
 
     def progress(self) -> float:
-        """Fraction of chunks delivered, 0.0 to 1.0."""
+        """Fraction of chunks delivered, 0.0 to 1.0. Following: of the chunks settled so far,
+        so 1.0 means caught up, waiting for the next chunk to settle."""
         with self._handle.call_lock:
             return float(lib.ddstream_progress(self._require_open()))
 
@@ -392,8 +423,23 @@ class DDStream(Generic[BatchT]):
 
     @property
     def chunk_count(self) -> int:
-        """Number of chunks (HTTP requests) in the stream's plan."""
+        """Number of chunks (HTTP requests) in the stream's plan; following, of its historical
+        part (the chunks settled when it opened: the stream goes on after them)."""
         return len(self._chunks)
+
+    @property
+    def follows(self) -> bool:
+        """True for a follow stream: it has no end."""
+        return self._follow
+
+    def clock_changed(self) -> None:
+        """Tell a follow stream that its ``clock`` moved: it re-reads it at once (a
+        :class:`ddstream.testing.FakeClock` calls this itself). Any thread, any time."""
+        handle = self._handle
+        with handle.state_lock:
+            ptr = handle.ptr
+            if ptr is not None:
+                lib.ddstream_clock_changed(ptr)
 
     @property
     def chunks(self) -> ChunkPlan:
@@ -409,7 +455,7 @@ class DDStream(Generic[BatchT]):
         Drops prefetched batches and in-flight requests and clears a cancellation.
         """
         index = int(chunk_index)
-        if not 0 <= index <= len(self._chunks):
+        if index < 0 or (not self._follow and index > len(self._chunks)):
             raise IndexError(f"chunk_index {index} is outside 0..{len(self._chunks)}")
         with self._handle.call_lock:
             ptr = self._require_open()
@@ -624,6 +670,12 @@ class _DictBatches(Iterator[Batch]):
         if batch is None:
             raise StopIteration
         return batch
+
+
+def _close_handle(handle: StreamHandle, clock: ClockRegistration | None) -> None:
+    handle.close()
+    if clock is not None:
+        clock.drop()  # after close: no thread of the stream reads it any more
 
 
 def _plan(native: NativeConfig) -> ChunkPlan:

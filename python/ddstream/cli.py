@@ -9,6 +9,8 @@
     ddstream demo
     ddstream cache info                                           # the chunk cache, docs/cache.md
     ddstream export queries.txt --to-parquet out/ --workers 4    # ddstream.dask, docs/dask.md
+    ddstream query 'avg:system.cpu.user{*}' --from -1h --follow  # never ends: docs/follow.md
+    ddstream export query.txt --to-parquet out/ --from -1d --follow --partition day
 
 Credentials and the site come from the environment, as with Datadog's official clients:
 ``DD_API_KEY``, ``DD_APP_KEY``, ``DD_SITE`` (or ``--site``); ``DDSTREAM_BASE_URL`` (or
@@ -165,19 +167,31 @@ def _query(args: argparse.Namespace) -> int:
     cfg.cache_dir = _cache_dir_for(args)
     cfg.resume_token = args.resume
     fmt = args.format
+    if args.follow:
+        if fmt not in TEXT_FORMATS:
+            raise UsageError(f"--follow writes text formats ({', '.join(TEXT_FORMATS)}); for "
+                             "Parquet use `ddstream export --follow`")
+        cfg.follow, cfg.range_end, cfg.settle_seconds = True, 0, args.settle_seconds
     if fmt == "parquet" and args.output in (None, "-"):
         raise UsageError("--format parquet needs -o FILE (Parquet cannot stream to a pipe)")
     if args.output not in (None, "-"):
-        check_output(args.output)  # a path mistake is reported before anything is fetched
+        target = check_output(args.output)  # a path mistake is reported before any request
+        if args.follow and not target.in_place:
+            # A regular file appears (by rename) when the stream ends, which never happens.
+            raise UsageError("--follow writes to stdout, a pipe or a FIFO, not to a file that "
+                             "would appear only at the end: redirect stdout, or use "
+                             "`ddstream export --follow` for files")
     from ._stream import DDStream
 
     with DDStream(cfg) as stream:
-        progress = Progress(stream.chunk_count, enabled=False if args.quiet else None)
+        # Following, there is no total to show progress against: lines appear as chunks settle.
+        quiet = args.quiet or args.follow
+        progress = Progress(stream.chunk_count, enabled=False if quiet else None)
         progress.watch(stream.rate_limit_wait)  # a rate-limit wait shows, not a silent stall
         if fmt in TEXT_FORMATS:
             opened_at = _chunk_of(stream.resume_token())
             try:
-                _export_text(stream, cfg, fmt, args.output, progress)
+                _export_text(stream, cfg, fmt, args.output, progress, flush=args.follow)
             except (DDStreamError, KeyboardInterrupt):
                 _resume_hint(stream, args.output, opened_at)
                 raise
@@ -273,13 +287,15 @@ def _columns_of(cfg: DDStreamConfig, stream: DDStream[AnyBatch], batch: Batch | 
 
 
 def _export_text(stream: DDStream[AnyBatch], cfg: DDStreamConfig, fmt: str, path: str | None,
-                 progress: Progress) -> None:
+                 progress: Progress, flush: bool = False) -> None:
     with _output(path, binary=False) as out:
         writer = None
         for batch in stream.batches():
             if writer is None:
                 writer = text_writer(fmt, out, _columns_of(cfg, stream, batch))
             writer.write(batch)
+            if flush:  # following: a reader (tail -f, a pipe) sees each chunk as it comes
+                out.flush()
             progress.update(len(batch["timestamps"]))
         if writer is None:  # an empty range still gets a header
             writer = text_writer(fmt, out, _columns_of(cfg, stream, None))
@@ -345,6 +361,8 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
+    if args.follow:
+        return _export_follow(args)
     """Many queries to Parquet on a Dask cluster: ddstream.dask._cli."""
     try:
         from .dask._cli import ExportUsageError, run_export
@@ -354,6 +372,35 @@ def _export(args: argparse.Namespace) -> int:
         return run_export(args)
     except ExportUsageError as exc:
         raise UsageError(str(exc)) from None
+
+
+def _export_follow(args: argparse.Namespace) -> int:
+    from .dask._cli import ExportUsageError, read_queries
+
+    try:
+        queries = read_queries(args.queries_file)
+        start = parse_time(args.from_)
+    except (ValueError, ExportUsageError) as exc:
+        raise UsageError(str(exc)) from None
+    if len(queries) != 1:
+        raise UsageError(f"--follow exports one query; {args.queries_file} has {len(queries)}")
+    if args.workers is not None or args.scheduler is not None:
+        raise UsageError("--follow runs in this process: drop --workers/--scheduler")
+    from ._follow_export import FollowExport
+
+    options: dict[str, Any] = {"site": args.site, "base_url": args.base_url,
+                               "settle_seconds": args.settle_seconds}
+    if args.debug:
+        options["log_level"] = 4
+
+    def report(relative: str, rows: int) -> None:
+        if not args.quiet:
+            print(f"ddstream export: {relative} ({rows} rows)", file=sys.stderr, flush=True)
+
+    export = FollowExport(queries[0], args.to_parquet, start=start, granularity=args.granularity,
+                          chunk_seconds=args.chunk_seconds, partition=args.partition, **options)
+    export.run(on_file=report)
+    return EXIT_OK
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -411,6 +458,11 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--resume", metavar="TOKEN",
                    help="start at the chunk a failed export to stdout stopped at: the token it "
                         "printed (made for the same queries and range)")
+    q.add_argument("--follow", action="store_true",
+                   help="never end: after --from's history, write each new chunk once it has "
+                        "settled (--to is ignored; Ctrl-C stops)")
+    q.add_argument("--settle-seconds", type=int, default=None, metavar="S",
+                   help="with --follow: fetch a chunk S seconds after it ended (default 300)")
     q.set_defaults(run=_query)
 
     x = sub.add_parser("explain", parents=[common, selection],
@@ -444,6 +496,13 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--threads-per-worker", type=int, default=None,
                    help="with --workers: partitions each worker reads at once (default 2)")
     e.add_argument("-q", "--quiet", action="store_true", help="no summary line")
+    e.add_argument("--follow", action="store_true",
+                   help="never end: one query, written from --from on, each new chunk once it has "
+                        "settled, into DIR/date=YYYY-MM-DD/ (no Dask; rerun to resume)")
+    e.add_argument("--partition", choices=("chunk", "day"), default="chunk",
+                   help="with --follow: one Parquet file per chunk (default) or per day")
+    e.add_argument("--settle-seconds", type=int, default=None, metavar="S",
+                   help="with --follow: fetch a chunk S seconds after it ended (default 300)")
     e.set_defaults(run=_export)
 
     c = sub.add_parser("cache", help="the chunk cache: info, clear, prune")

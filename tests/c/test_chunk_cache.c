@@ -627,9 +627,9 @@ static void test_unusable_folder(dds_log *log) {
     CHECK_INT(ddstream_config_validate(&cfg, &err), DDSTREAM_E_CONFIG);
     CHECK_CONTAINS(err.message, "cache_max_bytes");
     cfg.cache_max_bytes = 0;
-    cfg.cache_settle_seconds = -5;
+    cfg.settle_seconds = -5;
     CHECK_INT(ddstream_config_validate(&cfg, &err), DDSTREAM_E_CONFIG);
-    CHECK_CONTAINS(err.message, "cache_settle_seconds");
+    CHECK_CONTAINS(err.message, "settle_seconds must be");
     free(dir);
     free(file);
 }

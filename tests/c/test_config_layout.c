@@ -155,7 +155,7 @@ int main(void) {
         now.max_request_uri_bytes = k > 0 ? 7000 : -1;
         now.cache_dir = k > 0 ? NULL : "";
         now.cache_max_bytes = k > 0 ? 0 : -1;
-        now.cache_settle_seconds = k > 0 ? 0 : -1;
+        now.settle_seconds = k > 0 ? 0 : -1;
         CHECK_INT(ddstream_config_validate(&now, &err), DDSTREAM_OK);
     }
     /* The current layout reads each of them. */

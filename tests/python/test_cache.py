@@ -140,10 +140,10 @@ def test_a_hit_passes_no_request_gate(fake: FakeDatadog, tmp_path: Path) -> None
 
 
 def test_unsettled_chunks_are_not_stored(fake: FakeDatadog, tmp_path: Path) -> None:
-    """Chunks that ended less than cache_settle ago are fetched every time and never stored."""
+    """Chunks that ended less than settle_seconds ago are fetched every time and never stored."""
     now = int(time.time()) // 60 * 60  # within a minute of the clock
     cfg = config(fake, tmp_path, range_start=now - 4 * CHUNK, range_end=now,
-                 cache_settle=int(1.5 * CHUNK))
+                 settle_seconds=int(1.5 * CHUNK))
     run(cfg)
     assert len(fake.query_requests) == 4
     assert len(entries(tmp_path)) == 2  # the two chunks that ended 1.5 hours ago or more

@@ -31,7 +31,7 @@ def test_defaults() -> None:
     assert cfg.allow_insecure_http is False
     for name in ("max_retries", "max_retry_wait_ms", "connect_timeout_ms",
                  "request_timeout_ms", "max_body_bytes", "ca_bundle", "cache_dir",
-                 "cache_max_bytes", "cache_settle"):
+                 "cache_max_bytes", "settle_seconds"):
         assert getattr(cfg, name) is None, name
 
 
@@ -82,7 +82,7 @@ def test_to_native_fills_every_field() -> None:
         allow_insecure_http=True,
         cache_dir="cache-folder",
         cache_max_bytes=5678,
-        cache_settle=90,
+        settle_seconds=90,
     )
     native = cfg.to_native()
     c = native.ptr
@@ -100,7 +100,7 @@ def test_to_native_fills_every_field() -> None:
     assert (c.request_timeout_ms, c.max_body_bytes, c.allow_insecure_http) == (3456, 4567, 1)
     assert c.log_fn == ffi.NULL
     assert ffi.string(c.cache_dir).decode() == "cache-folder"
-    assert (c.cache_max_bytes, c.cache_settle_seconds) == (5678, 90)
+    assert (c.cache_max_bytes, c.settle_seconds) == (5678, 90)
     # A path object is a path.
     c = make_config(cache_dir=Path("some") / "folder").to_native().ptr
     assert ffi.string(c.cache_dir).decode() == str(Path("some") / "folder")
@@ -118,7 +118,7 @@ def test_to_native_keeps_library_defaults_for_none() -> None:
     assert c.request_timeout_ms == 120000
     assert c.max_body_bytes == 256 * 1024 * 1024
     assert c.cache_dir == ffi.NULL  # no cache unless asked for
-    assert (c.cache_max_bytes, c.cache_settle_seconds) == (0, 0)  # 1 GiB and 300 s
+    assert (c.cache_max_bytes, c.settle_seconds) == (0, 0)  # 1 GiB and 300 s
 
 
 def test_wrong_types_raise_type_error() -> None:
@@ -157,7 +157,7 @@ BAD_CONFIGS: list[tuple[str, dict[str, Any], str]] = [
     ("prefetch_chunks 0", {"prefetch_chunks": 0}, "prefetch_chunks"),
     ("empty cache_dir", {"cache_dir": ""}, "cache_dir"),
     ("negative cache_max_bytes", {"cache_max_bytes": -1}, "cache_max_bytes"),
-    ("negative cache_settle", {"cache_settle": -1}, "cache_settle_seconds"),
+    ("negative settle_seconds", {"settle_seconds": -1}, "settle_seconds"),
 ]
 
 

@@ -181,8 +181,11 @@ class Dataset:
         first: int,
         interval: int,
         count: int,
+        until: int | None = None,
     ) -> FloatArray:
         """Values of the ``count`` buckets ``first + j * interval`` (NaN where empty).
+
+        ``until``: raw points at or after it do not exist yet (a server whose clock says so).
 
         The work is split into blocks of buckets so that a year at a coarse interval does not
         materialise millions of raw points at once.
@@ -200,7 +203,7 @@ class Dataset:
         for lo in range(0, count, block):
             hi = min(count, lo + block)
             out[lo:hi] = self._rollup_block(
-                metric, host_array, space, method, first + lo * interval, interval, hi - lo
+                metric, host_array, space, method, first + lo * interval, interval, hi - lo, until
             )
         return out
 
@@ -213,9 +216,11 @@ class Dataset:
         first: int,
         interval: int,
         count: int,
+        until: int | None = None,
     ) -> FloatArray:
         out = np.full(count, np.nan, dtype=np.float64)
-        k = self._raw_indices(first, first + count * interval)
+        end = first + count * interval
+        k = self._raw_indices(first, end if until is None else min(end, until))
         present = self._present(metric, k, hosts)
         halves = self._halves(metric, k, hosts)
         n = present.sum(axis=0, dtype=np.int64)

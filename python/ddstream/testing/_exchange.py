@@ -52,6 +52,7 @@ class RequestRecord:
     user_agent: str
     connection_id: int  # same value for requests on the same TCP connection (keep-alive)
     method: str = "GET"
+    clock: float | None = None  # the server's clock (FakeDatadog(clock=...)) when it arrived
 
 
 class Exchange:

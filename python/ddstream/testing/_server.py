@@ -42,7 +42,7 @@ import tempfile
 import threading
 import time
 import zlib
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from types import TracebackType
@@ -110,6 +110,12 @@ class FakeDatadog:
     ``rate_limit_reset_epoch`` (``x-ratelimit-reset`` as an epoch timestamp rather than seconds
     to go), ``rate_limit_header_case`` (``"lower"`` as Datadog, ``"title"`` or ``"upper"``).
     More faults: :mod:`ddstream.testing._faults`.
+
+    ``clock``: a callable giving the server's now in epoch seconds (a :class:`FakeClock` to
+    simulate time, for follow mode); no raw point at or after it exists yet, so an answer never
+    holds the future and a bucket that has not ended is partial, as Datadog's last buckets are.
+    Each request's log entry records the clock when it arrived (``clock``). ``None``
+    (default): every point exists, whatever the time.
     """
 
     def __init__(
@@ -132,6 +138,7 @@ class FakeDatadog:
         rate_limit_html: bool = False,
         rate_limit_reset_epoch: bool = False,
         rate_limit_header_case: str = "lower",
+        clock: Callable[[], float] | None = None,
     ) -> None:
         if max_points < 1:
             raise ValueError(f"max_points must be at least 1, got {max_points}")
@@ -143,6 +150,7 @@ class FakeDatadog:
         self.float_timestamps = float_timestamps
         self.null_aggr = null_aggr
         self.max_points = max_points
+        self.clock = clock
         self._port = port
         self._lock = threading.Lock()
         self._server: HTTPServer | None = None
@@ -364,12 +372,20 @@ class FakeDatadog:
 
     def answer(self, query: str, from_ts: int, to_ts: int) -> dict[str, Any]:
         """The JSON document a 200 answer to this query would carry (raises QueryError)."""
+        return self._answer(query, from_ts, to_ts, self._until())
+
+    def _until(self) -> int | None:
+        """Raw timestamps (integers) before the clock's now exist: ``t < ceil(now)``."""
+        clock = self.clock
+        return None if clock is None else math.ceil(clock())
+
+    def _answer(self, query: str, from_ts: int, to_ts: int, until: int | None) -> dict[str, Any]:
         subqueries = parse_query(query)
         group_by: list[str] = []
         series: list[dict[str, Any]] = []
         for sub in subqueries:
             group_by.extend(key for key in sub.by if key not in group_by)
-            series.extend(self._series(sub, from_ts, to_ts))
+            series.extend(self._series(sub, from_ts, to_ts, until))
         _shuffle(series, query)
         return {
             "status": "ok",
@@ -383,7 +399,9 @@ class FakeDatadog:
             "group_by": group_by,
         }
 
-    def _series(self, sub: SubQuery, from_ts: int, to_ts: int) -> list[dict[str, Any]]:
+    def _series(
+        self, sub: SubQuery, from_ts: int, to_ts: int, until: int | None = None
+    ) -> list[dict[str, Any]]:
         interval = sub.rollup_seconds or auto_interval(from_ts, to_ts)
         interval = capped_interval(from_ts, to_ts, interval, self.max_points)
         first, count = bucket_grid(from_ts, to_ts, interval)
@@ -393,7 +411,7 @@ class FakeDatadog:
         result: list[dict[str, Any]] = []
         for tag_set, hosts in self.dataset.groups(sub.filters, sub.by).items():
             values = self.dataset.rollup(
-                sub.metric, hosts, sub.space, sub.method, first, interval, count
+                sub.metric, hosts, sub.space, sub.method, first, interval, count, until
             )
             filled = np.flatnonzero(~np.isnan(values))
             if len(filled) == 0:
@@ -446,6 +464,8 @@ class FakeDatadog:
 
     def _handle(self, handler: Handler, method: str) -> None:
         started = time.monotonic()
+        clock = self.clock
+        arrived = None if clock is None else clock()
         split = urlsplit(handler.path)
         path = split.path
         pairs = parse_qsl(split.query, keep_blank_values=True)
@@ -481,6 +501,7 @@ class FakeDatadog:
                 user_agent=handler.headers.get("User-Agent", ""),
                 connection_id=handler.connection_id,
                 method=method,
+                clock=arrived,
             )
             with self._lock:
                 if is_query:
@@ -576,7 +597,11 @@ class FakeDatadog:
         )
 
     def _body(self, query: str, from_ts: int, to_ts: int) -> CachedBody:
+        until = self._until()
+        if until is not None and until > to_ts + 86400 * 366:
+            until = None  # long past: the clock changes nothing, and the answer stays cached
         key = (
+            until,
             query,
             from_ts,
             to_ts,
@@ -585,7 +610,9 @@ class FakeDatadog:
             self.null_aggr,
             self.max_points,
         )
-        return self._cache.get(key, lambda: json_body(self.answer(query, from_ts, to_ts)))
+        return self._cache.get(
+            key, lambda: json_body(self._answer(query, from_ts, to_ts, until))
+        )
 
     def _rate_headers(self, *, consume: bool) -> tuple[dict[str, str], bool]:
         """The x-ratelimit-* headers of an answer as this server spells them (see RateWindows)."""
