@@ -66,6 +66,14 @@ def test_c_example_grouped_and_error(example: Path) -> None:
         assert result.returncode == 0, result.stderr
         assert "series=4" in result.stdout
         assert re.search(r"^done: 1 batches, 480 rows", result.stdout, re.M), result.stdout
-        bad = _run(example, fake, "not a query", "3600", "60")
+        # A query the library's parser accepts and the server refuses (a function the fake does
+        # not have): the server's 400, named as such.
+        bad = _run(example, fake, "robust_trend(avg:system.cpu.user{*})", "3600", "60")
         assert bad.returncode == 1
         assert "query rejected" in bad.stderr and "HTTP 400" in bad.stderr, bad.stderr
+        # One that is not a query at all never reaches the server: the config error points at
+        # the character.
+        malformed = _run(example, fake, "avg:system.cpu.user{host:a", "3600", "60")
+        assert malformed.returncode == 1
+        assert "invalid configuration" in malformed.stderr, malformed.stderr
+        assert "expected '}'" in malformed.stderr and "^" in malformed.stderr, malformed.stderr
