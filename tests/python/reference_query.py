@@ -25,11 +25,13 @@ import numpy.typing as npt
 from reference import bucket_starts, expected_buckets, host_tags
 
 __all__ = [
+    "across",
     "apply",
     "binary",
     "distribution",
     "fill",
     "gauge",
+    "gauge_count",
     "negate",
     "scalar",
     "top",
@@ -128,6 +130,55 @@ def distribution(
                 values[slot] = sorted(pool)[rank - 1] / 2
         result[key] = values
     return result
+
+
+def gauge_count(
+    metric: str,
+    filters: Mapping[str, str] | None,
+    by: Sequence[str] | None,
+    method: str,
+    start: int,
+    end: int,
+    interval: int,
+    hosts: int = 3,
+    raw_interval: int = 10,
+) -> SeriesSet:
+    """``count:metric{filters} by {by}.rollup(method, interval)`` of a gauge: at each raw
+    timestamp the number of the group's hosts with a point, then the time rollup."""
+    starts = bucket_starts(start, end, interval)
+    result: SeriesSet = {}
+    for key, members in sorted(_groups(filters, by, hosts).items()):
+        values = np.full(len(starts), np.nan)
+        for slot, bucket in enumerate(starts.tolist()):
+            counts = []
+            for t in range(bucket + (-bucket) % raw_interval, bucket + interval, raw_interval):
+                n = sum(_has_point(metric, t, t // raw_interval, i) for i in members)
+                if n:
+                    counts.append(n)
+            if counts:
+                values[slot] = {
+                    "avg": lambda: sum(counts) / len(counts),  # noqa: B023 - called at once
+                    "sum": lambda: sum(counts),  # noqa: B023
+                    "min": lambda: min(counts),  # noqa: B023
+                    "max": lambda: max(counts),  # noqa: B023
+                    "count": lambda: len(counts),  # noqa: B023
+                }[method]()
+        result[key] = values
+    return result
+
+
+def across(series: SeriesSet, nonzero: bool) -> SeriesSet:
+    """``count_not_null`` / ``count_nonzero``: one series counting the series with a value (not
+    zero) at each bucket."""
+    if not series:
+        return {}
+    length = len(next(iter(series.values())))
+    counts = [
+        float(sum(1 for v in series.values()
+                  if not math.isnan(v[j]) and (not nonzero or v[j] != 0)))
+        for j in range(length)
+    ]  # fmt: skip
+    return {(): np.array(counts)}
 
 
 def _finite(values: Values) -> Values:

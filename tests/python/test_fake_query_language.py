@@ -169,6 +169,35 @@ def test_modifier_binds_to_its_term(dd: Any) -> None:
     assert_series(got, ref.binary("+", g("a"), g("b", method="max")))
 
 
+@pytest.mark.parametrize("method", ["avg", "sum", "min", "max", "count"])
+def test_count_of_a_gauge_counts_reporting_hosts(dd: Any, method: str) -> None:
+    """``count:`` on a gauge: hosts with a point at each raw timestamp, then the rollup (each
+    host misses one point in 53, and nobody reports in the blackout)."""
+    rollup = f".rollup({method},60)"
+    got = answer(dd, f"count:a{{*}} by {{env}}{rollup},count:a{{*}}{rollup}")
+    for index, by in ((0, ("env",)), (1, ())):
+        assert_series(got[index], ref.gauge_count("a", None, by, method, START, END, G, hosts=5))
+
+
+@pytest.mark.parametrize(
+    ("q", "want"),
+    [
+        ("avg:a{!host:h01} by {host}.rollup(avg,60)",
+         lambda: {k: v for k, v in g("a", by=("host",)).items() if k != ("host:h01",)}),
+        ("avg:a{env:prod,!host:h00} by {host}.rollup(avg,60)",
+         lambda: {k: v for k, v in g("a", by=("host",), filters={"env": "prod"}).items()
+                  if k != ("host:h00",)}),
+        ("sum:a{!env:prod}.rollup(max,60)",
+         lambda: g("a", "sum", "max", filters={"env": "staging"})),
+        ("avg:a{host:h0*} by {env}.rollup(avg,60)", lambda: g("a", by=("env",))),
+        ("avg:a{host:*3}.rollup(avg,60)", lambda: g("a", filters={"host": "h03"})),
+        ("avg:a{env:prod}.weighted().rollup(avg,60)", lambda: g("a", filters={"env": "prod"})),
+    ],
+)  # fmt: skip
+def test_scope_negation_wildcards_and_weighted(dd: Any, q: str, want: Any) -> None:
+    assert_series(answer(dd, q)[0], want())
+
+
 # -- functions --------------------------------------------------------------------------------
 
 
@@ -201,6 +230,7 @@ FUNCTIONS: dict[str, Any] = {
     "per_minute": lambda v: [x * 60 / 60 for x in v],
     "per_hour": lambda v: [x * 3600 / 60 for x in v],
     "diff": _diff,
+    "derivative": lambda v: [x / 60 for x in _diff(v)],
     "monotonic_diff": lambda v: [x if x >= 0 else math.nan for x in _diff(v)],
     "default_zero": lambda v: [0.0 if math.isnan(x) else x for x in v],
 }
@@ -212,6 +242,27 @@ def test_function(dd: Any, name: str) -> None:
     q = f"{name}(sum:a{{*}} by {{host}}.rollup(avg,60) - 950)"
     inner = ref.scalar("-", g("a", "sum", by=("host",)), 950.0)
     assert_series(answer(dd, q)[0], ref.apply(inner, FUNCTIONS[name]))
+
+
+@pytest.mark.parametrize("name", ["count_not_null", "count_nonzero"])
+def test_counting_functions(dd: Any, name: str) -> None:
+    """One series: per bucket, the series with a value (not zero: ``min(a) - 950`` is 0 in some
+    buckets, a's raw values being 907 + k % 97 / 2 + 10 i)."""
+    inner = ref.scalar("-", g("a", method="min", by=("host",)), 950.0)
+    got = answer(dd, f"{name}(avg:a{{*}} by {{host}}.rollup(min,60) - 950)")[0]
+    want = ref.across(inner, nonzero=name == "count_nonzero")
+    assert_series(got, want)
+    if name == "count_nonzero":
+        assert not np.array_equal(want[()], ref.across(inner, nonzero=False)[()], equal_nan=True)
+
+
+def test_exclude_null(dd: Any) -> None:
+    """Hosts have no ``rack`` tag: grouped by it they are ``rack:N/A``, which exclude_null drops."""
+    assert answer(dd, "exclude_null(avg:a{*} by {rack}.rollup(avg,60))") == {}
+    assert_series(answer(dd, "exclude_null(avg:a{*} by {host}.rollup(avg,60))")[0],
+                  g("a", by=("host",)))  # fmt: skip
+    assert_series(answer(dd, "avg:a{*} by {rack}.rollup(avg,60)")[0],
+                  {("rack:N/A",): g("a")[()]})  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -314,8 +365,8 @@ def test_distribution_without_data(dd: Any) -> None:
     assert answer(dd, "p99:nodata.dist{*}.rollup(60),avg:nodata.dist{*}.rollup(60)") == {}
 
 
-@pytest.mark.parametrize("q", ["p99:a{*}", "count:a{*}.rollup(60)", "p50:a{*} + avg:b{*}"])
-def test_percentile_or_count_of_a_gauge_is_refused(dd: Any, q: str) -> None:
+@pytest.mark.parametrize("q", ["p99:a{*}", "p50:a{*} + avg:b{*}", "p90:a{*}.rollup(avg,60)"])
+def test_percentile_of_a_gauge_is_refused(dd: Any, q: str) -> None:
     status, body = query(dd, q, START, END)
     assert status == 400
     (message,) = body["errors"]

@@ -50,7 +50,8 @@ Query semantics (one sub-query; the server decides the bucket grid, see ``_serve
        written (``("env:prod", "host:h00")``); a host without such a tag key gets ``key:N/A``.
        Ungrouped: one group, key ``()``, holding every selected host (none if none matched).
     3. Space aggregation, at each raw timestamp, over the group's hosts that have a point there:
-       ``avg`` / ``sum`` / ``min`` / ``max`` of their values. No host has a point → no value.
+       ``avg`` / ``sum`` / ``min`` / ``max`` of their values, ``count`` of those hosts. No host has
+       a point → no value.
     4. Time rollup into buckets ``[b, b + interval)``: ``avg`` / ``sum`` / ``min`` / ``max`` /
        ``count`` of the space-aggregated values whose timestamp falls in the bucket. None → empty
        (NaN here, ``null`` in JSON). ``count`` counts timestamps, not hosts.
@@ -262,7 +263,7 @@ class Dataset:
         The work is split into blocks of buckets so that a year at a coarse interval does not
         materialise millions of raw points at once.
         """
-        if space not in ("avg", "sum", "min", "max"):
+        if space not in ("avg", "sum", "min", "max", "count"):
             raise ValueError(f"unknown space aggregator {space!r}")
         if method not in ("avg", "sum", "min", "max", "count"):
             raise ValueError(f"unknown rollup method {method!r}")
@@ -304,6 +305,8 @@ class Dataset:
             numerator = np.where(present, halves, 0).sum(axis=0, dtype=np.int64)
         elif space == "min":
             numerator = np.where(present, halves, np.iinfo(np.int64).max).min(axis=0)
+        elif space == "count":
+            numerator = 2 * n  # hosts with a point, in half units
         else:
             numerator = np.where(present, halves, np.iinfo(np.int64).min).max(axis=0)
         denominator = n if space == "avg" else np.ones_like(n)

@@ -19,20 +19,21 @@ Grammar (whitespace is allowed around every token)::
     percentile := 0 … 100 with at most two decimals (p50, p99, p99.9, p99.99)
     metric     := letter (letter | digit | "_" | ".")*
     scope      := "*" | filter ("," filter)*        every filter must match (logical AND)
-    filter     := tag_key ":" tag_value
+    filter     := ["!"] tag_key ":" tag_value       "!": must not match; "*" in a value: wildcard
     by         := "by" "{" tag_key ("," tag_key)* "}"
     modifier   := ".rollup(" (method ["," seconds] | seconds) ")" | ".as_count()" | ".as_rate()"
-                | ".fill(" ("null" | "zero" | "linear" | "last") ["," seconds] ")"
+                | ".fill(" ("null" | "zero" | "linear" | "last") ["," seconds] ")" | ".weighted()"
     method     := "avg" | "sum" | "min" | "max" | "count"
 
 A term without ``space:`` is averaged, as Datadog does. A modifier binds to the metric term it
 follows (``avg:a{*} + avg:b{*}.rollup(max,60)`` rolls up only ``b``); each may appear once per term.
-``count:`` and ``pNN:`` need a distribution metric, which only the server knows about: the
-evaluator checks that. Functions: :data:`FUNCTIONS` (their arguments are checked here).
+``pNN:`` needs a distribution metric, which only the server knows about: the evaluator checks
+that. Functions: :data:`FUNCTIONS` (their arguments are checked here).
 
-Not understood (rejected with a parse error, where Datadog may accept them): negated or wildcard
-scope filters, ``IN``/``OR`` in scopes, modifiers on anything but a metric term, functions outside
-:data:`FUNCTIONS`, a query made of numbers only.
+Not understood (rejected with a parse error, where Datadog may accept them): bare tags and the
+keyword forms of scopes (``AND``/``OR``/``NOT``/``IN``), modifiers on anything but a metric term,
+functions outside :data:`FUNCTIONS` (smoothing, regression, algorithms, ``integral``…), a query
+made of numbers only.
 """
 
 from __future__ import annotations
@@ -89,6 +90,10 @@ FUNCTIONS: dict[str, tuple[str, ...]] = {
     "diff": (),
     "monotonic_diff": (),
     "default_zero": (),
+    "derivative": (),
+    "exclude_null": (),
+    "count_nonzero": (),
+    "count_not_null": (),
     "hour_before": (),
     "day_before": (),
     "week_before": (),
@@ -103,7 +108,7 @@ _TOP_SHORTHAND = re.compile(r"(top|bottom)(5|10|15|20)_(mean|min|max|last|area|l
 
 _IDENT = re.compile(r"[A-Za-z][A-Za-z0-9_.]*")
 _TAG_KEY = re.compile(r"[A-Za-z][A-Za-z0-9_.\-/]*")
-_TAG_VALUE = re.compile(r"[A-Za-z0-9_.\-/:]+")
+_TAG_VALUE = re.compile(r"[A-Za-z0-9_.\-/:*]+")
 _NUMBER = re.compile(r"[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
 _PERCENTILE = re.compile(r"p(100|[0-9]{1,2})(?:\.([0-9]{1,2}))?")
 _WORD = re.compile(r"'([A-Za-z0-9_]+)'|\"([A-Za-z0-9_]+)\"")
@@ -137,6 +142,7 @@ class Term:
     rollup_seconds: int | None = None
     as_count: bool = False
     as_rate: bool = False
+    weighted: bool = False
     fill_method: str | None = None
     fill_seconds: int = DEFAULT_FILL_SECONDS
     percentile: Fraction | None = None  # set for pNN:
@@ -460,10 +466,10 @@ class _Parser:
         at = self.pos
         found = self.match(_IDENT)
         name = found.group(0) if found else ""
-        if name not in ("rollup", "as_count", "as_rate", "fill"):
+        if name not in ("rollup", "as_count", "as_rate", "fill", "weighted"):
             raise self.fail(
                 f"unknown modifier {'.' + name if name else '.'!r} on {metric!r} (expected "
-                ".rollup(), .as_count(), .as_rate() or .fill())",
+                ".rollup(), .as_count(), .as_rate(), .fill() or .weighted())",
                 at,
             )
         if name in seen or {name, *seen} >= {"as_count", "as_rate"}:
@@ -477,7 +483,7 @@ class _Parser:
         self.pos = close + 1
         parts = [part.strip() for part in arguments.split(",")]
         context = f".{name}({arguments}) on {metric!r}"
-        if name in ("as_count", "as_rate"):
+        if name in ("as_count", "as_rate", "weighted"):
             if arguments.strip():
                 raise QueryError(f"{context} takes no arguments")
             options[name] = True
@@ -574,8 +580,11 @@ def _parse_scope(scope: str, text: str) -> tuple[tuple[str, str], ...]:
     filters: list[tuple[str, str]] = []
     for item in (part.strip() for part in scope.split(",")):
         key, colon, value = item.partition(":")
-        if not colon or _TAG_KEY.fullmatch(key) is None or _TAG_VALUE.fullmatch(value) is None:
-            raise QueryError(f"invalid scope filter {item!r} in {text!r} (expected key:value)")
+        name = key[1:] if key.startswith("!") else key
+        if not colon or _TAG_KEY.fullmatch(name) is None or _TAG_VALUE.fullmatch(value) is None:
+            raise QueryError(
+                f"invalid scope filter {item!r} in {text!r} (expected key:value or !key:value)"
+            )
         filters.append((key, value))
     return tuple(filters)
 

@@ -8,11 +8,13 @@ Interval
     else the automatic one, then coarsened over the point cap (``_buckets``). Every term of an
     expression is rolled up on that grid (Datadog may answer terms with their own intervals).
 Metric terms
-    Gauges: ``_data``'s space aggregation then time rollup; without a rollup method a term is
-    averaged, or summed under ``.as_count()``. ``.as_count()``/``.as_rate()`` change nothing
-    else (they do not change gauges on Datadog either). ``count:`` and ``pNN:`` on a gauge are a
-    400, as on Datadog. Distributions (the server's ``distribution_metrics``): ``_data``'s pooled
-    values; the rollup method is ignored (``.rollup(min)`` answers the avg, as Datadog does).
+    Hosts: those matching every scope filter; ``!key:value`` must not match, ``*`` in a value
+    matches any text (``host:h0*``). Gauges: ``_data``'s space aggregation (``count:``: hosts
+    reporting) then time rollup; without a rollup method a term is averaged, or summed under
+    ``.as_count()``. ``.as_count()``/``.as_rate()``/``.weighted()`` change nothing else (they do
+    not change gauges on Datadog either). ``pNN:`` on a gauge is a 400, as on Datadog.
+    Distributions (the server's ``distribution_metrics``): ``_data``'s pooled values; the rollup
+    method is ignored (``.rollup(min)`` answers the avg, as Datadog does).
 ``.fill(method, limit)``
     Applied to the term's buckets (Datadog interpolates raw points before aggregating): a run of
     empty buckets between two values at buckets ``a`` and ``b`` is filled when
@@ -44,6 +46,7 @@ Series
 
 from __future__ import annotations
 
+import fnmatch
 import math
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
@@ -120,12 +123,12 @@ class _Evaluator:
         grid = self.grid
         first = grid.first + offset
         distribution = term.metric in self.distributions
-        if not distribution and (term.space == "count" or term.percentile is not None):
+        if not distribution and term.percentile is not None:
             raise QueryError(
                 f"'{term.space}:' needs a distribution metric, and {term.metric!r} is not one"
             )
         series: Series = {}
-        for key, hosts in self.dataset.groups(term.filters, term.by).items():
+        for key, hosts in _groups(self.dataset, term.filters, term.by).items():
             if distribution:
                 statistic = "percentile" if term.percentile is not None else term.space
                 values = self.dataset.distribution(
@@ -172,6 +175,16 @@ class _Evaluator:
             return inner
         if call.name == "top":
             return self.top(inner, int(call.numbers[0]), call.words[0], call.words[1])
+        if call.name == "exclude_null":
+            return {key: v for key, v in inner.items() if not any(t.endswith(":N/A") for t in key)}
+        if call.name in ("count_nonzero", "count_not_null"):
+            if not inner:
+                return {}
+            stacked = np.vstack(list(inner.values()))
+            counted = ~np.isnan(stacked)
+            if call.name == "count_nonzero":
+                counted &= stacked != 0
+            return {(): counted.sum(axis=0).astype(np.float64)}
         change = self.transform(call)
         return {key: _clean(change(values)) for key, values in inner.items()}
 
@@ -188,6 +201,7 @@ class _Evaluator:
             "per_minute": lambda v: v * 60.0 / interval,
             "per_hour": lambda v: v * 3600.0 / interval,
             "diff": _diff,
+            "derivative": lambda v: _diff(v) / interval,
             "monotonic_diff": lambda v: _where(_diff(v), lambda d: d < 0),
             "default_zero": lambda v: v if np.isnan(v).all() else np.where(np.isnan(v), 0.0, v),
             "clamp_min": lambda v: np.maximum(v, number),
@@ -215,6 +229,23 @@ _OPERATORS: dict[str, Callable[[FloatArray, FloatArray], FloatArray]] = {
     "*": np.multiply,
     "/": np.divide,
 }
+
+
+def _groups(
+    dataset: Dataset, filters: tuple[tuple[str, str], ...], by: tuple[str, ...]
+) -> dict[tuple[str, ...], list[int]]:
+    """The hosts matching every filter (``!key``: must not match; ``*`` in a value: any text),
+    grouped by their ``by`` tags (``key:N/A`` when a host has no such tag), keys sorted."""
+    grouped: dict[tuple[str, ...], list[int]] = {}
+    for host in range(dataset.hosts):
+        tags = dataset.host_tags(host)
+        if all(
+            (key.startswith("!")) != fnmatch.fnmatchcase(tags.get(key.lstrip("!"), ""), value)
+            for key, value in filters
+        ):
+            group = tuple(f"{name}:{tags.get(name, 'N/A')}" for name in by)
+            grouped.setdefault(group, []).append(host)
+    return dict(sorted(grouped.items()))
 
 
 def _clean(values: FloatArray) -> FloatArray:
