@@ -13,7 +13,12 @@ from __future__ import annotations
 import json
 import math
 import os
+import signal
+import subprocess
 import sys
+import urllib.error
+import urllib.parse
+import urllib.request
 from collections.abc import Iterator
 from fractions import Fraction
 from typing import Any
@@ -24,7 +29,7 @@ import pytest
 sys.path.insert(0, os.path.dirname(__file__))
 
 import reference_query as ref
-from test_fake_datadog import DAY, MONDAY, get, query, testing
+from test_fake_datadog import DAY, KEYS, MONDAY, get, query, testing
 
 HOUR = 3600
 START = MONDAY + 4 * HOUR  # 04:00-06:00 UTC: the daily 05:00-05:10 blackout is inside
@@ -518,3 +523,45 @@ def test_query_timeout_arguments() -> None:
     assert testing.QueryTimeout().remaining == 1
     assert testing.QueryTimeout(max_subqueries=35).remaining is None
     assert testing.count_subqueries("avg:a{x:1,y:2} by {a,b},top(b{*}, 5, 'mean', 'desc')") == 2
+
+
+def test_command_line_options() -> None:
+    """``python -m ddstream.testing --distribution M --max-uri-bytes N --timeout-over K``."""
+    if testing.__name__ != "ddstream.testing":
+        pytest.skip("the ddstream package does not import here (library not built)")
+    argv = ["--port", "0", "--distribution", "req.latency", "--max-uri-bytes", "400",
+            "--timeout-over", "2"]  # fmt: skip
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ddstream.testing", *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
+    try:
+        assert process.stdout is not None
+        url = process.stdout.readline().strip()
+
+        def ask(q: str) -> tuple[int, Any]:
+            params = urllib.parse.urlencode({"from": START, "to": START + 599, "query": q})
+            request = urllib.request.Request(f"{url}/api/v1/query?{params}", headers=KEYS)
+            try:
+                with urllib.request.urlopen(request, timeout=10) as response:
+                    return response.status, json.loads(response.read())
+            except urllib.error.HTTPError as error:
+                with error:
+                    return error.code, json.loads(error.read())
+
+        status, body = ask("p99:req.latency{*}.rollup(60),avg:a{*}")
+        assert status == 200 and {s["query_index"] for s in body["series"]} == {0, 1}
+        status, body = ask("avg:a{*},avg:b{*},avg:c{*}")
+        assert (status, body["error"]) == (200, "Query timed out")
+        status, body = ask("avg:" + "x" * 400 + "{*}")
+        assert (status, body) == (414, {"errors": ["Request-URI Too Long"]})
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=10) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        process.stdout.close()  # type: ignore[union-attr]
