@@ -39,7 +39,7 @@ made of numbers only.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import Union
 
@@ -443,15 +443,12 @@ class _Parser:
                 by = _parse_by(self.braces(), self.text[start : self.pos])
             else:
                 self.pos = save
-        options: dict[str, object] = {}
+        term = Term(space=space[0], metric=metric, filters=filters, by=by, percentile=space[1])
         seen: set[str] = set()
         while self.peek() == ".":
             self.pos += 1
-            self.modifier(options, seen, metric)
-        return Term(
-            space=space[0], metric=metric, filters=filters, by=by, percentile=space[1],
-            **options,  # type: ignore[arg-type]
-        )  # fmt: skip
+            term = self.modifier(term, seen)
+        return term
 
     def braces(self) -> str:
         """The text inside ``{…}`` at the current position (balanced by the splitter)."""
@@ -462,7 +459,9 @@ class _Parser:
         self.pos = close + 1
         return inside
 
-    def modifier(self, options: dict[str, object], seen: set[str], metric: str) -> None:
+    def modifier(self, term: Term, seen: set[str]) -> Term:
+        """``term`` with the modifier at the current position applied (``seen``: those so far)."""
+        metric = term.metric
         at = self.pos
         found = self.match(_IDENT)
         name = found.group(0) if found else ""
@@ -486,11 +485,16 @@ class _Parser:
         if name in ("as_count", "as_rate", "weighted"):
             if arguments.strip():
                 raise QueryError(f"{context} takes no arguments")
-            options[name] = True
-        elif name == "rollup":
-            options["rollup_method"], options["rollup_seconds"] = _parse_rollup(parts, context)
-        else:
-            options["fill_method"], options["fill_seconds"] = _parse_fill(parts, context)
+            if name == "as_count":
+                return replace(term, as_count=True)
+            if name == "as_rate":
+                return replace(term, as_rate=True)
+            return replace(term, weighted=True)
+        if name == "rollup":
+            method, seconds = _parse_rollup(parts, context)
+            return replace(term, rollup_method=method, rollup_seconds=seconds)
+        fill_method, fill_seconds = _parse_fill(parts, context)
+        return replace(term, fill_method=fill_method, fill_seconds=fill_seconds)
 
     def call(self, name: str, start: int) -> Node:
         shorthand = _TOP_SHORTHAND.fullmatch(name)
