@@ -175,6 +175,21 @@ def run(quick: bool, clients: list[str], timeout: float) -> dict[str, Any]:
     return results
 
 
+def reuse(results: dict[str, Any], path: Path) -> None:
+    """Add the clients of an earlier run of the same scenario that this run did not run."""
+    with open(path, encoding="utf-8") as old_file:
+        old = json.load(old_file)
+    if old.get("scenario") != results["scenario"]:
+        raise SystemExit(f"--reuse {path}: a different scenario")
+    taken = [c for c in old.get("clients", {}) if c not in results["clients"]]
+    for client in taken:
+        results["clients"][client] = {**old["clients"][client], "reused_from": str(path),
+                                      "reused_created_utc": old.get("created_utc")}  # fmt: skip
+    results["summary"] = summarize(results)
+    results["problems"] = consistency(results)
+    _progress(f"   reused from {path}: {', '.join(taken) or 'nothing'}")
+
+
 def summarize(results: dict[str, Any]) -> dict[str, Any]:
     floor = results["floor"]
     summary: dict[str, Any] = {}
@@ -286,6 +301,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON)
     parser.add_argument("--timeout", type=float, default=1800.0,
                         help="seconds one client run may take (default 1800)")  # fmt: skip
+    parser.add_argument("--reuse", type=Path, metavar="JSON",
+                        help="take the clients not run now from this earlier result of the same "
+                             "scenario (e.g. the peers, which do not change with ddstream)")
     args = parser.parse_args(argv)
     clients = [c.strip() for c in args.clients.split(",") if c.strip()]
     unknown = sorted(set(clients) - set(CLIENTS))
@@ -294,6 +312,8 @@ def main(argv: list[str] | None = None) -> int:
     _progress(f"== multiquery{' (quick)' if args.quick else ''}: {scenario(args.quick).days:g} "
               f"days, {METRICS} metrics")  # fmt: skip
     results = run(args.quick, clients, args.timeout)
+    if args.reuse is not None:
+        reuse(results, args.reuse)
     print(render(results))
     args.json.parent.mkdir(parents=True, exist_ok=True)
     with open(args.json, "w", encoding="utf-8") as out:
