@@ -474,8 +474,9 @@ class QueryTimeout(Fault):
     """``Query timed out``: what Datadog answers a request it could not compute in time.
 
     ``max_subqueries=N``: every request carrying more than ``N`` sub-queries (top-level
-    comma-separated parts of ``query``) times out, for ever unless ``times`` says otherwise;
-    smaller requests get their real answer. Without it: the next ``times`` requests (default 1).
+    comma-separated parts of ``query``) times out — for ever, unless ``times`` (a count, or
+    ``None`` for ever) says otherwise; smaller requests get their real answer. Without it: the
+    next ``times`` requests (default 1), whatever they carry.
     ``delay`` seconds pass first, as a real timeout takes its time.
 
     The answer: by default HTTP **200** with ``{"status": "error", "error": "Query timed out",
@@ -500,7 +501,7 @@ class QueryTimeout(Fault):
     ) -> None:
         if max_subqueries is not None and max_subqueries < 0:
             raise ValueError(f"max_subqueries must not be negative, got {max_subqueries}")
-        if times == -1:  # the default depends on the mode
+        if times == -1:  # not given: the default depends on the mode
             times = None if max_subqueries is not None else 1
         super().__init__(path=path, times=times, delay=delay)
         self.max_subqueries = max_subqueries
