@@ -517,9 +517,26 @@ def test_query_timeout_for_the_next_requests(dd: Any, status: int) -> None:
     assert bodies[2][0] == 200 and bodies[2][1]["status"] == "ok"
 
 
+def test_query_timeout_over_a_span(dd: Any) -> None:
+    """``min_seconds``: one sub-query over a long enough range times out as well."""
+    dd.add_fault(testing.QueryTimeout(max_subqueries=2, min_seconds=HOUR, status=504))
+    try:
+        q = "avg:a{*}.rollup(avg,60)"
+        long_status, long_body = query(dd, q, START, START + HOUR - 1)
+        short_status, short_body = query(dd, q, START, START + HOUR - 2)
+        many_status, _ = query(dd, ",".join([q] * 3), START, START + 60)
+    finally:
+        dd.clear_faults()
+    assert (long_status, long_body) == (504, {"errors": ["Query timed out"]})
+    assert short_status == 200 and short_body["status"] == "ok"
+    assert many_status == 504
+
+
 def test_query_timeout_arguments() -> None:
     with pytest.raises(ValueError, match="max_subqueries"):
         testing.QueryTimeout(max_subqueries=-1)
+    with pytest.raises(ValueError, match="min_seconds"):
+        testing.QueryTimeout(min_seconds=60)
     assert testing.QueryTimeout().remaining == 1
     assert testing.QueryTimeout(max_subqueries=35).remaining is None
     assert testing.count_subqueries("avg:a{x:1,y:2} by {a,b},top(b{*}, 5, 'mean', 'desc')") == 2

@@ -476,7 +476,9 @@ class QueryTimeout(Fault):
     ``max_subqueries=N``: every request carrying more than ``N`` sub-queries (top-level
     comma-separated parts of ``query``) times out — for ever, unless ``times`` (a count, or
     ``None`` for ever) says otherwise; smaller requests get their real answer. Without it: the
-    next ``times`` requests (default 1), whatever they carry.
+    next ``times`` requests (default 1), whatever they carry. ``min_seconds=S`` (with
+    ``max_subqueries``): a request over a range ``to - from + 1`` of at least ``S`` seconds times
+    out too, whatever it carries — what makes a client split a single sub-query in time.
     ``delay`` seconds pass first, as a real timeout takes its time.
 
     The answer: by default HTTP **200** with ``{"status": "error", "error": "Query timed out",
@@ -494,6 +496,7 @@ class QueryTimeout(Fault):
         self,
         *,
         max_subqueries: int | None = None,
+        min_seconds: int | None = None,
         status: int = 200,
         times: int | None = -1,
         delay: float = 0.0,
@@ -501,10 +504,13 @@ class QueryTimeout(Fault):
     ) -> None:
         if max_subqueries is not None and max_subqueries < 0:
             raise ValueError(f"max_subqueries must not be negative, got {max_subqueries}")
+        if min_seconds is not None and (max_subqueries is None or min_seconds < 1):
+            raise ValueError("min_seconds must be positive and goes with max_subqueries")
         if times == -1:  # not given: the default depends on the mode
             times = None if max_subqueries is not None else 1
         super().__init__(path=path, times=times, delay=delay)
         self.max_subqueries = max_subqueries
+        self.min_seconds = min_seconds
         self.status = status
 
     def matches(self, exchange: Exchange) -> bool:
@@ -512,7 +518,15 @@ class QueryTimeout(Fault):
             return False
         if self.max_subqueries is None:
             return True
-        return count_subqueries(exchange.params.get("query", "")) > self.max_subqueries
+        if count_subqueries(exchange.params.get("query", "")) > self.max_subqueries:
+            return True
+        if self.min_seconds is None:
+            return False
+        try:
+            span = int(exchange.params["to"]) - int(exchange.params["from"]) + 1
+        except (KeyError, ValueError):
+            return False  # the real answer says what is wrong with the parameters
+        return span >= self.min_seconds
 
     def respond(self, exchange: Exchange) -> None:
         if self.status != 200:
