@@ -582,3 +582,37 @@ def test_command_line_options() -> None:
             process.kill()
             process.wait()
         process.stdout.close()  # type: ignore[union-attr]
+
+
+def test_random_queries_parse_or_say_why() -> None:
+    """Seeded token soup, and real queries cut or spliced at random: every one is answered or
+    refused with a QueryError, never another exception (a 500 from the server)."""
+    import random
+
+    fake = testing.FakeDatadog(hosts=2, distribution_metrics={"d"})
+    tokens = ["avg", "sum", "min", "max", "count", "p99", "p99.9", ":", "a", "d", "m.x", "{", "}",
+              "*", "host:h01", "!env:prod", "host:h*", ",", " by ", "(", ")", "+", "-", "*", "/",
+              "2", "0", "1.5e3", ".rollup(", ".as_count()", ".fill(", "linear", "60", "'mean'",
+              "'desc'", "abs", "top", "timeshift", "per_second", "top5_max", "default_zero", "."]
+    seeds = ["avg:a{*} by {host}.rollup(max,60) / sum:d{env:prod}.rollup(60) * 100",
+             "top(p99:d{*} by {host}.rollup(60), 5, 'max', 'asc'),abs(-avg:a{*}.fill(zero, 60))",
+             "timeshift(cumsum(count:a{!host:h00}.as_count()), -3600) - 1"]  # fmt: skip
+    rng = random.Random(14)
+    answered = refused = 0
+    messages: list[str] = []
+    for case in range(3000):
+        if case % 2:
+            q = "".join(rng.choice(tokens) for _ in range(rng.randint(1, 14)))
+        else:
+            seed = rng.choice(seeds)
+            cut = sorted(rng.sample(range(len(seed) + 1), 2))
+            q = seed[: cut[0]] + rng.choice(tokens) + seed[cut[1] :]
+        try:
+            fake.answer(q, START, START + 1800)
+        except testing.QueryError as error:
+            messages.append(str(error))
+            refused += 1
+        else:
+            answered += 1
+    assert answered >= 20 and refused >= 2000, (answered, refused)  # both kinds were tried
+    assert all(message.startswith("Error parsing query: ") for message in messages)
