@@ -197,10 +197,30 @@ def test_count_of_a_gauge_counts_reporting_hosts(dd: Any, method: str) -> None:
         ("avg:a{host:h0*} by {env}.rollup(avg,60)", lambda: g("a", by=("env",))),
         ("avg:a{host:*3}.rollup(avg,60)", lambda: g("a", filters={"host": "h03"})),
         ("avg:a{env:prod}.weighted().rollup(avg,60)", lambda: g("a", filters={"env": "prod"})),
+        ("avg:a{rack:*} by {host}.rollup(avg,60)", lambda: {}),  # no host has a rack tag
+        ("avg:a{!rack:*} by {env}.rollup(avg,60)", lambda: g("a", by=("env",))),
+        # the keyword form
+        ("avg:a{env:prod AND NOT host:h02} by {host}.rollup(avg,60)",
+         lambda: {k: v for k, v in g("a", by=("host",), filters={"env": "prod"}).items()
+                  if k != ("host:h02",)}),
+        ("avg:a{host:h01 OR host:h03} by {host}.rollup(avg,60)",
+         lambda: {k: v for k, v in g("a", by=("host",)).items()
+                  if k in {("host:h01",), ("host:h03",)}}),
+        ("avg:a{(host:h01 OR env:prod) and not host:h04} by {host}.rollup(avg,60)",
+         lambda: {k: v for k, v in g("a", by=("host",)).items()
+                  if k in {("host:h00",), ("host:h01",), ("host:h02",)}}),
+        ("avg:a{host IN (h00, h01,h02) AND env NOT IN (staging)} by {host}.rollup(avg,60)",
+         lambda: {k: v for k, v in g("a", by=("host",)).items()
+                  if k in {("host:h00",), ("host:h02",)}}),
+        ("avg:a{host:ünïcode}.rollup(avg,60)", lambda: {}),
     ],
 )  # fmt: skip
-def test_scope_negation_wildcards_and_weighted(dd: Any, q: str, want: Any) -> None:
-    assert_series(answer(dd, q)[0], want())
+def test_scopes(dd: Any, q: str, want: Any) -> None:
+    expected = want()
+    if not expected:  # nothing selected: no series
+        assert answer(dd, q) == {}
+        return
+    assert_series(answer(dd, q)[0], expected)
 
 
 # -- functions --------------------------------------------------------------------------------
@@ -452,6 +472,11 @@ def test_answer_fields_of_an_expression(dd: Any) -> None:
         ("p100.5:req.latency{*}", "unknown space aggregator 'p100.5'"),
         ("avg:a{*} avg:b{*}", "unexpected text after the end of the expression at character 10"),
         ("avg:a{*}\n", "control character"),
+        ("avg:a{env:prod AND (host:h01}", "unbalanced '}' at character 29"),
+        ("avg:a{env:prod AND}", "expected a tag filter"),
+        ("avg:a{host IN h01}", "expected '(' after IN"),
+        ("avg:a{host NOT h01}", "expected key:value or 'key IN (…)'"),
+        ("avg:a{env:prod OR $x}", "unexpected '$x'"),
         ("avg:a{*}, , avg:b{*}", "sub-query 1 is empty"),
     ],
 )

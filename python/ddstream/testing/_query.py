@@ -19,7 +19,11 @@ Grammar (whitespace is allowed around every token)::
     percentile := 0 … 100 with at most two decimals (p50, p99, p99.9, p99.99)
     metric     := letter (letter | digit | "_" | ".")*
     scope      := "*" | filter ("," filter)*        every filter must match (logical AND)
+                | or                                the keyword form (the two forms do not mix)
     filter     := ["!"] tag_key ":" tag_value       "!": must not match; "*" in a value: wildcard
+    or         := and ("OR" and)*       and := not ("AND" not)*
+    not        := "NOT" not | "(" or ")" | tag_key ["NOT"] "IN" "(" tag_value ("," tag_value)* ")"
+                | filter
     by         := "by" "{" tag_key ("," tag_key)* "}"
     modifier   := ".rollup(" (method ["," seconds] | seconds) ")" | ".as_count()" | ".as_rate()"
                 | ".fill(" ("null" | "zero" | "linear" | "last") ["," seconds] ")" | ".weighted()"
@@ -30,8 +34,8 @@ follows (``avg:a{*} + avg:b{*}.rollup(max,60)`` rolls up only ``b``); each may a
 ``pNN:`` needs a distribution metric, which only the server knows about: the evaluator checks
 that. Functions: :data:`FUNCTIONS` (their arguments are checked here).
 
-Not understood (rejected with a parse error, where Datadog may accept them): bare tags and the
-keyword forms of scopes (``AND``/``OR``/``NOT``/``IN``), modifiers on anything but a metric term,
+Not understood (rejected with a parse error, where Datadog may accept them): bare tags (without
+``key:``) and template variables in scopes, modifiers on anything but a metric term,
 functions outside :data:`FUNCTIONS` (smoothing, regression, algorithms, ``integral``…), a query
 made of numbers only.
 """
@@ -54,11 +58,14 @@ __all__ = [
     "TOP_DIRECTIONS",
     "TOP_RANKINGS",
     "Binary",
+    "BoolScope",
     "Call",
     "Node",
     "Number",
     "QueryError",
+    "Scope",
     "SubQuery",
+    "TagTest",
     "Term",
     "Unary",
     "count_subqueries",
@@ -108,7 +115,7 @@ _TOP_SHORTHAND = re.compile(r"(top|bottom)(5|10|15|20)_(mean|min|max|last|area|l
 
 _IDENT = re.compile(r"[A-Za-z][A-Za-z0-9_.]*")
 _TAG_KEY = re.compile(r"[A-Za-z][A-Za-z0-9_.\-/]*")
-_TAG_VALUE = re.compile(r"[A-Za-z0-9_.\-/:*]+")
+_TAG_VALUE = re.compile(r"[\w.\-/:*]+")  # \w: letters and digits of any script, and "_"
 _NUMBER = re.compile(r"[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
 _PERCENTILE = re.compile(r"p(100|[0-9]{1,2})(?:\.([0-9]{1,2}))?")
 _WORD = re.compile(r"'([A-Za-z0-9_]+)'|\"([A-Za-z0-9_]+)\"")
@@ -131,12 +138,31 @@ class Number:
 
 
 @dataclass(frozen=True)
+class TagTest:
+    """A host passes when its ``key`` tag exists and matches one of ``values`` (``*`` wildcards);
+    ``negated`` inverts that."""
+
+    key: str
+    values: tuple[str, ...]
+    negated: bool = False
+
+
+@dataclass(frozen=True)
+class BoolScope:
+    op: str  # "AND" | "OR" | "NOT" (one item)
+    items: tuple[Scope, ...]
+
+
+Scope = Union[TagTest, BoolScope]
+
+
+@dataclass(frozen=True)
 class Term:
     """``space:metric{scope} by {…}`` and its modifiers, as written."""
 
     space: str  # avg, sum, min, max, count, or pNN (the text, e.g. "p99.9")
     metric: str
-    filters: tuple[tuple[str, str], ...]
+    filters: tuple[tuple[str, str], ...]  # the comma form: ("key", "value"), ("!key", "value")
     by: tuple[str, ...]
     rollup_method: str | None = None
     rollup_seconds: int | None = None
@@ -146,10 +172,14 @@ class Term:
     fill_method: str | None = None
     fill_seconds: int = DEFAULT_FILL_SECONDS
     percentile: Fraction | None = None  # set for pNN:
+    scope: Scope | None = None  # the keyword form (AND/OR/NOT/IN), else None
+    scope_source: str = ""  # the keyword form as written
 
     @property
     def scope_text(self) -> str:
         """The scope as Datadog echoes it for an ungrouped series: ``*`` or ``k:v,k:v``."""
+        if self.scope is not None:
+            return self.scope_source
         if not self.filters:
             return "*"
         return ",".join(f"{key}:{value}" for key, value in self.filters)
@@ -433,7 +463,11 @@ class _Parser:
             metric = found.group(0)
         if self.peek() != "{":
             raise self.fail(f"missing '{{<scope>}}' after metric {metric!r}")
-        filters = _parse_scope(self.braces(), self.text[start : self.pos])
+        inside = self.braces()
+        where = self.text[start : self.pos]
+        keyword = _KEYWORDS.search(inside) is not None or "(" in inside
+        scope = _ScopeParser(inside, where).parse() if keyword else None
+        filters = () if keyword else _parse_scope(inside, where)
         by: tuple[str, ...] = ()
         self.skip()
         if self.text.startswith("by", self.pos) and self.pos + 2 <= self.end:
@@ -443,7 +477,8 @@ class _Parser:
                 by = _parse_by(self.braces(), self.text[start : self.pos])
             else:
                 self.pos = save
-        term = Term(space=space[0], metric=metric, filters=filters, by=by, percentile=space[1])
+        term = Term(space=space[0], metric=metric, filters=filters, by=by, percentile=space[1],
+                    scope=scope, scope_source=inside.strip() if keyword else "")  # fmt: skip
         seen: set[str] = set()
         while self.peek() == ".":
             self.pos += 1
@@ -591,6 +626,96 @@ def _parse_scope(scope: str, text: str) -> tuple[tuple[str, str], ...]:
             )
         filters.append((key, value))
     return tuple(filters)
+
+
+_KEYWORDS = re.compile(r"(?<![\w.\-/:*!])(AND|OR|NOT|IN)(?![\w.\-/:*])", re.IGNORECASE)
+_SCOPE_TOKEN = re.compile(r"\s*(\(|\)|,|!?[\w.\-/:*]+)")
+
+
+class _ScopeParser:
+    """The keyword form of a scope: ``env:prod AND (host:a OR NOT host:b)``, ``key IN (a, b)``."""
+
+    def __init__(self, text: str, where: str) -> None:
+        self.tokens: list[str] = []
+        self.where = where
+        position = 0
+        while text[position:].strip():
+            found = _SCOPE_TOKEN.match(text, position)
+            if found is None:
+                raise QueryError(f"unexpected {text[position:].strip()[:20]!r} in the scope of "
+                                 f"{where!r}")  # fmt: skip
+            self.tokens.append(found.group(1))
+            position = found.end()
+        self.position = 0
+
+    def fail(self, what: str) -> QueryError:
+        near = " ".join(self.tokens[self.position : self.position + 4]) or "the end"
+        return QueryError(f"{what} near {near!r} in the scope of {self.where!r}")
+
+    def peek(self) -> str:
+        return self.tokens[self.position] if self.position < len(self.tokens) else ""
+
+    def take(self) -> str:
+        token = self.peek()
+        self.position += 1
+        return token
+
+    def keyword(self, word: str) -> bool:
+        if self.peek().upper() == word:
+            self.position += 1
+            return True
+        return False
+
+    def parse(self) -> Scope:
+        node = self.disjunction()
+        if self.peek():
+            raise self.fail("unexpected text")
+        return node
+
+    def disjunction(self) -> Scope:
+        items = [self.conjunction()]
+        while self.keyword("OR"):
+            items.append(self.conjunction())
+        return items[0] if len(items) == 1 else BoolScope("OR", tuple(items))
+
+    def conjunction(self) -> Scope:
+        items = [self.negation()]
+        while self.keyword("AND"):
+            items.append(self.negation())
+        return items[0] if len(items) == 1 else BoolScope("AND", tuple(items))
+
+    def negation(self) -> Scope:
+        if self.keyword("NOT"):
+            return BoolScope("NOT", (self.negation(),))
+        if self.peek() == "(":
+            self.take()
+            node = self.disjunction()
+            if self.take() != ")":
+                raise self.fail("expected ')'")
+            return node
+        token = self.take()
+        if not token or token in "(),":
+            raise self.fail("expected a tag filter")
+        if ":" not in token:  # key [NOT] IN (values)
+            negated = self.keyword("NOT")
+            if not self.keyword("IN") or _TAG_KEY.fullmatch(token) is None:
+                raise self.fail(f"expected key:value or 'key IN (…)', got {token!r}")
+            if self.take() != "(":
+                raise self.fail("expected '(' after IN")
+            values = [self.take()]
+            while self.peek() == ",":
+                self.take()
+                values.append(self.take())
+            if self.take() != ")":
+                raise self.fail("expected ')' to close IN (…)")
+            if not all(_TAG_VALUE.fullmatch(value) for value in values):
+                raise self.fail("invalid value in IN (…)")
+            return TagTest(token, tuple(values), negated)
+        negated = token.startswith("!")
+        key, _, value = token.lstrip("!").partition(":")
+        if _TAG_KEY.fullmatch(key) is None or _TAG_VALUE.fullmatch(value) is None:
+            raise self.fail(f"invalid tag filter {token!r}")
+        return TagTest(key, (value,), negated)
 
 
 def _parse_by(keys: str, text: str) -> tuple[str, ...]:

@@ -9,10 +9,12 @@ Interval
     expression is rolled up on that grid (Datadog may answer terms with their own intervals).
 Metric terms
     Hosts: those matching every scope filter; ``!key:value`` must not match, ``*`` in a value
-    matches any text (``host:h0*``). Gauges: ``_data``'s space aggregation (``count:``: hosts
-    reporting) then time rollup; without a rollup method a term is averaged, or summed under
-    ``.as_count()``. ``.as_count()``/``.as_rate()``/``.weighted()`` change nothing else (they do
-    not change gauges on Datadog either). ``pNN:`` on a gauge is a 400, as on Datadog.
+    matches any text (``host:h0*``), a host without the key matches no ``key:…``; the keyword
+    form (``AND``, ``OR``, ``NOT``, ``key [NOT] IN (…)``) combines such tests. Gauges:
+    ``_data``'s space aggregation (``count:``: hosts reporting) then time rollup; without a rollup
+    method a term is averaged, or summed under ``.as_count()``. ``.as_count()``, ``.as_rate()``
+    and ``.weighted()`` change nothing else (they do not change gauges on Datadog either).
+    ``pNN:`` on a gauge is a 400, as on Datadog.
     Distributions (the server's ``distribution_metrics``): ``_data``'s pooled values; the rollup
     method is ignored (``.rollup(min)`` answers the avg, as Datadog does).
 ``.fill(method, limit)``
@@ -56,7 +58,19 @@ import numpy.typing as npt
 
 from ._buckets import auto_interval, bucket_grid, capped_interval
 from ._data import Dataset
-from ._query import Binary, Call, Node, Number, QueryError, SubQuery, Term, Unary
+from ._query import (
+    Binary,
+    BoolScope,
+    Call,
+    Node,
+    Number,
+    QueryError,
+    Scope,
+    SubQuery,
+    TagTest,
+    Term,
+    Unary,
+)
 
 __all__ = ["Grid", "evaluate", "grid_for"]
 
@@ -128,7 +142,7 @@ class _Evaluator:
                 f"'{term.space}:' needs a distribution metric, and {term.metric!r} is not one"
             )
         series: Series = {}
-        for key, hosts in _groups(self.dataset, term.filters, term.by).items():
+        for key, hosts in _groups(self.dataset, term).items():
             if distribution:
                 statistic = "percentile" if term.percentile is not None else term.space
                 values = self.dataset.distribution(
@@ -231,21 +245,32 @@ _OPERATORS: dict[str, Callable[[FloatArray, FloatArray], FloatArray]] = {
 }
 
 
-def _groups(
-    dataset: Dataset, filters: tuple[tuple[str, str], ...], by: tuple[str, ...]
-) -> dict[tuple[str, ...], list[int]]:
-    """The hosts matching every filter (``!key``: must not match; ``*`` in a value: any text),
-    grouped by their ``by`` tags (``key:N/A`` when a host has no such tag), keys sorted."""
+def _groups(dataset: Dataset, term: Term) -> dict[tuple[str, ...], list[int]]:
+    """The hosts the term's scope selects, grouped by its ``by`` tags (``key:N/A`` when a host
+    has no such tag), keys sorted."""
+    tests = [TagTest(key.lstrip("!"), (value,), key.startswith("!")) for key, value in term.filters]
+    scope = term.scope if term.scope is not None else BoolScope("AND", tuple(tests))
     grouped: dict[tuple[str, ...], list[int]] = {}
     for host in range(dataset.hosts):
         tags = dataset.host_tags(host)
-        if all(
-            (key.startswith("!")) != fnmatch.fnmatchcase(tags.get(key.lstrip("!"), ""), value)
-            for key, value in filters
-        ):
-            group = tuple(f"{name}:{tags.get(name, 'N/A')}" for name in by)
+        if _selects(scope, tags):
+            group = tuple(f"{name}:{tags.get(name, 'N/A')}" for name in term.by)
             grouped.setdefault(group, []).append(host)
     return dict(sorted(grouped.items()))
+
+
+def _selects(scope: Scope, tags: dict[str, str]) -> bool:
+    """Whether a host with ``tags`` is in ``scope``: a tag test matches when the host has the
+    key and its value matches one of the patterns (``*``: any text), negated or not."""
+    if isinstance(scope, TagTest):
+        value = tags.get(scope.key)
+        found = value is not None and any(fnmatch.fnmatchcase(value, p) for p in scope.values)
+        return found != scope.negated
+    if scope.op == "NOT":
+        return not _selects(scope.items[0], tags)
+    if scope.op == "AND":
+        return all(_selects(item, tags) for item in scope.items)
+    return any(_selects(item, tags) for item in scope.items)
 
 
 def _clean(values: FloatArray) -> FloatArray:
