@@ -54,6 +54,7 @@ class RequestRecord:
     method: str = "GET"
     subqueries: int = 0  # top-level comma-separated parts of ``query`` (0: no query)
     uri_bytes: int = 0  # the request target as sent: path and escaped query string
+    body: bytes = b""  # the request body (the v2 endpoints' JSON); empty for GET
 
 
 class Exchange:
@@ -84,6 +85,7 @@ class Exchange:
         self.params = params  # the first value of each query-string parameter
         self.accept_gzip = accept_gzip
         self.uri_bytes = uri_bytes  # length of the request target (path and query string)
+        self.body: bytes = getattr(handler, "request_body", b"")  # a POST's body (v2)
         self.status = 0  # the status written so far (0: nothing yet)
 
     def header(self, name: str) -> str | None:

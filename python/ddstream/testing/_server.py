@@ -69,6 +69,14 @@ from ._query import QueryError, SubQuery, count_subqueries, parse_query
 from ._query_eval import evaluate, grid_for
 from ._ratelimit import HEADER_CASES, UNLIMITED_RATE, RateWindows, format_seconds
 from ._tls import self_signed_certificate
+from ._v2 import (
+    SCALAR_PATH,
+    TIMESERIES_PATH,
+    V2Error,
+    answer_scalar,
+    answer_timeseries,
+    parse_request,
+)
 
 if TYPE_CHECKING:  # typing.Self is Python 3.11+, but only the type checker reads this import
     from typing import Self
@@ -350,7 +358,7 @@ class FakeDatadog:
     @property
     def query_requests(self) -> list[RequestRecord]:
         """The requests to ``/api/v1/query`` only."""
-        return [record for record in self.requests if record.path == QUERY_PATH]
+        return [record for record in self.requests if record.path in _QUERY_PATHS]
 
     @property
     def subqueries_per_request(self) -> list[int]:
@@ -484,7 +492,7 @@ class FakeDatadog:
             name: "<redacted>" if name in _KEY_PARAMS else value for name, value in params.items()
         }
         accept_gzip = accepts_gzip(handler.headers.get_all("Accept-Encoding"))
-        is_query = method == "GET" and path == QUERY_PATH
+        is_query = (method, path) in _QUERY_ROUTES
         finished = False
 
         def finish(status: int) -> None:
@@ -511,6 +519,7 @@ class FakeDatadog:
                 method=method,
                 subqueries=count_subqueries(params["query"]) if params.get("query") else 0,
                 uri_bytes=len(handler.path),
+                body=getattr(handler, "request_body", b""),
             )
             with self._lock:
                 if is_query:
@@ -550,6 +559,8 @@ class FakeDatadog:
         app_key = handler.headers.get("DD-APPLICATION-KEY") or ""
         if exchange.method == "GET" and exchange.path == QUERY_PATH:
             return self._query(exchange, api_key, app_key)
+        if exchange.method == "POST" and exchange.path in (TIMESERIES_PATH, SCALAR_PATH):
+            return self._query_v2(exchange, api_key, app_key)
         if exchange.method == "GET" and exchange.path == VALIDATE_PATH:
             if not self._api_key_ok(api_key):
                 return error_response(403, "Forbidden")
@@ -559,18 +570,66 @@ class FakeDatadog:
     def _api_key_ok(self, key: str) -> bool:
         return bool(key) and (self.api_keys is None or key in self.api_keys)
 
-    def _query(self, exchange: Exchange, api_key: str, app_key: str) -> Response:
-        # The URI's length first (a front end refuses it before anything reads it), auth next (it
-        # does not use up the budget), then the budget, then the request itself.
-        limit = self.max_uri_bytes
-        if limit is not None and exchange.uri_bytes > limit:
-            return error_response(414, "Request-URI Too Long")
+    def _refusal(self, api_key: str, app_key: str) -> Response | None:
+        """The auth answers shared by v1 and v2 (they do not use up the budget)."""
         if not self._api_key_ok(api_key):
             return error_response(403, "Forbidden", self._rate_headers(consume=False)[0])
         if not app_key:
             return error_response(401, "Unauthorized", self._rate_headers(consume=False)[0])
         if self.app_keys is not None and app_key not in self.app_keys:
             return error_response(403, "Forbidden", self._rate_headers(consume=False)[0])
+        return None
+
+    def _query_v2(self, exchange: Exchange, api_key: str, app_key: str) -> Response:
+        # Auth, then the budget (the same one as v1's in this fake), then the request itself.
+        refused = self._refusal(api_key, app_key)
+        if refused is not None:
+            return refused
+        headers, allowed = self._rate_headers(consume=True)
+        if not allowed:
+            limit, period = self._rate.limit or UNLIMITED_RATE
+            return error_response(
+                429,
+                f"Rate limit of {limit} requests in {format_seconds(period)} seconds reached. "
+                "Please try again later.",
+                headers,
+            )
+        kind = "timeseries" if exchange.path == TIMESERIES_PATH else "scalar"
+        key = (
+            exchange.path,
+            exchange.body,
+            self.max_points,
+            self.distribution_metrics,
+        )
+
+        def render() -> bytes:
+            request = parse_request(exchange.body, kind)
+            answer = answer_timeseries if kind == "timeseries" else answer_scalar
+            return json_body(
+                answer(request, self.dataset, self.distribution_metrics, self.max_points)
+            )
+
+        try:
+            cached = self._cache.get(key, render)
+        except V2Error as error:
+            return error_response(400, str(error), headers)
+        return Response(
+            200,
+            cached.body,
+            "application/vnd.api+json",
+            headers,
+            gzip_body=cached.gzipped() if exchange.accept_gzip else None,
+        )
+
+    def _query(self, exchange: Exchange, api_key: str, app_key: str) -> Response:
+        # The URI's length first (a front end refuses it before anything reads it), auth next (it
+        # does not use up the budget), then the budget, then the request itself.
+        limit = self.max_uri_bytes
+        if limit is not None and exchange.uri_bytes > limit:
+            return error_response(414, "Request-URI Too Long")
+        refused = self._refusal(api_key, app_key)
+        if refused is not None:
+            return refused
         headers, allowed = self._rate_headers(consume=True)
         if not allowed:
             limit, period = self._rate.limit or UNLIMITED_RATE
@@ -628,6 +687,10 @@ class FakeDatadog:
         """The x-ratelimit-* headers of an answer as this server spells them (see RateWindows)."""
         return self._rate.headers(consume=consume, reset_epoch=self.rate_limit_reset_epoch,
                                   header_case=self.rate_limit_header_case)
+
+
+_QUERY_PATHS = frozenset({QUERY_PATH, TIMESERIES_PATH, SCALAR_PATH})
+_QUERY_ROUTES = frozenset({("GET", QUERY_PATH), ("POST", TIMESERIES_PATH), ("POST", SCALAR_PATH)})
 
 
 def _shuffle(series: list[dict[str, Any]], query: str) -> None:
