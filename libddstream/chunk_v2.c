@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "batch.h"
+#include "config.h"
 #include "error.h"
 #include "parse_v2.h"
 #include "v2_grid.h"
@@ -271,4 +273,60 @@ ddstream_status dds_v2_fetch_chunk(dds_http *h, const dds_v2_plan *plan, int64_t
         err->chunk_end = end;
     }
     return st;
+}
+
+ddstream_status dds_fetch_chunk_v2(dds_http *http, const dds_settings *s, int64_t start,
+                                   int64_t end, dds_v2_memory *mem, ddstream_batch **out,
+                                   ddstream_error *err) {
+    *out = NULL;
+    const dds_v2_settings *v = &s->v2;
+    dds_v2_plan plan = {v->queries,       v->query_count, (const char *const *)v->formulas,
+                        v->formula_count, v->grouped,     s->granularity};
+    dds_v2_chunk c;
+    ddstream_status st = dds_v2_fetch_chunk(http, &plan, start, end, mem, &c, err);
+    if (st != DDSTREAM_OK) return st;
+    size_t max_rows = (uint64_t)s->max_batch_rows > SIZE_MAX ? SIZE_MAX : (size_t)s->max_batch_rows;
+    if (c.series_count > 0 &&
+        (c.buckets > SIZE_MAX / c.series_count || c.series_count * c.buckets > max_rows)) {
+        st = dds_error_set(err, DDSTREAM_E_PROTOCOL,
+                           "the answer has %zu series x %zu buckets, more than max_batch_rows "
+                           "(%zu): use smaller chunks (chunk_seconds), narrower queries, or raise "
+                           "max_batch_rows",
+                           c.series_count, c.buckets, max_rows);
+        dds_v2_chunk_free(&c);
+        return st;
+    }
+    size_t rows = c.series_count * c.buckets, tag_bytes = 0;
+    int grouped = s->grouped;
+    for (size_t j = 0; grouped && j < c.series_count; j++) tag_bytes += strlen(c.tags[j]) + 1;
+    size_t spare_cap = 0;
+    char *spare = dds_http_take_spare(http, &spare_cap);
+    ddstream_batch *b = dds_batch_new_shaped(spare, spare_cap, rows, grouped ? c.series_count : 0,
+                                             tag_bytes, grouped, 1, 1);
+    if (b == NULL) {
+        dds_v2_chunk_free(&c);
+        return dds_error_set(err, DDSTREAM_E_NOMEM, "out of memory for a batch of %zu rows", rows);
+    }
+    dds_batch_columns col = dds_batch_columns_of(b);
+    size_t r = 0;
+    for (size_t j = 0; j < c.series_count; j++) {
+        if (grouped) {
+            (void)dds_batch_set_tag(b, j, c.tags[j]); /* tag_bytes reserved above: cannot fail */
+            col.series_query[j] = c.formula[j];
+        }
+        for (size_t k = 0; k < c.buckets; k++, r++) {
+            col.timestamps[r] = start + (int64_t)k * s->granularity;
+            col.avg[r] = col.min[r] = col.max[r] = col.sum[r] = NAN;
+            col.value[r] = c.values[j * c.buckets + k];
+            col.query[r] = c.formula[j];
+            if (grouped) col.series[r] = (int32_t)j;
+        }
+    }
+    b->chunk_start_ms = start * 1000;
+    b->chunk_end_ms = end * 1000;
+    b->interval = s->granularity;
+    b->query_count = v->set_count;
+    dds_v2_chunk_free(&c);
+    *out = b;
+    return DDSTREAM_OK;
 }

@@ -58,4 +58,16 @@ DDSTREAM_NODISCARD ddstream_status dds_v2_fetch_chunk(dds_http *h, const dds_v2_
 
 void dds_v2_chunk_free(dds_v2_chunk *c);
 
+/*
+ * A stream's chunk over v2 (s->v2.enabled): dds_v2_fetch_chunk with the stream's queries and
+ * formulas, then the batch: series x buckets rows ordered by (formula, tags, time), the value in
+ * `value`, the formula's index in `query` (and `series_query`), avg/min/max/sum NaN, series and
+ * their tags when s->grouped, interval the granularity. More rows than s->max_batch_rows is
+ * DDSTREAM_E_PROTOCOL before the batch exists. mem is the fetcher's (see dds_v2_memory).
+ */
+DDSTREAM_NODISCARD ddstream_status dds_fetch_chunk_v2(dds_http *http, const struct dds_settings *s,
+                                                      int64_t start, int64_t end,
+                                                      dds_v2_memory *mem, ddstream_batch **out,
+                                                      ddstream_error *err);
+
 #endif

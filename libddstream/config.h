@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "ddstream.h"
+#include "v2_request.h"
 #include "query_lang.h"
 #include "request_pack.h"
 
@@ -56,6 +57,7 @@ typedef struct dds_settings {
                        options, exactly as before), else the query list and the options */
     int64_t max_chunks; /* config.max_chunks, 0 resolved to DDS_DEFAULT_MAX_CHUNKS */
     int64_t max_batch_rows; /* config.max_batch_rows, 0 resolved to DDS_DEFAULT_MAX_BATCH_ROWS */
+    dds_v2_settings v2;     /* v2.enabled: the stream reads the v2 endpoint (formulas) */
 } dds_settings;
 
 /*

@@ -193,3 +193,103 @@ ddstream_status dds_v2_body(dds_v2_kind kind, const dds_v2_query *q, size_t nq,
     *len = b.len;
     return DDSTREAM_OK;
 }
+
+void dds_v2_settings_free(dds_v2_settings *v) {
+    if (v == NULL) return;
+    for (size_t k = 0; v->queries && k < v->query_count; k++) {
+        free((char *)v->queries[k].name);
+        free((char *)v->queries[k].query);
+    }
+    free(v->queries);
+    for (size_t k = 0; v->formulas && k < v->formula_count; k++) free(v->formulas[k]);
+    free(v->formulas);
+    free(v->grouped);
+    free(v->labels);
+    memset(v, 0, sizeof *v);
+}
+
+static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
+
+ddstream_status dds_v2_settings_load(int32_t api, const char *const *texts,
+                                     const int32_t *query_grouped, size_t nq,
+                                     const char *const *names, const char *const *formulas,
+                                     size_t nf, uint32_t statistics, dds_v2_settings *out,
+                                     char *msg, size_t cap) {
+    memset(out, 0, sizeof *out);
+    if (api < DDSTREAM_API_AUTO || api > DDSTREAM_API_V2) {
+        dds_set_msg(msg, cap, "api must be 0 (auto), 1 (v1) or 2 (v2), got %d", (int)api);
+        return DDSTREAM_E_CONFIG;
+    }
+    if (formulas == NULL && nf > 0) {
+        dds_set_msg(msg, cap, "formulas is NULL but formula_count is %zu", nf);
+        return DDSTREAM_E_CONFIG;
+    }
+    if (nf > 0 && api == DDSTREAM_API_V1) {
+        dds_set_msg(msg, cap, "formulas need the v2 endpoint: api is v1 (leave it 0, auto)");
+        return DDSTREAM_E_CONFIG;
+    }
+    if (api != DDSTREAM_API_V2 && nf == 0) {
+        if (names != NULL) {
+            dds_set_msg(msg, cap, "query_names are for formulas (v2): set formulas or api v2");
+            return DDSTREAM_E_CONFIG;
+        }
+        return DDSTREAM_OK; /* v1 */
+    }
+    if (statistics != 0) {
+        dds_set_msg(msg, cap,
+                    "statistics do not apply to v2 (formulas): each formula has one value per "
+                    "bucket; leave statistics 0");
+        return DDSTREAM_E_CONFIG;
+    }
+    ddstream_status st = DDSTREAM_E_NOMEM;
+    out->queries = calloc(nq ? nq : 1, sizeof *out->queries);
+    out->formulas = calloc(nf ? nf : 1, sizeof *out->formulas);
+    out->set_count = nf ? nf : nq;
+    out->grouped = calloc(out->set_count ? out->set_count : 1, sizeof *out->grouped);
+    out->labels = calloc(out->set_count ? out->set_count : 1, sizeof *out->labels);
+    unsigned char *used = calloc(nq ? nq : 1, 1);
+    const char **name_list = calloc(nq ? nq : 1, sizeof *name_list);
+    if (!out->queries || !out->formulas || !out->grouped || !out->labels || !used || !name_list)
+        goto fail;
+    for (size_t k = 0; k < nq; k++) {
+        char fallback[24];
+        snprintf(fallback, sizeof fallback, "q%zu", k);
+        out->queries[k].name = strdup(names && names[k] ? names[k] : fallback);
+        out->queries[k].query = dup_or_null(texts[k]);
+        out->query_count = k + 1;
+        if (!out->queries[k].name || !out->queries[k].query) goto fail;
+        name_list[k] = out->queries[k].name;
+    }
+    for (size_t f = 0; f < nf; f++) {
+        out->formulas[f] = dup_or_null(formulas[f]);
+        out->formula_count = f + 1;
+        if (formulas[f] && !out->formulas[f]) goto fail;
+    }
+    st = dds_v2_check(DDS_V2_TIMESERIES, out->queries, nq, (const char *const *)out->formulas, nf,
+                      msg, cap);
+    if (st != DDSTREAM_OK) goto fail;
+    for (size_t k = 0; k < out->set_count; k++) {
+        if (nf == 0) {
+            out->grouped[k] = query_grouped[k] != 0;
+            out->labels[k] = out->queries[k].query;
+            continue;
+        }
+        memset(used, 0, nq);
+        dds_query_error qe;
+        st = dds_formula_compile(out->formulas[k], name_list, nq, used, NULL, &qe);
+        if (st != DDSTREAM_OK) goto fail;
+        for (size_t q = 0; q < nq; q++)
+            if (used[q] && query_grouped[q]) out->grouped[k] = 1;
+        out->labels[k] = out->formulas[k];
+    }
+    out->enabled = 1;
+    free(used);
+    free(name_list);
+    return DDSTREAM_OK;
+fail:
+    if (st == DDSTREAM_E_NOMEM) dds_set_msg(msg, cap, "out of memory reading the v2 options");
+    free(used);
+    free(name_list);
+    dds_v2_settings_free(out);
+    return st;
+}

@@ -44,4 +44,34 @@ DDSTREAM_NODISCARD ddstream_status dds_v2_body(dds_v2_kind kind, const dds_v2_qu
                                                int64_t from_ms, int64_t to_ms, int64_t interval_ms,
                                                char **out, size_t *len);
 
+/* The v2 part of a stream's settings, resolved from the config. */
+typedef struct dds_v2_settings {
+    int enabled;           /* the stream reads /api/v2/query/timeseries */
+    dds_v2_query *queries; /* query_count named queries; every string owned */
+    size_t query_count;
+    char **formulas; /* formula_count formulas, owned; none: each query is its own formula */
+    size_t formula_count;
+    int32_t *grouped;    /* per series set (formula, or query without formulas): 1 when a
+                             query it uses has "by {...}" */
+    size_t set_count;    /* formula_count, or query_count without formulas */
+    const char **labels; /* set_count texts naming the sets (formulas, or queries); borrowed
+                             from the strings above */
+} dds_v2_settings;
+
+/*
+ * Resolve the v2 options of a config: api (DDSTREAM_API_*), the queries (texts[0..nq), each one
+ * expression, already compiled by the query language: query_grouped[k] says whether query k has
+ * "by {...}"), their names (NULL: "q0", "q1", ...) and the formulas. api AUTO selects v2 when
+ * there are formulas; V1 with formulas, and statistics other than 0 with v2, are config errors.
+ * DDSTREAM_E_CONFIG with msg naming the field and pointing at the character (dds_v2_check);
+ * DDSTREAM_E_NOMEM. out is zeroed first; on failure it is left empty.
+ */
+DDSTREAM_NODISCARD ddstream_status dds_v2_settings_load(int32_t api, const char *const *texts,
+                                                        const int32_t *query_grouped, size_t nq,
+                                                        const char *const *names,
+                                                        const char *const *formulas, size_t nf,
+                                                        uint32_t statistics, dds_v2_settings *out,
+                                                        char *msg, size_t cap);
+void dds_v2_settings_free(dds_v2_settings *v);
+
 #endif
