@@ -3,7 +3,8 @@
  * tests/c/with_fake_datadog.py: a formula over two named queries streamed over 30 days at 60 s,
  * every batch equal cell for cell to v1's answer to the same expression (another path through
  * both the library and the fake); the batch's shape (rows by formula, then tags, then time; the
- * formula's index in `query`; the value in `value`; avg..sum NaN); resuming from a token; the
+ * formula's index in `query`; the value in `value`; avg..sum NaN); Arrow's query dictionary of
+ * formulas; resuming from a token; the
  * config errors (formulas on v1, an unknown name pointing at it, statistics with v2, names
  * without queries).
  */
@@ -203,6 +204,39 @@ int main(int argc, char **argv) {
     CHECK_INT(b ? b->series_count : 0, HOSTS + 1);
     ddstream_batch_free(b);
     ddstream_close(stream);
+
+    /* Arrow: the query column's dictionary holds the formulas; value is a column. */
+    cfg.formulas = FORMULAS;
+    cfg.formula_count = 2;
+    cfg.query_names = NAMES;
+    cfg.api = DDSTREAM_API_AUTO;
+    CHECK_MSG(ddstream_open(&cfg, &stream, &err) == DDSTREAM_OK, "%s", err.message);
+    struct ArrowArrayStream as;
+    CHECK(ddstream_stream_arrow(stream, &as, &err) == DDSTREAM_OK);
+    struct ArrowSchema schema;
+    CHECK_INT(as.get_schema(&as, &schema), 0);
+    struct ArrowArray array;
+    CHECK_INT(as.get_next(&as, &array), 0);
+    int64_t query_col = -1, value_col = -1;
+    for (int64_t k = 0; k < schema.n_children; k++) {
+        if (strcmp(schema.children[k]->name, "query") == 0) query_col = k;
+        if (strcmp(schema.children[k]->name, "value") == 0) value_col = k;
+    }
+    CHECK(query_col >= 0 && value_col >= 0);
+    CHECK_INT(array.length, (HOSTS + 1) * BUCKETS);
+    if (query_col >= 0 && array.children[query_col]->dictionary) {
+        const struct ArrowArray *d = array.children[query_col]->dictionary;
+        CHECK_INT(d->length, 2);
+        const int32_t *off = d->buffers[1];
+        const char *words = d->buffers[2];
+        CHECK_INT(off[1], (int)strlen(FORMULAS[0]));
+        CHECK(memcmp(words, "a / b * 100b", (size_t)off[2]) == 0);
+    } else {
+        CHECK_MSG(0, "no query dictionary");
+    }
+    array.release(&array);
+    schema.release(&schema);
+    as.release(&as); /* closes the stream */
 
     dds_http_free(h);
     dds_cancel_destroy(&cancel);
