@@ -54,6 +54,19 @@ typedef struct v2p {
     size_t *row_len;
     size_t nrows, rows_cap;
     int have_data, have_attributes, have_series, have_times, have_values, have_errors;
+    /* scalar answers (dds_parse_v2_scalar) */
+    int scalar, have_columns, have_group_column;
+    dds_v2_scalar *sc;
+    size_t columns_cap;
+    /* the column being read */
+    char *col_name, *col_type;
+    char **col_groups;
+    size_t col_group_count, col_group_cap;
+    double *col_numbers;
+    size_t col_number_count, col_number_cap;
+    int col_has_values, col_values_are_groups, col_values_other;
+    double **cols;    /* per number column kept: its values, until the group count is known */
+    size_t *col_lens; /* and how many */
 } v2p;
 
 static int syntax_error(v2p *v) {
@@ -514,8 +527,15 @@ static int once(v2p *v, int *seen, const char *path) {
     return 0;
 }
 
+static int read_columns(v2p *v);
+
 static int attributes_member(v2p *v, const char *key, size_t index) {
     (void)index;
+    if (v->scalar) {
+        if (strcmp(key, "columns") != 0) return skip_value(v, 2);
+        if (once(v, &v->have_columns, "data.attributes.columns") != 0) return -1;
+        return read_columns(v);
+    }
     if (strcmp(key, "series") == 0) {
         if (once(v, &v->have_series, "data.attributes.series") != 0) return -1;
         return read_series(v);
@@ -663,4 +683,275 @@ ddstream_status dds_parse_v2_timeseries(const char *body, size_t len, dds_v2_res
         out->series = NULL;
     }
     return DDSTREAM_OK;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Scalar answers: a handful of values, so plain code rather than speed.
+ */
+
+void dds_v2_scalar_free(dds_v2_scalar *sc) {
+    if (sc == NULL) return;
+    for (size_t k = 0; sc->groups && k < sc->group_count; k++) free(sc->groups[k]);
+    free(sc->groups);
+    for (size_t k = 0; sc->names && k < sc->column_count; k++) free(sc->names[k]);
+    free(sc->names);
+    free(sc->values);
+    memset(sc, 0, sizeof *sc);
+}
+
+static void column_reset(v2p *v) {
+    free(v->col_name);
+    free(v->col_type);
+    for (size_t k = 0; k < v->col_group_count; k++) free(v->col_groups[k]);
+    free(v->col_groups);
+    free(v->col_numbers);
+    v->col_name = v->col_type = NULL;
+    v->col_groups = NULL;
+    v->col_numbers = NULL;
+    v->col_group_count = v->col_group_cap = v->col_number_count = v->col_number_cap = 0;
+    v->col_has_values = v->col_values_are_groups = v->col_values_other = 0;
+}
+
+static int kept_string(v2p *v, char **out, const char *path, size_t index) {
+    if (!at(v, '"')) {
+        if (!value_start(v)) return syntax_error(v);
+        return shape_error(v, "%s[%zu] is %s, expected a string", path, index, kind_at(v));
+    }
+    if (read_string(v, 1) != 0) return -1;
+    if (v->tmp_nul) return shape_error(v, "%s[%zu] holds U+0000", path, index);
+    *out = strdup(v->tmp);
+    return *out ? 0 : nomem(v);
+}
+
+/* One group: an array of tag strings, joined with ','. */
+static int read_group(v2p *v, size_t column, size_t g) {
+    if (!at(v, '[')) {
+        if (!value_start(v)) return syntax_error(v);
+        return shape_error(v, "data.attributes.columns[%zu].values[%zu] is %s, expected an array",
+                           column, g, kind_at(v));
+    }
+    char *joined = calloc(1, 1);
+    size_t jl = 0;
+    if (joined == NULL) return nomem(v);
+    if (!enter(v, ']')) {
+        for (size_t k = 0;; k++) {
+            char *tag = NULL;
+            if (kept_string(v, &tag, "data.attributes.columns.values", g) != 0) {
+                free(joined);
+                return -1;
+            }
+            size_t tl = strlen(tag);
+            char *grown = realloc(joined, jl + tl + 2);
+            if (grown == NULL) {
+                free(tag);
+                free(joined);
+                return nomem(v);
+            }
+            joined = grown;
+            if (k) joined[jl++] = ',';
+            memcpy(joined + jl, tag, tl + 1);
+            jl += tl;
+            free(tag);
+            int more = next(v, ']');
+            if (more < 0) {
+                free(joined);
+                return -1;
+            }
+            if (more == 0) break;
+        }
+    }
+    if (grow((void **)&v->col_groups, &v->col_group_cap, v->col_group_count + 1,
+             sizeof *v->col_groups) != 0) {
+        free(joined);
+        return nomem(v);
+    }
+    v->col_groups[v->col_group_count++] = joined;
+    return 0;
+}
+
+static int column_member(v2p *v, const char *key, size_t index) {
+    if (strcmp(key, "name") == 0 || strcmp(key, "type") == 0) {
+        char **slot = key[0] == 'n' ? &v->col_name : &v->col_type;
+        if (*slot)
+            return shape_error(v, "data.attributes.columns[%zu].%s appears twice", index, key);
+        if (!at(v, '"')) {
+            if (!value_start(v)) return syntax_error(v);
+            return shape_error(v, "data.attributes.columns[%zu].%s is %s, expected a string", index,
+                               key, kind_at(v));
+        }
+        if (read_string(v, 1) != 0) return -1;
+        *slot = strdup(v->tmp);
+        return *slot ? 0 : nomem(v);
+    }
+    if (strcmp(key, "values") != 0) return skip_value(v, 4);
+    if (v->col_has_values)
+        return shape_error(v, "data.attributes.columns[%zu].values appears twice", index);
+    v->col_has_values = 1;
+    if (!at(v, '[')) {
+        if (!value_start(v)) return syntax_error(v);
+        return shape_error(v, "data.attributes.columns[%zu].values is %s, expected an array", index,
+                           kind_at(v));
+    }
+    size_t open = v->i;
+    if (enter(v, ']')) return 0;
+    if (v->i < v->n && !at(v, '[') && !at(v, 'n') && !at(v, '-') &&
+        !(v->s[v->i] >= '0' && v->s[v->i] <= '9')) {
+        /* Neither groups nor numbers: a column of a kind we do not read (its type says later). */
+        v->i = open;
+        v->col_values_other = 1;
+        return skip_value(v, 4);
+    }
+    for (size_t k = 0;; k++) {
+        if (k == 0) v->col_values_are_groups = at(v, '[');
+        if (v->col_values_are_groups) {
+            if (read_group(v, index, k) != 0) return -1;
+        } else {
+            double d;
+            if (at(v, 'n')) {
+                if (literal(v, "null") != 0) return -1;
+                d = NAN;
+            } else if (dds_json_scan_number(v->s, v->n, &v->i, &d) != 0) {
+                if (!value_start(v)) return syntax_error(v);
+                return shape_error(v,
+                                   "data.attributes.columns[%zu].values[%zu] is %s, expected "
+                                   "a number or null",
+                                   index, k, kind_at(v));
+            } else if (!isfinite(d)) {
+                return shape_error(v, "data.attributes.columns[%zu].values[%zu] is out of range",
+                                   index, k);
+            }
+            if (grow((void **)&v->col_numbers, &v->col_number_cap, v->col_number_count + 1,
+                     sizeof *v->col_numbers) != 0)
+                return nomem(v);
+            v->col_numbers[v->col_number_count++] = d;
+        }
+        int more = next(v, ']');
+        if (more <= 0) return more;
+    }
+}
+
+/* A finished column into the result. */
+static int keep_column(v2p *v, size_t index) {
+    dds_v2_scalar *sc = v->sc;
+    if (v->col_type == NULL)
+        return shape_error(v, "data.attributes.columns[%zu] has no type", index);
+    int known = strcmp(v->col_type, "group") == 0 || strcmp(v->col_type, "number") == 0;
+    if (known && v->col_values_other)
+        return shape_error(v, "data.attributes.columns[%zu] (%s) holds values of another kind",
+                           index, v->col_type);
+    if (strcmp(v->col_type, "group") == 0) {
+        if (v->have_group_column)
+            return shape_error(v, "data.attributes.columns[%zu] is a second group column", index);
+        if (v->col_has_values && v->col_number_count > 0)
+            return shape_error(v, "data.attributes.columns[%zu] (group) holds numbers", index);
+        v->have_group_column = 1;
+        sc->groups = v->col_groups;
+        sc->group_count = v->col_group_count;
+        v->col_groups = NULL;
+        v->col_group_count = v->col_group_cap = 0;
+        return 0;
+    }
+    if (strcmp(v->col_type, "number") != 0) return 0; /* a kind we do not know: skipped */
+    if (v->col_group_count > 0)
+        return shape_error(v, "data.attributes.columns[%zu] (number) holds arrays", index);
+    /* Values are kept per column until the end, when the group count is known. */
+    size_t c = sc->column_count;
+    if (grow((void **)&sc->names, &v->columns_cap, c + 1, sizeof *sc->names) != 0) return nomem(v);
+    double **cols = realloc(v->cols, v->columns_cap * sizeof *cols);
+    if (cols == NULL) return nomem(v);
+    v->cols = cols;
+    size_t *lens = realloc(v->col_lens, v->columns_cap * sizeof *lens);
+    if (lens == NULL) return nomem(v);
+    v->col_lens = lens;
+    sc->names[c] = v->col_name ? v->col_name : strdup("");
+    v->col_name = NULL;
+    if (sc->names[c] == NULL) return nomem(v);
+    cols[c] = v->col_numbers;
+    lens[c] = v->col_number_count;
+    v->col_numbers = NULL;
+    v->col_number_count = v->col_number_cap = 0;
+    sc->column_count = c + 1;
+    return 0;
+}
+
+static int read_columns(v2p *v) {
+    if (!at(v, '[')) {
+        if (!value_start(v)) return syntax_error(v);
+        return shape_error(v, "data.attributes.columns is %s, expected an array", kind_at(v));
+    }
+    if (enter(v, ']')) return 0;
+    for (size_t k = 0;; k++) {
+        char path[48];
+        snprintf(path, sizeof path, "data.attributes.columns[%zu]", k);
+        int rc = each_member(v, path, column_member, k);
+        if (rc == 0) rc = keep_column(v, k);
+        column_reset(v);
+        if (rc != 0) return -1;
+        int more = next(v, ']');
+        if (more <= 0) return more;
+    }
+}
+
+ddstream_status dds_parse_v2_scalar(const char *body, size_t len, dds_v2_scalar *out, char *msg,
+                                    size_t msg_cap) {
+    memset(out, 0, sizeof *out);
+    if (msg && msg_cap) msg[0] = 0;
+    v2p v;
+    memset(&v, 0, sizeof v);
+    v.s = body;
+    v.n = len;
+    v.msg = msg;
+    v.cap = msg_cap;
+    v.scalar = 1;
+    v.sc = out;
+    v.i = dds_json_skip_bom_ws(body, len);
+    if (v.i < len && body[v.i] == '{') {
+        if (each_member(&v, "the answer", root_member, 0) == 0) {
+            ws(&v);
+            if (v.i != v.n) syntax_error(&v);
+        }
+    } else {
+        syntax_error(&v);
+    }
+    column_reset(&v);
+    if (v.st == DDSTREAM_OK && v.have_errors) {
+        char said[DDS_TEXT_LIMIT + 1];
+        dds_parse_error_body(body, len, said, sizeof said);
+        dds_set_msg(msg, msg_cap, "Datadog answered 200 with errors: %s", said);
+        v.st = DDSTREAM_E_QUERY;
+    }
+    if (v.st == DDSTREAM_OK && !v.have_attributes)
+        shape_error(&v, "no data.attributes (expected columns)");
+    /* Without a group column: one group, ungrouped, when there are values. */
+    double **cols = v.cols;
+    size_t *lens = v.col_lens;
+    if (v.st == DDSTREAM_OK && !v.have_group_column && out->column_count > 0 && lens[0] > 0) {
+        out->groups = calloc(1, sizeof *out->groups);
+        if (out->groups) out->groups[0] = calloc(1, 1);
+        if (!out->groups || !out->groups[0]) nomem(&v);
+        else out->group_count = 1;
+    }
+    for (size_t c = 0; v.st == DDSTREAM_OK && c < out->column_count; c++)
+        if (lens[c] != out->group_count)
+            shape_error(&v, "data.attributes.columns: column '%s' has %zu values for %zu groups",
+                        out->names[c], lens[c], out->group_count);
+    double *flat = NULL;
+    if (v.st == DDSTREAM_OK && out->column_count * out->group_count > 0) {
+        flat = malloc(out->column_count * out->group_count * sizeof *flat);
+        if (flat == NULL) nomem(&v);
+        for (size_t c = 0; flat && c < out->column_count; c++)
+            memcpy(flat + c * out->group_count, cols[c], out->group_count * sizeof *flat);
+    }
+    for (size_t c = 0; c < out->column_count; c++) free(cols[c]);
+    free(cols);
+    free(lens);
+    out->values = flat;
+    if (v.syntax) syntax_message(body, len, msg, msg_cap);
+    free(v.tmp);
+    if (v.st != DDSTREAM_OK) {
+        free(flat);
+        out->values = NULL;
+        dds_v2_scalar_free(out);
+    }
+    return v.st;
 }

@@ -38,4 +38,26 @@ DDSTREAM_NODISCARD ddstream_status dds_parse_v2_timeseries(const char *body, siz
 /* Free what a response owns and zero it. Safe on a zeroed response. */
 void dds_v2_response_free(dds_v2_response *r);
 
+/* A 200 answer of POST /api/v2/query/scalar: one value per group and formula. */
+typedef struct dds_v2_scalar {
+    size_t group_count;
+    char **groups;       /* per group: its tags joined with ',' ("" for an ungrouped answer) */
+    size_t column_count; /* number columns: one per formula (or query, without formulas) */
+    char **names;        /* per column: its name as answered */
+    double *values;      /* column_count x group_count, column-major by column: values[c *
+                            group_count + g]; NaN where the JSON had null */
+} dds_v2_scalar;
+
+/*
+ * Parse a scalar answer: data.attributes.columns[], each {name, type, values}: type "group"
+ * (values: one array of tag strings per group; at most one such column; none: one group "")
+ * or "number" (values: numbers or null, one per group); meta and unknown members skipped. The
+ * shape follows Datadog's published schema (no recording checked it). Errors as
+ * dds_parse_v2_timeseries; *out empty then.
+ */
+DDSTREAM_NODISCARD ddstream_status dds_parse_v2_scalar(const char *body, size_t len,
+                                                       dds_v2_scalar *out, char *msg,
+                                                       size_t msg_cap);
+void dds_v2_scalar_free(dds_v2_scalar *s);
+
 #endif

@@ -21,6 +21,7 @@
 #include "log.h"
 #include "parse.h"
 #include "parse_v2.h"
+#include "scalar_v2.h"
 #include "v2_grid.h"
 #include "v2_request.h"
 
@@ -63,6 +64,19 @@ static ddstream_status read_v2(void *arg, char *data, size_t len, ddstream_error
         st = dds_v2_densify(&v->r, T0 * 1000, 60000, BUCKETS, NULL, v->dense, msg, sizeof msg);
         v->densified = st == DDSTREAM_OK;
     }
+    return st;
+}
+
+typedef struct scalar_read {
+    dds_v2_scalar s;
+} scalar_read;
+
+static ddstream_status read_scalar(void *arg, char *data, size_t len, ddstream_error *err) {
+    scalar_read *r = arg;
+    dds_v2_scalar_free(&r->s);
+    char msg[300];
+    ddstream_status st = dds_parse_v2_scalar(data, len, &r->s, msg, sizeof msg);
+    if (st != DDSTREAM_OK) snprintf(err->message, sizeof err->message, "%s", msg);
     return st;
 }
 
@@ -162,6 +176,44 @@ int main(int argc, char **argv) {
     dds_response_free(&v1);
     dds_v2_response_free(&v.r);
     free(body);
+
+    /* Scalar: one value per host over two hours, and the same from two one-hour chunks combined
+     * (scalar_v2.c) for each aggregator that splits. */
+    static const char *const aggs[] = {"sum", "min", "max", "count", "last", "avg"};
+    for (size_t a = 0; a < sizeof aggs / sizeof aggs[0]; a++) {
+        const char *parts[2];
+        size_t np = dds_scalar_parts(aggs[a], parts);
+        CHECK(np > 0);
+        double whole[HOSTS], partial[2 * 2 * HOSTS];
+        for (int round = 0; round < 1 + 2 * (int)np; round++) {
+            /* round 0: the whole range with aggs[a]; then chunk c of part k */
+            int k = round ? (round - 1) / 2 : 0, c = round ? (round - 1) % 2 : 0;
+            int64_t from = round ? T0 + c * 3600 : T0, to = round ? from + 3600 : T0 + 7200;
+            dds_v2_query sq[1] = {{"a", "avg:a{*} by {host}", round ? parts[k] : aggs[a]}};
+            CHECK(dds_v2_body(DDS_V2_SCALAR, sq, 1, NULL, 0, from * 1000, to * 1000, 0, &body,
+                              &len) == DDSTREAM_OK);
+            scalar_read sr;
+            memset(&sr, 0, sizeof sr);
+            st = dds_http_post_read(h, "/api/v2/query/scalar", body, len, read_scalar, &sr, &err);
+            free(body);
+            CHECK_MSG(st == DDSTREAM_OK, "scalar: %s", err.message);
+            CHECK_INT(sr.s.group_count, HOSTS);
+            CHECK_INT(sr.s.column_count, 1);
+            for (size_t g = 0; g < sr.s.group_count && g < HOSTS; g++) {
+                if (round == 0) whole[g] = sr.s.values[g];
+                else partial[(size_t)k * 2 * HOSTS + g * 2 + (size_t)c] = sr.s.values[g];
+            }
+            dds_v2_scalar_free(&sr.s);
+        }
+        for (size_t g = 0; g < HOSTS; g++) {
+            double per[4];
+            for (size_t k = 0; k < np; k++)
+                for (size_t c = 0; c < 2; c++) per[k * 2 + c] = partial[k * 2 * HOSTS + g * 2 + c];
+            double got = dds_scalar_combine(aggs[a], per, 2);
+            CHECK_MSG(fabs(got - whole[g]) <= 1e-12 * fabs(whole[g]),
+                      "%s host %zu: %.17g, whole %.17g", aggs[a], g, got, whole[g]);
+        }
+    }
 
     /* Seconds where ms are due: Datadog's recorded 400, its message, no retry, no key. */
     CHECK(dds_v2_body(DDS_V2_TIMESERIES, q, 2, formulas, 1, T0, T0 + BUCKETS * 60, 60000, &body,
