@@ -8,6 +8,8 @@
 #                                      base_url and the query), seeded from tests/fuzz/config_seeds
 #   scripts/fuzz.sh 600 fuzz_query     the query language (tests/fuzz/fuzz_query.c: parser, rules,
 #                                      rewriter), seeded from tests/fuzz/query_seeds
+#   scripts/fuzz.sh 300 fuzz_v2        v2 answers (tests/fuzz/fuzz_v2.c: timeseries, grid, scalar),
+#                                      seeded from tests/fuzz/v2_seeds
 #
 # Sets itself up like scripts/setup.sh (clang and its sanitizer/libFuzzer runtime, installed when
 # missing), builds a separate build directory (build-fuzz/, or $FUZZ_DIR) with clang, seeds a
@@ -21,7 +23,7 @@ cd "$(dirname "$0")/.."
 seconds="${1:-60}"
 target="${2:-fuzz_response}"
 case "$seconds" in
-  ''|*[!0-9]*) echo "usage: scripts/fuzz.sh [SECONDS] [fuzz_response|fuzz_config|fuzz_query]" >&2; exit 2 ;;
+  ''|*[!0-9]*) echo "usage: scripts/fuzz.sh [SECONDS] [fuzz_response|fuzz_config|fuzz_query|fuzz_v2]" >&2; exit 2 ;;
 esac
 dir="${FUZZ_DIR:-build-fuzz}"
 case "$target" in
@@ -31,7 +33,9 @@ case "$target" in
                  corpus="$dir/corpus-config" ;;
   fuzz_query)    seed_dirs=(tests/fuzz/query_seeds); dict=tests/fuzz/query.dict
                  corpus="$dir/corpus-query" ;;
-  *) echo "usage: scripts/fuzz.sh [SECONDS] [fuzz_response|fuzz_config|fuzz_query]" >&2; exit 2 ;;
+  fuzz_v2)       seed_dirs=(tests/fuzz/v2_seeds); dict=tests/fuzz/response.dict
+                 corpus="$dir/corpus-v2" ;;
+  *) echo "usage: scripts/fuzz.sh [SECONDS] [fuzz_response|fuzz_config|fuzz_query|fuzz_v2]" >&2; exit 2 ;;
 esac
 
 install_missing() {
