@@ -283,7 +283,25 @@ typedef struct ddstream_config {
                                        replays and tests (see FOLLOW MODE). Called on the
                                        stream's threads and the caller's; must be thread-safe */
     void *now_data;                    /* passed to now_fn */
+    const char *const *formulas;       /* NULL, or formula_count formulas over the queries' names
+                                    ("a / b * 100", "per_second(a)"): the stream goes through
+                                    Datadog's v2 endpoint, one value per bucket and group of each
+                                    formula (batch column `value`, the formula's index in `query`)
+                                    */
+    size_t formula_count;
+    const char *const *query_names; /* NULL, or query_count names for queries (a letter or '_',
+                                       then letters, digits, '_'), as formulas refer to them;
+                                       NULL: "q0", "q1", ... (a single `query`: "q0") */
+    int32_t api; /* DDSTREAM_API_AUTO (0, default): v2 when formulas are set, else v1;
+                    DDSTREAM_API_V1 (formulas refused) or DDSTREAM_API_V2 (without formulas,
+                    each query is its own formula) */
 } ddstream_config;
+
+/* config.api: which Datadog endpoint a stream reads (v1's dense grids and interval, or v2's
+ * formulas). */
+#define DDSTREAM_API_AUTO 0
+#define DDSTREAM_API_V1   1
+#define DDSTREAM_API_V2   2
 
 /* config.statistics: the statistics a four-statistics query asks for. */
 #define DDSTREAM_STAT_AVG 1u

@@ -7,10 +7,25 @@
 
 #include "error.h"
 
-/* The endpoint whose answers draw on the process-wide rate-limit budget (ratelimit.h). */
-#define QUERY_ENDPOINT "/api/v1/query"
+/* The endpoints whose answers draw on a process-wide rate-limit budget (ratelimit.h), one budget
+ * each: Datadog limits each endpoint apart (the scalar one is named query_scalar_public). Whether
+ * v2's timeseries limit is separate from v1's is unconfirmed; separate budgets follow what each
+ * endpoint's own headers say either way. The first is a client's budget until it asks another. */
+static const char *const PACED_ENDPOINTS[] = {"/api/v1/query", "/api/v2/query/timeseries",
+                                              "/api/v2/query/scalar"};
+#define QUERY_ENDPOINT (PACED_ENDPOINTS[0])
 /* Waits longer than this are logged (at INFO, once per wait). */
 #define TELL_WAIT_MS 100
+
+static dds_budget *acquire(const dds_settings *s, const char *endpoint) {
+    size_t len = strlen(s->base_url) + strlen(endpoint) + 1;
+    char *scope = malloc(len);
+    if (!scope) return NULL;
+    snprintf(scope, len, "%s%s", s->base_url, endpoint);
+    dds_budget *b = dds_budget_acquire(scope, s->api_key);
+    free(scope);
+    return b;
+}
 
 int dds_admission_init(dds_admission *a, const dds_settings *s, dds_log *log, dds_cancel *cancel) {
     memset(a, 0, sizeof *a);
@@ -19,13 +34,19 @@ int dds_admission_init(dds_admission *a, const dds_settings *s, dds_log *log, dd
     a->cancel = cancel;
     a->pacing_limit_ms = s->max_retry_wait_ms;
     atomic_init(&a->throttled_until_ms, 0);
-    size_t len = strlen(s->base_url) + sizeof QUERY_ENDPOINT;
-    char *scope = malloc(len);
-    if (!scope) return -1;
-    snprintf(scope, len, "%s%s", s->base_url, QUERY_ENDPOINT);
-    a->budget = dds_budget_acquire(scope, s->api_key);
-    free(scope);
+    a->endpoint = QUERY_ENDPOINT;
+    a->budget = acquire(s, QUERY_ENDPOINT);
     return a->budget ? 0 : -1;
+}
+
+int dds_admission_use_endpoint(dds_admission *a, const char *endpoint) {
+    if (endpoint == NULL || endpoint == a->endpoint) return 0;
+    dds_budget *b = acquire(a->s, endpoint);
+    if (b == NULL) return -1;
+    dds_budget_release(a->budget);
+    a->budget = b;
+    a->endpoint = endpoint;
+    return 0;
 }
 
 void dds_admission_destroy(dds_admission *a) {
@@ -33,10 +54,18 @@ void dds_admission_destroy(dds_admission *a) {
     a->budget = NULL;
 }
 
+const char *dds_admission_endpoint(const char *path_query) {
+    for (size_t k = 0; k < sizeof PACED_ENDPOINTS / sizeof PACED_ENDPOINTS[0]; k++) {
+        size_t n = strlen(PACED_ENDPOINTS[k]);
+        if (strncmp(path_query, PACED_ENDPOINTS[k], n) == 0 &&
+            (path_query[n] == '?' || path_query[n] == 0))
+            return PACED_ENDPOINTS[k];
+    }
+    return NULL;
+}
+
 int dds_admission_paces(const char *path_query) {
-    size_t n = strlen(QUERY_ENDPOINT);
-    return strncmp(path_query, QUERY_ENDPOINT, n) == 0 &&
-           (path_query[n] == '?' || path_query[n] == 0);
+    return dds_admission_endpoint(path_query) != NULL;
 }
 
 void dds_admission_wait_for_windows(dds_admission *a) { a->pacing_limit_ms = -1; }

@@ -18,7 +18,8 @@ typedef struct dds_admission {
     const dds_settings *s; /* borrowed, as are log and cancel */
     dds_log *log;
     dds_cancel *cancel;
-    dds_budget *budget;      /* the query budget for (base_url, API key) */
+    dds_budget *budget;      /* the budget of (base_url + endpoint, API key) */
+    const char *endpoint;    /* the paced endpoint budget is for (a static string) */
     int64_t pacing_limit_ms; /* longest wait for a window before giving up; -1: no limit */
     int64_t ticket;          /* the budget's reservation for the attempt in flight... */
     int ticket_open;         /* ...until its answer (or its failure) is reported */
@@ -41,8 +42,16 @@ int dds_admission_init(dds_admission *a, const dds_settings *s, dds_log *log, dd
 void dds_admission_destroy(dds_admission *a);
 
 /* Whether a request for path_query ("/api/v1/query?...") goes through admission: only the query
- * endpoint draws on the budget. */
+ * endpoints (v1's, v2's timeseries and scalar) draw on a budget. */
 int dds_admission_paces(const char *path_query);
+
+/* The paced endpoint of path_query (a static string, compared by address), or NULL. */
+const char *dds_admission_endpoint(const char *path_query);
+
+/* Draw on endpoint's budget from the next attempt on (a client starts with v1's; a v2 stream's
+ * clients switch once). Between attempts only. Returns 0, or -1 when out of memory (the current
+ * budget is kept). */
+int dds_admission_use_endpoint(dds_admission *a, const char *endpoint);
 
 /* Wait for a spent window however long it lasts (a stream), not only max_retry_wait_ms. */
 void dds_admission_wait_for_windows(dds_admission *a);

@@ -472,9 +472,11 @@ DDSTREAM_API ddstream_status ddstream_stream_arrow(ddstream_stream *stream,
     src->stream = stream;
     const dds_settings *s = dds_stream_settings(stream);
     src->grouped = s->grouped;
-    src->queries = malloc((s->query_count ? s->query_count : 1) * sizeof *src->queries);
-    for (size_t i = 0; src->queries && i < s->query_count; i++)
-        src->queries[i] = s->queries[i].source;
+    /* The query column's words: the queries, or over v2 the formulas (its index is theirs). */
+    size_t words = s->v2.enabled ? s->v2.set_count : s->query_count;
+    src->queries = malloc((words ? words : 1) * sizeof *src->queries);
+    for (size_t i = 0; src->queries && i < words; i++)
+        src->queries[i] = s->v2.enabled ? s->v2.labels[i] : s->queries[i].source;
     int rc = src->queries ? make_schema(src, query) : ENOMEM;
     if (rc != 0) {
         pthread_mutex_destroy(&src->mu);

@@ -55,7 +55,8 @@ static const size_t config_layout_ends[] = {
     offsetof(ddstream_config, max_chunks),     /* 0.1.0: up to request_gate_release */
     offsetof(ddstream_config, max_batch_rows), /* + max_chunks */
     offsetof(ddstream_config, queries),        /* + max_batch_rows */
-    sizeof(ddstream_config), /* + queries .. max_request_uri_bytes, cache_*, follow .. now_data */
+    sizeof(ddstream_config),                   /* + queries .. max_request_uri_bytes, cache_*,
+                                follow .. now_data, formulas .. api */
 };
 
 ddstream_status dds_config_read(const ddstream_config *cfg, ddstream_config *out,
@@ -104,6 +105,7 @@ void dds_settings_free(dds_settings *s) {
     dds_compiled_queries_free(s->queries, s->query_count);
     dds_pack_free(&s->pack);
     free(s->identity);
+    dds_v2_settings_free(&s->v2);
     memset(s, 0, sizeof *s);
 }
 
@@ -379,6 +381,58 @@ static ddstream_status compile_queries(const ddstream_config *c, dds_settings *o
     return DDSTREAM_OK;
 }
 
+/* The v2 options (v2_request.h): formulas, query names, api. With v2, batches have the query
+ * (formula) and value columns, and a resume token binds the names and formulas too. */
+static ddstream_status load_v2(const ddstream_config *c, dds_settings *out, ddstream_error *err) {
+    const char *const *texts = c->queries ? c->queries : &c->query;
+    size_t nq = c->queries ? c->query_count : 1;
+    if (c->query_names && !c->queries)
+        return CONFIG_ERR("query_names name the queries of queries: set queries, not query");
+    int32_t grouped[MAX_QUERIES];
+    for (size_t k = 0; k < nq && k < out->query_count && k < MAX_QUERIES; k++)
+        grouped[k] = out->queries[k].grouped;
+    char msg[sizeof err->message];
+    int wants_v2 = c->api == DDSTREAM_API_V2 || c->formula_count > 0 || c->formulas != NULL;
+    if (wants_v2 && nq != out->query_count)
+        return CONFIG_ERR(
+            "query holds %zu queries: with formulas or api v2 give them as queries, "
+            "each with its name in query_names",
+            out->query_count);
+    ddstream_status st =
+        dds_v2_settings_load(c->api, texts, grouped, nq, c->query_names, c->formulas,
+                             c->formula_count, c->statistics, &out->v2, msg, sizeof msg);
+    if (st == DDSTREAM_E_NOMEM) return dds_error_set(err, st, "%s", msg);
+    if (st != DDSTREAM_OK) return CONFIG_ERR("%s", msg);
+    if (!out->v2.enabled) return DDSTREAM_OK;
+    out->with_query = 1;
+    out->with_value = 1;
+    out->grouped = out->v2.set_count > 1;
+    size_t len = 16;
+    for (size_t k = 0; k < out->v2.set_count; k++) {
+        out->grouped |= out->v2.grouped[k];
+        len += strlen(out->v2.labels[k]) + 1;
+    }
+    for (size_t k = 0; k < out->v2.query_count; k++)
+        len += strlen(out->v2.queries[k].name) + strlen(out->v2.queries[k].query) + 2;
+    char *id = malloc(len);
+    if (!id) return dds_error_set(err, DDSTREAM_E_NOMEM, "out of memory");
+    strcpy(id, "v2\x1e");
+    for (size_t k = 0; k < out->v2.query_count; k++) {
+        strcat(id, out->v2.queries[k].name);
+        strcat(id, "=");
+        strcat(id, out->v2.queries[k].query);
+        strcat(id, "\x1f");
+    }
+    strcat(id, "\x1e");
+    for (size_t k = 0; k < out->v2.formula_count; k++) {
+        strcat(id, out->v2.formulas[k]);
+        strcat(id, "\x1f");
+    }
+    free(out->identity);
+    out->identity = id;
+    return DDSTREAM_OK;
+}
+
 ddstream_status dds_settings_load(const ddstream_config *cfg_in, dds_settings *out,
                                   ddstream_error *err) {
     if (!out) return dds_error_set(err, DDSTREAM_E_INVALID_ARGUMENT, "settings output is NULL");
@@ -391,6 +445,7 @@ ddstream_status dds_settings_load(const ddstream_config *cfg_in, dds_settings *o
     if ((st = check_numbers(c, err)) != DDSTREAM_OK) return st;
     if ((st = check_plan_size(c, err)) != DDSTREAM_OK) return st;
     if ((st = compile_queries(c, out, err)) != DDSTREAM_OK) goto fail;
+    if ((st = load_v2(c, out, err)) != DDSTREAM_OK) goto fail;
 
     const char *api_key = c->api_key ? c->api_key : nonempty_env("DD_API_KEY");
     const char *app_key = c->app_key ? c->app_key : nonempty_env("DD_APP_KEY");

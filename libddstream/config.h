@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "ddstream.h"
+#include "v2_request.h"
 #include "query_lang.h"
 #include "request_pack.h"
 
@@ -67,6 +68,7 @@ typedef struct dds_settings {
                                        a chunk has settled, for follow mode and the cache */
     int64_t (*now_fn)(void *now_data); /* NULL: the system's clock (borrowed, like log_fn) */
     void *now_data;
+    dds_v2_settings v2; /* v2.enabled: the stream reads the v2 endpoint (formulas) */
 } dds_settings;
 
 /*

@@ -40,6 +40,9 @@ struct dds_http {
     CURLM *multi;
     struct curl_slist *headers_query;    /* DD-API-KEY + DD-APPLICATION-KEY */
     struct curl_slist *headers_validate; /* DD-API-KEY only */
+    struct curl_slist *headers_post;     /* both keys and the JSON body's Content-Type */
+    const char *post_body;               /* the request's JSON body (POST), NULL for GET */
+    size_t post_len;
     char user_agent[96];
     char errbuf[CURL_ERROR_SIZE]; /* libcurl's detail of the last failure */
     uint64_t rng;
@@ -167,7 +170,7 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *userdata) {
 
 static void wake_multi(void *arg) { curl_multi_wakeup(arg); }
 
-static struct curl_slist *key_headers(const dds_settings *s, int with_app_key) {
+static struct curl_slist *key_headers(const dds_settings *s, int with_app_key, int json_body) {
     char line[600];
     struct curl_slist *list = NULL, *next;
     snprintf(line, sizeof line, "DD-API-KEY: %s", s->api_key);
@@ -188,6 +191,16 @@ static struct curl_slist *key_headers(const dds_settings *s, int with_app_key) {
     next = curl_slist_append(list, "Accept-Encoding: gzip");
     if (!next) goto fail;
     list = next;
+    if (json_body) {
+        next = curl_slist_append(list, "Content-Type: application/json");
+        if (!next) goto fail;
+        list = next;
+        /* No "Expect: 100-continue" round trip before a body of more than 1 kB: the server
+         * answers the request whole anyway, and a server that ignores Expect costs a second. */
+        next = curl_slist_append(list, "Expect:");
+        if (!next) goto fail;
+        list = next;
+    }
     dds_wipe(line, sizeof line);
     return list;
 fail:
@@ -218,12 +231,13 @@ dds_http *dds_http_new(const dds_settings *s, dds_log *log, dds_cancel *cancel,
     h->rng = (uint64_t)dds_now_ms() ^ ((uint64_t)(uintptr_t)h << 16) ^ UINT64_C(0x9e3779b97f4a7c15);
     h->easy = curl_easy_init();
     h->multi = curl_multi_init();
-    h->headers_query = key_headers(s, 1);
-    h->headers_validate = key_headers(s, 0);
+    h->headers_query = key_headers(s, 1, 0);
+    h->headers_validate = key_headers(s, 0, 0);
+    h->headers_post = key_headers(s, 1, 1);
     h->inflater = dds_inflater_new();
     int admitted = dds_admission_init(&h->admission, s, log, cancel) == 0;
-    if (!h->easy || !h->multi || !h->headers_query || !h->headers_validate || !admitted ||
-        !h->inflater) {
+    if (!h->easy || !h->multi || !h->headers_query || !h->headers_validate || !h->headers_post ||
+        !admitted || !h->inflater) {
         dds_http_free(h);
         dds_error_set(err, DDSTREAM_E_NOMEM, "out of memory creating the HTTP client");
         return NULL;
@@ -280,6 +294,7 @@ void dds_http_free(dds_http *h) {
     dds_admission_destroy(&h->admission);
     free_key_headers(h->headers_query);
     free_key_headers(h->headers_validate);
+    free_key_headers(h->headers_post);
     free(h->buf);
     free(h->dec);
     free(h->spare);
@@ -360,8 +375,16 @@ static CURLcode transfer(dds_http *h, const char *url, int send_app_key, long *h
     *http_status = 0;
     *aborted = 0;
     curl_easy_setopt(h->easy, CURLOPT_URL, url);
-    curl_easy_setopt(h->easy, CURLOPT_HTTPHEADER,
-                     send_app_key ? h->headers_query : h->headers_validate);
+    if (h->post_body) {
+        /* The body stays the caller's (not copied): it outlives the call. */
+        curl_easy_setopt(h->easy, CURLOPT_POSTFIELDS, h->post_body);
+        curl_easy_setopt(h->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)h->post_len);
+        curl_easy_setopt(h->easy, CURLOPT_HTTPHEADER, h->headers_post);
+    } else {
+        curl_easy_setopt(h->easy, CURLOPT_HTTPGET, 1L);
+        curl_easy_setopt(h->easy, CURLOPT_HTTPHEADER,
+                         send_app_key ? h->headers_query : h->headers_validate);
+    }
     if (curl_multi_add_handle(h->multi, h->easy) != CURLM_OK) return CURLE_FAILED_INIT;
     CURLcode result = CURLE_OK;
     int running = 1;
@@ -555,7 +578,12 @@ static ddstream_status get(dds_http *h, const char *path_query, int send_app_key
     if (!url) return dds_error_set(err, DDSTREAM_E_NOMEM, "out of memory building the URL");
     memcpy(url, h->s->base_url, blen);
     memcpy(url + blen, path_query, qlen + 1);
-    int paced = dds_admission_paces(path_query);
+    const char *endpoint = dds_admission_endpoint(path_query);
+    int paced = endpoint != NULL;
+    if (paced && dds_admission_use_endpoint(&h->admission, endpoint) != 0) {
+        free(url);
+        return dds_error_set(err, DDSTREAM_E_NOMEM, "out of memory for the rate-limit budget");
+    }
     int64_t first_failure_at = -1; /* the retry-time budget counts from the first failure */
     int64_t paced_ms = 0; /* ...minus the waits for the rate-limit window, which are not retries */
     ddstream_status result = DDSTREAM_E_INTERNAL;
@@ -566,7 +594,9 @@ static ddstream_status get(dds_http *h, const char *path_query, int send_app_key
             if (result != DDSTREAM_OK) break;
             if (first_failure_at >= 0) paced_ms += waited;
         }
-        dds_logf(h->log, DDSTREAM_LOG_DEBUG, "GET %s%s", h->s->base_url, path_query);
+        dds_logf(h->log, DDSTREAM_LOG_DEBUG, "%s %s%s (%zu-byte body)",
+                 h->post_body ? "POST" : "GET", h->s->base_url, path_query,
+                 h->post_body ? h->post_len : (size_t)0);
         long status;
         int aborted;
         int64_t t0 = dds_now_ms();
@@ -643,6 +673,21 @@ ddstream_status dds_http_get_read(dds_http *h, const char *path_query, int send_
     h->reader = read;
     h->reader_arg = arg;
     ddstream_status st = get(h, path_query, send_app_key, NULL, err);
+    h->reader = NULL;
+    h->reader_arg = NULL;
+    return st;
+}
+
+ddstream_status dds_http_post_read(dds_http *h, const char *path, const char *body, size_t len,
+                                   dds_body_reader read, void *arg, ddstream_error *err) {
+    if (body == NULL) return dds_error_set(err, DDSTREAM_E_INVALID_ARGUMENT, "no request body");
+    h->reader = read;
+    h->reader_arg = arg;
+    h->post_body = body;
+    h->post_len = len;
+    ddstream_status st = get(h, path, 1, NULL, err);
+    h->post_body = NULL;
+    h->post_len = 0;
     h->reader = NULL;
     h->reader_arg = NULL;
     return st;

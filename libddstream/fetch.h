@@ -1,4 +1,4 @@
-/* fetch.h — HTTP GET against the Datadog API with retries and rate-limit pacing.
+/* fetch.h — HTTP GET (and POST, for v2) against the Datadog API with retries and rate-limit pacing.
  * The only module that drives libcurl (http_headers.c borrows curl_getdate, retry_policy.c the
  * CURLcode values). One dds_http per thread of use. */
 #ifndef DDSTREAM_FETCH_H
@@ -95,5 +95,16 @@ typedef ddstream_status (*dds_body_reader)(void *arg, char *data, size_t len, dd
 DDSTREAM_NODISCARD ddstream_status dds_http_get_read(dds_http *h, const char *path_query,
                                                      int send_app_key, dds_body_reader read,
                                                      void *arg, ddstream_error *err);
+
+/*
+ * dds_http_get_read as a POST of body[0..len) (JSON: the v2 query endpoints) to path, with both
+ * keys: the same retries, pacing (each paced endpoint has its own budget), request gate, cancel,
+ * compression and key hygiene. body is not copied and must stay valid during the call. A request
+ * the server refused is not sent again unless the answer is one the retry policy retries.
+ */
+DDSTREAM_NODISCARD ddstream_status dds_http_post_read(dds_http *h, const char *path,
+                                                      const char *body, size_t len,
+                                                      dds_body_reader read, void *arg,
+                                                      ddstream_error *err);
 
 #endif

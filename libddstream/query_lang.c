@@ -106,7 +106,8 @@ static void arena_free(arena *a) {
  * The AST.
  */
 
-enum { N_NUM, N_STR, N_METRIC, N_FUNC, N_BIN, N_NEG };
+/* N_REF: a v2 formula's reference to a named query (text, len: the name). */
+enum { N_NUM, N_STR, N_METRIC, N_FUNC, N_BIN, N_NEG, N_REF };
 enum { M_ROLLUP, M_AS_COUNT, M_AS_RATE, M_FILL, M_WEIGHTED };
 enum { A_QUERY = 1, A_EXPR, A_NUM, A_STR, A_TOPN, A_TOPBY, A_DIR, A_INTERVAL, A_ROLLAGG };
 enum { F_PLAIN = 0, F_SELECT = 1, F_COLLAPSE = 2 };
@@ -221,6 +222,10 @@ typedef struct parser {
     int depth;
     int failed, nomem;
     dds_query_error *err;
+    /* Formula mode (dds_formula_compile): names are references to these queries, not metrics. */
+    const char *const *refs;
+    size_t ref_count;
+    unsigned char *ref_used;
 } parser;
 
 /* Characters (UTF-8 sequences; a stray byte counts as one) in s[from..to). */
@@ -1036,7 +1041,8 @@ static const func_spec *find_function(const char *name, size_t n) {
 static int has_metric(const qnode *q) {
     if (q == NULL) return 0;
     switch (q->kind) {
-    case N_METRIC: return 1;
+    case N_METRIC:
+    case N_REF: return 1;
     case N_FUNC:
         for (size_t k = 0; k < q->nargs; k++)
             if (has_metric(q->args[k])) return 1;
@@ -1184,6 +1190,8 @@ static qnode *parse_call(parser *p, size_t name_len) {
     return p->failed ? NULL : f;
 }
 
+static qnode *parse_ref_or_call(parser *p);
+
 static qnode *parse_primary(parser *p) {
     skip_ws(p);
     char c = peek(p);
@@ -1226,6 +1234,7 @@ static qnode *parse_primary(parser *p) {
         }
         return NULL;
     }
+    if (p->refs != NULL) return parse_ref_or_call(p);
     size_t after = p->i + len;
     if (after < p->n && p->s[after] == ':') return parse_metric(p, len, 1);
     size_t j = after;
@@ -1387,6 +1396,7 @@ static void print_node(printer *pr, const qnode *q, int min_prec) {
     case N_NUM:
     case N_STR: sb_putn(o, q->text, q->len); break;
     case N_METRIC: print_metric(pr, q); break;
+    case N_REF: sb_putn(o, q->text, q->len); break;
     case N_FUNC:
         sb_puts(o, q->fname);
         sb_putc(o, '(');
@@ -1528,7 +1538,8 @@ static parsed_query *parse_all(parser *p, size_t *count) {
         qnode *root = parse_expr(p);
         if (root == NULL) return NULL;
         if (!has_metric(root)) {
-            fail(p, start, "the query has no metric term such as avg:system.cpu.user{*}");
+            if (p->refs) fail(p, start, "the formula refers to none of the named queries");
+            else fail(p, start, "the query has no metric term such as avg:system.cpu.user{*}");
             return NULL;
         }
         size_t end = p->i;
@@ -1614,7 +1625,7 @@ ddstream_status dds_query_compile_all(const char *text, const dds_query_options 
     }
     uint32_t mask = opt->statistics ? opt->statistics : all;
 
-    parser p = {text, strlen(text), 0, {NULL}, 0, 0, 0, err};
+    parser p = {text, strlen(text), 0, {NULL}, 0, 0, 0, err, NULL, 0, NULL};
     size_t n = 0;
     parsed_query *list = parse_all(&p, &n);
     if (list == NULL) {
@@ -1687,7 +1698,7 @@ ddstream_status dds_query_canonical(const char *text, char **out, dds_query_erro
         option_error(err, "the query is missing");
         return DDSTREAM_E_CONFIG;
     }
-    parser p = {text, strlen(text), 0, {NULL}, 0, 0, 0, err};
+    parser p = {text, strlen(text), 0, {NULL}, 0, 0, 0, err, NULL, 0, NULL};
     size_t n = 0;
     parsed_query *list = parse_all(&p, &n);
     if (list == NULL) {
@@ -1708,4 +1719,176 @@ ddstream_status dds_query_canonical(const char *text, char **out, dds_query_erro
     }
     *out = pr.out.p;
     return DDSTREAM_OK;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * v2: named queries and the formulas over them (Datadog's /api/v2/query/timeseries and /scalar).
+ * A formula is the same expression language, with query names where the metric terms would be.
+ */
+
+/* A query name's characters: what Datadog's examples use (a, b, query1), nothing that could
+ * read as part of an expression. */
+static size_t lex_ref(const char *s, size_t n, size_t i) {
+    size_t j = i;
+    if (j >= n || !(is_alpha(s[j]) || s[j] == '_')) return 0;
+    while (j < n && is_ident(s[j])) j++;
+    return j - i;
+}
+
+/* The known names, "a, b, c" (cut short past ~120 bytes), for a message. */
+static void list_refs(const parser *p, char *buf, size_t cap) {
+    size_t used = 0;
+    buf[0] = 0;
+    for (size_t k = 0; k < p->ref_count; k++) {
+        int w = snprintf(buf + used, cap - used, "%s%s", k ? ", " : "", p->refs[k]);
+        if (w < 0 || (size_t)w >= cap - used || used + (size_t)w > 120) {
+            snprintf(buf + used, cap - used, ", ...");
+            return;
+        }
+        used += (size_t)w;
+    }
+}
+
+/* Formula mode, at a name: a function call, or a reference to one of the named queries. */
+static qnode *parse_ref_or_call(parser *p) {
+    size_t len = lex_ref(p->s, p->n, p->i);
+    size_t after = p->i + len;
+    size_t j = after;
+    while (j < p->n && is_ws(p->s[j])) j++;
+    if (j < p->n && p->s[j] == '(') return parse_call(p, len);
+    if (after < p->n && (p->s[after] == ':' || p->s[after] == '{' || p->s[after] == '.')) {
+        fail(p, after,
+             "a formula refers to its queries by name: write the metric query (with any "
+             ".rollup() or other modifier) in queries and its name here");
+        return NULL;
+    }
+    if (j < p->n && p->s[j] == '{') {
+        fail(p, j, "a formula refers to its queries by name: write the metric query in queries");
+        return NULL;
+    }
+    for (size_t k = 0; k < p->ref_count; k++) {
+        if (strlen(p->refs[k]) == len && memcmp(p->refs[k], p->s + p->i, len) == 0) {
+            qnode *r = new_node(p, N_REF, p->i);
+            if (r == NULL) return NULL;
+            r->text = p->s + p->i;
+            r->len = len;
+            if (p->ref_used) p->ref_used[k] = 1;
+            p->i = after;
+            return r;
+        }
+    }
+    char known[160];
+    list_refs(p, known, sizeof known);
+    fail(p, p->i, "unknown query name '%.*s': the queries are named %s", len > 40 ? 40 : (int)len,
+         p->s + p->i, known);
+    return NULL;
+}
+
+ddstream_status dds_query_name_check(const char *name, dds_query_error *err) {
+    dds_query_error scratch;
+    if (err == NULL) err = &scratch;
+    memset(err, 0, sizeof *err);
+    if (name == NULL || name[0] == 0) {
+        option_error(err, "the query name is empty: use a name such as a, b or query1");
+        return DDSTREAM_E_CONFIG;
+    }
+    size_t n = strlen(name);
+    size_t len = lex_ref(name, n, 0);
+    if (len != n || n > DDS_QUERY_NAME_MAX) {
+        size_t off = len < n ? len : DDS_QUERY_NAME_MAX;
+        char what[160];
+        snprintf(what, sizeof what,
+                 "a query name is a letter or '_' then letters, digits or '_', at most %d "
+                 "characters",
+                 DDS_QUERY_NAME_MAX);
+        write_error(err, name, n, off, what);
+        return DDSTREAM_E_CONFIG;
+    }
+    if (find_function(name, n) != NULL) {
+        char what[160];
+        snprintf(what, sizeof what, "'%s' is a function's name: choose another query name", name);
+        write_error(err, name, n, 0, what);
+        return DDSTREAM_E_CONFIG;
+    }
+    return DDSTREAM_OK;
+}
+
+ddstream_status dds_formula_compile(const char *text, const char *const *names, size_t name_count,
+                                    unsigned char *used, char **canonical, dds_query_error *err) {
+    dds_query_error scratch;
+    if (err == NULL) err = &scratch;
+    memset(err, 0, sizeof *err);
+    if (canonical) *canonical = NULL;
+    if (names == NULL || name_count == 0) {
+        option_error(err, "a formula needs named queries");
+        return DDSTREAM_E_CONFIG;
+    }
+    if (text == NULL) {
+        option_error(err, "the formula is missing");
+        return DDSTREAM_E_CONFIG;
+    }
+    parser p = {text, strlen(text), 0, {NULL}, 0, 0, 0, err, names, name_count, used};
+    size_t n = 0;
+    parsed_query *list = parse_all(&p, &n);
+    if (list != NULL && n > 1) {
+        /* parse_all accepts comma-separated queries; a formula is one expression. */
+        size_t at = list[1].start;
+        while (at > 0 && p.s[at - 1] != ',') at--;
+        fail(&p, at - (at > 0), "one formula per item: this ',' starts another one");
+        list = NULL;
+    }
+    if (list == NULL) {
+        ddstream_status st = finish_error(&p, err);
+        arena_free(&p.a);
+        return st;
+    }
+    ddstream_status st = DDSTREAM_OK;
+    if (canonical) {
+        printer pr = {{0}, PRINT_CANONICAL, 0};
+        print_node(&pr, list[0].root, 0);
+        if (pr.out.nomem) {
+            free(pr.out.p);
+            option_error(err, "out of memory while printing the formula");
+            st = DDSTREAM_E_NOMEM;
+        } else {
+            *canonical = pr.out.p;
+        }
+    }
+    arena_free(&p.a);
+    return st;
+}
+
+ddstream_status dds_query_check_v2(const char *text, dds_query_error *err) {
+    dds_query_error scratch;
+    if (err == NULL) err = &scratch;
+    memset(err, 0, sizeof *err);
+    if (text == NULL) {
+        option_error(err, "the query is missing");
+        return DDSTREAM_E_CONFIG;
+    }
+    parser p = {text, strlen(text), 0, {NULL}, 0, 0, 0, err, NULL, 0, NULL};
+    size_t n = 0;
+    parsed_query *list = parse_all(&p, &n);
+    if (list != NULL) {
+        const qnode *root = list[0].root;
+        if (n > 1) {
+            size_t at = list[1].start;
+            while (at > 0 && p.s[at - 1] != ',') at--;
+            fail(&p, at - (at > 0), "one query per name: this ',' starts another one");
+        } else if (root->kind == N_FUNC) {
+            /* Datadog refuses these with "Functions are not supported in metrics data source
+             * field. Use the formulas payload." */
+            fail(&p, root->off,
+                 "functions go into a formula over the named query (as v2 requires), not into "
+                 "the query: name the metric query and write %s(name) as a formula",
+                 root->fname);
+        } else if (root->kind != N_METRIC) {
+            fail(&p, root->off,
+                 "arithmetic goes into a formula over named queries (as v2 requires): give each "
+                 "metric query a name and write the arithmetic as a formula");
+        }
+    }
+    ddstream_status st = p.failed ? finish_error(&p, err) : DDSTREAM_OK;
+    arena_free(&p.a);
+    return st;
 }

@@ -66,4 +66,32 @@ void dds_compiled_queries_free(dds_compiled_query *q, size_t count);
  */
 ddstream_status dds_query_canonical(const char *text, char **out, dds_query_error *err);
 
+/* Longest name of a v2 named query. */
+#define DDS_QUERY_NAME_MAX 64
+
+/*
+ * A v2 named query's name: a letter or '_', then letters, digits or '_' (at most
+ * DDS_QUERY_NAME_MAX), and not a function's name. DDSTREAM_E_CONFIG with *err pointing at the
+ * offending character otherwise.
+ */
+ddstream_status dds_query_name_check(const char *name, dds_query_error *err);
+
+/*
+ * A v2 named query (/api/v2/query/timeseries and /scalar): one metric term with its modifiers.
+ * Functions and arithmetic belong in formulas there (Datadog answers 400 "Functions are not
+ * supported in metrics data source field"), so they are DDSTREAM_E_CONFIG pointing at them.
+ */
+ddstream_status dds_query_check_v2(const char *text, dds_query_error *err);
+
+/*
+ * One v2 formula: the query language with the names of queries (names[0..name_count)) where
+ * metric terms would be (`a / b * 100`, `per_second(a)`, `anomalies(a, 'basic', 2)`). Unknown
+ * names, metric terms, modifiers and syntax errors are DDSTREAM_E_CONFIG pointing at the
+ * character. used (name_count flags, may be NULL) gets 1 for every name the formula refers to
+ * (others untouched, so one array can collect all formulas). *canonical (may be NULL): the
+ * formula in canonical spelling, malloc'd. Thread-safe, pure.
+ */
+ddstream_status dds_formula_compile(const char *text, const char *const *names, size_t name_count,
+                                    unsigned char *used, char **canonical, dds_query_error *err);
+
 #endif

@@ -28,6 +28,7 @@
 #include "cancel.h"
 #include "chunk_cache.h"
 #include "chunk_fetch.h"
+#include "chunk_v2.h"
 #include "config.h"
 #include "ddstream.h"
 #include "error.h"
@@ -52,8 +53,9 @@ typedef struct chunk_slot {
 /* One request in flight at a time, on its own connection. */
 typedef struct fetcher {
     ddstream_stream *st;
-    dds_cancel stop; /* aborts this fetcher's transfer and sleeps: on cancel, seek and close */
-    dds_http *http;  /* used by this fetcher's thread only */
+    dds_cancel stop;     /* aborts this fetcher's transfer and sleeps: on cancel, seek and close */
+    dds_http *http;      /* used by this fetcher's thread only */
+    dds_v2_memory v2mem; /* what its v2 chunks taught it (chunk_v2.h) */
     pthread_t thread;
     int stop_ready, started;
 } fetcher;
@@ -286,7 +288,10 @@ static void *fetcher_main(void *arg) {
                  "fetching chunk %zu of %zu [%" PRId64 ", %" PRId64 ")", idx + 1, st->plan.count,
                  c.start, c.end);
         ddstream_status rc =
-            dds_fetch_chunk(f->http, st->cache, &st->s, &st->log, c.start, c.end, &batch, &err);
+            st->s.v2.enabled
+                ? dds_fetch_chunk_v2(f->http, &st->s, c.start, c.end, &f->v2mem, &batch, &err)
+                : dds_fetch_chunk(f->http, st->cache, &st->s, &st->log, c.start, c.end, &batch,
+                                  &err);
 
         pthread_mutex_lock(&st->mu);
         st->fetching--;

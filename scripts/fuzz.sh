@@ -10,6 +10,8 @@
 #                                      rewriter), seeded from tests/fuzz/query_seeds
 #   scripts/fuzz.sh 600 fuzz_number    number text against strtod (tests/fuzz/fuzz_number.c),
 #                                      seeded from tests/fuzz/number_seeds
+#   scripts/fuzz.sh 300 fuzz_v2        v2 answers (tests/fuzz/fuzz_v2.c: timeseries, grid, scalar),
+#                                      seeded from tests/fuzz/v2_seeds
 #
 # Sets itself up like scripts/setup.sh (clang and its sanitizer/libFuzzer runtime, installed when
 # missing), builds a separate build directory (build-fuzz/, or $FUZZ_DIR) with clang, seeds a
@@ -23,7 +25,7 @@ cd "$(dirname "$0")/.."
 seconds="${1:-60}"
 target="${2:-fuzz_response}"
 case "$seconds" in
-  ''|*[!0-9]*) echo "usage: scripts/fuzz.sh [SECONDS] [fuzz_response|fuzz_config|fuzz_query|fuzz_number]" >&2; exit 2 ;;
+  ''|*[!0-9]*) echo "usage: scripts/fuzz.sh [SECONDS] [fuzz_response|fuzz_config|fuzz_query|fuzz_number|fuzz_v2]" >&2; exit 2 ;;
 esac
 dir="${FUZZ_DIR:-build-fuzz}"
 case "$target" in
@@ -35,7 +37,9 @@ case "$target" in
                  corpus="$dir/corpus-query" ;;
   fuzz_number)   seed_dirs=(tests/fuzz/number_seeds); dict=tests/fuzz/number.dict
                  corpus="$dir/corpus-number" ;;
-  *) echo "usage: scripts/fuzz.sh [SECONDS] [fuzz_response|fuzz_config|fuzz_query|fuzz_number]" >&2; exit 2 ;;
+  fuzz_v2)       seed_dirs=(tests/fuzz/v2_seeds); dict=tests/fuzz/response.dict
+                 corpus="$dir/corpus-v2" ;;
+  *) echo "usage: scripts/fuzz.sh [SECONDS] [fuzz_response|fuzz_config|fuzz_query|fuzz_number|fuzz_v2]" >&2; exit 2 ;;
 esac
 
 install_missing() {

@@ -41,6 +41,7 @@ __all__ = [
 
 _IDLE_TIMEOUT = 120.0  # seconds an idle keep-alive connection is kept open
 _HANDSHAKE_TIMEOUT = 10.0  # seconds a TLS handshake may take
+_MAX_REQUEST_BODY = 16 << 20  # bytes of a request body kept (a larger one is read and dropped)
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,7 @@ class Handler(BaseHTTPRequestHandler):
     server: HTTPServer
     connection_id = 0
     reset_on_close = False
+    request_body = b""  # the body of a POST (v2 endpoints); empty for GET
 
     def setup(self) -> None:
         context = self.server.fake._ssl_context
@@ -142,7 +144,19 @@ class Handler(BaseHTTPRequestHandler):
     def _drain_and_handle(self) -> None:
         length = self.headers.get("Content-Length")
         if length and length.isdigit():
-            self.rfile.read(int(length))
+            # Kept for the v2 endpoints (JSON bodies); bounded so a client cannot make us hold
+            # more than any real request carries.
+            size = int(length)
+            body = self.rfile.read(min(size, _MAX_REQUEST_BODY))
+            left = size - len(body)
+            while left > 0 and len(body) == _MAX_REQUEST_BODY:
+                chunk = self.rfile.read(min(left, 1 << 20))
+                if not chunk:
+                    break
+                left -= len(chunk)
+            if size > _MAX_REQUEST_BODY:
+                body = b""
+            self.request_body = body
         self.server.fake._handle(self, self.command)
 
     do_POST = do_PUT = do_PATCH = do_DELETE = _drain_and_handle

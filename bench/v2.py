@@ -1,0 +1,191 @@
+"""Issue 15's benchmark: the same range and metrics through v1 and v2, by ddstream and by the
+official client's ``query_timeseries_data``: ``python -m bench.v2 [--days N] [--hosts N]``.
+
+Scenario: ``a / b * 100`` with ``a = avg:system.cpu.user{*} by {host}`` and
+``b = avg:system.cpu.idle{*} by {host}``, ``--days`` (30) at 60 s in one-day chunks, against a
+FakeDatadog with ``--hosts`` (20) hosts on 127.0.0.1. Clients, each in a process of its own
+so that its CPU time and peak RSS are its own:
+
+- ``ddstream-c v1``: the C library (``bench/v2_driver.c``) reading the expression through v1
+  (four statistics a bucket: four values a point);
+- ``ddstream-c v2``: the same through v2 (named queries and the formula: one value a point);
+- ``datadog-api-client v2``: ``MetricsApi.query_timeseries_data`` for the same chunks, each
+  answer turned into numpy arrays as a user would.
+
+Figures per client: requests (the server's log), wall, CPU, peak RSS, points (values delivered)
+and points per CPU-second. The v2 clients must agree on the non-null values and their sum.
+Prints a JSON document (and writes it with ``--out``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+DAY = 86400
+T0 = 1_793_491_200  # 2026-11-01T00:00:00Z
+QUERIES = {"a": "avg:system.cpu.user{*} by {host}", "b": "avg:system.cpu.idle{*} by {host}"}
+FORMULA = "a / b * 100"
+V1_EXPRESSION = "avg:system.cpu.user{*} by {host} / avg:system.cpu.idle{*} by {host} * 100"
+API_KEY, APP_KEY = "bench-api-key", "bench-app-key"
+
+
+def _peak_rss_kb() -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return -1
+
+
+def official(spec: dict[str, Any]) -> dict[str, Any]:
+    """The official client's loop (run in its own process by ``--official``)."""
+    import numpy as np
+    from datadog_api_client import ApiClient, Configuration
+    from datadog_api_client.v2.api.metrics_api import MetricsApi
+    from datadog_api_client.v2.model.metrics_data_source import MetricsDataSource
+    from datadog_api_client.v2.model.metrics_timeseries_query import MetricsTimeseriesQuery
+    from datadog_api_client.v2.model.query_formula import QueryFormula
+    from datadog_api_client.v2.model.timeseries_formula_query_request import (
+        TimeseriesFormulaQueryRequest,
+    )
+    from datadog_api_client.v2.model.timeseries_formula_request import TimeseriesFormulaRequest
+    from datadog_api_client.v2.model.timeseries_formula_request_attributes import (
+        TimeseriesFormulaRequestAttributes,
+    )
+    from datadog_api_client.v2.model.timeseries_formula_request_type import (
+        TimeseriesFormulaRequestType,
+    )
+
+    configuration = Configuration(host=spec["url"], enable_retry=True)
+    configuration.api_key["apiKeyAuth"] = API_KEY
+    configuration.api_key["appKeyAuth"] = APP_KEY
+    client = ApiClient(configuration)
+    api = MetricsApi(client)
+    started, cpu0 = time.monotonic(), time.process_time()
+    points = nonnull = 0
+    total = 0.0
+    for start in range(spec["start"], spec["end"], spec["chunk"]):
+        end = min(start + spec["chunk"], spec["end"])
+        body = TimeseriesFormulaQueryRequest(
+            data=TimeseriesFormulaRequest(
+                type=TimeseriesFormulaRequestType.TIMESERIES_REQUEST,
+                attributes=TimeseriesFormulaRequestAttributes(
+                    _from=start * 1000,
+                    to=end * 1000,
+                    interval=spec["granularity"] * 1000,
+                    queries=[
+                        MetricsTimeseriesQuery(
+                            data_source=MetricsDataSource.METRICS, name=name, query=query
+                        )
+                        for name, query in QUERIES.items()
+                    ],
+                    formulas=[QueryFormula(formula=FORMULA)],
+                ),
+            )
+        )
+        response = api.query_timeseries_data(body=body)
+        attributes = response.data.attributes
+        # The model wraps each list (ModelSimple): its items are in .value.
+        times = np.asarray(attributes.times.value, dtype=np.int64)
+        for row in attributes.values.value:
+            items = row.value if hasattr(row, "value") else row
+            values = np.array([math.nan if v is None else v for v in items], dtype=np.float64)
+            # A user densifies onto the grid, as ddstream does: v2 omits empty buckets.
+            dense = np.full((end - start) // spec["granularity"], math.nan)
+            dense[(times // 1000 - start) // spec["granularity"]] = values
+            points += dense.size
+            filled = dense[~np.isnan(dense)]
+            nonnull += filled.size
+            total += float(filled.sum())
+    client.close()
+    return {
+        "client": "datadog-api-client v2",
+        "ok": True,
+        "wall_s": round(time.monotonic() - started, 3),
+        "cpu_s": round(time.process_time() - cpu0, 3),
+        "peak_rss_kb": _peak_rss_kb(),
+        "points": points,
+        "nonnull": nonnull,
+        "sum": total,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.v2")
+    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--hosts", type=int, default=20)
+    parser.add_argument("--driver", default=str(ROOT / "build/tests/c/bench_v2_driver"))
+    parser.add_argument("--out")
+    parser.add_argument("--official", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.official:
+        print(json.dumps(official(json.loads(args.official))))
+        return 0
+
+    from ddstream.testing import FakeDatadog
+
+    start, end, granularity, chunk = T0, T0 + args.days * DAY, 60, DAY
+    env = dict(os.environ, DD_API_KEY=API_KEY, DD_APP_KEY=APP_KEY)
+    results: list[dict[str, Any]] = []
+    with FakeDatadog(hosts=args.hosts, api_keys={API_KEY}, app_keys={APP_KEY}) as server:
+        runs: list[tuple[str, list[str]]] = [
+            (api, [args.driver, server.url, api, str(start), str(end), str(granularity),
+                   str(chunk), V1_EXPRESSION, *(f"{n}={q}" for n, q in QUERIES.items()),
+                   FORMULA])
+            for api in ("v1", "v2")
+        ]  # fmt: skip
+        spec = {"url": server.url, "start": start, "end": end, "chunk": chunk,
+                "granularity": granularity}  # fmt: skip
+        runs.append(("official", [sys.executable, "-m", "bench.v2", "--official",
+                                  json.dumps(spec)]))  # fmt: skip
+        for _ in range(2):  # the first round warms the server's answer cache for every client
+            results.clear()
+            for _name, argv in runs:
+                server.clear_log()
+                before = resource.getrusage(resource.RUSAGE_CHILDREN)
+                done = subprocess.run(argv, env=env, cwd=ROOT, capture_output=True, text=True,
+                                      check=False)  # fmt: skip
+                if done.returncode != 0:
+                    raise SystemExit(f"{argv[0]} failed: {done.stdout}{done.stderr}")
+                row = json.loads(done.stdout.strip().splitlines()[-1])
+                after = resource.getrusage(resource.RUSAGE_CHILDREN)
+                row["process_cpu_s"] = round(
+                    (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime), 3
+                )
+                row["requests"] = len(server.query_requests)
+                row["points_per_cpu_s"] = round(row["points"] / max(row["cpu_s"], 1e-9))
+                results.append(row)
+    v2 = [row for row in results if row["client"].endswith("v2")]
+    agree = len({(row["nonnull"], round(row["sum"], 3)) for row in v2}) == 1
+    document = {
+        "scenario": {
+            "formula": FORMULA,
+            "queries": QUERIES,
+            "v1_expression": V1_EXPRESSION,
+            "days": args.days,
+            "granularity_s": granularity,
+            "chunk_s": chunk,
+            "hosts": args.hosts,
+        },
+        "v2_clients_agree": agree,
+        "results": results,
+    }
+    text = json.dumps(document, indent=2)
+    print(text)
+    if args.out:
+        Path(args.out).write_text(text + "\n")
+    return 0 if agree else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
