@@ -21,7 +21,7 @@
 #include "error_body.h"
 #include "error_page.h"
 #include "json_check.h"
-#include "pointlist.h"
+#include "number_parse.h"
 #include "strparse.h"
 #include "text_sanitize.h"
 #include "timestamp_limit.h"
@@ -305,7 +305,7 @@ static int skip_value(v2p *v, int depth) {
     case 't': return literal(v, "true");
     case 'f': return literal(v, "false");
     case 'n': return literal(v, "null");
-    default: return dds_json_scan_number(v->s, v->n, &v->i, &ignored) == 0 ? 0 : syntax_error(v);
+    default: return dds_number_parse(v->s, v->n, &v->i, &ignored, NULL) == 0 ? 0 : syntax_error(v);
     }
 }
 
@@ -346,7 +346,7 @@ static int read_int(v2p *v, const char *what, size_t index, const char *suffix, 
         return shape_error(v, "%s[%zu]%s is %s, expected a number", what, index, suffix,
                            kind_at(v));
     }
-    if (dds_json_scan_number(v->s, v->n, &v->i, &d) != 0) return syntax_error(v);
+    if (dds_number_parse(v->s, v->n, &v->i, &d, NULL) != 0) return syntax_error(v);
     if (!(d == floor(d)) || fabs(d) > (double)limit) {
         char text[40];
         size_t k = v->i - start < sizeof text - 1 ? v->i - start : sizeof text - 1;
@@ -484,7 +484,7 @@ static int read_row(v2p *v, size_t row) {
             if (v->i < v->n && v->s[v->i] == 'n') {
                 if (literal(v, "null") != 0) return -1;
                 d = NAN;
-            } else if (dds_json_scan_number(v->s, v->n, &v->i, &d) != 0) {
+            } else if (dds_number_parse(v->s, v->n, &v->i, &d, NULL) != 0) {
                 if (v->i < v->n && (v->s[v->i] == '"' || v->s[v->i] == '[' || v->s[v->i] == '{' ||
                                     v->s[v->i] == 't' || v->s[v->i] == 'f'))
                     return shape_error(v,
@@ -810,7 +810,7 @@ static int column_member(v2p *v, const char *key, size_t index) {
             if (at(v, 'n')) {
                 if (literal(v, "null") != 0) return -1;
                 d = NAN;
-            } else if (dds_json_scan_number(v->s, v->n, &v->i, &d) != 0) {
+            } else if (dds_number_parse(v->s, v->n, &v->i, &d, NULL) != 0) {
                 if (!value_start(v)) return syntax_error(v);
                 return shape_error(v,
                                    "data.attributes.columns[%zu].values[%zu] is %s, expected "

@@ -405,10 +405,3 @@ void dds_fast_pointlists_free(dds_fast_pointlists *pl) {
     free(pl->items);
     memset(pl, 0, sizeof *pl);
 }
-
-int dds_json_scan_number(const char *s, size_t n, size_t *i, double *out) {
-    scanner c = {s, n, *i};
-    if (parse_number(&c, out) != 0) return -1;
-    *i = c.i;
-    return 0;
-}

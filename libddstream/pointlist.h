@@ -46,9 +46,4 @@ dds_fast_pointlist *dds_fast_pointlists_take(dds_fast_pointlists *pl, size_t ser
 /* Free every array still owned by the items, and the items. */
 void dds_fast_pointlists_free(dds_fast_pointlists *pl);
 
-/* The JSON number (strict grammar) at s[*i..n) into *out, with the same fast path and the same
- * result as the pointlists' (parse_v2.c reads v2's value arrays with it). Returns 0 and moves
- * *i past it, or -1 (not a number, or too long) leaving *i alone. */
-int dds_json_scan_number(const char *s, size_t n, size_t *i, double *out);
-
 #endif
