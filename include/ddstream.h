@@ -250,16 +250,32 @@ typedef struct ddstream_config {
                                        handle), after its threads have stopped, on the thread that
                                        closes it. Not called when ddstream_open fails, nor by
                                        ddstream_validate */
-    int64_t max_chunks;     /* largest plan accepted, in chunks (requests); 0 (default):
+    int64_t max_chunks;         /* largest plan accepted, in chunks (requests); 0 (default):
                                        1000000, about 26 days of requests at Datadog's published
                                        default of 1600 query requests/hour. A longer plan is
                                        DDSTREAM_E_CONFIG up front: raise chunk_seconds or the
                                        granularity, shorten the range, or raise this */
-    int64_t max_batch_rows; /* largest batch one chunk may make, in rows (buckets x
+    int64_t max_batch_rows;     /* largest batch one chunk may make, in rows (buckets x
                                        series, ~44 bytes each); 0 (default): 10000000 (~440 MB).
                                        A chunk past it fails with DDSTREAM_E_PROTOCOL before its
                                        batch is allocated, as max_body_bytes bounds the answer */
+    const char *const *queries; /* NULL, or query_count metric queries, each one expression: one
+                                   stream, packed into as few requests per chunk as the budgets
+                                   allow. query must be NULL when this is set */
+    size_t query_count;
+    uint32_t statistics; /* DDSTREAM_STAT_AVG|MIN|MAX|SUM mask; 0 (default): all four.
+                                   Fewer statistics, fewer sub-queries per request */
+    const char *const *distribution_metrics; /* NULL, or names of distribution metrics (see docs) */
+    size_t distribution_metric_count;
+    int32_t max_subqueries_per_request; /* 0 (default): 35 */
+    int64_t max_request_uri_bytes;      /* 0 (default): 7000, the URI as sent, path+escaped query */
 } ddstream_config;
+
+/* config.statistics: the statistics a four-statistics query asks for. */
+#define DDSTREAM_STAT_AVG 1u
+#define DDSTREAM_STAT_MIN 2u
+#define DDSTREAM_STAT_MAX 4u
+#define DDSTREAM_STAT_SUM 8u
 
 /* One chunk of the plan: buckets with start in [start, end), epoch seconds, aligned to granularity. */
 typedef struct ddstream_chunk {
@@ -271,6 +287,10 @@ typedef struct ddstream_chunk {
  * One batch per chunk, as parallel columns: row i of every column describes the same bucket.
  * Rows cover every bucket of the chunk (NaN where Datadog had no value). For grouped queries
  * ("... by {host}") rows are ordered by series, then time; series[i] indexes series_tags.
+ * With several queries, rows are ordered by query, then series tags (strcmp), then time: an
+ * ungrouped query gives one dense series of all buckets, a grouped one a series per group (0
+ * rows when none). grouped is then nonzero (a series is a (query, tag set) pair; ungrouped
+ * queries' series have tags "").
  * Read-only to the caller; valid until ddstream_batch_free().
  */
 typedef struct ddstream_batch {
@@ -287,11 +307,20 @@ typedef struct ddstream_batch {
         *series_tags;       /* series_count strings: the tag set, comma-joined ("host:a,env:b") */
     int64_t chunk_start_ms; /* chunk bounds, epoch ms, [start, end) */
     int64_t chunk_end_ms;
-    size_t chunk_index; /* 0-based position of this chunk in the plan */
-    size_t chunk_count; /* chunks in the plan */
-    int32_t is_last;    /* nonzero for the final chunk of the plan */
-    int32_t grouped;    /* nonzero when the query has a "by {...}" clause */
-    int64_t interval;   /* bucket size Datadog answered with, seconds */
+    size_t chunk_index;   /* 0-based position of this chunk in the plan */
+    size_t chunk_count;   /* chunks in the plan */
+    int32_t is_last;      /* nonzero for the final chunk of the plan */
+    int32_t grouped;      /* nonzero when the query has a "by {...}" clause */
+    int64_t interval;     /* bucket size Datadog answered with, seconds */
+    const int32_t *query; /* per row: index of its query (in queries, or in the comma-separated
+                             query); NULL for a stream of one query given as `query` */
+    size_t query_count;   /* queries in the stream */
+    const int32_t *series_query; /* per series (series_count): its query; NULL when series is
+                                    NULL */
+    const double *value; /* per row: the one value per bucket of value-only queries; NaN on rows
+                            of four-statistics queries (whose avg/min/max/sum are set, and whose
+                            statistics outside the mask are NaN). NULL when no query of the stream
+                            is value-only */
 } ddstream_batch;
 
 typedef struct ddstream_stream ddstream_stream;
@@ -308,9 +337,11 @@ DDSTREAM_API void ddstream_config_init(ddstream_config *cfg);
 
 /*
  * Check a config without any network I/O: keys present (after the environment defaults), query
- * non-empty and a single expression without .rollup(), range_start < range_end, granularity > 0,
- * site known, base_url well-formed, a plan of at most max_chunks chunks. Thread-safe. Returns
- * DDSTREAM_OK or DDSTREAM_E_CONFIG.
+ * or queries (not both) set and each query valid (an error names it, "query: " or "queries[i]: ",
+ * and points at the offending character), statistics a mask of DDSTREAM_STAT_*, the request
+ * budgets in bounds and every sub-query within max_request_uri_bytes, range_start < range_end,
+ * granularity > 0, site known, base_url well-formed, a plan of at most max_chunks chunks.
+ * Thread-safe. Returns DDSTREAM_OK or DDSTREAM_E_CONFIG.
  */
 DDSTREAM_API DDSTREAM_NODISCARD ddstream_status ddstream_config_validate(const ddstream_config *cfg,
                                                                          ddstream_error *err);
@@ -318,12 +349,28 @@ DDSTREAM_API DDSTREAM_NODISCARD ddstream_status ddstream_config_validate(const d
 /*
  * The chunk plan for cfg: writes up to capacity chunks to chunks (which may be NULL when capacity
  * is 0) and the total number to *count. Thread-safe. No network I/O, and no keys needed (the
- * rest of cfg is checked as ddstream_config_validate does).
+ * rest of cfg is checked as ddstream_config_validate does). The plan is the same for one query
+ * or several: every query is asked at the one granularity, so each series of each query keeps
+ * within Datadog's 1500-point cap per chunk; more queries cost more requests per chunk
+ * (ddstream_explain), never more chunks.
  */
 DDSTREAM_API DDSTREAM_NODISCARD ddstream_status ddstream_plan(const ddstream_config *cfg,
                                                               ddstream_chunk *chunks,
                                                               size_t capacity, size_t *count,
                                                               ddstream_error *err);
+
+/*
+ * The compiled queries and the requests of one chunk, as JSON (UTF-8, NUL-terminated) written to buf:
+ * {"queries":[{"query":"...","grouped":false,"statistics":["avg","min","max","sum"]|["value"],
+ *   "reason":null|"...","subqueries":["..."]}],
+ *  "requests_per_chunk":N,"requests":[{"subqueries":[[q,stat],...],"uri_bytes":N}],"chunks":N}
+ * *needed gets the size including the NUL; DDSTREAM_E_INVALID_ARGUMENT when cap is too small (call
+ * again). No network I/O, no keys needed. Thread-safe.
+ */
+DDSTREAM_API DDSTREAM_NODISCARD ddstream_status ddstream_explain(const ddstream_config *cfg,
+                                                                 char *buf, size_t cap,
+                                                                 size_t *needed,
+                                                                 ddstream_error *err);
 
 /*
  * Check the credentials against the server: the API key with GET /api/v1/validate, then the
@@ -559,11 +606,15 @@ struct ArrowArrayStream {
  * Hand out the chunks that stream has not delivered yet as an Arrow C stream (*out): one record
  * batch per chunk, in chunk order, none skipped. Columns: timestamp (timestamp[s, UTC]), avg, min,
  * max, sum (float64, null where Datadog had no value) and, for grouped queries, series (the tag
- * set, dictionary<int32, utf8>). The schema's metadata holds the query and the chunk plan.
+ * set, dictionary<int32, utf8>); then, when the batches have them (see ddstream_batch), query
+ * (the query's text, dictionary<int32, utf8>) and value (float64, null where there is none).
+ * The schema's metadata holds the query (the queries joined with ", ") and the chunk plan.
  * Column buffers are the batch's own memory, not copies (docs/arrow.md says what is built).
  *
  * The schema is fixed before any chunk arrives: a series column when the stream's query has a
- * "by {...}" clause. The query goes into the schema's metadata.
+ * "by {...}" clause (or the stream has several queries), a query column when it has several (or
+ * config.queries), a value column when a query is value-only. The query goes into the schema's
+ * metadata.
  *
  * Ownership: on DDSTREAM_OK the Arrow stream owns `stream`: make no other call on it, except
  * ddstream_cancel(), ddstream_poll_log() and ddstream_rate_limit_wait_ms(), which any thread may

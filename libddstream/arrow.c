@@ -7,7 +7,8 @@
  * is freed when the last array that points into it is released (a reference count, because a
  * consumer may move children out of the struct and release them separately, on any thread). What
  * is built per batch: a validity bitmap for each value column holding a NaN (Arrow's null, where
- * Datadog had no value), and the series dictionary (the tag strings).
+ * Datadog had no value), the series dictionary (the tag strings) and, for a stream of several
+ * queries, the query dictionary (the query texts).
  *
  * The stream side: an arrow_source owns the ddstream_stream and the schema; every ArrowArrayStream
  * handed out (ddstream_stream_arrow, ddstream_stream_arrow_share) is a handle holding a reference
@@ -35,19 +36,64 @@
 #include "error.h"
 #include "nanoarrow.h"
 
-/* The value columns, in schema order after timestamp. */
-enum { COL_TIMESTAMP, COL_AVG, COL_MIN, COL_MAX, COL_SUM, COL_SERIES, N_COLS };
-static const char *const column_names[N_COLS] = {"timestamp", "avg", "min", "max", "sum", "series"};
+/* Every column a schema may have, in schema order: the first five always, then series (grouped),
+ * query (several queries) and value (a value-only query), each only when the stream has it. */
+enum {
+    COL_TIMESTAMP,
+    COL_AVG,
+    COL_MIN,
+    COL_MAX,
+    COL_SUM,
+    COL_SERIES,
+    COL_QUERY,
+    COL_VALUE,
+    N_COLS
+};
+static const char *const column_names[N_COLS] = {"timestamp", "avg",    "min",   "max",
+                                                 "sum",       "series", "query", "value"};
+
+/* Which columns a schema has: the child index of each, or -1. */
+typedef struct columns {
+    int at[N_COLS];
+    int n;
+} columns;
+
+static columns columns_of(int grouped, int with_query, int with_value) {
+    columns c;
+    int present[N_COLS] = {1, 1, 1, 1, 1, grouped != 0, with_query != 0, with_value != 0};
+    c.n = 0;
+    for (int k = 0; k < N_COLS; k++) c.at[k] = present[k] ? c.n++ : -1;
+    return c;
+}
+
+/* The columns of a schema made by dds_arrow_schema_shaped, read back from its children's names. */
+static columns columns_of_schema(const struct ArrowSchema *schema) {
+    columns c;
+    c.n = (int)schema->n_children;
+    for (int k = 0; k < N_COLS; k++) c.at[k] = -1;
+    for (int i = 0; i < c.n; i++)
+        for (int k = 0; k < N_COLS; k++)
+            if (schema->children[i]->name &&
+                strcmp(schema->children[i]->name, column_names[k]) == 0)
+                c.at[k] = i;
+    return c;
+}
 
 /* ------------------------------------------------------------------------------------------ */
 /* Schema                                                                                      */
 
 int dds_arrow_schema(struct ArrowSchema *out, int grouped, const char *const *keys,
                      const char *const *values, size_t n_pairs) {
+    return dds_arrow_schema_shaped(out, grouped, 0, 0, keys, values, n_pairs);
+}
+
+int dds_arrow_schema_shaped(struct ArrowSchema *out, int grouped, int with_query, int with_value,
+                            const char *const *keys, const char *const *values, size_t n_pairs) {
     if (!out || (n_pairs && (!keys || !values))) return EINVAL;
     struct ArrowSchema s;
     ArrowSchemaInit(&s);
-    int ncols = grouped ? N_COLS : COL_SERIES;
+    columns cols = columns_of(grouped, with_query, with_value);
+    int ncols = cols.n;
     struct ArrowBuffer meta;
     int rc = ArrowMetadataBuilderInit(&meta, NULL);
     if (rc != NANOARROW_OK) {
@@ -65,14 +111,15 @@ int dds_arrow_schema(struct ArrowSchema *out, int grouped, const char *const *ke
     ArrowBufferReset(&meta);
     /* A record batch's struct is never null; its fields are nullable as Arrow's default is. */
     if (rc == NANOARROW_OK) s.flags = 0;
-    for (int c = 0; c < ncols && rc == NANOARROW_OK; c++) {
-        struct ArrowSchema *child = s.children[c];
+    for (int c = 0; c < N_COLS && rc == NANOARROW_OK; c++) {
+        if (cols.at[c] < 0) continue;
+        struct ArrowSchema *child = s.children[cols.at[c]];
         if (c == COL_TIMESTAMP) {
             rc = ArrowSchemaSetTypeDateTime(child, NANOARROW_TYPE_TIMESTAMP,
                                             NANOARROW_TIME_UNIT_SECOND, "UTC");
             /* Every bucket has a row: the timestamp is never null. */
             if (rc == NANOARROW_OK) child->flags = 0;
-        } else if (c == COL_SERIES) {
+        } else if (c == COL_SERIES || c == COL_QUERY) {
             rc = ArrowSchemaSetType(child, NANOARROW_TYPE_INT32);
             if (rc == NANOARROW_OK) rc = ArrowSchemaAllocateDictionary(child);
             if (rc == NANOARROW_OK)
@@ -152,31 +199,45 @@ static int set_validity(struct ArrowArray *a, const double *v, size_t n) {
     return NANOARROW_OK;
 }
 
-static int fill_series(struct ArrowArray *a, batch_ref *r, const ddstream_batch *b) {
-    int rc = set_view(a, 1, r, b->series, b->length * sizeof(int32_t));
+/* A dictionary column: the int32 indices are a view of the batch, the words are copied. */
+static int fill_dictionary(struct ArrowArray *a, batch_ref *r, const int32_t *index, size_t n,
+                           const char *const *words, size_t nwords) {
+    int rc = set_view(a, 1, r, index, n * sizeof(int32_t));
     a->null_count = 0;
     struct ArrowArray *dict = a->dictionary;
     if (rc == NANOARROW_OK) rc = ArrowArrayStartAppending(dict);
-    for (size_t i = 0; i < b->series_count && rc == NANOARROW_OK; i++)
-        rc = ArrowArrayAppendString(dict, ArrowCharView(b->series_tags[i]));
+    for (size_t i = 0; i < nwords && rc == NANOARROW_OK; i++)
+        rc = ArrowArrayAppendString(dict, ArrowCharView(words[i]));
     /* Every index must point into the dictionary: checked here, so no consumer ever has to. */
-    for (size_t i = 0; i < b->length && rc == NANOARROW_OK; i++)
-        if (b->series[i] < 0 || (size_t)b->series[i] >= b->series_count) rc = EINVAL;
+    for (size_t i = 0; i < n && rc == NANOARROW_OK; i++)
+        if (index[i] < 0 || (size_t)index[i] >= nwords) rc = EINVAL;
     return rc;
 }
 
 int dds_arrow_export_batch(ddstream_batch *b, const struct ArrowSchema *schema,
                            struct ArrowArray *out, char *msg, size_t cap) {
+    return dds_arrow_export_batch_queries(b, schema, NULL, out, msg, cap);
+}
+
+int dds_arrow_export_batch_queries(ddstream_batch *b, const struct ArrowSchema *schema,
+                                   const char *const *queries, struct ArrowArray *out, char *msg,
+                                   size_t cap) {
     if (!b || !schema || !out) {
         dds_set_msg(msg, cap, "batch, schema or out is NULL");
         return EINVAL;
     }
-    int grouped = schema->n_children == N_COLS;
+    columns cols = columns_of_schema(schema);
+    int grouped = cols.at[COL_SERIES] >= 0;
     if ((b->grouped != 0) != grouped || (grouped && (!b->series || !b->series_tags)) ||
         b->length > (size_t)INT64_MAX / 8) {
         dds_set_msg(msg, cap, "%s",
                     grouped ? "the schema has a series column but the batch is not grouped"
                             : "the batch is grouped but the schema has no series column");
+        return EINVAL;
+    }
+    if ((cols.at[COL_QUERY] >= 0) != (b->query != NULL) || (b->query != NULL && queries == NULL) ||
+        (cols.at[COL_VALUE] >= 0) != (b->value != NULL)) {
+        dds_set_msg(msg, cap, "the batch's query and value columns do not match the schema's");
         return EINVAL;
     }
     batch_ref *r = malloc(sizeof *r);
@@ -198,17 +259,24 @@ int dds_arrow_export_batch(ddstream_batch *b, const struct ArrowSchema *schema,
                     aerr.message[0] ? aerr.message : "cannot make an Arrow array for the schema");
         return rc;
     }
-    const double *values[N_COLS] = {NULL, b->avg, b->min, b->max, b->sum, NULL};
+    const double *values[N_COLS] = {NULL, b->avg, b->min, b->max, b->sum, NULL, NULL, b->value};
     size_t n = b->length;
     a.length = (int64_t)n;
     a.null_count = 0;
     rc = set_view(a.children[COL_TIMESTAMP], 1, r, b->timestamps, n * sizeof(int64_t));
     a.children[COL_TIMESTAMP]->null_count = 0;
-    for (int c = COL_AVG; c <= COL_SUM && rc == NANOARROW_OK; c++) {
-        rc = set_view(a.children[c], 1, r, values[c], n * sizeof(double));
-        if (rc == NANOARROW_OK) rc = set_validity(a.children[c], values[c], n);
+    for (int c = COL_AVG; c < N_COLS && rc == NANOARROW_OK; c++) {
+        if (!values[c] || cols.at[c] < 0) continue;
+        struct ArrowArray *child = a.children[cols.at[c]];
+        rc = set_view(child, 1, r, values[c], n * sizeof(double));
+        if (rc == NANOARROW_OK) rc = set_validity(child, values[c], n);
     }
-    if (rc == NANOARROW_OK && grouped) rc = fill_series(a.children[COL_SERIES], r, b);
+    if (rc == NANOARROW_OK && grouped)
+        rc = fill_dictionary(a.children[cols.at[COL_SERIES]], r, b->series, n, b->series_tags,
+                             b->series_count);
+    if (rc == NANOARROW_OK && b->query)
+        rc = fill_dictionary(a.children[cols.at[COL_QUERY]], r, b->query, n, queries,
+                             b->query_count);
     for (int64_t c = 0; c < a.n_children; c++) a.children[c]->length = (int64_t)n;
     if (rc == NANOARROW_OK) rc = ArrowArrayFinishBuildingDefault(&a, &aerr);
     if (rc != NANOARROW_OK) {
@@ -253,6 +321,7 @@ typedef struct arrow_source {
     ddstream_stream *stream;   /* owned: closed with the last handle */
     struct ArrowSchema schema; /* immutable once made; handed out as deep copies */
     int grouped;
+    const char **queries; /* the query column's words: the stream's queries (its settings') */
 } arrow_source;
 
 typedef struct arrow_handle {
@@ -265,6 +334,7 @@ static void source_drop(arrow_source *src) {
     ddstream_close(src->stream);
     ArrowSchemaRelease(&src->schema);
     pthread_mutex_destroy(&src->mu);
+    free(src->queries);
     free(src);
 }
 
@@ -292,7 +362,7 @@ static ddstream_status handle_next(arrow_handle *h, int64_t timeout_ms, struct A
     ddstream_status rc = ddstream_next(src->stream, timeout_ms, &b, err);
     if (rc == DDSTREAM_OK) {
         char msg[sizeof err->message];
-        int e = dds_arrow_export_batch(b, &src->schema, out, msg, sizeof msg);
+        int e = dds_arrow_export_batch_queries(b, &src->schema, src->queries, out, msg, sizeof msg);
         if (e != 0) {
             /* The chunk was taken from the stream: put the stream back on it, so that a later
              * call delivers it (no chunk is ever skipped). */
@@ -381,7 +451,9 @@ static int make_schema(arrow_source *src, const char *query) {
                             v_start,
                             v_end,
                             v_step};
-    return dds_arrow_schema(&src->schema, src->grouped, keys, values, sizeof keys / sizeof *keys);
+    const dds_settings *s = dds_stream_settings(src->stream);
+    return dds_arrow_schema_shaped(&src->schema, src->grouped, s->with_query, s->with_value, keys,
+                                   values, sizeof keys / sizeof *keys);
 }
 
 DDSTREAM_API ddstream_status ddstream_stream_arrow(ddstream_stream *stream,
@@ -398,10 +470,15 @@ DDSTREAM_API ddstream_status ddstream_stream_arrow(ddstream_stream *stream,
         return dds_error_set(err, DDSTREAM_E_INTERNAL, "could not create the Arrow stream's lock");
     }
     src->stream = stream;
-    src->grouped = dds_stream_settings(stream)->grouped;
-    int rc = make_schema(src, query);
+    const dds_settings *s = dds_stream_settings(stream);
+    src->grouped = s->grouped;
+    src->queries = malloc((s->query_count ? s->query_count : 1) * sizeof *src->queries);
+    for (size_t i = 0; src->queries && i < s->query_count; i++)
+        src->queries[i] = s->queries[i].source;
+    int rc = src->queries ? make_schema(src, query) : ENOMEM;
     if (rc != 0) {
         pthread_mutex_destroy(&src->mu);
+        free(src->queries);
         free(src);
         return dds_error_set(err, rc == ENOMEM ? DDSTREAM_E_NOMEM : DDSTREAM_E_INTERNAL,
                              "could not make the Arrow schema (errno %d)", rc);
@@ -411,6 +488,7 @@ DDSTREAM_API ddstream_status ddstream_stream_arrow(ddstream_stream *stream,
     if (st != DDSTREAM_OK) {
         ArrowSchemaRelease(&src->schema);
         pthread_mutex_destroy(&src->mu);
+        free(src->queries);
         free(src); /* not source_drop: the stream stays the caller's */
     }
     return st;

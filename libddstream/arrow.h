@@ -16,6 +16,12 @@
 int dds_arrow_schema(struct ArrowSchema *out, int grouped, const char *const *keys,
                      const char *const *values, size_t n_pairs);
 
+/* dds_arrow_schema for any stream: after sum, series (grouped), query (with_query: dictionary
+ * <int32, utf8> of the query texts) and value (with_value: float64, nullable), each only when
+ * asked for, in that order. */
+int dds_arrow_schema_shaped(struct ArrowSchema *out, int grouped, int with_query, int with_value,
+                            const char *const *keys, const char *const *values, size_t n_pairs);
+
 /*
  * Move batch into *out as one record batch of `schema` (made by dds_arrow_schema with the same
  * grouping as the batch). The columns of the batch become the arrays' data buffers without a
@@ -28,6 +34,12 @@ int dds_arrow_schema(struct ArrowSchema *out, int grouped, const char *const *ke
  */
 int dds_arrow_export_batch(ddstream_batch *batch, const struct ArrowSchema *schema,
                            struct ArrowArray *out, char *msg, size_t cap);
+
+/* dds_arrow_export_batch for a batch with a query column: its dictionary is queries[0 ..
+ * batch->query_count) (copied). queries may be NULL when the batch has no query column. */
+int dds_arrow_export_batch_queries(ddstream_batch *batch, const struct ArrowSchema *schema,
+                                   const char *const *queries, struct ArrowArray *out, char *msg,
+                                   size_t cap);
 
 /* The errno an Arrow consumer gets for a ddstream_status (see ddstream_stream_arrow). */
 int dds_arrow_errno(ddstream_status status);

@@ -14,18 +14,19 @@
 #include <string.h>
 
 #include "batch.h"
+#include "query_lang.h"
 #include "error.h"
 #include "timestamp_limit.h"
 
 /* Chunk bounds and granularity beyond DDS_TIME_LIMIT_S are not real (parse caps timestamps at
  * the same span); the cap also keeps every s -> ms product inside int64. */
 
-static const char *rollup_name(int32_t q) {
-    static const char *const names[] = {"avg", "min", "max", "sum"};
-    return q >= 0 && q < 4 ? names[q] : "?";
-}
-
 static const char *tags_of(const dds_series *s) { return s->tags != NULL ? s->tags : ""; }
+
+static const char *stat_name(int32_t stat) {
+    static const char *const names[] = {"avg", "min", "max", "sum", "value"};
+    return stat >= 0 && stat <= DDS_STAT_VALUE ? names[stat] : "?";
+}
 
 int64_t dds_response_coarse_interval(const dds_response *r, int64_t granularity) {
     if (r == NULL || granularity <= 0 || granularity > DDS_TIME_LIMIT_S) return 0;
@@ -43,37 +44,46 @@ int64_t dds_response_coarse_interval(const dds_response *r, int64_t granularity)
 }
 
 typedef struct entry {
-    const char *tags;
-    size_t index; /* position in the response: the tie-break keeps the sort deterministic */
+    int32_t query;    /* the stream's query the series belongs to */
+    const char *tags; /* its key within the query: the tags, or "" for an ungrouped query */
+    size_t index;     /* position in the response: the tie-break keeps the sort deterministic */
 } entry;
 
 static int entry_cmp(const void *a, const void *b) {
     const entry *x = a, *y = b;
+    if (x->query != y->query) return (x->query > y->query) - (x->query < y->query);
     int c = strcmp(x->tags, y->tags);
     if (c != 0) return c;
     return (x->index > y->index) - (x->index < y->index);
 }
 
-static double *rollup_column(const dds_batch_columns *c, int32_t q) {
-    switch (q) {
-    case DDS_ROLLUP_AVG: return c->avg;
-    case DDS_ROLLUP_MIN: return c->min;
-    case DDS_ROLLUP_MAX: return c->max;
-    default: return c->sum;
+static double *stat_column(const dds_batch_columns *c, int32_t stat) {
+    switch (stat) {
+    case DDS_STAT_AVG: return c->avg;
+    case DDS_STAT_MIN: return c->min;
+    case DDS_STAT_MAX: return c->max;
+    case DDS_STAT_SUM: return c->sum;
+    default: return c->value;
     }
 }
 
 /* Every point is checked before anything is allocated: a bad answer costs no batch. */
-static ddstream_status check_series(const dds_response *r, int64_t granularity, char *msg,
-                                    size_t cap) {
+static ddstream_status check_series(const dds_response *r, const dds_shape *sh, int64_t granularity,
+                                    char *msg, size_t cap) {
     const int64_t grid_ms = granularity * 1000;
     for (size_t i = 0; i < r->count; i++) {
         const dds_series *s = &r->series[i];
-        if (s->query_index < DDS_ROLLUP_AVG || s->query_index > DDS_ROLLUP_SUM) {
+        if (s->query_index < 0 || (size_t)s->query_index >= sh->sub_count) {
             dds_set_msg(msg, cap,
-                        "series[%zu]: query_index %d is not one of the 4 rollups asked for (0..3)",
-                        i, (int)s->query_index);
+                        "series[%zu]: query_index %d is not one of the %zu %s asked for "
+                        "(0..%zu)",
+                        i, (int)s->query_index, sh->sub_count,
+                        sh->query_count == 1 ? "rollups" : "sub-queries", sh->sub_count - 1);
             return DDSTREAM_E_PROTOCOL;
+        }
+        if (sh->subs[s->query_index].stat == DDS_STAT_VALUE && !sh->with_value) {
+            dds_set_msg(msg, cap, "internal: a value-only sub-query in a stream without values");
+            return DDSTREAM_E_INTERNAL;
         }
         if (s->length > 0 && (s->ts_ms == NULL || s->values == NULL)) {
             dds_set_msg(msg, cap, "internal: series[%zu] has %zu points but no arrays", i,
@@ -94,20 +104,26 @@ static ddstream_status check_series(const dds_response *r, int64_t granularity, 
     return DDSTREAM_OK;
 }
 
-/* Ungrouped answers: one tag set per rollup, so every series maps to the single output series. */
-static ddstream_status check_ungrouped(const dds_response *r, char *msg, size_t cap) {
-    const char *seen[4] = {NULL, NULL, NULL, NULL};
+/* An ungrouped query has one tag set at most per sub-query: every series of it maps to its one
+ * output series. seen has sub_count slots. */
+static ddstream_status check_ungrouped(const dds_response *r, const dds_shape *sh,
+                                       const char **seen, char *msg, size_t cap) {
     for (size_t i = 0; i < r->count; i++) {
         const dds_series *s = &r->series[i];
+        const dds_subq_ref *ref = &sh->subs[s->query_index];
+        if (sh->query_grouped[ref->query]) continue;
         const char *t = tags_of(s);
         const char **first = &seen[s->query_index];
         if (*first == NULL) {
             *first = t;
         } else if (strcmp(*first, t) != 0) {
+            char which[32] = "";
+            if (sh->query_count > 1) snprintf(which, sizeof which, " %d", (int)ref->query);
             dds_set_msg(msg, cap,
-                        "the query is not grouped but Datadog returned several series for the %s "
-                        "rollup (tags \"%.100s\" and \"%.100s\")",
-                        rollup_name(s->query_index), *first, t);
+                        "the query%s is not grouped but Datadog returned several series for the "
+                        "%s %s (tags \"%.100s\" and \"%.100s\")",
+                        which, stat_name(ref->stat), sh->query_count == 1 ? "rollup" : "statistic",
+                        *first, t);
             return DDSTREAM_E_PROTOCOL;
         }
     }
@@ -115,23 +131,32 @@ static ddstream_status check_ungrouped(const dds_response *r, char *msg, size_t 
 }
 
 /*
- * Grouped answers: sort by tags and number the distinct tag sets in that order. group[i] receives
- * the output series of response series i; *distinct and *tag_bytes size the batch.
+ * Number the output series: queries in order; an ungrouped query gets exactly one (tags ""),
+ * whether or not it answered; a grouped one one per distinct tag set of its series, in strcmp
+ * order. sorted holds the response's series sorted by (query, key). group[i] receives the output
+ * series of response series i, series_query (when not NULL) each series' query; *distinct and
+ * *tag_bytes size the batch.
  */
-static ddstream_status group_by_tags(const dds_response *r, entry *sorted, size_t *group,
+static ddstream_status number_series(const dds_response *r, const dds_shape *sh,
+                                     const entry *sorted, size_t *group, int32_t *series_query,
                                      size_t *distinct, size_t *tag_bytes, char *msg, size_t cap) {
-    for (size_t i = 0; i < r->count; i++) {
-        sorted[i].tags = tags_of(&r->series[i]);
-        sorted[i].index = i;
-    }
-    if (r->count > 1) qsort(sorted, r->count, sizeof *sorted, entry_cmp);
-    size_t n = 0, bytes = 0;
-    for (size_t k = 0; k < r->count; k++) {
-        if (k == 0 || strcmp(sorted[k - 1].tags, sorted[k].tags) != 0) {
+    size_t n = 0, bytes = 0, k = 0;
+    for (size_t q = 0; q < sh->query_count; q++) {
+        if (!sh->query_grouped[q]) {
+            if (series_query) series_query[n] = (int32_t)q;
+            bytes += 1;
+            for (; k < r->count && (size_t)sorted[k].query == q; k++) group[sorted[k].index] = n;
             n++;
-            bytes += strlen(sorted[k].tags) + 1; /* bounded by the response's own memory */
+            continue;
         }
-        group[sorted[k].index] = n - 1;
+        for (size_t first = k; k < r->count && (size_t)sorted[k].query == q; k++) {
+            if (k == first || strcmp(sorted[k - 1].tags, sorted[k].tags) != 0) {
+                if (series_query) series_query[n] = (int32_t)q;
+                n++;
+                bytes += strlen(sorted[k].tags) + 1; /* bounded by the response's own memory */
+            }
+            group[sorted[k].index] = n - 1;
+        }
     }
     if (n > (size_t)INT32_MAX) {
         dds_set_msg(msg, cap, "Datadog returned %zu groups, more than a batch can index", n);
@@ -142,10 +167,16 @@ static ddstream_status group_by_tags(const dds_response *r, entry *sorted, size_
     return DDSTREAM_OK;
 }
 
-static ddstream_status assemble_in(const dds_response *r, int64_t chunk_start, int64_t chunk_end,
-                                   int64_t granularity, int grouped, size_t max_rows, void **block,
-                                   size_t block_cap, ddstream_batch **out, char *msg,
+static ddstream_status assemble_in(const dds_response *r, const dds_shape *sh, int64_t chunk_start,
+                                   int64_t chunk_end, int64_t granularity, size_t max_rows,
+                                   void **block, size_t block_cap, ddstream_batch **out, char *msg,
                                    size_t msg_cap);
+
+/* The shape of a stream of one query sending its four rollups as query_index 0..3. */
+static const dds_subq_ref legacy_subs[4] = {{0, DDS_STAT_AVG, NULL},
+                                            {0, DDS_STAT_MIN, NULL},
+                                            {0, DDS_STAT_MAX, NULL},
+                                            {0, DDS_STAT_SUM, NULL}};
 
 ddstream_status dds_assemble(const dds_response *r, int64_t chunk_start, int64_t chunk_end,
                              int64_t granularity, int grouped, ddstream_batch **out, char *msg,
@@ -157,17 +188,28 @@ ddstream_status dds_assemble(const dds_response *r, int64_t chunk_start, int64_t
 ddstream_status dds_assemble_in(const dds_response *r, int64_t chunk_start, int64_t chunk_end,
                                 int64_t granularity, int grouped, size_t max_rows, void *block,
                                 size_t block_cap, ddstream_batch **out, char *msg, size_t msg_cap) {
-    ddstream_status st = assemble_in(r, chunk_start, chunk_end, granularity, grouped, max_rows,
+    const int32_t query_grouped[1] = {grouped != 0};
+    dds_shape sh = {legacy_subs, 4, query_grouped, 1, grouped != 0, 0, 0};
+    return dds_assemble_shaped(r, &sh, chunk_start, chunk_end, granularity, max_rows, block,
+                               block_cap, out, msg, msg_cap);
+}
+
+ddstream_status dds_assemble_shaped(const dds_response *r, const dds_shape *shape,
+                                    int64_t chunk_start, int64_t chunk_end, int64_t granularity,
+                                    size_t max_rows, void *block, size_t block_cap,
+                                    ddstream_batch **out, char *msg, size_t msg_cap) {
+    ddstream_status st = assemble_in(r, shape, chunk_start, chunk_end, granularity, max_rows,
                                      &block, block_cap, out, msg, msg_cap);
     free(block); /* NULL once the batch took it over */
     return st;
 }
 
-static ddstream_status assemble_in(const dds_response *r, int64_t chunk_start, int64_t chunk_end,
-                                   int64_t granularity, int grouped, size_t max_rows, void **block,
-                                   size_t block_cap, ddstream_batch **out, char *msg,
+static ddstream_status assemble_in(const dds_response *r, const dds_shape *sh, int64_t chunk_start,
+                                   int64_t chunk_end, int64_t granularity, size_t max_rows,
+                                   void **block, size_t block_cap, ddstream_batch **out, char *msg,
                                    size_t msg_cap) {
-    if (out == NULL || r == NULL || (r->count > 0 && r->series == NULL)) {
+    if (out == NULL || r == NULL || (r->count > 0 && r->series == NULL) || sh == NULL ||
+        sh->sub_count == 0 || sh->query_count == 0 || (!sh->grouped && sh->query_count != 1)) {
         dds_set_msg(msg, msg_cap, "internal: dds_assemble called without a response or output");
         return DDSTREAM_E_INTERNAL;
     }
@@ -180,28 +222,40 @@ static ddstream_status assemble_in(const dds_response *r, int64_t chunk_start, i
                     (long long)chunk_start, (long long)chunk_end, (long long)granularity);
         return DDSTREAM_E_INTERNAL;
     }
-    ddstream_status st = check_series(r, granularity, msg, msg_cap);
+    ddstream_status st = check_series(r, sh, granularity, msg, msg_cap);
     if (st != DDSTREAM_OK) return st;
 
     size_t buckets = (size_t)((chunk_end - chunk_start) / granularity);
     size_t nseries = 1, tag_bytes = 0;
     entry *sorted = NULL;
     size_t *group = NULL;
-    if (grouped) {
-        if (r->count > 0) {
-            sorted = malloc(r->count * sizeof *sorted);
-            group = malloc(r->count * sizeof *group);
-            if (sorted == NULL || group == NULL) {
-                dds_set_msg(msg, msg_cap, "out of memory joining %zu series", r->count);
-                st = DDSTREAM_E_NOMEM;
-                goto done;
-            }
-        }
-        st = group_by_tags(r, sorted, group, &nseries, &tag_bytes, msg, msg_cap);
-    } else {
-        st = check_ungrouped(r, msg, msg_cap);
+    int32_t *series_query = NULL, *owned_series_query = NULL;
+    const char **seen = calloc(sh->sub_count, sizeof *seen);
+    if (r->count > 0) {
+        sorted = malloc(r->count * sizeof *sorted);
+        group = malloc(r->count * sizeof *group);
     }
+    if (seen == NULL || (r->count > 0 && (sorted == NULL || group == NULL))) {
+        dds_set_msg(msg, msg_cap, "out of memory joining %zu series", r->count);
+        st = DDSTREAM_E_NOMEM;
+        goto done;
+    }
+    st = check_ungrouped(r, sh, seen, msg, msg_cap);
     if (st != DDSTREAM_OK) goto done;
+    if (sh->grouped) {
+        for (size_t i = 0; i < r->count; i++) {
+            int32_t q = sh->subs[r->series[i].query_index].query;
+            sorted[i].query = q;
+            sorted[i].tags = sh->query_grouped[q] ? tags_of(&r->series[i]) : "";
+            sorted[i].index = i;
+        }
+        if (r->count > 1) qsort(sorted, r->count, sizeof *sorted, entry_cmp);
+        /* Counted first with no series_query: the array is sized by the count. */
+        st = number_series(r, sh, sorted, group, NULL, &nseries, &tag_bytes, msg, msg_cap);
+        if (st != DDSTREAM_OK) goto done;
+    } else {
+        for (size_t i = 0; i < r->count; i++) group[i] = 0;
+    }
 
     /* The rows are every bucket of every series, whether or not Datadog sent a point: a small
      * answer naming many series with empty point lists asks for a huge batch. Bounded here,
@@ -217,7 +271,8 @@ static ddstream_status assemble_in(const dds_response *r, int64_t chunk_start, i
     }
     size_t rows = nseries * buckets;
     ddstream_batch *b =
-        dds_batch_new_in(*block, block_cap, rows, grouped ? nseries : 0, tag_bytes, grouped);
+        dds_batch_new_shaped(*block, block_cap, rows, sh->grouped ? nseries : 0, tag_bytes,
+                             sh->grouped, sh->with_query, sh->with_value);
     *block = NULL; /* taken over */
     if (b == NULL) {
         dds_set_msg(msg, msg_cap, "out of memory for a batch of %zu rows", rows);
@@ -225,19 +280,40 @@ static ddstream_status assemble_in(const dds_response *r, int64_t chunk_start, i
         goto done;
     }
     dds_batch_columns c = dds_batch_columns_of(b);
+    if (sh->grouped) {
+        series_query = c.series_query;
+        if (series_query == NULL) {
+            series_query = owned_series_query =
+                malloc((nseries ? nseries : 1) * sizeof *series_query);
+            if (series_query == NULL) {
+                ddstream_batch_free(b);
+                dds_set_msg(msg, msg_cap, "out of memory for a batch of %zu rows", rows);
+                st = DDSTREAM_E_NOMEM;
+                goto done;
+            }
+        }
+        st = number_series(r, sh, sorted, group, series_query, &nseries, &tag_bytes, msg, msg_cap);
+        if (st != DDSTREAM_OK) { /* cannot fail: the same walk as above */
+            ddstream_batch_free(b);
+            goto done;
+        }
+    }
 
     for (size_t g = 0; g < nseries; g++) {
+        int32_t q = sh->grouped ? series_query[g] : 0;
         for (size_t k = 0; k < buckets; k++) {
             size_t row = g * buckets + k;
             c.timestamps[row] = chunk_start + (int64_t)k * granularity;
             c.avg[row] = c.min[row] = c.max[row] = c.sum[row] = NAN;
-            if (grouped) c.series[row] = (int32_t)g;
+            if (c.value) c.value[row] = NAN;
+            if (c.query) c.query[row] = q;
+            if (sh->grouped) c.series[row] = (int32_t)g;
         }
     }
-    if (grouped) {
+    if (sh->grouped) {
         for (size_t k = 0; k < r->count; k++) {
             const entry *e = &sorted[k];
-            if (k == 0 || strcmp(sorted[k - 1].tags, e->tags) != 0)
+            if (k == 0 || e->query != sorted[k - 1].query || strcmp(sorted[k - 1].tags, e->tags))
                 dds_batch_set_tag(b, group[e->index], e->tags); /* sized above: cannot fail */
         }
     }
@@ -249,8 +325,8 @@ static ddstream_status assemble_in(const dds_response *r, int64_t chunk_start, i
     int agree = 1;
     for (size_t i = 0; i < r->count; i++) {
         const dds_series *s = &r->series[i];
-        size_t base = grouped ? group[i] * buckets : 0;
-        double *col = rollup_column(&c, s->query_index);
+        size_t base = group[i] * buckets;
+        double *col = stat_column(&c, sh->subs[s->query_index].stat);
         for (size_t j = 0; j < s->length; j++) {
             int64_t t = s->ts_ms[j];
             if (t < start_ms || t >= end_ms) continue;
@@ -266,11 +342,14 @@ static ddstream_status assemble_in(const dds_response *r, int64_t chunk_start, i
     b->chunk_start_ms = start_ms;
     b->chunk_end_ms = end_ms;
     b->interval = agree && answered > 0 ? answered : granularity;
+    b->query_count = sh->query_count;
     *out = b;
     st = DDSTREAM_OK;
 
 done:
+    free(owned_series_query);
     free(sorted);
     free(group);
+    free(seen);
     return st;
 }

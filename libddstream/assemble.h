@@ -4,6 +4,7 @@
 
 #include "ddstream.h"
 #include "parse.h"
+#include "request_pack.h"
 
 /* query_index of each rollup in the request ddstream sends (see query.h). */
 enum { DDS_ROLLUP_AVG = 0, DDS_ROLLUP_MIN = 1, DDS_ROLLUP_MAX = 2, DDS_ROLLUP_SUM = 3 };
@@ -33,6 +34,32 @@ int64_t dds_response_coarse_interval(const dds_response *r, int64_t granularity)
 DDSTREAM_NODISCARD ddstream_status dds_assemble(const dds_response *r, int64_t chunk_start,
                                                 int64_t chunk_end, int64_t granularity, int grouped,
                                                 ddstream_batch **out, char *msg, size_t msg_cap);
+
+/* What a stream's batches look like: which (query, statistic) each query_index of the answer
+ * fills, which queries are grouped, and the batch's optional columns. */
+typedef struct dds_shape {
+    const dds_subq_ref *subs; /* query_index -> (query, stat); text unused */
+    size_t sub_count;
+    const int32_t *query_grouped; /* per query: nonzero when it has a "by {...}" */
+    size_t query_count;
+    int grouped;    /* the batch has series (required when query_count > 1) */
+    int with_query; /* the batch has the query column (and series_query when grouped) */
+    int with_value; /* the batch has the value column */
+} dds_shape;
+
+/*
+ * dds_assemble_in for any stream: rows ordered by query, then series tags (strcmp), then time.
+ * An ungrouped query gives exactly one dense series (tags "", all-NaN when it had no answer); a
+ * grouped one a series per tag set (none when it had no answer). Each point goes to its
+ * statistic's column (avg, min, max, sum or value); statistics a query did not ask for stay NaN.
+ * query_index outside 0..sub_count-1 is DDSTREAM_E_PROTOCOL.
+ */
+DDSTREAM_NODISCARD ddstream_status dds_assemble_shaped(const dds_response *r,
+                                                       const dds_shape *shape, int64_t chunk_start,
+                                                       int64_t chunk_end, int64_t granularity,
+                                                       size_t max_rows, void *block,
+                                                       size_t block_cap, ddstream_batch **out,
+                                                       char *msg, size_t msg_cap);
 
 /* dds_assemble building the batch in block (block_cap bytes from dds_big_alloc, or NULL), which
  * it takes over in every case: see dds_batch_new_in. A batch of more than max_rows rows (series

@@ -2,7 +2,9 @@
  * batch.c — the memory of a ddstream_batch.
  *
  * A batch is one aligned allocation laid out as
- *     [block header | timestamps | avg | min | max | sum | series | tag pointers | tag text]
+ *     [block header | timestamps | avg | min | max | sum | value | query | series |
+ *      series_query | tag pointers | tag text]
+ * (value, query and series_query only in batches of streams that have them)
  * so that freeing it is one free() whatever the caller's language does with it, and so that the
  * Arrow export can hand columns out as buffers without copying: every column starts on a
  * DDS_BATCH_ALIGN boundary and is zero-padded up to the next one.
@@ -53,23 +55,28 @@ ddstream_batch *dds_batch_new(size_t rows, size_t series_count, size_t tag_bytes
 
 ddstream_batch *dds_batch_new_in(void *block, size_t block_cap, size_t rows, size_t series_count,
                                  size_t tag_bytes, int grouped) {
-    enum { TS, AVG, MIN, MAX, SUM, SERIES, TAGS, NCOL };
+    return dds_batch_new_shaped(block, block_cap, rows, series_count, tag_bytes, grouped, 0, 0);
+}
+
+ddstream_batch *dds_batch_new_shaped(void *block, size_t block_cap, size_t rows,
+                                     size_t series_count, size_t tag_bytes, int grouped,
+                                     int with_query, int with_value) {
+    enum { TS, AVG, MIN, MAX, SUM, VALUE, QUERY, SERIES, SERIES_QUERY, TAGS, NCOL };
     size_t at[NCOL] = {0}, used[NCOL] = {0}, end[NCOL] = {0};
+    int present[NCOL] = {1,      1, 1, 1, 1, with_value, with_query, grouped, grouped && with_query,
+                         grouped};
+    size_t count[NCOL] = {rows, rows, rows, rows,         rows,
+                          rows, rows, rows, series_count, series_count};
+    size_t elem[NCOL] = {sizeof(int64_t), sizeof(double), sizeof(double),  sizeof(double),
+                         sizeof(double),  sizeof(double), sizeof(int32_t), sizeof(int32_t),
+                         sizeof(int32_t), sizeof(char *)};
     size_t off = sizeof(batch_block);
     if (!round_up(&off)) return NULL;
-    int ok = reserve(&off, rows, sizeof(int64_t), &at[TS], &used[TS]);
-    end[TS] = off;
-    for (int c = AVG; c <= SUM && ok; c++) {
-        ok = reserve(&off, rows, sizeof(double), &at[c], &used[c]);
+    int ok = 1;
+    for (int c = TS; c < NCOL && ok; c++) {
+        if (!present[c]) continue;
+        ok = reserve(&off, count[c], elem[c], &at[c], &used[c]);
         end[c] = off;
-    }
-    if (ok && grouped) {
-        ok = reserve(&off, rows, sizeof(int32_t), &at[SERIES], &used[SERIES]);
-        end[SERIES] = off;
-        if (ok) {
-            ok = reserve(&off, series_count, sizeof(char *), &at[TAGS], &used[TAGS]);
-            end[TAGS] = off;
-        }
     }
     size_t text_at = off;
     size_t text_cap = 1; /* the shared "" */
@@ -92,8 +99,8 @@ ddstream_batch *dds_batch_new_in(void *block, size_t block_cap, size_t rows, siz
     char *base = (char *)blk;
     memset(blk, 0, sizeof *blk);
     /* Zero the padding after each column: Arrow consumers may read whole aligned words. */
-    int ncols = grouped ? NCOL : SERIES;
-    for (int c = 0; c < ncols; c++) memset(base + at[c] + used[c], 0, end[c] - at[c] - used[c]);
+    for (int c = 0; c < NCOL; c++)
+        if (present[c]) memset(base + at[c] + used[c], 0, end[c] - at[c] - used[c]);
 
     ddstream_batch *b = &blk->pub;
     b->struct_size = sizeof(ddstream_batch);
@@ -104,6 +111,9 @@ ddstream_batch *dds_batch_new_in(void *block, size_t block_cap, size_t rows, siz
     b->max = (const double *)(void *)(base + at[MAX]);
     b->sum = (const double *)(void *)(base + at[SUM]);
     b->grouped = grouped ? 1 : 0;
+    if (with_value) b->value = (const double *)(void *)(base + at[VALUE]);
+    if (with_query) b->query = (const int32_t *)(void *)(base + at[QUERY]);
+    if (grouped && with_query) b->series_query = (const int32_t *)(void *)(base + at[SERIES_QUERY]);
     blk->tag_text = base + text_at;
     blk->tag_text[0] = '\0';
     blk->tag_cap = text_cap;
@@ -128,6 +138,9 @@ dds_batch_columns dds_batch_columns_of(ddstream_batch *b) {
     c.sum = (double *)(uintptr_t)b->sum;
     c.series = (int32_t *)(uintptr_t)b->series;
     c.series_tags = (char **)(uintptr_t)b->series_tags;
+    c.value = (double *)(uintptr_t)b->value;
+    c.query = (int32_t *)(uintptr_t)b->query;
+    c.series_query = (int32_t *)(uintptr_t)b->series_query;
     return c;
 }
 

@@ -26,12 +26,22 @@ ddstream_batch *dds_batch_new(size_t rows, size_t series_count, size_t tag_bytes
 ddstream_batch *dds_batch_new_in(void *block, size_t block_cap, size_t rows, size_t series_count,
                                  size_t tag_bytes, int grouped);
 
+/* dds_batch_new_in with the columns of several queries: value (a double per row) when
+ * with_value, query (an int32 per row) when with_query, and series_query (an int32 per series)
+ * when both grouped and with_query. Their pointers stay NULL otherwise. */
+ddstream_batch *dds_batch_new_shaped(void *block, size_t block_cap, size_t rows,
+                                     size_t series_count, size_t tag_bytes, int grouped,
+                                     int with_query, int with_value);
+
 /* Writable views of a batch made by dds_batch_new (the public struct only has const views). */
 typedef struct dds_batch_columns {
     int64_t *timestamps;
     double *avg, *min, *max, *sum;
     int32_t *series;    /* NULL when not grouped */
     char **series_tags; /* series_count slots; set with dds_batch_set_tag; NULL when not grouped */
+    double *value;      /* NULL unless the batch has the value column */
+    int32_t *query;     /* NULL unless the batch has the query column */
+    int32_t *series_query; /* NULL unless the batch has both series and query */
 } dds_batch_columns;
 
 dds_batch_columns dds_batch_columns_of(ddstream_batch *b);

@@ -10,7 +10,6 @@
 #include "ca_store.h"
 #include "error.h"
 #include "plan.h"
-#include "query.h"
 #include "strparse.h"
 #include "text_sanitize.h"
 
@@ -52,9 +51,16 @@ DDSTREAM_API void ddstream_config_init(ddstream_config *cfg) {
  * sizeof, so that the layout before it stays accepted.
  */
 static const size_t config_layout_ends[] = {
-    offsetof(ddstream_config, max_chunks),     /* 0.1.0: up to request_gate_release */
-    offsetof(ddstream_config, max_batch_rows), /* + max_chunks */
-    sizeof(ddstream_config),                   /* + max_batch_rows: this library's layout */
+    offsetof(ddstream_config, max_chunks),                 /* 0.1.0: up to request_gate_release */
+    offsetof(ddstream_config, max_batch_rows),             /* + max_chunks */
+    offsetof(ddstream_config, queries),                    /* + max_batch_rows */
+    offsetof(ddstream_config, query_count),                /* + queries */
+    offsetof(ddstream_config, statistics),                 /* + query_count */
+    offsetof(ddstream_config, distribution_metrics),       /* + statistics */
+    offsetof(ddstream_config, distribution_metric_count),  /* + distribution_metrics */
+    offsetof(ddstream_config, max_subqueries_per_request), /* + distribution_metric_count */
+    offsetof(ddstream_config, max_request_uri_bytes),      /* + max_subqueries_per_request */
+    sizeof(ddstream_config), /* + max_request_uri_bytes: this library's layout */
 };
 
 ddstream_status dds_config_read(const ddstream_config *cfg, ddstream_config *out,
@@ -99,8 +105,15 @@ void dds_settings_free(dds_settings *s) {
     free(s->query);
     free(s->ca_bundle);
     free(s->resume_token);
+    dds_compiled_queries_free(s->queries, s->query_count);
+    dds_pack_free(&s->pack);
+    free(s->identity);
     memset(s, 0, sizeof *s);
 }
+
+/* Bounds of the request budgets: beyond them a value is a mistake, not a tuning. */
+#define MAX_SUBQUERIES_LIMIT 1000
+#define MAX_URI_LIMIT        1000000
 
 #define CONFIG_ERR(...) (dds_error_set(err, DDSTREAM_E_CONFIG, __VA_ARGS__))
 
@@ -159,6 +172,21 @@ static ddstream_status check_numbers(const ddstream_config *c, ddstream_error *e
     if (c->max_batch_rows < 0)
         return CONFIG_ERR("max_batch_rows must be 0 (the default, %lld) or positive, got %lld",
                           (long long)DDS_DEFAULT_MAX_BATCH_ROWS, (long long)c->max_batch_rows);
+    if (c->statistics & ~(uint32_t)0xF)
+        return CONFIG_ERR(
+            "statistics must be a mask of DDSTREAM_STAT_AVG, _MIN, _MAX and _SUM "
+            "(1, 2, 4, 8; 0 for all four), got %lu",
+            (unsigned long)c->statistics);
+    if (c->max_subqueries_per_request < 0 || c->max_subqueries_per_request > MAX_SUBQUERIES_LIMIT)
+        return CONFIG_ERR(
+            "max_subqueries_per_request must be 0 (the default, %d) or between 1 "
+            "and %d, got %d",
+            DDS_DEFAULT_MAX_SUBQUERIES, MAX_SUBQUERIES_LIMIT, (int)c->max_subqueries_per_request);
+    if (c->max_request_uri_bytes < 0 || c->max_request_uri_bytes > MAX_URI_LIMIT)
+        return CONFIG_ERR(
+            "max_request_uri_bytes must be 0 (the default, %d) or between 1 and %d, "
+            "got %lld",
+            DDS_DEFAULT_MAX_URI_BYTES, MAX_URI_LIMIT, (long long)c->max_request_uri_bytes);
     return DDSTREAM_OK;
 }
 
@@ -191,6 +219,158 @@ static ddstream_status check_key(const char *key, const char *field, const char 
     return DDSTREAM_OK;
 }
 
+/* Most queries one stream takes: far beyond a dashboard's worth, small enough that a typo in a
+ * generated list is caught before thousands of requests a chunk. */
+#define MAX_QUERIES 10000
+
+static char *join_sources(const dds_settings *out, const char *sep) {
+    size_t len = 1;
+    for (size_t i = 0; i < out->query_count; i++)
+        len += strlen(out->queries[i].source) + strlen(sep);
+    char *s = malloc(len);
+    if (!s) return NULL;
+    s[0] = 0;
+    for (size_t i = 0; i < out->query_count; i++) {
+        if (i) strcat(s, sep);
+        strcat(s, out->queries[i].source);
+    }
+    return s;
+}
+
+/* What a resume token binds. One `query` with the default options: the query itself, so that
+ * tokens made before several queries existed still resume. Otherwise every query, the statistics
+ * and the distribution metrics (they change the batches); not the budgets (they do not). */
+static char *make_identity(const ddstream_config *c, const dds_settings *out) {
+    if (!out->with_query && out->statistics == 0xFu && c->distribution_metric_count == 0)
+        return strdup(out->query);
+    char *queries = join_sources(out, "\x1f");
+    if (!queries) return NULL;
+    size_t len = strlen(queries) + 64;
+    for (size_t i = 0; i < c->distribution_metric_count; i++)
+        len += strlen(c->distribution_metrics[i]) + 1;
+    char *id = malloc(len);
+    if (id) {
+        int n = snprintf(id, len,
+                         "queries\x1e"
+                         "%s\x1e"
+                         "statistics=%lu\x1e"
+                         "distributions=",
+                         queries, (unsigned long)out->statistics);
+        for (size_t i = 0; n > 0 && i < c->distribution_metric_count; i++) {
+            if (i) strcat(id, "\x1f");
+            strcat(id, c->distribution_metrics[i]);
+        }
+    }
+    free(queries);
+    return id;
+}
+
+static ddstream_status compile_error(ddstream_error *err, ddstream_status st, const char *label,
+                                     const dds_query_error *qe) {
+    if (st == DDSTREAM_E_NOMEM) return dds_error_set(err, st, "out of memory compiling %s", label);
+    return CONFIG_ERR("%s: %s", label, qe->message);
+}
+
+/* query or queries (exactly one), compiled into out->queries with the options; the requests of a
+ * chunk packed. On failure the caller frees out. */
+static ddstream_status compile_queries(const ddstream_config *c, dds_settings *out,
+                                       ddstream_error *err) {
+    if (c->query && c->queries)
+        return CONFIG_ERR(
+            "query and queries are both set: give one query as query, or several "
+            "as queries");
+    if (!c->queries && c->query_count)
+        return CONFIG_ERR("queries is NULL but query_count is %zu", c->query_count);
+    if (c->distribution_metric_count && !c->distribution_metrics)
+        return CONFIG_ERR("distribution_metrics is NULL but distribution_metric_count is %zu",
+                          c->distribution_metric_count);
+    for (size_t i = 0; i < c->distribution_metric_count; i++) {
+        const char *m = c->distribution_metrics[i];
+        if (!m || dds_str_is_blank(m) || dds_str_has_control_chars(m) || strlen(m) > 200)
+            return CONFIG_ERR(
+                "distribution_metrics[%zu] is not a metric name (empty, over 200 "
+                "characters or with control characters)",
+                i);
+    }
+    dds_query_options opt = {c->granularity, c->statistics, c->distribution_metrics,
+                             c->distribution_metric_count};
+    dds_query_error qe;
+    memset(&qe, 0, sizeof qe);
+    ddstream_status st;
+    if (c->queries) {
+        if (c->query_count == 0 || c->query_count > MAX_QUERIES)
+            return CONFIG_ERR("query_count must be between 1 and %d when queries is set, got %zu",
+                              MAX_QUERIES, c->query_count);
+        out->queries = calloc(c->query_count, sizeof *out->queries);
+        if (!out->queries) return dds_error_set(err, DDSTREAM_E_NOMEM, "out of memory");
+        for (size_t i = 0; i < c->query_count; i++) {
+            char label[48];
+            snprintf(label, sizeof label, "queries[%zu]", i);
+            const char *text = c->queries[i];
+            if (!text || dds_str_is_blank(text))
+                return CONFIG_ERR(
+                    "%s is empty: set a metric query such as "
+                    "'avg:system.cpu.user{*}'",
+                    label);
+            dds_compiled_query *one = NULL;
+            size_t n = 0;
+            st = dds_query_compile_all(text, &opt, &one, &n, &qe);
+            if (st != DDSTREAM_OK) return compile_error(err, st, label, &qe);
+            if (n != 1) {
+                dds_compiled_queries_free(one, n);
+                return CONFIG_ERR(
+                    "%s holds %zu queries (a top-level ',' separates queries): give "
+                    "each query its own item",
+                    label, n);
+            }
+            out->queries[i] = one[0];
+            out->query_count = i + 1;
+            free(one); /* its contents now belong to out->queries[i] */
+        }
+        out->with_query = 1;
+    } else {
+        if (!c->query || dds_str_is_blank(c->query))
+            return CONFIG_ERR(
+                "query is empty: set a metric query such as "
+                "'avg:system.cpu.user{*}' (or several as queries)");
+        st = dds_query_compile_all(c->query, &opt, &out->queries, &out->query_count, &qe);
+        if (st != DDSTREAM_OK) return compile_error(err, st, "query", &qe);
+        out->with_query = out->query_count > 1;
+    }
+    out->grouped = out->query_count > 1;
+    for (size_t i = 0; i < out->query_count; i++) {
+        if (out->queries[i].grouped) out->grouped = 1;
+        if (out->queries[i].value_only) out->with_value = 1;
+    }
+    out->statistics = c->statistics ? c->statistics : 0xFu;
+    out->max_subqueries_per_request =
+        c->max_subqueries_per_request ? c->max_subqueries_per_request : DDS_DEFAULT_MAX_SUBQUERIES;
+    out->max_request_uri_bytes =
+        c->max_request_uri_bytes ? c->max_request_uri_bytes : DDS_DEFAULT_MAX_URI_BYTES;
+    size_t bad_query = 0, bad_bytes = 0;
+    st = dds_pack_requests(out->queries, out->query_count, out->max_subqueries_per_request,
+                           out->max_request_uri_bytes, c->range_end - 1, &out->pack, &bad_query,
+                           &bad_bytes);
+    if (st == DDSTREAM_E_CONFIG) {
+        char label[48];
+        if (c->queries) snprintf(label, sizeof label, "queries[%zu]", bad_query);
+        else if (out->query_count > 1)
+            snprintf(label, sizeof label, "query (its query %zu)", bad_query);
+        else snprintf(label, sizeof label, "query");
+        return CONFIG_ERR(
+            "%s: one of its sub-queries alone makes a request URI of %zu bytes, "
+            "more than max_request_uri_bytes (%lld): shorten the query or raise "
+            "max_request_uri_bytes",
+            label, bad_bytes, (long long)out->max_request_uri_bytes);
+    }
+    if (st != DDSTREAM_OK) return dds_error_set(err, st, "out of memory packing the requests");
+    out->query = c->query ? strdup(c->query) : join_sources(out, ", ");
+    if (!out->query) return dds_error_set(err, DDSTREAM_E_NOMEM, "out of memory");
+    out->identity = make_identity(c, out);
+    if (!out->identity) return dds_error_set(err, DDSTREAM_E_NOMEM, "out of memory");
+    return DDSTREAM_OK;
+}
+
 ddstream_status dds_settings_load(const ddstream_config *cfg_in, dds_settings *out,
                                   ddstream_error *err) {
     if (!out) return dds_error_set(err, DDSTREAM_E_INVALID_ARGUMENT, "settings output is NULL");
@@ -202,28 +382,34 @@ ddstream_status dds_settings_load(const ddstream_config *cfg_in, dds_settings *o
     const ddstream_config *c = &full;
     if ((st = check_numbers(c, err)) != DDSTREAM_OK) return st;
     if ((st = check_plan_size(c, err)) != DDSTREAM_OK) return st;
-    const char *query_problem = dds_query_problem(c->query);
-    if (query_problem) return CONFIG_ERR("%s", query_problem);
+    if ((st = compile_queries(c, out, err)) != DDSTREAM_OK) goto fail;
 
     const char *api_key = c->api_key ? c->api_key : nonempty_env("DD_API_KEY");
     const char *app_key = c->app_key ? c->app_key : nonempty_env("DD_APP_KEY");
-    if ((st = check_key(api_key, "api_key", "DD_API_KEY", err)) != DDSTREAM_OK) return st;
-    if ((st = check_key(app_key, "app_key", "DD_APP_KEY", err)) != DDSTREAM_OK) return st;
+    if ((st = check_key(api_key, "api_key", "DD_API_KEY", err)) != DDSTREAM_OK) goto fail;
+    if ((st = check_key(app_key, "app_key", "DD_APP_KEY", err)) != DDSTREAM_OK) goto fail;
 
     const char *site = c->site ? c->site : nonempty_env("DD_SITE");
     if (!site) site = "datadoghq.com";
-    if (!site_known(site))
-        return CONFIG_ERR(
+    if (!site_known(site)) {
+        st = CONFIG_ERR(
             "site '%.100s' is not a Datadog site; expected one of datadoghq.com, "
             "us3.datadoghq.com, us5.datadoghq.com, datadoghq.eu, ap1.datadoghq.com, "
             "ap2.datadoghq.com, uk1.datadoghq.com, ddog-gov.com, us2.ddog-gov.com "
             "(or set base_url)",
             site);
+        goto fail;
+    }
 
-    if (c->ca_bundle && !*c->ca_bundle) return CONFIG_ERR("ca_bundle is an empty path");
+    if (c->ca_bundle && !*c->ca_bundle) {
+        st = CONFIG_ERR("ca_bundle is an empty path");
+        goto fail;
+    }
     if (c->resume_token &&
-        (strlen(c->resume_token) > 63 || dds_str_has_control_chars(c->resume_token)))
-        return CONFIG_ERR("resume_token is not a token made by ddstream_resume_token()");
+        (strlen(c->resume_token) > 63 || dds_str_has_control_chars(c->resume_token))) {
+        st = CONFIG_ERR("resume_token is not a token made by ddstream_resume_token()");
+        goto fail;
+    }
 
     const char *base = c->base_url ? c->base_url : nonempty_env("DDSTREAM_BASE_URL");
     char default_base[128];
@@ -234,13 +420,12 @@ ddstream_status dds_settings_load(const ddstream_config *cfg_in, dds_settings *o
     char *checked_base = NULL;
     if ((st = dds_base_url_check(base, c->allow_insecure_http != 0, &checked_base, err)) !=
         DDSTREAM_OK)
-        return st;
+        goto fail;
 
     out->api_key = strdup(api_key);
     out->app_key = strdup(app_key);
     out->site = strdup(site);
     out->base_url = checked_base; /* libcurl's rendering of the checked URL, no trailing '/' */
-    out->query = strdup(c->query);
     /* Unset: $SSL_CERT_FILE, libcurl's own store, or the distribution's (ca_store.h). */
     out->ca_bundle = c->ca_bundle ? strdup(c->ca_bundle) : dds_ca_store_default();
     out->resume_token = dup_or_null(c->resume_token);
@@ -273,10 +458,12 @@ ddstream_status dds_settings_load(const ddstream_config *cfg_in, dds_settings *o
     out->request_gate = c->request_gate;
     out->request_gate_data = c->request_gate_data;
     out->request_gate_release = c->request_gate_release;
-    out->grouped = dds_query_is_grouped(out->query);
     out->max_chunks = c->max_chunks ? c->max_chunks : DDS_DEFAULT_MAX_CHUNKS;
     out->max_batch_rows = c->max_batch_rows ? c->max_batch_rows : DDS_DEFAULT_MAX_BATCH_ROWS;
     return DDSTREAM_OK;
+fail:
+    dds_settings_free(out);
+    return st;
 }
 
 DDSTREAM_API ddstream_status ddstream_config_validate(const ddstream_config *cfg,

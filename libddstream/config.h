@@ -6,6 +6,8 @@
 #include <stdint.h>
 
 #include "ddstream.h"
+#include "query_lang.h"
+#include "request_pack.h"
 
 /* Datadog's cap on points per series in one answer (shared/DATADOG.md). */
 #define DDS_MAX_POINTS 1500
@@ -40,8 +42,19 @@ typedef struct dds_settings {
     ddstream_request_gate_fn request_gate; /* NULL: none (borrowed, like log_fn) */
     void *request_gate_data;
     void (*request_gate_release)(void *request_gate_data);
-    int grouped;            /* the query has a top-level "by {...}" clause */
-    int64_t max_chunks;     /* config.max_chunks, 0 resolved to DDS_DEFAULT_MAX_CHUNKS */
+    int grouped; /* batches have series: a query has a top-level "by {...}" clause, or the
+                    stream has several queries */
+    dds_compiled_query *queries; /* the stream's queries, compiled (query_lang.h) */
+    size_t query_count;
+    int with_query; /* batches carry the query column: config.queries set, or several queries */
+    int with_value; /* batches carry the value column: some query is value-only */
+    uint32_t statistics;                /* config.statistics, 0 resolved to all four */
+    int32_t max_subqueries_per_request; /* 0 resolved to DDS_DEFAULT_MAX_SUBQUERIES */
+    int64_t max_request_uri_bytes;      /* 0 resolved to DDS_DEFAULT_MAX_URI_BYTES */
+    dds_pack pack;                      /* the requests of every chunk (request_pack.h) */
+    char *identity;     /* what a resume token binds: the query (for one `query` with the default
+                       options, exactly as before), else the query list and the options */
+    int64_t max_chunks; /* config.max_chunks, 0 resolved to DDS_DEFAULT_MAX_CHUNKS */
     int64_t max_batch_rows; /* config.max_batch_rows, 0 resolved to DDS_DEFAULT_MAX_BATCH_ROWS */
 } dds_settings;
 

@@ -71,7 +71,8 @@ ddstream_status dds_resume_token_read(const char *token, const char *query, int6
     if (fp != dds_resume_fingerprint(query, granularity, plan))
         return dds_error_set(err, DDSTREAM_E_CONFIG,
                              "resume_token was made for another query, range, granularity or "
-                             "chunk size: resuming with it would skip or repeat data");
+                             "chunk size (or query list, statistics or distribution metrics): "
+                             "resuming with it would skip or repeat data");
     if (at > plan->count)
         return dds_error_set(err, DDSTREAM_E_CONFIG,
                              "resume_token points at chunk %llu, past the plan's %zu chunks",

@@ -1,7 +1,8 @@
 /* resume_token.h — the resume token's format: "dds1-<fingerprint, 16 hex>-<chunk index>".
  *
- * The fingerprint covers everything that gives a chunk index its meaning: the query, the
- * granularity and the plan's aligned bounds and step. Not the keys, the site or the base URL: the
+ * The fingerprint covers everything that gives a chunk index its meaning: the query (the stream's
+ * identity, config.h: one query, or the query list with the statistics and distribution metrics),
+ * the granularity and the plan's aligned bounds and step. Not the keys, the site or the base URL: the
  * same data may be read through another proxy or with a rotated key. Pure and thread-safe. */
 #ifndef DDSTREAM_RESUME_TOKEN_H
 #define DDSTREAM_RESUME_TOKEN_H

@@ -4,7 +4,10 @@
 
 #include <curl/curl.h>
 
+#include <string.h>
+
 #include "error.h"
+#include "strparse.h"
 
 #define BACKOFF_CAP_MS 30000
 /* The longest wait a server's x-ratelimit-reset or Retry-After is trusted for when the answer
@@ -65,6 +68,11 @@ int64_t dds_retry_server_asked_ms(long status, const dds_rl_headers *rl, int64_t
     return rl->retry_after_s > 0
                ? bounded_wait_ms(rl->retry_after_s, rl->period_s, now_epoch_ms, headers_age_ms)
                : -1;
+}
+
+int dds_retry_query_timed_out(long status, const char *message) {
+    size_t n = message ? strlen(message) : 0;
+    return status == 504 || (n > 0 && dds_find_ci(message, n, "query timed out") < n);
 }
 
 int dds_retry_is_throttle(const dds_attempt *a) {
@@ -169,6 +177,10 @@ static dds_outcome error_status(const dds_settings *s, const dds_attempt *a, int
         int64_t reset = dds_retry_reset_ms(&a->rl, a->now_epoch_ms, a->headers_age_ms);
         *delay_ms = reset >= 0 ? reset + RESET_MARGIN_MS : backoff(s, a);
         return DDS_OUTCOME_RETRY;
+    }
+    if (dds_retry_query_timed_out(status, server_msg)) {
+        /* The same request would time out again: chunk_fetch.c asks again in smaller pieces. */
+        return DDS_OUTCOME_FAIL;
     }
     if (status == 408 || status >= 500) {
         /* the server's Retry-After (bounded) when it sent one, else the backoff */

@@ -85,4 +85,9 @@ typedef enum {
 dds_retry_budget dds_retry_budget_check(const dds_settings *s, int attempt, int64_t spent_ms,
                                         int64_t delay_ms, ddstream_error *err);
 
+/* Whether an answer says the request was too heavy for Datadog: a 504, or any status whose
+ * message says "Query timed out" (Datadog's answer to too many sub-queries in one request).
+ * Such a request is not retried as it is (dds_retry_classify fails it): chunk_fetch.c splits it. */
+int dds_retry_query_timed_out(long status, const char *message);
+
 #endif

@@ -33,7 +33,6 @@
 #include "fetch.h"
 #include "log.h"
 #include "plan.h"
-#include "query.h"
 #include "resume_token.h"
 #include "stream_internal.h"
 
@@ -64,7 +63,6 @@ struct ddstream_stream {
     dds_log log;
     fetcher *fetchers;
     size_t nfetchers;
-    char *rollup_query;
 
     pthread_mutex_t mu;
     pthread_cond_t work_cv;  /* idle fetchers wait here for a chunk to claim */
@@ -134,7 +132,7 @@ static ddstream_status starting_chunk(const ddstream_stream *st, size_t *start,
                                       ddstream_error *err) {
     *start = 0;
     if (st->s.resume_token) {
-        ddstream_status rc = dds_resume_token_read(st->s.resume_token, st->s.query,
+        ddstream_status rc = dds_resume_token_read(st->s.resume_token, st->s.identity,
                                                    st->s.granularity, &st->plan, start, err);
         if (rc != DDSTREAM_OK) return rc;
     }
@@ -156,7 +154,7 @@ DDSTREAM_API ddstream_status ddstream_resume_token_at(const ddstream_stream *st,
                                                       char *buf, size_t cap) {
     if (!st || !buf || cap < DDS_RESUME_TOKEN_CAP || index > st->plan.count)
         return DDSTREAM_E_INVALID_ARGUMENT;
-    dds_resume_token_write(st->s.query, st->s.granularity, &st->plan, index, buf, cap);
+    dds_resume_token_write(st->s.identity, st->s.granularity, &st->plan, index, buf, cap);
     return DDSTREAM_OK;
 }
 
@@ -235,8 +233,8 @@ static void *fetcher_main(void *arg) {
         dds_logf(&st->log, DDSTREAM_LOG_DEBUG,
                  "fetching chunk %zu of %zu [%" PRId64 ", %" PRId64 ")", idx + 1, st->plan.count,
                  c.start, c.end);
-        ddstream_status rc = dds_fetch_chunk(f->http, &st->s, &st->log, st->rollup_query, c.start,
-                                             c.end, &batch, &err);
+        ddstream_status rc =
+            dds_fetch_chunk(f->http, &st->s, &st->log, c.start, c.end, &batch, &err);
 
         pthread_mutex_lock(&st->mu);
         st->fetching--;
@@ -320,7 +318,6 @@ DDSTREAM_API void ddstream_close(ddstream_stream *st) {
         if (st->fetchers[i].stop_ready) dds_cancel_destroy(&st->fetchers[i].stop);
     }
     free(st->fetchers);
-    free(st->rollup_query);
     pthread_cond_destroy(&st->work_cv);
     pthread_cond_destroy(&st->ready_cv);
     pthread_mutex_destroy(&st->mu);
@@ -397,8 +394,7 @@ DDSTREAM_API ddstream_status ddstream_open(const ddstream_config *cfg, ddstream_
     st->nfetchers = in_flight < st->plan.count ? in_flight : (st->plan.count ? st->plan.count : 1);
     st->slots = calloc(st->wcap, sizeof *st->slots);
     st->fetchers = calloc(st->nfetchers, sizeof *st->fetchers);
-    st->rollup_query = dds_rollup_query(st->s.query, st->s.granularity);
-    if (!st->slots || !st->fetchers || !st->rollup_query) {
+    if (!st->slots || !st->fetchers) {
         rc = dds_error_set(err, DDSTREAM_E_NOMEM, "out of memory creating the stream");
         goto fail;
     }

@@ -17,7 +17,6 @@
 #include "fetch.h"
 #include "log.h"
 #include "parse.h"
-#include "query.h"
 
 static ddstream_status check_api_key(dds_http *http, ddstream_error *err) {
     dds_body body;
@@ -37,7 +36,9 @@ static ddstream_status check_api_key(dds_http *http, ddstream_error *err) {
 
 static ddstream_status check_app_key_and_query(dds_http *http, const dds_settings *s,
                                                ddstream_error *err) {
-    char *q = dds_rollup_query(s->query, s->granularity);
+    /* The sub-queries of the first query (all of a single query's, as its chunks send them): one
+     * request whatever the number of queries. */
+    char *q = dds_pack_join(&s->pack, 0, s->queries[0].subquery_count);
     char *escaped = q ? dds_http_escape(http, q) : NULL;
     free(q);
     if (!escaped) return dds_error_set(err, DDSTREAM_E_NOMEM, "out of memory");

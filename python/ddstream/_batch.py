@@ -46,7 +46,16 @@ class Batch(_UngroupedBatch, total=False):
         series: grouped queries only (``... by {host}``): int32 index into ``series_tags`` per
             row.
         series_tags: grouped queries only: the tag set of each series, e.g. ``"host:a"``.
+        query: streams of several queries (or ``queries=``) only: int32 index of each row's
+            query. Rows are ordered by query, then series, then time.
+        series_query: with ``query`` and ``series``: int32 index of each series' query.
+        value: streams with a value-only query (a percentile, a rollup of its own) only:
+            float64, its one value per bucket; NaN on the rows of other queries (whose ``avg``,
+            ``min``, ``max``, ``sum`` are NaN on its rows).
     """
 
     series: npt.NDArray[np.int32]
     series_tags: list[str]
+    query: npt.NDArray[np.int32]
+    series_query: npt.NDArray[np.int32]
+    value: npt.NDArray[np.float64]

@@ -88,4 +88,12 @@ def batch_from_box(box: Any) -> Batch:
             ffi.string(b.series_tags[i]).decode("utf-8", "replace")
             for i in range(int(b.series_count))
         ]
+    # Several queries (or ``queries=``): which query each row, and each series, belongs to.
+    if b.query != ffi.NULL:
+        batch["query"] = _column(box, b.query, _INT32, n)
+        if b.grouped:
+            batch["series_query"] = _column(box, b.series_query, _INT32, int(b.series_count))
+    # A value-only query (a percentile, a rollup of its own): its one value per bucket.
+    if b.value != ffi.NULL:
+        batch["value"] = _column(box, b.value, _FLOAT64, n)
     return batch

@@ -546,6 +546,141 @@ static void test_row_limit(void) {
     dds_response_free(&u);
 }
 
+/*
+ * Three queries in one stream: 0 ungrouped with avg and max (the mask), 1 grouped by host with
+ * avg and max, 2 value-only; the answer comes in no order. Rows: query 0's one dense series,
+ * then query 1's hosts in strcmp order, then query 2's one series; statistics outside the mask
+ * and the value of four-statistics queries NaN; the avg/min/max/sum of value rows NaN.
+ */
+static void test_several_queries(void) {
+    const dds_subq_ref subs[5] = {{0, DDS_STAT_AVG, NULL},
+                                  {0, DDS_STAT_MAX, NULL},
+                                  {1, DDS_STAT_AVG, NULL},
+                                  {1, DDS_STAT_MAX, NULL},
+                                  {2, DDS_STAT_VALUE, NULL}};
+    const int32_t grouped[3] = {0, 1, 0};
+    dds_shape sh = {subs, 5, grouped, 3, 1, 1, 1};
+    int64_t ts[3] = {T0 * 1000, (T0 + 60) * 1000, (T0 + 120) * 1000};
+    double v1[3] = {1, 2, 3}, v2[3] = {10, 20, 30}, v3[3] = {5, NAN, 7};
+    dds_response r = {0};
+    add_series(&r, 4, "", 60, 2, ts + 1, v3);       /* query 2's value, 2 buckets */
+    add_series(&r, 3, "host:b", 60, 3, ts, v2);     /* query 1 max, host b */
+    add_series(&r, 2, "host:b", 60, 3, ts, v1);     /* query 1 avg, host b */
+    add_series(&r, 2, "host:a", 60, 1, ts + 2, v2); /* query 1 avg, host a, last bucket */
+    add_series(&r, 1, "env:x", 60, 3, ts, v2);      /* query 0 max (ungrouped: tags "") */
+    add_series(&r, 0, "env:x", 60, 3, ts, v1);      /* query 0 avg */
+    ddstream_batch *b = NULL;
+    char msg[256] = "";
+    CHECK_INT(
+        dds_assemble_shaped(&r, &sh, T0, T0 + 180, 60, SIZE_MAX, NULL, 0, &b, msg, sizeof msg),
+        DDSTREAM_OK);
+    if (b == NULL) {
+        fprintf(stderr, "%s\n", msg);
+        dds_response_free(&r);
+        return;
+    }
+    check_layout(b);
+    CHECK_INT(b->length, 4 * 3);
+    CHECK_INT(b->series_count, 4);
+    CHECK_INT(b->query_count, 3);
+    CHECK(b->grouped);
+    CHECK(b->query != NULL && b->series_query != NULL && b->value != NULL);
+    CHECK_INT((uintptr_t)b->query % 64, 0);
+    CHECK_INT((uintptr_t)b->value % 64, 0);
+    const char *tags[4] = {"", "host:a", "host:b", ""};
+    const int32_t query_of[4] = {0, 1, 1, 2};
+    for (size_t g = 0; g < 4; g++) {
+        CHECK_STR(b->series_tags[g], tags[g]);
+        CHECK_INT(b->series_query[g], query_of[g]);
+    }
+    for (size_t row = 0; row < b->length; row++) {
+        size_t g = row / 3, k = row % 3;
+        CHECK_INT(b->timestamps[row], T0 + 60 * (int64_t)k);
+        CHECK_INT(b->series[row], (int32_t)g);
+        CHECK_INT(b->query[row], query_of[g]);
+        CHECK(isnan(b->min[row]) && isnan(b->sum[row])); /* not in the mask */
+    }
+    /* query 0: avg 1,2,3; max 10,20,30; no value */
+    for (size_t k = 0; k < 3; k++) {
+        CHECK_DBL(b->avg[k], v1[k]);
+        CHECK_DBL(b->max[k], v2[k]);
+        CHECK(isnan(b->value[k]));
+    }
+    /* query 1, host:a: avg only in the last bucket, no max */
+    CHECK(isnan(b->avg[3]) && isnan(b->avg[4]));
+    CHECK_DBL(b->avg[5], 10);
+    CHECK(isnan(b->max[3]) && isnan(b->max[5]));
+    /* query 1, host:b */
+    for (size_t k = 0; k < 3; k++) {
+        CHECK_DBL(b->avg[6 + k], v1[k]);
+        CHECK_DBL(b->max[6 + k], v2[k]);
+    }
+    /* query 2: value only, NaN elsewhere; the first bucket had no point */
+    CHECK(isnan(b->value[9]));
+    CHECK_DBL(b->value[10], 5);
+    CHECK(isnan(b->value[11]));
+    for (size_t row = 9; row < 12; row++) CHECK(isnan(b->avg[row]) && isnan(b->max[row]));
+    ddstream_batch_free(b);
+
+    /* A grouped query without an answer has no rows; an ungrouped one still has its series. */
+    dds_response empty = {0};
+    CHECK_INT(
+        dds_assemble_shaped(&empty, &sh, T0, T0 + 180, 60, SIZE_MAX, NULL, 0, &b, msg, sizeof msg),
+        DDSTREAM_OK);
+    if (b) {
+        CHECK_INT(b->series_count, 2);
+        CHECK_INT(b->length, 6);
+        CHECK_INT(b->series_query[0], 0);
+        CHECK_INT(b->series_query[1], 2);
+        for (size_t row = 0; row < 6; row++) CHECK(isnan(b->avg[row]) && isnan(b->value[row]));
+        ddstream_batch_free(b);
+    }
+
+    /* Two tag sets for one statistic of an ungrouped query: refused, naming the query. */
+    add_series(&r, 1, "env:y", 60, 1, ts, v1);
+    CHECK_INT(
+        dds_assemble_shaped(&r, &sh, T0, T0 + 180, 60, SIZE_MAX, NULL, 0, &b, msg, sizeof msg),
+        DDSTREAM_E_PROTOCOL);
+    CHECK_CONTAINS(msg,
+                   "the query 0 is not grouped but Datadog returned several series for the "
+                   "max statistic");
+    /* A query_index past the sub-queries asked for. */
+    dds_response bad = {0};
+    add_series(&bad, 5, "", 60, 1, ts, v1);
+    CHECK_INT(
+        dds_assemble_shaped(&bad, &sh, T0, T0 + 180, 60, SIZE_MAX, NULL, 0, &b, msg, sizeof msg),
+        DDSTREAM_E_PROTOCOL);
+    CHECK_CONTAINS(msg, "query_index 5 is not one of the 5 sub-queries asked for (0..4)");
+    dds_response_free(&bad);
+    dds_response_free(&r);
+}
+
+/* One query given in a list (the query column, no series): the flat shape plus query 0 a row. */
+static void test_one_listed_query(void) {
+    const dds_subq_ref subs[1] = {{0, DDS_STAT_SUM, NULL}};
+    const int32_t grouped[1] = {0};
+    dds_shape sh = {subs, 1, grouped, 1, 0, 1, 0};
+    int64_t ts[1] = {T0 * 1000};
+    double v[1] = {4};
+    dds_response r = {0};
+    add_series(&r, 0, "", 60, 1, ts, v);
+    ddstream_batch *b = NULL;
+    char msg[256] = "";
+    CHECK_INT(
+        dds_assemble_shaped(&r, &sh, T0, T0 + 120, 60, SIZE_MAX, NULL, 0, &b, msg, sizeof msg),
+        DDSTREAM_OK);
+    if (b) {
+        CHECK(!b->grouped && b->series == NULL && b->series_query == NULL && b->value == NULL);
+        CHECK_INT(b->length, 2);
+        CHECK_INT(b->query[0], 0);
+        CHECK_INT(b->query[1], 0);
+        CHECK_DBL(b->sum[0], 4);
+        CHECK(isnan(b->avg[0]) && isnan(b->sum[1]));
+        ddstream_batch_free(b);
+    }
+    dds_response_free(&r);
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     test_ungrouped();
@@ -556,6 +691,8 @@ int main(int argc, char **argv) {
     test_grouped_fixture();
     test_grouped_zero_series();
     test_bad_query_index();
+    test_several_queries();
+    test_one_listed_query();
     test_off_grid();
     test_coarse_interval();
     test_bad_chunks();

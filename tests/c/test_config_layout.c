@@ -132,10 +132,69 @@ int main(void) {
     plan_count(&now, &st, &err);
     CHECK_INT(st, DDSTREAM_E_CONFIG);
 
+    /* The layouts of several queries (issue 14), one field appended at a time: each is served,
+     * the fields before its end are read, and what lies past it is not (garbage there would be
+     * refused). Layout k ends before field k. */
+    const size_t multi_ends[] = {
+        offsetof(ddstream_config, queries),
+        offsetof(ddstream_config, query_count),
+        offsetof(ddstream_config, statistics),
+        offsetof(ddstream_config, distribution_metrics),
+        offsetof(ddstream_config, distribution_metric_count),
+        offsetof(ddstream_config, max_subqueries_per_request),
+        offsetof(ddstream_config, max_request_uri_bytes),
+        sizeof(ddstream_config),
+    };
+    static const char *const two[] = {"avg:a{*}", "avg:b{*} by {host}"};
+    for (size_t k = 0; k < sizeof multi_ends / sizeof multi_ends[0]; k++) {
+        ddstream_config_init(&now);
+        memcpy(&now, &old, sizeof old);
+        now.range_end = 86400;
+        now.struct_size = multi_ends[k];
+        /* the fields inside: valid; past the end: each refused if it were read */
+        now.queries = k > 0 ? NULL : two; /* with query also set */
+        now.query_count = k > 1 ? 0 : 7;
+        now.statistics = k > 2 ? DDSTREAM_STAT_AVG : 0xF0;
+        now.distribution_metrics = NULL;
+        now.distribution_metric_count = k > 4 ? 0 : 3;
+        now.max_subqueries_per_request = k > 5 ? 35 : -1;
+        now.max_request_uri_bytes = k > 6 ? 7000 : -1;
+        CHECK_INT(ddstream_config_validate(&now, &err), DDSTREAM_OK);
+    }
+    /* The current layout reads each of them. */
+    now.queries = two;
+    CHECK_INT(ddstream_config_validate(&now, &err), DDSTREAM_E_CONFIG);
+    CHECK_CONTAINS(err.message, "query and queries are both set");
+    now.query = NULL;
+    CHECK_INT(ddstream_config_validate(&now, &err), DDSTREAM_E_CONFIG);
+    CHECK_CONTAINS(err.message, "query_count must be between 1 and");
+    now.query_count = 2;
+    CHECK_INT(ddstream_config_validate(&now, &err), DDSTREAM_OK);
+    now.statistics = 0x10;
+    CHECK_INT(ddstream_config_validate(&now, &err), DDSTREAM_E_CONFIG);
+    CHECK_CONTAINS(err.message, "statistics must be a mask");
+    now.statistics = 0;
+    now.distribution_metric_count = 2;
+    CHECK_INT(ddstream_config_validate(&now, &err), DDSTREAM_E_CONFIG);
+    CHECK_CONTAINS(err.message, "distribution_metrics is NULL but distribution_metric_count is 2");
+    now.distribution_metric_count = 0;
+    now.max_subqueries_per_request = -1;
+    CHECK_INT(ddstream_config_validate(&now, &err), DDSTREAM_E_CONFIG);
+    CHECK_CONTAINS(err.message, "max_subqueries_per_request");
+    now.max_subqueries_per_request = 0;
+    now.max_request_uri_bytes = -1;
+    CHECK_INT(ddstream_config_validate(&now, &err), DDSTREAM_E_CONFIG);
+    CHECK_CONTAINS(err.message, "max_request_uri_bytes");
+
     /* Refused with DDSTREAM_E_INVALID_ARGUMENT: larger than this library's, smaller than 0.1.0's,
      * ending inside a field, zero. Every entry point says so. */
-    const size_t bad[] = {
-        sizeof now + 8, sizeof now + 1, sizeof(config_0_1_0) - 8, sizeof(config_0_1_0) + 4, 8, 0};
+    const size_t bad[] = {sizeof now + 8,
+                          sizeof now + 1,
+                          sizeof(config_0_1_0) - 8,
+                          sizeof(config_0_1_0) + 4,
+                          offsetof(ddstream_config, statistics) + 4,
+                          8,
+                          0};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         now.struct_size = bad[i];
         CHECK_INT(ddstream_config_validate(&now, &err), DDSTREAM_E_INVALID_ARGUMENT);

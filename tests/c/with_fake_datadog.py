@@ -6,7 +6,9 @@ Starts three FakeDatadog servers from the source tree (keys "test-api-key" / "te
 required): a normal one, exported as DDSTREAM_BASE_URL, one answering queries after 2 s,
 exported as DDSTREAM_SLOW_URL, one answering after 0.3 s, exported as DDSTREAM_LATENCY_URL
 (where requests in flight at once show as overlapping waits), and one whose answers name 20,000
-groups with empty point lists (testing.WideAnswer), exported as DDSTREAM_WIDE_URL. The fake
+groups with empty point lists (testing.WideAnswer), exported as DDSTREAM_WIDE_URL, and one
+answering "Query timed out" to requests of more than 4 sub-queries (testing.QueryTimedOut),
+exported as DDSTREAM_TIMEOUT_URL. The fake
 server is loaded straight from python/ddstream/testing so that the C suite needs neither the
 built Python package nor the C library's Python binding.
 """
@@ -44,14 +46,17 @@ def main() -> int:
         testing.FakeDatadog(latency=2.0, **keys) as slow,
         testing.FakeDatadog(latency=0.3, **keys) as latency,
         testing.FakeDatadog(**keys) as wide,
+        testing.FakeDatadog(**keys) as timeout,
     ):
         wide.add_fault(testing.WideAnswer(20000, times=None))
+        timeout.add_fault(testing.QueryTimedOut(4))
         env = dict(
             os.environ,
             DDSTREAM_BASE_URL=normal.url,
             DDSTREAM_SLOW_URL=slow.url,
             DDSTREAM_LATENCY_URL=latency.url,
             DDSTREAM_WIDE_URL=wide.url,
+            DDSTREAM_TIMEOUT_URL=timeout.url,
         )
         env.pop("DD_API_KEY", None)
         env.pop("DD_APP_KEY", None)
