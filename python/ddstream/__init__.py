@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from ._arrow import ArrowBatch
     from ._batch import Batch
     from ._config import ConfigOptions, DDStreamConfig, StreamOptions
+    from ._explain import explain
     from ._gate import RequestGate
     from ._stream import AnyBatch, DDStream
 
@@ -81,6 +82,7 @@ __all__ = [
     "ServerError",
     "StreamOptions",
     "__version__",
+    "explain",
     "library_version",
 ]
 
@@ -94,6 +96,7 @@ _LAZY = {
     "ConfigOptions": "._config",
     "DDStream": "._stream",
     "DDStreamConfig": "._config",
+    "explain": "._explain",
     "RequestGate": "._gate",
     "StreamOptions": "._config",
 }

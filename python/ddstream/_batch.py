@@ -46,12 +46,15 @@ class Batch(_UngroupedBatch, total=False):
         series: grouped queries only (``... by {host}``): int32 index into ``series_tags`` per
             row.
         series_tags: grouped queries only: the tag set of each series, e.g. ``"host:a"``.
-        query: streams of several queries (or ``queries=``) only: int32 index of each row's
-            query. Rows are ordered by query, then series, then time.
-        series_query: with ``query`` and ``series``: int32 index of each series' query.
-        value: streams with a value-only query (a percentile, a rollup of its own) only:
-            float64, its one value per bucket; NaN on the rows of other queries (whose ``avg``,
-            ``min``, ``max``, ``sum`` are NaN on its rows).
+        query: streams of ``queries=[...]`` (even of one) or of a ``query`` holding
+            comma-separated queries only: int32 index of each row's query in that list. Such a
+            stream is always grouped: a series is a (query, tag set) pair, ``""`` for an
+            ungrouped query. Rows are ordered by query, then series, then time.
+        series_query: with ``query``: int32 index of each series' query.
+        value: streams with a value-only query only (a percentile, ``top()``, a query's own
+            ``.rollup()``: see docs/queries.md): float64, the one value per bucket of such a
+            query's rows, NaN on the rows of four-statistics queries (whose ``avg``/``min``/
+            ``max``/``sum`` are set, and are NaN on value-only rows).
     """
 
     series: npt.NDArray[np.int32]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from ._lib import ffi, lib
@@ -11,7 +12,8 @@ from .errors import STATUS_E_CONFIG, ConfigError
 if TYPE_CHECKING:
     from typing_extensions import Unpack  # type checkers only: no runtime dependency
 
-__all__ = ["ConfigOptions", "DDStreamConfig", "NativeConfig", "StreamOptions"]
+__all__ = ["STATISTICS", "ConfigOptions", "DDStreamConfig", "NativeConfig", "StreamOptions",
+           "statistics_mask"]
 
 # name -> default. None for a C-side option means "the library's default" (see ddstream.h).
 _DEFAULTS: dict[str, Any] = {
@@ -43,6 +45,11 @@ _DEFAULTS: dict[str, Any] = {
     "resume_token": None,
     "max_chunks": None,
     "max_batch_rows": None,
+    "queries": None,
+    "statistics": None,
+    "distribution_metrics": None,
+    "max_subqueries_per_request": None,
+    "max_request_uri_bytes": None,
     # New fields go here, in DDStreamConfig's annotations, its __init__ and StreamOptions too
     # (tests/python/test_config.py checks the four lists agree).
 }
@@ -67,9 +74,18 @@ _INT_FIELDS = (
     "start_chunk",
     "max_chunks",
     "max_batch_rows",
+    "max_subqueries_per_request",
+    "max_request_uri_bytes",
 )
 _BOOL_FIELDS = ("enable_prefetch", "allow_insecure_http")
 _SECRET_FIELDS = ("api_key", "app_key")
+# The statistics a four-statistics query can fill, and their bits in ddstream_config.statistics
+# (DDSTREAM_STAT_AVG..SUM: #defines, which the cffi declarations do not carry).
+STATISTICS = ("avg", "min", "max", "sum")
+_STAT_BITS = {"avg": 1, "min": 2, "max": 4, "sum": 8}
+_ALL_STATS = 15
+# Fields holding a list of strings: compared as tuples, whatever sequence was given.
+_LIST_FIELDS = ("queries", "statistics", "distribution_metrics")
 
 
 class NativeConfig:
@@ -119,6 +135,11 @@ class StreamOptions(TypedDict, total=False):
     resume_token: str | None
     max_chunks: int | None
     max_batch_rows: int | None
+    queries: list[str] | tuple[str, ...] | None
+    statistics: list[str] | tuple[str, ...] | None
+    distribution_metrics: list[str] | tuple[str, ...] | None
+    max_subqueries_per_request: int | None
+    max_request_uri_bytes: int | None
 
 
 class ConfigOptions(StreamOptions, total=False):
@@ -147,7 +168,22 @@ class DDStreamConfig:
         api_key: Datadog API key; ``None`` reads ``DD_API_KEY`` from the environment.
         app_key: Datadog application key; ``None`` reads ``DD_APP_KEY``.
         query: one metric query, e.g. ``"avg:system.cpu.user{*} by {host}"``, without
-            ``.rollup()`` (ddstream adds the avg/min/max/sum rollups itself).
+            ``.rollup()`` (ddstream adds the avg/min/max/sum rollups itself). Several queries:
+            ``queries`` (a comma-separated ``query`` reads as they do).
+        queries: several metric queries, one expression each, read as one stream: every
+            chunk's sub-queries are packed into as few requests as the budgets below allow, and
+            each row says which query it belongs to (the batch's ``query`` index into this
+            list). Set ``query`` or ``queries``, not both (``None``: not used).
+        statistics: the statistics to fetch for each four-statistics query, a subset of
+            ``("avg", "min", "max", "sum")`` (``None``: all four). Fewer statistics, fewer
+            sub-queries per request; the others are NaN.
+        distribution_metrics: names of the distribution metrics the queries use: their
+            statistics come from ``avg:``/``min:``/``max:``/``sum:`` space aggregation, as
+            Datadog defines them for distributions (``None``: none; ``pNN:`` percentiles are
+            recognised without this).
+        max_subqueries_per_request: the most sub-queries one request carries (``None``: 35).
+        max_request_uri_bytes: the longest request URI, path and escaped query, in bytes
+            (``None``: 7000).
         range_start: epoch seconds, inclusive.
         range_end: epoch seconds, exclusive.
         granularity: bucket size in seconds (default 60).
@@ -232,6 +268,11 @@ class DDStreamConfig:
     resume_token: str | None
     max_chunks: int | None
     max_batch_rows: int | None
+    queries: list[str] | tuple[str, ...] | None
+    statistics: list[str] | tuple[str, ...] | None
+    distribution_metrics: list[str] | tuple[str, ...] | None
+    max_subqueries_per_request: int | None
+    max_request_uri_bytes: int | None
 
     def __init__(
         self,
@@ -264,6 +305,11 @@ class DDStreamConfig:
         resume_token: str | None = None,
         max_chunks: int | None = None,
         max_batch_rows: int | None = None,
+        queries: list[str] | tuple[str, ...] | None = None,
+        statistics: list[str] | tuple[str, ...] | None = None,
+        distribution_metrics: list[str] | tuple[str, ...] | None = None,
+        max_subqueries_per_request: int | None = None,
+        max_request_uri_bytes: int | None = None,
     ) -> None:
         # The defaults above are _DEFAULTS' (a test checks): locals() holds exactly the fields.
         values = locals()
@@ -291,7 +337,8 @@ class DDStreamConfig:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, DDStreamConfig):
             return NotImplemented
-        return all(getattr(self, n) == getattr(other, n) for n in _DEFAULTS)
+        return all(_comparable(n, getattr(self, n)) == _comparable(n, getattr(other, n))
+                   for n in _DEFAULTS)
 
     __hash__ = None  # type: ignore[assignment]  # mutable
 
@@ -316,10 +363,15 @@ class DDStreamConfig:
                 f"({ptr.struct_size} != {ffi.sizeof('ddstream_config')} bytes)"
             )
         strings: list[Any] = []
+        if self.queries is not None and self.query not in ("", None):
+            raise ConfigError("query and queries are both set: give one query as query, or "
+                              "several as queries, not both", status=STATUS_E_CONFIG)
         for name in _STRING_FIELDS:
             value = getattr(self, name)
             if value is None:
                 continue  # NULL: the library's default (environment, then built-in)
+            if name == "query" and self.queries is not None:
+                continue  # the library takes the queries instead, and wants query NULL
             if not isinstance(value, str):
                 raise TypeError(f"DDStreamConfig.{name} must be a str or None, not "
                                 f"{type(value).__name__}")
@@ -341,11 +393,76 @@ class DDStreamConfig:
                                   status=STATUS_E_CONFIG) from None
         for name in _BOOL_FIELDS:
             setattr(ptr, name, 1 if getattr(self, name) else 0)
+        if self.queries is not None:
+            texts = _string_list("queries", self.queries)
+            if not texts:
+                raise ConfigError("queries: the list is empty; give at least one query",
+                                  status=STATUS_E_CONFIG)
+            ptr.queries = _c_string_array("queries", texts, strings)
+            ptr.query_count = len(texts)
+        if self.distribution_metrics is not None:
+            names = _string_list("distribution_metrics", self.distribution_metrics)
+            if names:
+                ptr.distribution_metrics = _c_string_array("distribution_metrics", names, strings)
+                ptr.distribution_metric_count = len(names)
+        if self.statistics is not None:
+            ptr.statistics = statistics_mask(self.statistics)
         if self.log_level is None:
             ptr.log_level = c_level_for_logger()  # what logging would show, read at open
         ptr.log_to_queue = 1  # drained into logging.getLogger("ddstream") after each call
         ptr.log_fn = ffi.NULL  # never call back into Python from C
         return NativeConfig(ptr, strings)
+
+
+def _comparable(name: str, value: Any) -> Any:
+    """``value`` as ``__eq__`` compares it: a list field's list and tuple are the same."""
+    if name in _LIST_FIELDS and isinstance(value, (list, tuple)):
+        return tuple(value)
+    return value
+
+
+def _string_list(name: str, value: Any) -> list[str]:
+    """The items of a list-of-str field, each checked as a string field is."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+        # A lone string would be taken for a list of its characters.
+        raise TypeError(f"DDStreamConfig.{name} must be a list of str or None, not "
+                        f"{type(value).__name__}")
+    items: list[str] = []
+    for i, item in enumerate(value):
+        if not isinstance(item, str):
+            raise TypeError(f"DDStreamConfig.{name}[{i}] must be a str, not "
+                            f"{type(item).__name__}")
+        if "\0" in item:
+            raise ConfigError(f"{name}[{i}]: must not contain a NUL character",
+                              status=STATUS_E_CONFIG)
+        items.append(item)
+    return items
+
+
+def _c_string_array(name: str, items: list[str], strings: list[Any]) -> Any:
+    """A ``const char *[]`` of ``items``; it and its strings are kept alive in ``strings``."""
+    buffers = [ffi.new("char[]", _utf8(f"{name}[{i}]", item)) for i, item in enumerate(items)]
+    array = ffi.new("const char *[]", buffers)
+    strings.extend(buffers)
+    strings.append(array)
+    return array
+
+
+def statistics_mask(names: Any) -> int:
+    """The ``ddstream_config.statistics`` mask of a list of statistic names (0: all four, the
+    library's default, so that naming all four is the same config as naming none)."""
+    items = _string_list("statistics", names)
+    if not items:
+        raise ConfigError("statistics: the list is empty; name at least one of "
+                          f"{', '.join(STATISTICS)}", status=STATUS_E_CONFIG)
+    mask = 0
+    for item in items:
+        bit = _STAT_BITS.get(item.strip().lower())
+        if bit is None:
+            raise ConfigError(f"statistics: unknown statistic {item!r}; choose from "
+                              f"{', '.join(STATISTICS)}", status=STATUS_E_CONFIG)
+        mask |= bit
+    return 0 if mask == _ALL_STATS else mask
 
 
 def _utf8(name: str, value: str) -> bytes:

@@ -4,9 +4,11 @@ Text formats (``csv``, ``jsonl``, ``table``) are written from the numpy batches;
 ``arrow`` (Arrow IPC stream) from the Arrow record batches of :meth:`DDStream.to_arrow`, so their
 columns keep Arrow types (``timestamp[s, UTC]``, nulls where Datadog had no value).
 
-Every text format has the same columns: ``timestamp`` (ISO 8601, UTC), ``series`` (grouped
-queries only: the comma-joined tag set), ``avg``, ``min``, ``max``, ``sum`` (empty / ``null``
-where Datadog had no value).
+Every text format has the same columns: ``timestamp`` (ISO 8601, UTC), ``query`` (streams of
+several queries only: the query's text), ``series`` (grouped queries, and streams of several
+queries: the comma-joined tag set, ``""`` for an ungrouped query), ``avg``, ``min``, ``max``,
+``sum``, and ``value`` (streams with a value-only query only: a percentile's, ``top()``'s, ...
+one value per bucket); empty / ``null`` where Datadog had no value.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from __future__ import annotations
 import csv
 import json
 import math
-from typing import IO, TYPE_CHECKING, Any, Literal, Protocol
+from dataclasses import dataclass
+from typing import IO, TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
 if TYPE_CHECKING:  # numpy stays unimported until a stream runs (`ddstream --help` is quick)
     import numpy as np
@@ -37,49 +40,75 @@ def _iso(timestamps: np.ndarray[Any, Any]) -> list[str]:
     return [t + "Z" for t in text.tolist()]
 
 
-def _rows(batch: Batch, grouped: bool) -> tuple[list[str], list[str] | None, list[list[float]]]:
+@dataclass(frozen=True)
+class Columns:
+    """Which optional columns a stream's text output has, fixed before its first row.
+
+    ``queries``: the query texts, for a stream of several (its batches carry a ``query``
+    index), else ``None``; ``grouped``: a ``series`` column; ``value``: a ``value`` column."""
+
+    grouped: bool
+    queries: tuple[str, ...] | None = None
+    value: bool = False
+
+    def header(self) -> list[str]:
+        return ["timestamp", *(["query"] if self.queries is not None else []),
+                *(["series"] if self.grouped else []), *VALUE_COLUMNS,
+                *(["value"] if self.value else [])]
+
+    def numeric(self) -> tuple[str, ...]:
+        return (*VALUE_COLUMNS, "value") if self.value else VALUE_COLUMNS
+
+
+def _rows(batch: Batch, columns: Columns) -> tuple[list[list[str]], list[list[float]]]:
+    """A batch's text cells (timestamp, query, series: those the output has) and its numbers."""
     times = _iso(batch["timestamps"])
-    series: list[str] | None = None
-    if grouped:
+    text = [times]
+    if columns.queries is not None:
+        names = columns.queries
+        text.append([names[i] for i in batch["query"].tolist()] if "query" in batch
+                    else [names[0]] * len(times))
+    if columns.grouped:
         tags = batch.get("series_tags") or []
-        series = [tags[i] for i in batch["series"].tolist()] if len(times) else []
+        text.append([tags[i] for i in batch["series"].tolist()] if "series" in batch and times
+                    else [""] * len(times))
     values = [batch[name].tolist() for name in VALUE_COLUMNS]
-    return times, series, values
+    if columns.value:
+        value = batch.get("value")
+        values.append([math.nan] * len(times) if value is None else value.tolist())
+    return text, values
 
 
 class CsvWriter:
-    def __init__(self, out: IO[str], grouped: bool) -> None:
+    def __init__(self, out: IO[str], columns: Columns) -> None:
         self._out = out
-        self._grouped = grouped
+        self._columns = columns
         self._csv = csv.writer(out, lineterminator="\n")
-        header = ["timestamp", *(["series"] if grouped else []), *VALUE_COLUMNS]
-        self._csv.writerow(header)
+        self._csv.writerow(columns.header())
 
     def write(self, batch: Batch) -> None:
-        times, series, values = _rows(batch, self._grouped)
+        text, values = _rows(batch, self._columns)
         cells = [[("" if math.isnan(v) else repr(v)) for v in column] for column in values]
-        if series is None:
-            self._csv.writerows(zip(times, *cells))
-        else:
-            self._csv.writerows(zip(times, series, *cells))
+        self._csv.writerows(zip(*text, *cells))
 
     def close(self) -> None:
         self._out.flush()
 
 
 class JsonLinesWriter:
-    def __init__(self, out: IO[str], grouped: bool) -> None:
+    def __init__(self, out: IO[str], columns: Columns) -> None:
         self._out = out
-        self._grouped = grouped
+        self._columns = columns
+        header = columns.header()
+        self._text_names = header[: len(header) - len(columns.numeric())]
 
     def write(self, batch: Batch) -> None:
-        times, series, values = _rows(batch, self._grouped)
+        text, values = _rows(batch, self._columns)
+        numeric = self._columns.numeric()
         lines = []
-        for i, stamp in enumerate(times):
-            row: dict[str, Any] = {"timestamp": stamp}
-            if series is not None:
-                row["series"] = series[i]
-            for name, column in zip(VALUE_COLUMNS, values):
+        for i in range(len(text[0])):
+            row: dict[str, Any] = {name: cells[i] for name, cells in zip(self._text_names, text)}
+            for name, column in zip(numeric, values):
                 v = column[i]
                 row[name] = None if math.isnan(v) else v
             lines.append(json.dumps(row, separators=(",", ":")))
@@ -93,34 +122,53 @@ class JsonLinesWriter:
 class TableWriter:
     """Aligned columns for a terminal; the header repeats at the top only."""
 
-    def __init__(self, out: IO[str], grouped: bool) -> None:
+    _WIDTHS: ClassVar[dict[str, int]] = {"timestamp": 20, "query": 40, "series": 24}
+
+    def __init__(self, out: IO[str], columns: Columns) -> None:
         self._out = out
-        self._grouped = grouped
-        self._series_width = 24
-        head = f"{'timestamp':<20}  " + (f"{'series':<{self._series_width}}  " if grouped else "")
-        self._out.write(head + "  ".join(f"{c:>14}" for c in VALUE_COLUMNS) + "\n")
+        self._columns = columns
+        header = columns.header()
+        self._text_names = header[: len(header) - len(columns.numeric())]
+        self._widths = dict(self._WIDTHS)
+        if columns.queries is not None:
+            # As wide as the longest query, up to a limit past which a query is cut short: the
+            # columns stay aligned (the full text is in the other formats).
+            longest = max(len(q) for q in columns.queries)
+            self._widths["query"] = max(len("query"), min(longest, self._WIDTHS["query"]))
+        head = "".join(f"{name:<{self._widths[name]}}  " for name in self._text_names)
+        self._out.write(head + "  ".join(f"{c:>14}" for c in columns.numeric()) + "\n")
 
     def write(self, batch: Batch) -> None:
-        times, series, values = _rows(batch, self._grouped)
+        text, values = _rows(batch, self._columns)
         lines = []
-        for i, stamp in enumerate(times):
+        for i in range(len(text[0])):
             cells = "  ".join(
                 f"{'':>14}" if math.isnan(col[i]) else f"{col[i]:>14.6g}" for col in values
             )
-            tag = f"{series[i]:<{self._series_width}}  " if series is not None else ""
-            lines.append(f"{stamp:<20}  {tag}{cells}")
+            head = "".join(f"{self._fit(name, column[i])}  "
+                           for name, column in zip(self._text_names, text))
+            lines.append(f"{head}{cells}")
         if lines:
             self._out.write("\n".join(lines) + "\n")
+
+    def _fit(self, name: str, text: str) -> str:
+        width = self._widths[name]
+        if name == "query" and len(text) > width:
+            return text[: width - 1] + "…"
+        return f"{text:<{width}}"
 
     def close(self) -> None:
         self._out.flush()
 
 
-def text_writer(fmt: str, out: IO[str], grouped: bool) -> TextWriter:
+def text_writer(fmt: str, out: IO[str], columns: Columns | bool) -> TextWriter:
+    """The writer of ``fmt``; ``columns`` True/False is ``Columns(grouped=...)``."""
+    if isinstance(columns, bool):
+        columns = Columns(grouped=columns)
     if fmt == "csv":
-        return CsvWriter(out, grouped)
+        return CsvWriter(out, columns)
     if fmt == "jsonl":
-        return JsonLinesWriter(out, grouped)
+        return JsonLinesWriter(out, columns)
     if fmt == "table":
-        return TableWriter(out, grouped)
+        return TableWriter(out, columns)
     raise ValueError(f"not a text format: {fmt!r}")

@@ -37,7 +37,7 @@ from .errors import (
     error_class_for_status,
 )
 
-__all__ = ["AnyBatch", "Batch", "BatchT", "DDStream"]
+__all__ = ["AnyBatch", "Batch", "BatchT", "DDStream", "queries_of"]
 
 _Self = TypeVar("_Self", bound="DDStream[Any]")
 
@@ -162,6 +162,7 @@ class DDStream(Generic[BatchT]):
 
             DDStream(query="avg:system.cpu.user{*}", start="-7d")            # end: now
             DDStream(query=q, start=datetime(2026, 11, 1), end="2026-11-08", granularity=300)
+            DDStream(queries=[q1, q2, q3], start="-1d")   # one stream; rows say their query
 
         ``start``/``end`` (or ``range_start``/``range_end``) take epoch seconds, datetimes (naive
         means UTC), ISO 8601 strings, ``"now"`` or relative times like ``"-36h"``; the other
@@ -196,6 +197,9 @@ class DDStream(Generic[BatchT]):
         self._handle = StreamHandle(ptr)
         self._finalizer = weakref.finalize(self, self._handle.close)
         self._query: str = cfg.query
+        # The stream's query texts, found on first use (queries_of): a keyless copy suffices.
+        self._cfg = cfg.copy(api_key=None, app_key=None, resume_token=None)
+        self._queries: tuple[str, ...] | None = None
         self._granularity = cfg.granularity
         self._pending: Any = None  # a batch received while Ctrl-C interrupted next_batch
         self._enable_arrow = bool(cfg.enable_arrow)
@@ -377,6 +381,14 @@ class DDStream(Generic[BatchT]):
         with handle.state_lock:
             ptr = handle.ptr
             return 0.0 if ptr is None else int(lib.ddstream_rate_limit_wait_ms(ptr)) / 1000.0
+
+    @property
+    def queries(self) -> tuple[str, ...]:
+        """The stream's queries, in the order of the batches' ``query`` index: ``queries`` as
+        the library read them, the comma-separated queries of ``query``, or ``(query,)``."""
+        if self._queries is None:
+            self._queries = queries_of(self._cfg)
+        return self._queries
 
     @property
     def chunk_count(self) -> int:
@@ -573,10 +585,26 @@ class DDStream(Generic[BatchT]):
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else "open"
+        what = (f"query={self._query!r}" if self._cfg.queries is None
+                else f"queries={list(self._cfg.queries)!r}")
         return (
-            f"<ddstream.DDStream {state} query={self._query!r} granularity={self._granularity} "
+            f"<ddstream.DDStream {state} {what} granularity={self._granularity} "
             f"chunks={len(self._chunks)}>"
         )
+
+
+def queries_of(cfg: DDStreamConfig) -> tuple[str, ...]:
+    """The query texts of a stream over ``cfg``, as its batches' ``query`` index counts them.
+
+    One plain query is itself. Otherwise the library's own reading (``explain``, no network
+    I/O): the trimmed text of each item of ``queries``, or each comma-separated query of
+    ``query`` (a comma inside ``{}`` or ``()`` does not split, which only the parser knows).
+    """
+    if cfg.queries is None and "," not in cfg.query:
+        return (cfg.query,)
+    from ._explain import explain
+
+    return tuple(str(q["query"]) for q in explain(cfg)["queries"])
 
 
 class _DictBatches(Iterator[Batch]):

@@ -2,6 +2,9 @@
 
     ddstream query 'avg:system.cpu.user{*} by {host}' --from -7d --to now --granularity 60 \\
         --format parquet -o cpu.parquet
+    ddstream query 'avg:system.cpu.user{*}' 'p99:trace.http.request.duration{*}' -o both.csv
+    ddstream query --queries-file queries.txt --statistics avg,max -o many.csv
+    ddstream explain 'avg:a{*} / avg:b{*} * 100'     # the requests, without sending any
     ddstream validate
     ddstream demo
     ddstream export queries.txt --to-parquet out/ --workers 4    # ddstream.dask, docs/dask.md
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import logging
 import os
 import sys
@@ -30,7 +34,7 @@ from . import __version__
 from ._dependencies import import_optional
 from ._dependencies import pyarrow as pa
 from ._dependencies import pyarrow_parquet as pq
-from ._export import FORMATS, TEXT_FORMATS, text_writer
+from ._export import FORMATS, TEXT_FORMATS, Columns, text_writer
 from ._output import OutputError, check_output, open_output
 from ._progress import Progress
 from ._timespec import parse_time
@@ -49,6 +53,7 @@ from .errors import (
 if TYPE_CHECKING:
     # numpy, cffi and the C library load when a command runs, not for `--help` (the stream
     # modules are imported inside the commands).
+    from ._batch import Batch
     from ._config import DDStreamConfig
     from ._stream import AnyBatch, DDStream
 
@@ -102,9 +107,38 @@ def _output(path: str | None, binary: bool) -> Iterator[IO[Any]]:
         yield handle
 
 
-def _query(args: argparse.Namespace) -> int:
+def read_queries_file(path: str) -> list[str]:
+    """The queries of a file: one per line; blank lines and lines starting with ``#`` skipped."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"cannot read {path}: not UTF-8 text (byte {exc.start})") from None
+    queries = [line.strip() for line in text.splitlines()]
+    queries = [q for q in queries if q and not q.startswith("#")]
+    if not queries:
+        raise UsageError(f"{path} holds no query (one per line; # starts a comment)")
+    return queries
+
+
+def _selection(args: argparse.Namespace) -> DDStreamConfig:
+    """The config of the queries, range and request options shared by query and explain."""
     cfg = _base_config(args)
-    cfg.query = args.query
+    queries = list(args.query)
+    if args.queries_file is not None:
+        queries += read_queries_file(args.queries_file)
+    if not queries:
+        raise UsageError("no query: give one or more queries, or --queries-file FILE")
+    if len(queries) == 1:
+        cfg.query = queries[0]  # one query: the stream, and every output, as ever
+    else:
+        cfg.queries = queries
+    if args.statistics is not None:
+        cfg.statistics = [s for s in args.statistics.split(",") if s.strip()]
+    if args.distribution_metric:
+        cfg.distribution_metrics = list(args.distribution_metric)
     try:
         cfg.range_start = parse_time(args.from_)
         cfg.range_end = parse_time(args.to)
@@ -113,7 +147,15 @@ def _query(args: argparse.Namespace) -> int:
     cfg.granularity = args.granularity
     cfg.chunk_seconds = args.chunk_seconds
     cfg.max_chunks = args.max_chunks
+    cfg.max_subqueries_per_request = args.max_subqueries_per_request
+    cfg.max_request_uri_bytes = args.max_request_uri_bytes
+    return cfg
+
+
+def _query(args: argparse.Namespace) -> int:
+    cfg = _selection(args)
     cfg.max_batch_rows = args.max_batch_rows
+    cfg.resume_token = args.resume
     fmt = args.format
     if fmt == "parquet" and args.output in (None, "-"):
         raise UsageError("--format parquet needs -o FILE (Parquet cannot stream to a pipe)")
@@ -125,24 +167,62 @@ def _query(args: argparse.Namespace) -> int:
         progress = Progress(stream.chunk_count, enabled=False if args.quiet else None)
         progress.watch(stream.rate_limit_wait)  # a rate-limit wait shows, not a silent stall
         if fmt in TEXT_FORMATS:
-            _export_text(stream, fmt, args.output, progress, grouped_hint=" by " in cfg.query)
+            opened_at = _chunk_of(stream.resume_token())
+            try:
+                _export_text(stream, cfg, fmt, args.output, progress)
+            except (DDStreamError, KeyboardInterrupt):
+                _resume_hint(stream, args.output, opened_at)
+                raise
         else:
             _export_arrow(stream, fmt, args.output, progress)
         progress.finish()
     return EXIT_OK
 
 
-def _export_text(stream: DDStream[AnyBatch], fmt: str, path: str | None, progress: Progress,
-                 grouped_hint: bool) -> None:
+def _chunk_of(token: str) -> int:
+    """The chunk a resume token starts at (its format: ``dds1-<fingerprint>-<chunk>``)."""
+    return int(token.rpartition("-")[2])
+
+
+def _resume_hint(stream: DDStream[AnyBatch], path: str | None, opened_at: int) -> None:
+    """After a failed text export whose rows so far were kept (written to stdout, a pipe or a
+    device: a regular file's are dropped with its .partial), say how to fetch only the rest."""
+    if path not in (None, "-") and not check_output(path).in_place:
+        return
+    token = stream.resume_token()
+    at = _chunk_of(token)
+    if at > opened_at:  # rows were written: the rest starts at chunk `at`
+        print(f"ddstream: chunks {opened_at}..{at - 1} were written; to fetch the rest, rerun "
+              f"with --resume {token}", file=sys.stderr)
+
+
+def _columns_of(cfg: DDStreamConfig, stream: DDStream[AnyBatch], batch: Batch | None) -> Columns:
+    """The text output's columns: those of the first batch, or with none (an empty range) those
+    the library says the stream's batches would have."""
+    if batch is not None:
+        return Columns(grouped="series" in batch,
+                       queries=stream.queries if "query" in batch else None,
+                       value="value" in batch)
+    from ._explain import explain
+
+    compiled = explain(cfg.copy(api_key=None, app_key=None))["queries"]
+    several = cfg.queries is not None or len(compiled) > 1
+    return Columns(grouped=several or any(q["grouped"] for q in compiled),
+                   queries=stream.queries if several else None,
+                   value=any(q["statistics"] == ["value"] for q in compiled))
+
+
+def _export_text(stream: DDStream[AnyBatch], cfg: DDStreamConfig, fmt: str, path: str | None,
+                 progress: Progress) -> None:
     with _output(path, binary=False) as out:
         writer = None
         for batch in stream.batches():
             if writer is None:
-                writer = text_writer(fmt, out, grouped="series" in batch)
+                writer = text_writer(fmt, out, _columns_of(cfg, stream, batch))
             writer.write(batch)
             progress.update(len(batch["timestamps"]))
         if writer is None:  # an empty range still gets a header
-            writer = text_writer(fmt, out, grouped=grouped_hint)
+            writer = text_writer(fmt, out, _columns_of(cfg, stream, None))
         writer.close()
 
 
@@ -163,6 +243,33 @@ def _export_arrow(stream: DDStream[AnyBatch], fmt: str, path: str | None,
             for record_batch in reader:
                 writer.write_batch(record_batch)
                 progress.update(record_batch.num_rows)
+
+
+def _explain(args: argparse.Namespace) -> int:
+    """``ddstream explain``: the compiled sub-queries and the requests of a chunk, sent nowhere."""
+    cfg = _selection(args)
+    from ._explain import explain
+
+    report = explain(cfg)
+    if args.json:
+        print(json.dumps(report, indent=1))
+        return EXIT_OK
+    for i, query in enumerate(report["queries"]):
+        kind = ("value only: " + str(query["reason"]) if query["statistics"] == ["value"]
+                else ", ".join(query["statistics"]))
+        grouped = "grouped; " if query["grouped"] else ""
+        print(f"query {i}: {query['query']}  ({grouped}{kind})")
+        for sub in query["subqueries"]:
+            print(f"  {sub}")
+    per_chunk = int(report["requests_per_chunk"])
+    chunks = int(report["chunks"])
+    print(f"{chunks} chunk{'s' * (chunks != 1)} x {per_chunk} request"
+          f"{'s' * (per_chunk != 1)} per chunk = {chunks * per_chunk} requests")
+    for i, request in enumerate(report["requests"]):
+        subs = ", ".join(f"q{q} {stat}" for q, stat in request["subqueries"])
+        print(f"request {i + 1}: {len(request['subqueries'])} sub-queries, "
+              f"{request['uri_bytes']} URI bytes: {subs}")
+    return EXIT_OK
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -203,23 +310,48 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--debug", action="store_true", help="debug logs and tracebacks")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    q = sub.add_parser("query", parents=[common], help="export a metric query to a file")
-    q.add_argument("query", help="e.g. 'avg:system.cpu.user{*} by {host}'")
-    q.add_argument("--from", dest="from_", default="-1d",
-                   help="start: -7d, -36h, ISO 8601 or epoch seconds (default -1d)")
-    q.add_argument("--to", default="now", help="end, exclusive (default now)")
-    q.add_argument("--granularity", type=int, default=60, help="bucket seconds (default 60)")
-    q.add_argument("--chunk-seconds", type=int, default=0,
-                   help="seconds per request; 0 = fewest requests (default)")
-    q.add_argument("--max-chunks", type=int, default=None, metavar="N",
-                   help="refuse a plan of more than N chunks, one request each (default 1000000)")
+    selection = argparse.ArgumentParser(add_help=False)
+    selection.add_argument("query", nargs="*", metavar="QUERY",
+                           help="e.g. 'avg:system.cpu.user{*} by {host}'; several queries are "
+                                "one stream, packed into as few requests as possible")
+    selection.add_argument("--queries-file", metavar="FILE",
+                           help="more queries, one per line (blank lines and # comments skipped)")
+    selection.add_argument("--from", dest="from_", default="-1d",
+                           help="start: -7d, -36h, ISO 8601 or epoch seconds (default -1d)")
+    selection.add_argument("--to", default="now", help="end, exclusive (default now)")
+    selection.add_argument("--granularity", type=int, default=60,
+                           help="bucket seconds (default 60)")
+    selection.add_argument("--chunk-seconds", type=int, default=0,
+                           help="seconds per request; 0 = fewest requests (default)")
+    selection.add_argument("--statistics", metavar="LIST",
+                           help="comma-separated subset of avg,min,max,sum to fetch (default all "
+                                "four; the others are empty)")
+    selection.add_argument("--distribution-metric", action="append", metavar="NAME",
+                           help="a distribution metric the queries use (repeatable)")
+    selection.add_argument("--max-subqueries-per-request", type=int, default=None, metavar="N",
+                           help="sub-queries per request at most (default 35)")
+    selection.add_argument("--max-request-uri-bytes", type=int, default=None, metavar="N",
+                           help="request URI bytes at most (default 7000)")
+    selection.add_argument("--max-chunks", type=int, default=None, metavar="N",
+                           help="refuse a plan of more than N chunks (default 1000000)")
+
+    q = sub.add_parser("query", parents=[common, selection],
+                       help="export metric queries to a file")
     q.add_argument("--max-batch-rows", type=int, default=None, metavar="N",
                    help="fail a chunk whose batch would have more than N rows, buckets x series "
                         "(default 10000000)")
     q.add_argument("--format", choices=FORMATS, default="csv")
     q.add_argument("-o", "--output", help="file to write (default stdout)")
     q.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    q.add_argument("--resume", metavar="TOKEN",
+                   help="start at the chunk a failed export to stdout stopped at: the token it "
+                        "printed (made for the same queries and range)")
     q.set_defaults(run=_query)
+
+    x = sub.add_parser("explain", parents=[common, selection],
+                       help="show the sub-queries and requests of queries, sending nothing")
+    x.add_argument("--json", action="store_true", help="the library's JSON, as it is")
+    x.set_defaults(run=_explain)
 
     v = sub.add_parser("validate", parents=[common],
                        help="check the API key, the application key (and a query)")
@@ -237,7 +369,10 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--chunk-seconds", type=int, default=0,
                    help="seconds per request; 0 = fewest requests (default)")
     e.add_argument("--chunks-per-partition", type=int, default=None,
-                   help="requests per partition and file (default 4)")
+                   help="chunks per partition and file (default 4)")
+    e.add_argument("--queries-per-partition", type=int, default=None, metavar="N",
+                   help="queries read as one stream per partition and file, their sub-queries "
+                        "packed into few requests (default 1)")
     where = e.add_mutually_exclusive_group()
     where.add_argument("--workers", type=int, help="local worker processes (default 1)")
     where.add_argument("--scheduler", metavar="ADDRESS", help="a running Dask scheduler")

@@ -242,3 +242,92 @@ def test_plan_shapes() -> None:
         assert all(s % g == 0 and e % g == 0 for s, e in plan)
     print(f"\n30 days at 60 s: {len(fewest)} chunks with chunk_seconds=0, "
           f"{len(four_hours)} with 14400")
+
+
+# ------------------------------------------------------------------------------- several queries
+
+TWO = ["avg:system.cpu.user{*}", "max:system.load.1{*} by {host}"]
+
+
+def test_queries_and_their_options_reach_the_library() -> None:
+    cfg = make_config(query="", queries=TWO, statistics=("avg", "max"),
+                      distribution_metrics=["trace.http.request.duration"],
+                      max_subqueries_per_request=12, max_request_uri_bytes=3000)
+    c = cfg.to_native().ptr
+    assert c.query == ffi.NULL  # the library wants one or the other
+    assert c.query_count == 2
+    assert [ffi.string(c.queries[i]).decode() for i in range(2)] == TWO
+    assert c.statistics == 1 | 4  # DDSTREAM_STAT_AVG | DDSTREAM_STAT_MAX
+    assert c.distribution_metric_count == 1
+    assert ffi.string(c.distribution_metrics[0]).decode() == "trace.http.request.duration"
+    assert (c.max_subqueries_per_request, c.max_request_uri_bytes) == (12, 3000)
+    # All four statistics is the default (0), so that both spellings are one config.
+    assert make_config(statistics=["sum", "min", "max", "avg"]).to_native().ptr.statistics == 0
+    defaults = make_config().to_native().ptr
+    assert defaults.queries == ffi.NULL and defaults.query_count == 0
+    assert defaults.statistics == 0 and defaults.distribution_metrics == ffi.NULL
+    assert ffi.string(defaults.query).decode() == QUERY
+
+
+def test_stat_bits_are_the_headers() -> None:
+    from ddstream._config import _STAT_BITS
+    from ddstream._lib import HEADER_PATH
+
+    header = HEADER_PATH.read_text(encoding="utf-8")
+    for name, bit in _STAT_BITS.items():
+        assert f"#define DDSTREAM_STAT_{name.upper()} {bit}u" in header
+
+
+def test_list_fields_compare_pickle_and_repr() -> None:
+    a = dd.DDStreamConfig(queries=TWO, statistics=["avg"])
+    b = dd.DDStreamConfig(queries=tuple(TWO), statistics=("avg",))
+    assert a == b and pickle.loads(pickle.dumps(a)) == a and a.copy() == a
+    assert a != b.copy(queries=TWO[:1])
+    assert f"queries={TWO!r}" in repr(a) and "statistics=['avg']" in repr(a)
+    # An earlier pickle, without the new fields, loads with their defaults.
+    state = {k: v for k, v in dd.DDStreamConfig(query=QUERY).__getstate__().items()
+             if k not in ("queries", "statistics", "distribution_metrics")}
+    old = dd.DDStreamConfig.__new__(dd.DDStreamConfig)
+    old.__setstate__(state)
+    assert old.queries is None and old == dd.DDStreamConfig(query=QUERY)
+
+
+QUERIES_MISTAKES: list[tuple[str, dict[str, Any], type[Exception], str]] = [
+    ("query and queries", {"queries": TWO}, dd.ConfigError, "query and queries"),
+    ("a string as queries", {"query": "", "queries": TWO[0]}, TypeError, "queries"),
+    ("a number in queries", {"query": "", "queries": [TWO[0], 7]}, TypeError, r"queries\[1\]"),
+    ("NUL in queries", {"query": "", "queries": [TWO[0], "avg:a{*}\0"]}, dd.ConfigError,
+     r"queries\[1\]"),
+    ("empty queries", {"query": "", "queries": []}, dd.ConfigError, "queries"),
+    ("unknown statistic", {"statistics": ["avg", "median"]}, dd.ConfigError, "median"),
+    ("no statistic", {"statistics": []}, dd.ConfigError, "statistics"),
+    ("statistics as one string", {"statistics": "avg"}, TypeError, "statistics"),
+    ("a number in distribution_metrics", {"distribution_metrics": [1]}, TypeError,
+     r"distribution_metrics\[0\]"),
+]
+
+
+@pytest.mark.parametrize(("changes", "error", "match"), [c[1:] for c in QUERIES_MISTAKES],
+                         ids=[c[0] for c in QUERIES_MISTAKES])
+def test_queries_mistakes_are_refused(fake: FakeDatadog, changes: dict[str, Any],
+                                      error: type[Exception], match: str) -> None:
+    cfg = make_config(fake, **changes)
+    with pytest.raises(error, match=match):
+        dd.DDStream(cfg)
+    with pytest.raises(error, match=match):
+        dd.DDStream.plan(cfg)
+    assert fake.requests == []
+
+
+def test_library_checks_of_queries(fake: FakeDatadog) -> None:
+    # A query's error points at it, by index, and at the offending character.
+    with pytest.raises(dd.ConfigError, match=r"queries\[1\]: at character \d+") as info:
+        dd.DDStream(make_config(fake, query="", queries=[TWO[0], "avg:m{host:a"]))
+    assert "^" in str(info.value)
+    for budget in ({"max_subqueries_per_request": -1}, {"max_request_uri_bytes": -5}):
+        with pytest.raises(dd.ConfigError, match=next(iter(budget))):
+            dd.DDStream(make_config(fake, query="", queries=TWO, **budget))
+    # A single sub-query over the URI budget names its query.
+    with pytest.raises(dd.ConfigError, match="queries"):
+        dd.DDStream(make_config(fake, query="", queries=TWO, max_request_uri_bytes=60))
+    assert fake.requests == []

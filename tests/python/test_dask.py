@@ -8,6 +8,7 @@ they are nowhere in the task graph, the workers' logs or the scheduler's.
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import signal
@@ -157,6 +158,85 @@ def test_meta_matches_computed_partitions(module_fake: FakeDatadog, keys_here: N
     assert first.index.dtype == one._meta.index.dtype and first.index.is_monotonic_increasing
     assert one.divisions[0] <= first.index[0] and first.index[-1] < one.divisions[1]
     assert one.compute(scheduler="sync").index.max() == one.divisions[-1]
+
+
+def test_partitions_of_several_queries(keys_here: None) -> None:
+    """queries_per_partition=N: each partition reads N queries as one stream, packed into one
+    request per chunk, and its frame's query column says which query each row belongs to."""
+    queries = [QUERIES[0], QUERIES[14], QUERIES[15], QUERIES[16], QUERIES[17], QUERIES[18]]
+    start, end = T0, T0 + 7 * DAY
+    with FakeDatadog(cache_size=4096) as fake:
+        parts = ddd.plan_parts(queries, start, end, granularity=GRANULARITY,
+                               chunks_per_partition=1, queries_per_partition=4,
+                               base_url=fake.url)
+        assert [p.queries for p in parts] == [tuple(queries[:4])] * 2 + [tuple(queries[4:])] * 2
+        assert parts[0].config().queries == queries[:4] and parts[0].config().query == ""
+        assert parts[2].file_name != parts[0].file_name
+        with pytest.raises(ValueError, match="queries"):
+            _ = parts[0].query
+        df = ddd.read_metrics(queries, start, end, granularity=GRANULARITY, base_url=fake.url,
+                              chunks_per_partition=1, queries_per_partition=4)
+        assert df.npartitions == 4 and list(df.columns) == list(ddd.COLUMNS)
+        got = df.compute(scheduler="sync")
+        # 2 chunks x (16 sub-queries, then 8): one request each, where one query a partition
+        # takes one request per query and chunk.
+        answered = [r for r in fake.query_requests if r.status == 200]
+        assert len(answered) == 4
+        assert sorted(r.query.count(".rollup(") for r in answered if r.query) == [8, 8, 16, 16]
+        expected = single_process(fake, queries, start, end)
+        by_time = ddd.read_metrics(queries[:4], start, end, granularity=GRANULARITY,
+                                   base_url=fake.url, chunks_per_partition=1,
+                                   queries_per_partition=4, index="timestamp")
+        assert by_time.known_divisions and by_time.npartitions == 2
+        first = by_time.get_partition(0).compute(scheduler="sync")
+        assert first.index.is_monotonic_increasing
+        assert first.dtypes.to_dict() == by_time._meta.dtypes.to_dict()
+    assert got.dtypes.to_dict() == df._meta.dtypes.to_dict()
+    assert set(got["query"].astype(str)) == set(queries) - {QUERIES[18]}  # no host: no rows
+    pd.testing.assert_frame_equal(normalise(got), expected)
+
+
+def test_value_only_query_gets_a_value_column(keys_here: None) -> None:
+    own_rollup = "max:system.load.1{*} by {host}.rollup(min, 300)"  # one value per bucket
+    queries = [QUERIES[0], own_rollup]
+    with FakeDatadog() as fake:
+        for per_partition in (1, 2):
+            df = ddd.read_metrics(queries, T0, T0 + 2 * DAY, granularity=GRANULARITY,
+                                  base_url=fake.url, queries_per_partition=per_partition)
+            assert list(df.columns) == [*ddd.COLUMNS, "value"]
+            got = df.compute(scheduler="sync")
+            assert got.dtypes.to_dict() == df._meta.dtypes.to_dict()
+            mine = got[got["query"] == own_rollup]
+            other = got[got["query"] == QUERIES[0]]
+            assert other["value"].isna().all() and mine[["avg", "min", "max", "sum"]].isna().all(
+                axis=None)
+            with dd.DDStream(query=own_rollup, start=T0, end=T0 + 2 * DAY,
+                             granularity=GRANULARITY, base_url=fake.url) as stream:
+                alone = np.concatenate([b["value"] for b in stream])
+            assert mine["value"].notna().any()
+            np.testing.assert_array_equal(mine["value"].to_numpy(), alone)
+
+
+def test_export_of_several_queries_per_file(tmp_path: Path, keys_here: None) -> None:
+    queries = [QUERIES[0], QUERIES[14], QUERIES[17]]
+    out = tmp_path / "export"
+    with FakeDatadog() as fake:
+        kwargs: dict[str, Any] = {"granularity": GRANULARITY, "base_url": fake.url,
+                                  "queries_per_partition": 3, "budget": False}
+        with dask_config_sync():
+            report = ddd.export_parquet(queries, T0, T0 + 7 * DAY, out, **kwargs)
+            again = ddd.export_parquet(queries, T0, T0 + 7 * DAY, out, **kwargs)
+        expected = single_process(fake, queries, T0, T0 + 7 * DAY)
+    assert (report.written, report.skipped) == (1, 0) and (again.written, again.skipped) == (0, 1)
+    manifest = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
+    assert list(manifest["queries"].values()) == [queries]
+    pd.testing.assert_frame_equal(normalise(pd.read_parquet(out)), expected)
+
+
+def dask_config_sync() -> Any:
+    import dask
+
+    return dask.config.set(scheduler="sync")
 
 
 # ------------------------------------------------------------------------------- the cluster

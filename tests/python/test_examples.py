@@ -43,3 +43,19 @@ def test_polars_example() -> None:
     for host in ("host:h00", "host:h01", "host:h02"):
         assert host in out
     assert len(re.findall(r"host:h0\d ┆ 144[01] ┆", out)) == 3, out  # 1440 (or 1441) rows each
+
+
+def test_several_queries_example() -> None:
+    out = _run("several_queries.py")
+    # A week at 300 s is 2016 (or 2017) buckets: 2 chunks (1500-point cap), one request each for
+    # all five queries (20 sub-queries), where a stream per query would send 10.
+    assert "5 queries, 2 chunks: 2 requests (5.0x fewer than a stream per query: 10)" in out, out
+    assert "the fake server answered 2 requests" in out
+    series = {"avg:system.cpu.user{*} by {host}": 3, "max:system.load.1{*} by {host}": 3,
+              "avg:system.mem.used{*}": 1, "sum:trace.http.request.hits{env:prod}": 1,
+              "avg:system.disk.in_use{*} by {host}": 3}
+    for query, count in series.items():
+        match = re.search(rf"^{re.escape(query)}\s+(\d+)\s+(\d+)\s", out, re.M)
+        assert match, out
+        assert int(match.group(1)) == count and int(match.group(2)) in (2016 * count,
+                                                                        2017 * count), out

@@ -32,6 +32,7 @@ import ddstream as dd
 
 cfg = dd.DDStreamConfig(granulrity=60)  # E misspelled keyword
 cfg = dd.DDStreamConfig(query=123)  # E query is a str
+cfg = dd.DDStreamConfig(queries="avg:cpu{*}")  # E a list of queries, not one string
 cfg.query = 123  # E query is a str
 cfg.granulrity = 60  # E misspelled attribute
 cfg.range_start = "yesterday"  # E epoch seconds are an int
@@ -67,7 +68,7 @@ CORRECT = '''
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -128,6 +129,20 @@ for record in arrow:
     schema: pa.Schema = record.schema
     assert record.num_rows == batch_of_record.num_rows > 0 and index >= 0
     assert schema.names == batch_of_record.schema.names
+several = dd.DDStream(queries=["avg:system.cpu.user{*}", "max:system.load.1{*} by {host}"],
+                      start=START, end=END, statistics=("avg", "max"))
+with several:
+    names: tuple[str, ...] = several.queries
+    for mb in several:
+        if "query" in mb and "series_query" in mb:
+            which: npt.NDArray[np.int32] = mb["query"]
+            of_series: npt.NDArray[np.int32] = mb["series_query"]
+            assert {names[i] for i in which.tolist()} <= set(names) and len(of_series) > 0
+        if "value" in mb:
+            value: npt.NDArray[np.float64] = mb["value"]
+            assert len(value) == len(mb["timestamps"])
+report: dict[str, Any] = dd.explain(queries=list(names), range_start=START, range_end=END)
+assert report["requests_per_chunk"] == 1
 print("ran")
 '''
 
@@ -183,7 +198,7 @@ CHECKERS = {"mypy": _mypy, "pyright": _pyright}
 def test_each_mistake_is_reported_at_its_line(tmp_path: Path, checker: str) -> None:
     program = _write(tmp_path, "user_program.py", MISTAKES)
     expected = _marked_lines(program.read_text(encoding="utf-8"))
-    assert len(expected) == 21
+    assert len(expected) == 22
     reported, output = CHECKERS[checker](program)
     missed = sorted(expected - reported)
     unexpected = sorted(reported - expected)

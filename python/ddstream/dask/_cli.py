@@ -80,6 +80,7 @@ def run_export(args: argparse.Namespace) -> int:
         report = export_parquet(queries, start, end, args.to_parquet,
                                 granularity=args.granularity, chunk_seconds=args.chunk_seconds,
                                 chunks_per_partition=args.chunks_per_partition,
+                                queries_per_partition=args.queries_per_partition,
                                 site=args.site, base_url=args.base_url, **options)
     if not args.quiet:
         print(f"ddstream export: {len(queries)} queries, {report.written} partitions written, "

@@ -44,13 +44,13 @@ class ExportReport:
     files: tuple[str, ...]
 
 
-def arrow_schema() -> Any:
-    """The Parquet files' schema (pyarrow)."""
+def arrow_schema(with_value: bool = False) -> Any:
+    """The Parquet files' schema (pyarrow); ``value`` last when some query is value-only."""
     fields: list[tuple[str, pa.DataType]] = [
         ("query", pa.string()),
         ("timestamp", pa.timestamp("ns", tz="UTC")),
         ("series", pa.string()),
-        *[(name, pa.float64()) for name in VALUES],
+        *[(name, pa.float64()) for name in (*VALUES, *(["value"] if with_value else []))],
     ]
     return pa.schema(fields)
 
@@ -64,7 +64,9 @@ def _manifest(parts: list[Part], start: int, end: int) -> dict[str, Any]:
         "granularity": first.granularity,
         "chunk_seconds": first.chunk_seconds,
         "partitions": len(parts),
-        "queries": {p.query_hash: p.query for p in parts},
+        # A file's queries: the one query's text, or the list of a part of several.
+        "queries": {p.query_hash: p.queries[0] if len(p.queries) == 1 else list(p.queries)
+                    for p in parts},
         "files": sorted(p.file_name for p in parts),
     }
 
@@ -88,7 +90,7 @@ def write_part(part: Part, directory: str, budget: bool = True) -> tuple[bool, i
     if target.exists():
         return False, int(pq.ParquetFile(target).metadata.num_rows)
     frame = read_part(part, budget=budget)
-    table = pa.Table.from_pandas(frame, schema=arrow_schema(), preserve_index=False)
+    table = pa.Table.from_pandas(frame, schema=arrow_schema(part.with_value), preserve_index=False)
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink, compression="zstd")
     _write_atomically(target, sink.getvalue().to_pybytes())
@@ -97,7 +99,8 @@ def write_part(part: Part, directory: str, budget: bool = True) -> tuple[bool, i
 
 def export_parquet(queries: str | Sequence[str], start: TimeLike, end: TimeLike,
                    path: str | os.PathLike[str], *, granularity: int = 60, chunk_seconds: int = 0,
-                   chunks_per_partition: int | None = None, site: str | None = None,
+                   chunks_per_partition: int | None = None,
+                   queries_per_partition: int | None = None, site: str | None = None,
                    base_url: str | None = None, budget: bool = True,
                    **options: Any) -> ExportReport:
     """Export ``queries`` over ``[start, end)`` to Parquet files under ``path``, resumably.
@@ -120,7 +123,8 @@ def export_parquet(queries: str | Sequence[str], start: TimeLike, end: TimeLike,
         raise ConfigError(str(exc), status=STATUS_E_CONFIG) from None
     parts = plan_parts(queries, range_start, range_end, granularity=granularity,
                        chunk_seconds=chunk_seconds, chunks_per_partition=chunks_per_partition,
-                       site=site, base_url=base_url, **options)
+                       queries_per_partition=queries_per_partition, site=site,
+                       base_url=base_url, **options)
     directory = Path(path)
     directory.mkdir(parents=True, exist_ok=True)
     manifest = _manifest(parts, range_start, range_end)
