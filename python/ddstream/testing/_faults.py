@@ -26,9 +26,8 @@ them). With :meth:`FakeDatadog.inject` (any status, JSON or HTML body) and the s
                        any window can mean (a 429, or the real 200 with ``remaining: 0``)
 :class:`RetryAfter`    a 503 (or any status) with ``Retry-After``, in seconds or as an HTTP date
 :class:`QueryTimeout`  ``Query timed out`` for requests carrying more than N sub-queries, or for
-                       the next K requests (a 200 with ``"status": "error"``, as Datadog answers)
-:class:`QueryTimedOut` ``Query timed out`` for requests carrying more than N sub-queries (what
-                       Datadog was seen to answer to large batches), as an error status
+                       the next K requests (a 200 with ``"status": "error"``, as Datadog answers,
+                       or the error status given)
 =====================  ==========================================================================
 """
 
@@ -46,7 +45,7 @@ from typing import Any
 
 from ._exchange import QUERY_PATH, Exchange, Fault
 from ._http import Response, error_response, json_body
-from ._query import QueryError, count_subqueries, split_top_level
+from ._query import count_subqueries
 
 __all__ = [
     "RECOVERABLE_KINDS",
@@ -55,7 +54,6 @@ __all__ = [
     "GzipBomb",
     "Hangup",
     "Mutate",
-    "QueryTimedOut",
     "QueryTimeout",
     "RandomFaults",
     "Redirect",
@@ -551,49 +549,3 @@ class QueryTimeout(Fault):
             f"QueryTimeout(max_subqueries={self.max_subqueries!r}, status={self.status}, "
             f"remaining={self.remaining!r})"
         )
-
-
-class QueryTimedOut(Fault):
-    """``{"errors": ["Query timed out"]}`` (status 400 by default; Datadog was seen to answer
-    large multi-query requests so) for every request whose ``query`` joins more than
-    ``max_subqueries`` comma-separated sub-queries, and, with ``min_seconds``, also for a single
-    sub-query over a range ``to - from`` of at least that many seconds. Other requests get the
-    real answer; ``times=None`` (the default) keeps it in force."""
-
-    def __init__(
-        self,
-        max_subqueries: int,
-        *,
-        min_seconds: int | None = None,
-        status: int = 400,
-        path: str | None = QUERY_PATH,
-        times: int | None = None,
-    ) -> None:
-        super().__init__(path=path, times=times)
-        if max_subqueries < 0:
-            raise ValueError(f"max_subqueries must not be negative, got {max_subqueries}")
-        self.max_subqueries = max_subqueries
-        self.min_seconds = min_seconds
-        self.status = status
-
-    def _too_heavy(self, exchange: Exchange) -> bool:
-        try:
-            parts = len(split_top_level(exchange.params.get("query", "")))
-        except QueryError:
-            return False  # the real answer says what is wrong with it
-        if parts > self.max_subqueries:
-            return True
-        if self.min_seconds is None:
-            return False
-        try:
-            span = int(exchange.params["to"]) - int(exchange.params["from"]) + 1
-        except (KeyError, ValueError):
-            return False
-        return span >= self.min_seconds
-
-    def matches(self, exchange: Exchange) -> bool:
-        return super().matches(exchange) and self._too_heavy(exchange)
-
-    def respond(self, exchange: Exchange) -> None:
-        body = json_body({"errors": ["Query timed out"]})
-        exchange.send(Response(self.status, body, "application/json", {}))
