@@ -14,7 +14,10 @@ the CPU time it reads for the child belong to that client alone. ``SPEC`` is a J
 4. writes one JSON line with its own figures (wall time and CPU time around step 3) and exits.
 
 Each peer sends exactly the requests ddstream sends: the same comma-joined four-rollup query per
-chunk, over the same chunks, ``to`` = chunk end - 1 (Datadog's ``to`` is inclusive).
+chunk, over the same chunks, ``to`` = chunk end - 1 (Datadog's ``to`` is inclusive). With several
+queries (``bench.multiquery``: the spec has ``queries`` and ``rollup_queries``) ddstream gets them
+all as ``DDStreamConfig(queries=…)`` and packs them into its requests, while a peer sends what its
+user would: one four-rollup request per query per chunk.
 """
 
 from __future__ import annotations
@@ -80,8 +83,10 @@ Loop = Callable[[Tally], dict[str, Any]]
 def make_ddstream(spec: dict[str, Any]) -> Loop:
     import ddstream
 
+    # Several queries: one stream of them all (the multi-query benchmark); else the one query.
+    which = {"queries": spec["queries"]} if spec.get("queries") else {"query": spec["query"]}
     cfg = ddstream.DDStreamConfig(
-        query=spec["query"],
+        **which,
         range_start=spec["range_start"],
         range_end=spec["range_end"],
         granularity=spec["granularity"],
@@ -136,11 +141,11 @@ def make_datadog_api_client(spec: dict[str, Any]) -> Loop:
     configuration.api_key["appKeyAuth"] = spec["app_key"]
     client = ApiClient(configuration)
     api = MetricsApi(client)
-    query = spec["rollup_query"]
+    queries = spec.get("rollup_queries") or [spec["rollup_query"]]
     chunks = spec["chunks"]
 
     def run(tally: Tally) -> dict[str, Any]:
-        for start, end in chunks:
+        for (start, end), query in ((chunk, q) for chunk in chunks for q in queries):
             response = api.query_metrics(_from=start, to=end - 1, query=query)
             series = [
                 (
@@ -163,12 +168,12 @@ def make_datadogpy(spec: dict[str, Any]) -> Loop:
     from datadog import api, initialize
 
     initialize(api_key=spec["api_key"], app_key=spec["app_key"], api_host=spec["url"])
-    query = spec["rollup_query"]
+    queries = spec.get("rollup_queries") or [spec["rollup_query"]]
     chunks = spec["chunks"]
 
     def run(tally: Tally) -> dict[str, Any]:
         retries = 0
-        for start, end in chunks:
+        for (start, end), query in ((chunk, q) for chunk in chunks for q in queries):
             delay = DATADOGPY_BACKOFF_S
             for attempt in range(DATADOGPY_MAX_RETRIES + 1):
                 response = api.Metric.query(start=start, end=end - 1, query=query)

@@ -225,6 +225,9 @@ def run_child(
         all_gzip=stats["all_gzip"],
         user_agents=stats["user_agents"],
         queries=stats["queries"],
+        subqueries=stats.get("subqueries"),
+        max_subqueries=stats.get("max_subqueries"),
+        max_uri_bytes=stats.get("max_uri_bytes"),
         # Inflated by the harness's own size (see bench.client.peak_rss_kb): kept for reference.
         wait4_maxrss_kb=usage.ru_maxrss,
         process_cpu_s=usage.ru_utime + usage.ru_stime,  # the whole child, start-up included

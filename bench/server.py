@@ -120,8 +120,12 @@ def _body(fake: FakeDatadog, request: list[Any], path: str) -> dict[str, Any]:
 def _stats(fake: FakeDatadog) -> dict[str, Any]:
     records = fake.query_requests
     statuses = collections.Counter(record.status for record in records)
+    counts = fake.request_counts()
     return {
         "requests": len(records),
+        "subqueries": counts["subqueries"],
+        "max_subqueries": counts["max_subqueries"],
+        "max_uri_bytes": counts["max_uri_bytes"],
         "statuses": {str(status): count for status, count in sorted(statuses.items())},
         "status_429": statuses.get(429, 0),
         "connections": len({record.connection_id for record in records}),

@@ -3,8 +3,8 @@
 :class:`FakeDatadog` is a real HTTP server on 127.0.0.1 that answers Datadog's metrics query API
 (``/api/v1/query``, ``/api/v1/validate``) with deterministic data, and can be told to misbehave
 (errors, HTML pages, rate limits, latency, resets, truncation, slow bodies, garbage, gzip bombs,
-redirects, HTTPS with a self-signed certificate: see :mod:`ddstream.testing._faults`, and custom
-:class:`Fault` subclasses)::
+redirects, ``Query timed out``, URIs too long, HTTPS with a self-signed certificate: see
+:mod:`ddstream.testing._faults`, and custom :class:`Fault` subclasses)::
 
     from ddstream.testing import FakeDatadog
 
@@ -12,8 +12,11 @@ redirects, HTTPS with a self-signed certificate: see :mod:`ddstream.testing._fau
         ...  # point a client at dd.url with any non-empty keys
         print(dd.requests[-1].status)
 
-The data are documented in :mod:`ddstream.testing._data` precisely enough to be recomputed
-independently; :meth:`FakeDatadog.answer` and :meth:`Dataset.rollup` give the server's own values.
+It understands Datadog's metric query language — arithmetic, functions, ``.rollup()``,
+``.as_count()``, ``.fill()``, distributions and percentiles, many sub-queries per request
+(:mod:`ddstream.testing._query`, :mod:`ddstream.testing._query_eval`). The data are documented
+in :mod:`ddstream.testing._data` precisely enough to be recomputed independently;
+:meth:`FakeDatadog.answer` and :meth:`Dataset.rollup` give the server's own values.
 
 This subpackage imports nothing from the rest of ``ddstream`` (only the standard library and
 numpy), so it works without the compiled library: ``python -m ddstream.testing`` runs a server.
@@ -40,7 +43,7 @@ from ._faults import (
     GzipBomb,
     Hangup,
     Mutate,
-    QueryTimedOut,
+    QueryTimeout,
     RandomFaults,
     Redirect,
     ResetMidBody,
@@ -51,7 +54,7 @@ from ._faults import (
     WideAnswer,
 )
 from ._http import Response
-from ._query import QueryError, SubQuery, parse_query, split_top_level
+from ._query import QueryError, SubQuery, count_subqueries, parse_query, split_top_level
 from ._ratelimit import UNLIMITED_RATE
 from ._server import FakeDatadog
 
@@ -79,7 +82,7 @@ __all__ = [
     "Hangup",
     "Mutate",
     "QueryError",
-    "QueryTimedOut",
+    "QueryTimeout",
     "RandomFaults",
     "Redirect",
     "RequestRecord",
@@ -94,6 +97,7 @@ __all__ = [
     "auto_interval",
     "bucket_grid",
     "capped_interval",
+    "count_subqueries",
     "metric_base",
     "parse_query",
     "split_top_level",

@@ -99,6 +99,28 @@ def build_parser() -> argparse.ArgumentParser:
         help="write timestamps as integers (default: floats like 1681683300000.0)",
     )
     parser.add_argument("--null-aggr", action="store_true", help='send "aggr": null')
+    parser.add_argument(
+        "--distribution",
+        action="append",
+        dest="distribution_metrics",
+        default=[],
+        metavar="METRIC",
+        help="a metric that is a distribution: percentiles, pooled values (repeatable)",
+    )
+    parser.add_argument(
+        "--max-uri-bytes",
+        type=int,
+        default=None,
+        metavar="N",
+        help="answer 414 to a request whose URI is longer (default: no limit)",
+    )
+    parser.add_argument(
+        "--timeout-over",
+        type=int,
+        default=None,
+        metavar="N",
+        help="answer 'Query timed out' to every request of more than N sub-queries",
+    )
     return parser
 
 
@@ -117,7 +139,11 @@ def main(argv: list[str] | None = None) -> int:
         float_timestamps=not args.int_timestamps,
         null_aggr=args.null_aggr,
         max_points=args.max_points,
+        distribution_metrics=args.distribution_metrics,
+        max_uri_bytes=args.max_uri_bytes,
     )
+    if args.timeout_over is not None:
+        fake.add_fault(testing.QueryTimeout(max_subqueries=args.timeout_over))
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:

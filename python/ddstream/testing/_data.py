@@ -31,13 +31,27 @@ Gaps (a raw point does not exist)
 
 Metrics named ``nodata.…`` have no raw points at all. No other name is special.
 
+Distribution metrics (those a :class:`FakeDatadog` is told are distributions)
+    The same raw points (same gaps), but each carries a *set* of values instead of one: with
+    ``m = 1 + (k + i) % 3`` it holds the ``m`` values ``value, value + 1, …, value + m - 1``
+    (``value`` as above). A query aggregates, per bucket and group, the pooled values of every
+    raw point of the group's hosts in the bucket — space and time at once, as Datadog does for
+    distributions, so a ``.rollup()`` method has no effect, only its interval:
+
+    * ``avg`` / ``sum`` / ``min`` / ``max`` / ``count``: of the pooled values (``count`` counts
+      values, not points);
+    * ``pNN`` (``p50``, ``p99.9``, …): the nearest-rank percentile, the value of rank
+      ``ceil(NN / 100 * n)`` (1-based, at least 1) among the ``n`` pooled values sorted
+      ascending — exact, where Datadog's sketches answer within about 1 %.
+
 Query semantics (one sub-query; the server decides the bucket grid, see ``_server``)
     1. Hosts: those whose tags match every ``key:value`` filter of the scope (``*``: all).
     2. Groups: one per distinct tuple of the ``by`` tags' values, in the order the keys were
        written (``("env:prod", "host:h00")``); a host without such a tag key gets ``key:N/A``.
        Ungrouped: one group, key ``()``, holding every selected host (none if none matched).
     3. Space aggregation, at each raw timestamp, over the group's hosts that have a point there:
-       ``avg`` / ``sum`` / ``min`` / ``max`` of their values. No host has a point → no value.
+       ``avg`` / ``sum`` / ``min`` / ``max`` of their values, ``count`` of those hosts. No host has
+       a point → no value.
     4. Time rollup into buckets ``[b, b + interval)``: ``avg`` / ``sum`` / ``min`` / ``max`` /
        ``count`` of the space-aggregated values whose timestamp falls in the bucket. None → empty
        (NaN here, ``null`` in JSON). ``count`` counts timestamps, not hosts.
@@ -54,12 +68,14 @@ from __future__ import annotations
 import math
 import zlib
 from collections.abc import Iterable, Sequence
+from fractions import Fraction
 
 import numpy as np
 import numpy.typing as npt
 
 __all__ = [
     "BLACKOUTS",
+    "DISTRIBUTION_SIZES",
     "HOST_GAP_PERIOD",
     "RAW_PERIOD",
     "Dataset",
@@ -77,6 +93,8 @@ BLACKOUTS = (
     (86400, 5 * 3600, 5 * 3600 + 600),
     (7 * 86400, 3 * 86400 + 12 * 3600, 3 * 86400 + 18 * 3600),
 )
+#: A distribution's raw point holds ``1 + (k + host_index) % DISTRIBUTION_SIZES`` values.
+DISTRIBUTION_SIZES = 3
 #: Raw points handled per block of buckets: bounds memory for very long ranges.
 _BLOCK_RAW_POINTS = 1 << 20
 _EXACT = 1 << 53  # integers below this are exact in float64
@@ -170,6 +188,67 @@ class Dataset:
         ramp = (k % RAW_PERIOD)[None, :]
         return ramp + (2 * metric_base(metric) + 20 * hosts)[:, None]
 
+    # -- distributions ----------------------------------------------------------------------
+
+    def distribution(
+        self,
+        metric: str,
+        hosts: Sequence[int],
+        statistic: str,
+        first: int,
+        interval: int,
+        count: int,
+        percentile: Fraction | None = None,
+        until: int | None = None,
+    ) -> FloatArray:
+        """A distribution metric's ``count`` buckets ``first + j * interval`` (NaN where empty):
+        ``statistic`` is avg, sum, min, max, count or, with ``percentile``, a percentile.
+        ``until``: raw points at or after it do not exist yet (a server whose clock says so)."""
+        out = np.full(count, np.nan, dtype=np.float64)
+        if count <= 0 or not hosts:
+            return out
+        end = first + count * interval
+        k = self._raw_indices(first, end if until is None else min(end, until))
+        host_array = np.asarray(hosts, dtype=np.int64)
+        present = self._present(metric, k, host_array)
+        halves = self._halves(metric, k, host_array)
+        sizes = 1 + (k[None, :] + host_array[:, None]) % DISTRIBUTION_SIZES
+        bucket = np.broadcast_to((k * self.raw_interval - first) // interval, present.shape)
+        lows, sizes, slots = halves[present], sizes[present], bucket[present]
+        if len(slots) == 0:
+            return out
+        n = np.bincount(slots, weights=sizes, minlength=count).astype(np.int64)
+        filled = n > 0
+        if statistic == "count":
+            out[filled] = n[filled]
+        elif statistic in ("avg", "sum"):
+            # Half units: the values of a point sum to m * low + 2 * (0 + 1 + ... + m - 1).
+            totals = np.zeros(count, dtype=np.int64)
+            np.add.at(totals, slots, sizes * lows + sizes * (sizes - 1))
+            divisor = 2 * (n if statistic == "avg" else np.ones_like(n))
+            out[filled] = totals[filled].astype(np.float64) / divisor[filled].astype(np.float64)
+        elif statistic == "min":
+            low = np.full(count, np.iinfo(np.int64).max, dtype=np.int64)
+            np.minimum.at(low, slots, lows)
+            out[filled] = low[filled] / 2.0
+        elif statistic == "max":
+            high = np.full(count, np.iinfo(np.int64).min, dtype=np.int64)
+            np.maximum.at(high, slots, lows + 2 * (sizes - 1))
+            out[filled] = high[filled] / 2.0
+        elif statistic == "percentile" and percentile is not None:
+            # Every value, then sorted by (bucket, value): each bucket is a sorted run.
+            owner = np.repeat(slots, sizes)
+            offsets = np.arange(len(owner)) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+            values = np.repeat(lows, sizes) + 2 * offsets
+            order = np.lexsort((values, owner))
+            values = values[order]
+            starts = np.concatenate(([0], np.cumsum(n)[:-1]))
+            rank = [max(1, math.ceil(percentile * int(size) / 100)) for size in n[filled]]
+            out[filled] = values[starts[filled] + np.array(rank, dtype=np.int64) - 1] / 2.0
+        else:
+            raise ValueError(f"unknown distribution statistic {statistic!r}")
+        return out
+
     # -- aggregation ------------------------------------------------------------------------
 
     def rollup(
@@ -190,7 +269,7 @@ class Dataset:
         The work is split into blocks of buckets so that a year at a coarse interval does not
         materialise millions of raw points at once.
         """
-        if space not in ("avg", "sum", "min", "max"):
+        if space not in ("avg", "sum", "min", "max", "count"):
             raise ValueError(f"unknown space aggregator {space!r}")
         if method not in ("avg", "sum", "min", "max", "count"):
             raise ValueError(f"unknown rollup method {method!r}")
@@ -234,6 +313,8 @@ class Dataset:
             numerator = np.where(present, halves, 0).sum(axis=0, dtype=np.int64)
         elif space == "min":
             numerator = np.where(present, halves, np.iinfo(np.int64).max).min(axis=0)
+        elif space == "count":
+            numerator = 2 * n  # hosts with a point, in half units
         else:
             numerator = np.where(present, halves, np.iinfo(np.int64).min).max(axis=0)
         denominator = n if space == "avg" else np.ones_like(n)

@@ -53,6 +53,8 @@ class RequestRecord:
     connection_id: int  # same value for requests on the same TCP connection (keep-alive)
     method: str = "GET"
     clock: float | None = None  # the server's clock (FakeDatadog(clock=...)) when it arrived
+    subqueries: int = 0  # top-level comma-separated parts of ``query`` (0: no query)
+    uri_bytes: int = 0  # the request target as sent: path and escaped query string
 
 
 class Exchange:
@@ -72,6 +74,8 @@ class Exchange:
         params: Mapping[str, str],
         accept_gzip: bool,
         on_answer: Callable[[int], None] | None = None,
+        *,
+        uri_bytes: int = 0,
     ) -> None:
         self._fake = fake
         self._on_answer = on_answer
@@ -80,6 +84,7 @@ class Exchange:
         self.path = path
         self.params = params  # the first value of each query-string parameter
         self.accept_gzip = accept_gzip
+        self.uri_bytes = uri_bytes  # length of the request target (path and query string)
         self.status = 0  # the status written so far (0: nothing yet)
 
     def header(self, name: str) -> str | None:

@@ -25,8 +25,8 @@ them). With :meth:`FakeDatadog.inject` (any status, JSON or HTML body) and the s
 :class:`AbsurdReset`   a spent rate-limit window whose ``x-ratelimit-reset`` is far beyond what
                        any window can mean (a 429, or the real 200 with ``remaining: 0``)
 :class:`RetryAfter`    a 503 (or any status) with ``Retry-After``, in seconds or as an HTTP date
-:class:`QueryTimedOut` ``Query timed out`` for requests carrying more than N sub-queries (what
-                       Datadog was seen to answer to large batches)
+:class:`QueryTimeout`  ``Query timed out`` for requests carrying more than N sub-queries, or for
+                       the next K requests (a 200 with ``"status": "error"``, as Datadog answers)
 =====================  ==========================================================================
 """
 
@@ -44,7 +44,7 @@ from typing import Any
 
 from ._exchange import QUERY_PATH, Exchange, Fault
 from ._http import Response, error_response, json_body
-from ._query import QueryError, split_top_level
+from ._query import count_subqueries
 
 __all__ = [
     "RECOVERABLE_KINDS",
@@ -53,7 +53,7 @@ __all__ = [
     "GzipBomb",
     "Hangup",
     "Mutate",
-    "QueryTimedOut",
+    "QueryTimeout",
     "RandomFaults",
     "Redirect",
     "ResetMidBody",
@@ -470,47 +470,81 @@ class RetryAfter(Fault):
         exchange.send(error_response(self.status, "Service Unavailable", {"Retry-After": value}))
 
 
-class QueryTimedOut(Fault):
-    """``{"errors": ["Query timed out"]}`` (status 400 by default; Datadog was seen to answer
-    large multi-query requests so) for every request whose ``query`` joins more than
-    ``max_subqueries`` comma-separated sub-queries, and, with ``min_seconds``, also for a single
-    sub-query over a range ``to - from`` of at least that many seconds. Other requests get the
-    real answer; ``times=None`` (the default) keeps it in force."""
+class QueryTimeout(Fault):
+    """``Query timed out``: what Datadog answers a request it could not compute in time.
+
+    ``max_subqueries=N``: every request carrying more than ``N`` sub-queries (top-level
+    comma-separated parts of ``query``) times out — for ever, unless ``times`` (a count, or
+    ``None`` for ever) says otherwise; smaller requests get their real answer. Without it: the
+    next ``times`` requests (default 1), whatever they carry. ``min_seconds=S`` (with
+    ``max_subqueries``): a request over a range ``to - from + 1`` of at least ``S`` seconds times
+    out too, whatever it carries — what makes a client split a single sub-query in time.
+    ``delay`` seconds pass first, as a real timeout takes its time.
+
+    The answer: by default HTTP **200** with ``{"status": "error", "error": "Query timed out",
+    …}``. Why: Datadog's Cluster Agent, which batches up to 35 sub-queries a request, logs
+    ``API returned error: Query timed out`` for such batches, and the client library it used then
+    (go-datadog-api) writes exactly that text only for a 2xx body whose ``status`` is
+    ``"error"`` (other statuses read ``API error <status>: <body>``). ``status=`` another code
+    (500, 504…) answers ``{"errors": ["Query timed out"]}`` with it instead, for the other forms
+    a client should also take as a timeout. No ``x-ratelimit-*`` headers are sent.
+    """
+
+    MESSAGE = "Query timed out"
 
     def __init__(
         self,
-        max_subqueries: int,
         *,
+        max_subqueries: int | None = None,
         min_seconds: int | None = None,
-        status: int = 400,
+        status: int = 200,
+        times: int | None = -1,
+        delay: float = 0.0,
         path: str | None = QUERY_PATH,
-        times: int | None = None,
     ) -> None:
-        super().__init__(path=path, times=times)
-        if max_subqueries < 0:
+        if max_subqueries is not None and max_subqueries < 0:
             raise ValueError(f"max_subqueries must not be negative, got {max_subqueries}")
+        if min_seconds is not None and (max_subqueries is None or min_seconds < 1):
+            raise ValueError("min_seconds must be positive and goes with max_subqueries")
+        if times == -1:  # not given: the default depends on the mode
+            times = None if max_subqueries is not None else 1
+        super().__init__(path=path, times=times, delay=delay)
         self.max_subqueries = max_subqueries
         self.min_seconds = min_seconds
         self.status = status
 
-    def _too_heavy(self, exchange: Exchange) -> bool:
-        try:
-            parts = len(split_top_level(exchange.params.get("query", "")))
-        except QueryError:
-            return False  # the real answer says what is wrong with it
-        if parts > self.max_subqueries:
+    def matches(self, exchange: Exchange) -> bool:
+        if not super().matches(exchange):
+            return False
+        if self.max_subqueries is None:
+            return True
+        if count_subqueries(exchange.params.get("query", "")) > self.max_subqueries:
             return True
         if self.min_seconds is None:
             return False
         try:
             span = int(exchange.params["to"]) - int(exchange.params["from"]) + 1
         except (KeyError, ValueError):
-            return False
+            return False  # the real answer says what is wrong with the parameters
         return span >= self.min_seconds
 
-    def matches(self, exchange: Exchange) -> bool:
-        return super().matches(exchange) and self._too_heavy(exchange)
-
     def respond(self, exchange: Exchange) -> None:
-        body = json_body({"errors": ["Query timed out"]})
-        exchange.send(Response(self.status, body, "application/json", {}))
+        if self.status != 200:
+            exchange.send(error_response(self.status, self.MESSAGE))
+            return
+        document = {
+            "status": "error",
+            "res_type": "time_series",
+            "error": self.MESSAGE,
+            "query": exchange.params.get("query", ""),
+            "series": [],
+            "message": "",
+            "group_by": [],
+        }
+        exchange.send(Response(200, json_body(document)))
+
+    def __repr__(self) -> str:
+        return (
+            f"QueryTimeout(max_subqueries={self.max_subqueries!r}, status={self.status}, "
+            f"remaining={self.remaining!r})"
+        )

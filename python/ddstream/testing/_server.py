@@ -52,7 +52,7 @@ from urllib.parse import parse_qsl, urlsplit
 import numpy as np
 
 from ._answer_cache import AnswerCache, CachedBody
-from ._buckets import MAX_POINTS, auto_interval, bucket_grid, capped_interval
+from ._buckets import MAX_POINTS
 from ._data import Dataset
 from ._exchange import QUERY_PATH, VALIDATE_PATH, CannedResponse, Exchange, Fault, RequestRecord
 from ._http import (
@@ -65,7 +65,8 @@ from ._http import (
     json_body,
     parse_int,
 )
-from ._query import QueryError, SubQuery, parse_query
+from ._query import QueryError, SubQuery, count_subqueries, parse_query
+from ._query_eval import evaluate, grid_for
 from ._ratelimit import HEADER_CASES, UNLIMITED_RATE, RateWindows, format_seconds
 from ._tls import self_signed_certificate
 
@@ -98,7 +99,11 @@ class FakeDatadog:
     requests overlap since each has its own thread). ``trim_empty_edges``: drop leading/trailing
     null buckets (Datadog may; unconfirmed). ``float_timestamps``: write ``1681683300000.0`` rather
     than ``1681683300000``. ``null_aggr``: send ``"aggr": null``. ``max_points``: the point cap.
-    ``hosts`` and ``raw_interval`` shape the data (see ``_data``). ``cache_size`` / ``cache_bytes``
+    ``hosts`` and ``raw_interval`` shape the data (see ``_data``); ``distribution_metrics`` names
+    the metrics that are distributions (a set of values per raw point, percentiles: ``_data``,
+    ``_query_eval``). ``max_uri_bytes``: a request whose URI (path and escaped query string, as
+    sent) is longer gets 414 (``None``: no limit; Datadog's is not published, its Cluster Agent
+    keeps under about 7,000 characters). ``cache_size`` / ``cache_bytes``
     bound the LRU cache of rendered answers (entries / uncompressed bytes), which makes repeated
     benchmark runs cheap. All but the data options can be changed as attributes while running.
 
@@ -139,6 +144,8 @@ class FakeDatadog:
         rate_limit_reset_epoch: bool = False,
         rate_limit_header_case: str = "lower",
         clock: Callable[[], float] | None = None,
+        distribution_metrics: Collection[str] = (),
+        max_uri_bytes: int | None = None,
     ) -> None:
         if max_points < 1:
             raise ValueError(f"max_points must be at least 1, got {max_points}")
@@ -151,6 +158,8 @@ class FakeDatadog:
         self.null_aggr = null_aggr
         self.max_points = max_points
         self.clock = clock
+        self.distribution_metrics = frozenset(distribution_metrics)
+        self.max_uri_bytes = max_uri_bytes
         self._port = port
         self._lock = threading.Lock()
         self._server: HTTPServer | None = None
@@ -352,6 +361,23 @@ class FakeDatadog:
         return [record for record in self.requests if record.path == QUERY_PATH]
 
     @property
+    def subqueries_per_request(self) -> list[int]:
+        """Sub-queries (top-level comma-separated parts) of each ``/api/v1/query`` request so
+        far, in the order they finished (0 for a request without a query)."""
+        return [record.subqueries for record in self.query_requests]
+
+    def request_counts(self) -> dict[str, int]:
+        """``requests``, ``subqueries`` (their sum), ``max_subqueries`` and ``max_uri_bytes`` of
+        the ``/api/v1/query`` requests so far (since :meth:`clear_log`)."""
+        records = self.query_requests
+        return {
+            "requests": len(records),
+            "subqueries": sum(record.subqueries for record in records),
+            "max_subqueries": max((record.subqueries for record in records), default=0),
+            "max_uri_bytes": max((record.uri_bytes for record in records), default=0),
+        }
+
+    @property
     def max_concurrency(self) -> int:
         """The largest number of ``/api/v1/query`` requests in flight at once (since clear_log)."""
         with self._lock:
@@ -384,7 +410,8 @@ class FakeDatadog:
         group_by: list[str] = []
         series: list[dict[str, Any]] = []
         for sub in subqueries:
-            group_by.extend(key for key in sub.by if key not in group_by)
+            for term in sub.terms:
+                group_by.extend(key for key in term.by if key not in group_by)
             series.extend(self._series(sub, from_ts, to_ts, until))
         _shuffle(series, query)
         return {
@@ -402,20 +429,13 @@ class FakeDatadog:
     def _series(
         self, sub: SubQuery, from_ts: int, to_ts: int, until: int | None = None
     ) -> list[dict[str, Any]]:
-        interval = sub.rollup_seconds or auto_interval(from_ts, to_ts)
-        interval = capped_interval(from_ts, to_ts, interval, self.max_points)
-        first, count = bucket_grid(from_ts, to_ts, interval)
-        if count == 0:
-            return []
-        filter_tags = [f"{key}:{value}" for key, value in sub.filters]
+        grid = grid_for(sub, from_ts, to_ts, self.max_points)
+        interval, first, count = grid.interval, grid.first, grid.count
+        first_term = sub.terms[0]
+        filter_tags = [f"{key}:{value}" for key, value in first_term.filters]
         result: list[dict[str, Any]] = []
-        for tag_set, hosts in self.dataset.groups(sub.filters, sub.by).items():
-            values = self.dataset.rollup(
-                sub.metric, hosts, sub.space, sub.method, first, interval, count, until
-            )
+        for tag_set, values in evaluate(sub, self.dataset, self.distribution_metrics, grid, until):
             filled = np.flatnonzero(~np.isnan(values))
-            if len(filled) == 0:
-                continue  # Datadog sends no series for a group without data in the range
             lo, hi = (int(filled[0]), int(filled[-1]) + 1) if self.trim_empty_edges else (0, count)
             starts = first + np.arange(lo, hi, dtype=np.int64) * interval
             stamps_ms = starts * 1000
@@ -428,16 +448,24 @@ class FakeDatadog:
             if tag_set:
                 scope = ",".join(sorted(set(filter_tags) | set(tag_set)))
             else:
-                scope = sub.scope_text
-            rollup = f".rollup({sub.rollup_method},{interval})" if sub.rollup_method else ""
+                scope = first_term.scope_text
+            if sub.simple:  # the historical shape: Datadog echoes the term, its rollup filled in
+                rollup = (
+                    f".rollup({first_term.rollup_method},{interval})"
+                    if first_term.rollup_method
+                    else ""
+                )
+                expression = f"{first_term.space}:{first_term.metric}{{{scope}}}{rollup}"
+            else:
+                expression = sub.text
             result.append(
                 {
-                    "metric": sub.metric,
-                    "display_name": sub.metric,
-                    "expression": f"{sub.space}:{sub.metric}{{{scope}}}{rollup}",
+                    "metric": first_term.metric,
+                    "display_name": first_term.metric if sub.simple else sub.text,
+                    "expression": expression,
                     "scope": scope,
                     "tag_set": list(tag_set),
-                    "aggr": None if self.null_aggr else sub.space,
+                    "aggr": None if self.null_aggr else first_term.space,
                     "query_index": sub.index,
                     "interval": interval,
                     "start": int(starts[0]) * 1000,
@@ -502,13 +530,17 @@ class FakeDatadog:
                 connection_id=handler.connection_id,
                 method=method,
                 clock=arrived,
+                subqueries=count_subqueries(params["query"]) if params.get("query") else 0,
+                uri_bytes=len(handler.path),
             )
             with self._lock:
                 if is_query:
                     self._in_flight -= 1
                 self._log.append(record)
 
-        exchange = Exchange(self, handler, method, path, params, accept_gzip, finish)
+        exchange = Exchange(
+            self, handler, method, path, params, accept_gzip, finish, uri_bytes=len(handler.path)
+        )
         if is_query:
             with self._lock:
                 self._in_flight += 1
@@ -549,7 +581,11 @@ class FakeDatadog:
         return bool(key) and (self.api_keys is None or key in self.api_keys)
 
     def _query(self, exchange: Exchange, api_key: str, app_key: str) -> Response:
-        # Auth first (it does not use up the budget), then the budget, then the request itself.
+        # The URI's length first (a front end refuses it before anything reads it), auth next (it
+        # does not use up the budget), then the budget, then the request itself.
+        limit = self.max_uri_bytes
+        if limit is not None and exchange.uri_bytes > limit:
+            return error_response(414, "Request-URI Too Long")
         if not self._api_key_ok(api_key):
             return error_response(403, "Forbidden", self._rate_headers(consume=False)[0])
         if not app_key:
@@ -609,6 +645,7 @@ class FakeDatadog:
             self.float_timestamps,
             self.null_aggr,
             self.max_points,
+            self.distribution_metrics,
         )
         return self._cache.get(
             key, lambda: json_body(self._answer(query, from_ts, to_ts, until))
