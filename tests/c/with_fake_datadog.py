@@ -7,7 +7,7 @@ required): a normal one, exported as DDSTREAM_BASE_URL, one answering queries af
 exported as DDSTREAM_SLOW_URL, one answering after 0.3 s, exported as DDSTREAM_LATENCY_URL
 (where requests in flight at once show as overlapping waits), and one whose answers name 20,000
 groups with empty point lists (testing.WideAnswer), exported as DDSTREAM_WIDE_URL, and one
-answering "Query timed out" to requests of more than 4 sub-queries (testing.QueryTimeout),
+answering "Query timed out" to requests of more than 4 sub-queries (testing.QueryTimedOut),
 exported as DDSTREAM_TIMEOUT_URL. The fake
 server is loaded straight from python/ddstream/testing so that the C suite needs neither the
 built Python package nor the C library's Python binding.
@@ -49,7 +49,7 @@ def main() -> int:
         testing.FakeDatadog(**keys) as timeout,
     ):
         wide.add_fault(testing.WideAnswer(20000, times=None))
-        timeout.add_fault(testing.QueryTimeout(max_subqueries=4, status=400))
+        timeout.add_fault(testing.QueryTimedOut(4))
         env = dict(
             os.environ,
             DDSTREAM_BASE_URL=normal.url,

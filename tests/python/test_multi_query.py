@@ -22,7 +22,7 @@ import ddstream as dd
 from conftest import API_KEY, APP_KEY, T0
 from ddstream._batch_view import batch_from_box, new_batch_box
 from ddstream._lib import ffi, lib
-from ddstream.testing import FakeDatadog, QueryTimeout
+from ddstream.testing import FakeDatadog, QueryTimedOut
 from reference import expected_buckets
 
 STATUS_OK, STATUS_END, STATUS_E_CONFIG = 0, 1, 11
@@ -240,7 +240,7 @@ def test_budgets_split_the_requests(fake: FakeDatadog) -> None:
 def test_query_timed_out_is_split_by_subqueries(fake: FakeDatadog) -> None:
     """8 sub-queries answered 'Query timed out' above 3 a request: 8 -> 4 + 4 -> 2 x 4."""
     qs = queries(2)
-    fake.add_fault(QueryTimeout(max_subqueries=3, status=400))
+    fake.add_fault(QueryTimedOut(3))
     with RawStream(fake, queries=[q.text for q in qs]) as s:
         batches = list(s.batches())
     check_against_truth(batches, qs)
@@ -252,7 +252,7 @@ def test_query_timed_out_is_split_by_subqueries(fake: FakeDatadog) -> None:
 def test_query_timed_out_on_one_subquery_is_split_in_time(fake: FakeDatadog) -> None:
     """One sub-query over a day times out, over half a day too, over a quarter not: 1+2+4."""
     qs = queries(1)
-    fake.add_fault(QueryTimeout(max_subqueries=1, min_seconds=DAY // 2, status=504))
+    fake.add_fault(QueryTimedOut(1, min_seconds=DAY // 2, status=504))
     day = T0 - T0 % DAY
     one_day = {"range_start": day, "range_end": day + DAY}
     with RawStream(fake, queries=[q.text for q in qs], statistics=STAT_MAX, **one_day) as s:
@@ -264,7 +264,7 @@ def test_query_timed_out_on_one_subquery_is_split_in_time(fake: FakeDatadog) -> 
 
 
 def test_timed_out_to_the_last_bucket_fails(fake: FakeDatadog) -> None:
-    fake.add_fault(QueryTimeout(max_subqueries=0, status=400))
+    fake.add_fault(QueryTimedOut(0))
     with RawStream(fake, queries=[queries(1)[0].text], statistics=STAT_AVG) as s:
         box = new_batch_box()
         st = lib.ddstream_next(s.stream, -1, box, s.err)

@@ -26,7 +26,8 @@ them). With :meth:`FakeDatadog.inject` (any status, JSON or HTML body) and the s
                        any window can mean (a 429, or the real 200 with ``remaining: 0``)
 :class:`RetryAfter`    a 503 (or any status) with ``Retry-After``, in seconds or as an HTTP date
 :class:`QueryTimeout`  ``Query timed out`` for requests carrying more than N sub-queries, or for
-                       the next K requests (a 200 with ``"status": "error"``, as Datadog answers)
+                       the next K requests (a 200 with ``"status": "error"``, as Datadog answers);
+                       :class:`QueryTimedOut` is the same with a 400 by default
 =====================  ==========================================================================
 """
 
@@ -53,6 +54,7 @@ __all__ = [
     "GzipBomb",
     "Hangup",
     "Mutate",
+    "QueryTimedOut",
     "QueryTimeout",
     "RandomFaults",
     "Redirect",
@@ -547,4 +549,27 @@ class QueryTimeout(Fault):
         return (
             f"QueryTimeout(max_subqueries={self.max_subqueries!r}, status={self.status}, "
             f"remaining={self.remaining!r})"
+        )
+
+
+class QueryTimedOut(QueryTimeout):
+    """:class:`QueryTimeout` as the multi-query tests first spelled it: ``max_subqueries``
+    positional and required, answered ``{"errors": ["Query timed out"]}`` with status 400 by
+    default, in force until removed (``times=None``)."""
+
+    def __init__(
+        self,
+        max_subqueries: int,
+        *,
+        min_seconds: int | None = None,
+        status: int = 400,
+        path: str | None = QUERY_PATH,
+        times: int | None = None,
+    ) -> None:
+        super().__init__(
+            max_subqueries=max_subqueries,
+            min_seconds=min_seconds,
+            status=status,
+            times=times,
+            path=path,
         )
