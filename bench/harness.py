@@ -40,7 +40,7 @@ APP_KEY = "bench-app-key"
 
 def rollup_query(query: str, granularity: int) -> str:
     """The one request per chunk every client sends: avg, min, max and sum, comma-joined (as
-    libddstream's query.c builds it, character for character)."""
+    libddstream's query_lang.c writes a plain query's sub-queries, character for character)."""
     return ",".join(f"{query}.rollup({method},{granularity})" for method in ROLLUPS)
 
 

@@ -6,7 +6,7 @@
 #include "parse.h"
 #include "request_pack.h"
 
-/* query_index of each rollup in the request ddstream sends (see query.h). */
+/* query_index of each rollup in the request ddstream sends (see query_lang.h). */
 enum { DDS_ROLLUP_AVG = 0, DDS_ROLLUP_MIN = 1, DDS_ROLLUP_MAX = 2, DDS_ROLLUP_SUM = 3 };
 
 /*

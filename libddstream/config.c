@@ -275,10 +275,14 @@ static char *make_identity(const ddstream_config *c, const dds_settings *out) {
     return id;
 }
 
+/* The parser's message quotes the text around the error: a key pasted into a query would be
+ * quoted too, so the keys are scrubbed from it like from every other message. */
 static ddstream_status compile_error(ddstream_error *err, ddstream_status st, const char *label,
-                                     const dds_query_error *qe) {
+                                     const dds_query_error *qe, const ddstream_config *c) {
     if (st == DDSTREAM_E_NOMEM) return dds_error_set(err, st, "out of memory compiling %s", label);
-    return CONFIG_ERR("%s: %s", label, qe->message);
+    st = CONFIG_ERR("%s: %s", label, qe->message);
+    if (err) dds_redact_keys(err->message, c->api_key, c->app_key);
+    return st;
 }
 
 /* query or queries (exactly one), compiled into out->queries with the options; the requests of a
@@ -325,7 +329,7 @@ static ddstream_status compile_queries(const ddstream_config *c, dds_settings *o
             dds_compiled_query *one = NULL;
             size_t n = 0;
             st = dds_query_compile_all(text, &opt, &one, &n, &qe);
-            if (st != DDSTREAM_OK) return compile_error(err, st, label, &qe);
+            if (st != DDSTREAM_OK) return compile_error(err, st, label, &qe, c);
             if (n != 1) {
                 dds_compiled_queries_free(one, n);
                 return CONFIG_ERR(
@@ -344,7 +348,7 @@ static ddstream_status compile_queries(const ddstream_config *c, dds_settings *o
                 "query is empty: set a metric query such as "
                 "'avg:system.cpu.user{*}' (or several as queries)");
         st = dds_query_compile_all(c->query, &opt, &out->queries, &out->query_count, &qe);
-        if (st != DDSTREAM_OK) return compile_error(err, st, "query", &qe);
+        if (st != DDSTREAM_OK) return compile_error(err, st, "query", &qe, c);
         out->with_query = out->query_count > 1;
     }
     out->grouped = out->query_count > 1;

@@ -13,10 +13,13 @@
  *   - base_url refused: a DDSTREAM_E_CONFIG whose message names base_url and, when the text had
  *     a '@', quotes nothing of it (the fixed texts given then have no digit; a quote would);
  *   - the query refused when a reference check of the documented rules refuses it (blank, over
- *     4000 characters, control characters, unbalanced {} or (), an empty query between top-level
- *     commas; the parser refuses more), a refusal's message starts with "query", and the batches
- *     are grouped when a query is or there are several; dds_query_is_grouped agrees with a
- *     reference.
+ *     4000 characters, control characters other than tabs and line breaks, unbalanced {} or (),
+ *     an empty query between top-level commas; the parser refuses more), a refusal's message
+ *     starts with "query" and quotes no key (even one pasted into the query), and the batches
+ *     are grouped when a query is or there are several (as query_lang.c compiles them); the
+ *     query language's own verdict (dds_query_compile_all) agrees with config.c's: what it
+ *     refuses is refused at the same character, what config.c accepts it compiles, and a query
+ *     it calls grouped has a "by {" by the reference.
  * Built with clang's libFuzzer (tests/fuzz/meson.build, scripts/fuzz.sh 120 fuzz_config) and
  * with replay.c in every build (tests/c/meson.build), over tests/fuzz/config_seeds.
  */
@@ -31,8 +34,8 @@
 
 #include "base_url.h"
 #include "config.h"
-#include "query.h"
 #include "ddstream.h"
+#include "query_lang.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -84,8 +87,11 @@ static const char *ref_query_problem(const char *q) {
     }
     if (visible == 0) return "blank";
     if (n > 4000) return "too long";
+    /* Tabs and line breaks separate tokens as spaces do (docs/queries.md); other controls
+     * are refused. */
     for (size_t i = 0; i < n; i++)
-        if ((unsigned char)q[i] < 0x20 || q[i] == 0x7f) return "control";
+        if (((unsigned char)q[i] < 0x20 && !strchr("\t\n\r", q[i])) || q[i] == 0x7f)
+            return "control";
     /* Several comma-separated queries are accepted (issue 14), but not an empty one. */
     long brace = 0, paren = 0;
     size_t part_visible = 0;
@@ -268,14 +274,48 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
      * query they refuse is refused, not the converse. */
     const char *problem = ref_query_problem(text);
     if (problem != NULL) REQUIRE(st != DDSTREAM_OK, text);
+    /* config.c's verdict against the query language's own, on the same granularity. */
+    dds_query_options qopt = {.granularity = s.granularity > 0 ? s.granularity : 60};
+    if (st != DDSTREAM_OK) qopt.granularity = 60; /* ddstream_config_init's default */
+    dds_compiled_query *compiled = NULL;
+    size_t compiled_count = 0;
+    dds_query_error qerr;
+    ddstream_status qst = dds_query_compile_all(text, &qopt, &compiled, &compiled_count, &qerr);
+    if (qst == DDSTREAM_E_NOMEM) {
+        if (st == DDSTREAM_OK) dds_settings_free(&s);
+        free(text);
+        return 0;
+    }
+    int any_grouped = 0;
+    for (size_t i = 0; i < compiled_count; i++) any_grouped |= compiled[i].grouped != 0;
     if (st == DDSTREAM_OK) {
-        REQUIRE(s.grouped == (ref_several(text) || ref_grouped(text)), text);
+        REQUIRE(qst == DDSTREAM_OK, text);
+        REQUIRE((compiled_count > 1) == (ref_several(text) != 0), text);
+        REQUIRE((s.grouped != 0) == (compiled_count > 1 || any_grouped), text);
         dds_settings_free(&s);
     } else {
         REQUIRE(st == DDSTREAM_E_CONFIG && strncmp(err.message, "query", 5) == 0, text);
         REQUIRE(strstr(err.message, API_KEY) == NULL, text);
     }
-    REQUIRE(dds_query_is_grouped(text) == ref_grouped(text), text);
+    int blank = 1; /* config.c says "query is empty" for these, before parsing */
+    for (const char *p = text; *p && blank; p++) blank = isspace((unsigned char)*p) != 0;
+    if (qst == DDSTREAM_E_CONFIG && !blank) {
+        /* "query: at character N:", N counted in characters (the offset is in bytes): checked
+         * against the offset where the text before it is ASCII. */
+        const char *colon = strchr(qerr.message, ':');
+        REQUIRE(colon != NULL && strncmp(qerr.message, "at character ", 13) == 0, text);
+        char where[64];
+        snprintf(where, sizeof where, "query: %.*s", (int)(colon - qerr.message + 1), qerr.message);
+        REQUIRE(st == DDSTREAM_E_CONFIG && strncmp(err.message, where, strlen(where)) == 0, text);
+        int ascii = 1;
+        for (size_t i = 0; i < qerr.offset && text[i]; i++) ascii &= (unsigned char)text[i] < 0x80;
+        if (ascii) {
+            snprintf(where, sizeof where, "at character %zu:", qerr.offset + 1);
+            REQUIRE(strncmp(qerr.message, where, strlen(where)) == 0, text);
+        }
+    }
+    REQUIRE(!any_grouped || ref_grouped(text), text);
+    dds_compiled_queries_free(compiled, compiled_count);
     free(text);
     return 0;
 }
