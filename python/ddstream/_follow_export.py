@@ -126,9 +126,9 @@ class FollowExport:
     (``api_key``, ``base_url``, ``settle_seconds``, ...); ``clock``: as ``DDStream``'s."""
 
     def __init__(self, query: str | Sequence[str], directory: str | os.PathLike[str], *,
-                 start: int,
-                 granularity: int = 60, chunk_seconds: int = 0, partition: str = "chunk",
-                 clock: Callable[[], float] | None = None, **stream_options: Any) -> None:
+                 start: int, granularity: int = 60, chunk_seconds: int = 0,
+                 partition: str = "chunk", clock: Callable[[], float] | None = None,
+                 **stream_options: Any) -> None:
         if partition not in PARTITIONS:
             raise ConfigError(f"partition must be one of {', '.join(PARTITIONS)}, not "
                               f"{partition!r}", status=STATUS_E_CONFIG)
