@@ -17,8 +17,9 @@ Credentials and the site come from the environment, as with Datadog's official c
 ``--base-url``) points at a proxy or a fake server. Keys are never accepted as arguments (they
 would show in the process list and in shell history).
 
-``query`` keeps the answers of settled chunks in a cache folder, ``$XDG_CACHE_HOME/ddstream``
-(else ``~/.cache/ddstream``), so that running it again over the same range sends no request:
+``query`` and ``export`` keep the answers of settled chunks in a cache folder,
+``$XDG_CACHE_HOME/ddstream`` (else ``~/.cache/ddstream``), so that running one again over the same
+range sends no request:
 ``--cache-dir`` names another folder, ``--no-cache`` turns it off, and ``ddstream cache
 info|clear|prune`` looks after it. A default folder that cannot be used is a warning (the query
 runs without the cache); a ``--cache-dir`` that cannot be used is an error.
