@@ -11,6 +11,8 @@ Two runs against a FakeDatadog sharing a FakeClock with the stream (``DDStream(.
   every chunk that becomes due must cost exactly one. Latency is the real time from the clock
   step that settled a chunk (the stream is told through ``clock_changed``) to ``next()``
   returning its batch.
+* **hour, 10 queries**: the same hour with ONE stream of 10 queries (``queries=``): their 40
+  sub-queries are packed into 2 requests a chunk, so every due chunk must cost exactly 2.
 * **long**: ``--chunks`` chunks (default 10,000), one clock step per chunk; the process's
   resident memory (``VmRSS``) is printed at the start, after 10 % (warm), at 50 % and at the
   end. The fake runs in this process (it must read the same clock), with its answer cache and
@@ -40,6 +42,7 @@ from ddstream.testing import FakeClock, FakeDatadog  # noqa: E402
 
 START = 1_699_747_200  # 2023-11-12T00:00:00Z
 QUERY = "avg:system.cpu.user{*}"
+SEVERAL = [f"avg:bench.follow.metric{i}{{*}}" for i in range(10)]
 SETTLE = 120
 
 
@@ -52,16 +55,27 @@ def rss_mib() -> float:
     return float("nan")
 
 
-def open_stream(server: FakeDatadog, clock: FakeClock, step: int) -> dd.DDStream[dd.Batch]:
-    return dd.DDStream(query=QUERY, start=START, end=None, granularity=60, chunk_seconds=step,
+def open_stream(server: FakeDatadog, clock: FakeClock, step: int,
+                queries: list[str] | None = None) -> dd.DDStream[dd.Batch]:
+    which = {"queries": queries} if queries else {"query": QUERY}
+    return dd.DDStream(**which, start=START, end=None, granularity=60, chunk_seconds=step,
                        settle_seconds=SETTLE, api_key="bench", app_key="bench",
                        base_url=server.url, max_retries=0, clock=clock)
 
 
-def hour() -> dict[str, float]:
+def requests_per_chunk(queries: list[str] | None) -> int:
+    which = {"queries": queries} if queries else {"query": QUERY}
+    report = dd.explain(**which, range_start=START, range_end=START + 60, granularity=60,
+                        chunk_seconds=60)
+    return len(report["requests"])
+
+
+def hour(queries: list[str] | None = None) -> dict[str, float]:
     step = 60
+    per_chunk = requests_per_chunk(queries)
     clock = FakeClock(START + 30 * step + SETTLE)
-    with FakeDatadog(clock=clock) as server, open_stream(server, clock, step) as stream:
+    with FakeDatadog(clock=clock) as server, \
+            open_stream(server, clock, step, queries) as stream:
         history = stream.chunk_count
         for _ in range(history):
             next(stream)
@@ -78,11 +92,12 @@ def hour() -> dict[str, float]:
                 latencies.append(time.perf_counter() - stepped)
                 assert batch["chunk_index"] == delivered
                 delivered += 1
-            elif len(server.query_requests) - requests_before != delivered - history:
+            elif len(server.query_requests) - requests_before != (delivered - history) * per_chunk:
                 early += 1
         new = delivered - history
         requests = len(server.query_requests) - requests_before
     return {"history": history, "new": new, "requests": requests, "early": early,
+            "per_chunk": per_chunk,
             "p50_ms": statistics.median(latencies) * 1000,
             "max_ms": max(latencies) * 1000}
 
@@ -124,6 +139,7 @@ def main() -> int:
     parser.add_argument("--chunks", type=int, default=10_000)
     args = parser.parse_args()
     h = hour()
+    several = hour(SEVERAL)
     long = long_run(args.chunks)
     print("| run | chunks | requests | requests/chunk | early requests | settle->delivery "
           "p50 | max/p99 | RSS start / 10 % / 50 % / end |")
@@ -131,15 +147,22 @@ def main() -> int:
     print(f"| simulated hour (60 s chunks, after {h['history']:.0f} of history) | {h['new']:.0f} "
           f"| {h['requests']:.0f} | {h['requests'] / h['new']:.2f} | {h['early']:.0f} "
           f"| {h['p50_ms']:.1f} ms | {h['max_ms']:.1f} ms | - |")
+    print(f"| simulated hour, one stream of {len(SEVERAL)} queries (after "
+          f"{several['history']:.0f} of history) | {several['new']:.0f} "
+          f"| {several['requests']:.0f} | {several['requests'] / several['new']:.2f} "
+          f"| {several['early']:.0f} | {several['p50_ms']:.1f} ms "
+          f"| {several['max_ms']:.1f} ms | - |")
     print(f"| {long['chunks']:.0f} chunks ({long['seconds']:.1f} s real) | {long['chunks']:.0f} "
           f"| {long['requests']:.0f} | {long['requests'] / long['chunks']:.2f} | - "
           f"| {long['p50_ms']:.1f} ms | {long['p99_ms']:.1f} ms (p99) "
           f"| {long['start_rss']:.1f} / {long['warm_rss']:.1f} / {long['half_rss']:.1f} / "
           f"{long['end_rss']:.1f} MiB |")
-    ok = (h["requests"] == h["new"] and h["early"] == 0
+    ok = (h["requests"] == h["new"] and h["early"] == 0 and several["early"] == 0
+          and several["requests"] == several["new"] * several["per_chunk"] == several["new"] * 2
           and long["requests"] == long["chunks"])
     if not ok:
-        print("follow bench: a target was missed (one request per chunk, none early)",
+        print("follow bench: a target was missed (one request per chunk, two for the 10 "
+              "queries, none early)",
               file=sys.stderr)
     return 0 if ok else 1
 

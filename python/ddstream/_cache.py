@@ -6,6 +6,7 @@ only names the CLI's default folder and calls the library.
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +15,7 @@ from ._lib import ffi, lib
 from ._native import error_from, new_error
 from .errors import STATUS_OK
 
-__all__ = ["CacheUsage", "cache_usage", "default_cache_dir", "prune_cache"]
+__all__ = ["CacheUsage", "cache_usage", "cli_cache_dir", "default_cache_dir", "prune_cache"]
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,30 @@ def default_cache_dir() -> Path:
     xdg = os.environ.get("XDG_CACHE_HOME", "")
     base = Path(xdg) if xdg and os.path.isabs(xdg) else Path.home() / ".cache"
     return base / "ddstream"
+
+
+def cli_cache_dir(no_cache: bool, cache_dir: str | None) -> str | None:
+    """A command's cache folder: none with ``--no-cache``, ``--cache-dir`` as given (absolute:
+    other processes, Dask workers, may run elsewhere; the library says why it cannot be used),
+    else the default folder, or none with a warning if that fails (a read-only home should not
+    stop an export)."""
+    if no_cache:
+        return None
+    if cache_dir is not None:
+        return os.path.abspath(cache_dir)
+    folder = default_cache_dir()
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        usable = os.access(folder, os.W_OK | os.X_OK)
+        reason = "not writable"
+    except OSError as exc:
+        usable, reason = False, exc.strerror or type(exc).__name__
+    if not usable:
+        logging.getLogger("ddstream").warning(
+            "the cache folder %s cannot be used (%s): running without the cache "
+            "(--cache-dir names another folder, --no-cache silences this)", folder, reason)
+        return None
+    return str(folder)
 
 
 def _prune(path: str | os.PathLike[str], max_bytes: int) -> CacheUsage:

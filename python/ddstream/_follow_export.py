@@ -1,4 +1,4 @@
-"""``FollowExport``: a metric query followed into a folder of Parquet files that grows as it runs.
+"""``FollowExport``: metric queries followed into a folder of Parquet files that grows as it runs.
 
 ``ddstream export --follow`` and :func:`follow_export`. The folder is hive-partitioned by day,
 ``DIR/date=2026-11-30/…parquet``, so DuckDB (``read_parquet('DIR/**/*.parquet',
@@ -19,6 +19,10 @@ just before a crash, and not yet in the state, is written again under the same n
 file, rows from the resumed chunk on are dropped before it is appended. The state also records
 the query, granularity, chunk size and partitioning, and a restart with others is refused instead
 of mixing two plans in one folder.
+
+Several queries are one stream (their sub-queries packed into the fewest requests a chunk, as
+``DDStream(queries=...)``): a chunk's file holds the rows of every query, each row naming its
+query in the ``query`` column.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ import json
 import os
 import secrets
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,15 +72,22 @@ def _schema() -> Any:
     return pa.schema(fields)
 
 
-def _table(query: str, batch: Batch) -> Any:
+def _table(queries: tuple[str, ...], batch: Batch) -> Any:
     n = len(batch["timestamps"])
+    if "query" in batch:  # several queries: each row's index into them
+        names = pa.array(np.asarray(queries, dtype=object)[batch["query"]] if n else [],
+                         type=pa.string())
+    else:
+        names = pa.array([queries[0]] * n, type=pa.string())
     if "series" in batch:
         tags = np.asarray(batch["series_tags"], dtype=object)
+        if "query" in batch:  # an ungrouped query's one series is "" there: null, as alone
+            tags[tags == ""] = None
         series = pa.array(tags[batch["series"]] if n else [], type=pa.string())
     else:
         series = pa.nulls(n, type=pa.string())
     columns: list[Any] = [
-        pa.array([query] * n, type=pa.string()),
+        names,
         pa.array(batch["timestamps"], type=pa.int64()).cast(pa.timestamp("s", tz="UTC")),
         series,
         *[pa.array(batch[name], type=pa.float64()) for name in _VALUES],  # type: ignore[literal-required]
@@ -114,13 +125,19 @@ class FollowExport:
     or ``max_chunks`` chunks. ``stream_options``: :class:`~ddstream.DDStreamConfig` fields
     (``api_key``, ``base_url``, ``settle_seconds``, ...); ``clock``: as ``DDStream``'s."""
 
-    def __init__(self, query: str, directory: str | os.PathLike[str], *, start: int,
-                 granularity: int = 60, chunk_seconds: int = 0, partition: str = "chunk",
-                 clock: Callable[[], float] | None = None, **stream_options: Any) -> None:
+    def __init__(self, query: str | Sequence[str], directory: str | os.PathLike[str], *,
+                 start: int, granularity: int = 60, chunk_seconds: int = 0,
+                 partition: str = "chunk", clock: Callable[[], float] | None = None,
+                 **stream_options: Any) -> None:
         if partition not in PARTITIONS:
             raise ConfigError(f"partition must be one of {', '.join(PARTITIONS)}, not "
                               f"{partition!r}", status=STATUS_E_CONFIG)
-        self.query = query
+        self.queries = (query,) if isinstance(query, str) else tuple(query)
+        if not self.queries:
+            raise ConfigError("no query to follow", status=STATUS_E_CONFIG)
+        # One query keeps the state file's format of before (a folder written then resumes).
+        self.query: str | list[str] = (self.queries[0] if len(self.queries) == 1
+                                       else list(self.queries))
         self.directory = Path(directory)
         self.start = int(start)
         self.granularity = granularity
@@ -180,8 +197,10 @@ class FollowExport:
         is called after each file."""
         self.directory.mkdir(parents=True, exist_ok=True)
         token = self._read_state()
+        which: dict[str, Any] = ({"query": self.queries[0]} if len(self.queries) == 1
+                                 else {"queries": list(self.queries)})
         stream: DDStream[Any] = DDStream(
-            query=self.query, range_start=self.start, range_end=None,
+            **which, range_start=self.start, range_end=None,
             granularity=self.granularity, chunk_seconds=self.chunk_seconds,
             resume=token, clock=self._clock, **self._options)
         with self._lock:
@@ -202,7 +221,7 @@ class FollowExport:
                     raise
                 chunk_start = batch["chunk_start_ms"] // 1000
                 day = _day(chunk_start)
-                table = _table(self.query, batch)
+                table = _table(self.queries, batch)
                 if self.partition == "chunk":
                     relative = f"date={day}/chunk-{chunk_start}.parquet"
                     content = table
@@ -236,7 +255,7 @@ class FollowExport:
         return pq.read_table(path, schema=_schema()) if path.is_file() else None
 
 
-def follow_export(query: str, directory: str | os.PathLike[str], *, start: int,
+def follow_export(query: str | Sequence[str], directory: str | os.PathLike[str], *, start: int,
                   max_chunks: int | None = None, **options: Any) -> FollowReport:
     """:class:`FollowExport` ``(query, directory, start=start, **options).run(max_chunks)``."""
     return FollowExport(query, directory, start=start, **options).run(max_chunks)

@@ -17,8 +17,9 @@ Credentials and the site come from the environment, as with Datadog's official c
 ``--base-url``) points at a proxy or a fake server. Keys are never accepted as arguments (they
 would show in the process list and in shell history).
 
-``query`` keeps the answers of settled chunks in a cache folder, ``$XDG_CACHE_HOME/ddstream``
-(else ``~/.cache/ddstream``), so that running it again over the same range sends no request:
+``query`` and ``export`` keep the answers of settled chunks in a cache folder,
+``$XDG_CACHE_HOME/ddstream`` (else ``~/.cache/ddstream``), so that running one again over the same
+range sends no request:
 ``--cache-dir`` names another folder, ``--no-cache`` turns it off, and ``ddstream cache
 info|clear|prune`` looks after it. A default folder that cannot be used is a warning (the query
 runs without the cache); a ``--cache-dir`` that cannot be used is an error.
@@ -202,27 +203,10 @@ def _query(args: argparse.Namespace) -> int:
 
 
 def _cache_dir_for(args: argparse.Namespace) -> str | None:
-    """The query's cache folder: none with --no-cache, --cache-dir as given (the library says
-    why it cannot be used), else the default folder, or none with a warning if that fails."""
-    if args.no_cache:
-        return None
-    if args.cache_dir is not None:
-        return str(args.cache_dir)
-    from ._cache import default_cache_dir
+    """The command's cache folder (``_cache.cli_cache_dir``)."""
+    from ._cache import cli_cache_dir
 
-    folder = default_cache_dir()
-    try:
-        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        usable = os.access(folder, os.W_OK | os.X_OK)
-        reason = "not writable"
-    except OSError as exc:
-        usable, reason = False, exc.strerror or type(exc).__name__
-    if not usable:
-        logging.getLogger("ddstream").warning(
-            "the cache folder %s cannot be used (%s): running without the cache "
-            "(--cache-dir names another folder, --no-cache silences this)", folder, reason)
-        return None
-    return str(folder)
+    return cli_cache_dir(args.no_cache, args.cache_dir)
 
 
 def _cache(args: argparse.Namespace) -> int:
@@ -382,14 +366,13 @@ def _export_follow(args: argparse.Namespace) -> int:
         start = parse_time(args.from_)
     except (ValueError, ExportUsageError) as exc:
         raise UsageError(str(exc)) from None
-    if len(queries) != 1:
-        raise UsageError(f"--follow exports one query; {args.queries_file} has {len(queries)}")
     if args.workers is not None or args.scheduler is not None:
         raise UsageError("--follow runs in this process: drop --workers/--scheduler")
     from ._follow_export import FollowExport
 
     options: dict[str, Any] = {"site": args.site, "base_url": args.base_url,
-                               "settle_seconds": args.settle_seconds}
+                               "settle_seconds": args.settle_seconds,
+                               "cache_dir": _cache_dir_for(args)}
     if args.debug:
         options["log_level"] = 4
 
@@ -397,7 +380,7 @@ def _export_follow(args: argparse.Namespace) -> int:
         if not args.quiet:
             print(f"ddstream export: {relative} ({rows} rows)", file=sys.stderr, flush=True)
 
-    export = FollowExport(queries[0], args.to_parquet, start=start, granularity=args.granularity,
+    export = FollowExport(queries, args.to_parquet, start=start, granularity=args.granularity,
                           chunk_seconds=args.chunk_seconds, partition=args.partition, **options)
     export.run(on_file=report)
     return EXIT_OK
@@ -497,12 +480,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --workers: partitions each worker reads at once (default 2)")
     e.add_argument("-q", "--quiet", action="store_true", help="no summary line")
     e.add_argument("--follow", action="store_true",
-                   help="never end: one query, written from --from on, each new chunk once it has "
-                        "settled, into DIR/date=YYYY-MM-DD/ (no Dask; rerun to resume)")
+                   help="never end: the queries as one stream, written from --from on, each new "
+                        "chunk once it has settled, into DIR/date=YYYY-MM-DD/ (no Dask; rerun to "
+                        "resume)")
     e.add_argument("--partition", choices=("chunk", "day"), default="chunk",
                    help="with --follow: one Parquet file per chunk (default) or per day")
     e.add_argument("--settle-seconds", type=int, default=None, metavar="S",
                    help="with --follow: fetch a chunk S seconds after it ended (default 300)")
+    e.add_argument("--cache-dir", metavar="DIR",
+                   help="the chunk cache's folder, shared by the workers (shared storage for a "
+                        "remote cluster; default $XDG_CACHE_HOME/ddstream, else "
+                        "~/.cache/ddstream)")
+    e.add_argument("--no-cache", action="store_true",
+                   help="neither read nor write the chunk cache")
     e.set_defaults(run=_export)
 
     c = sub.add_parser("cache", help="the chunk cache: info, clear, prune")

@@ -70,9 +70,10 @@ def run_export(args: argparse.Namespace) -> int:
         start, end = parse_time(args.from_), parse_time(args.to)
     except ValueError as exc:
         raise ExportUsageError(str(exc)) from None
+    from .._cache import cli_cache_dir
     from ._parquet import export_parquet
 
-    options: dict[str, Any] = {}
+    options: dict[str, Any] = {"cache_dir": cli_cache_dir(args.no_cache, args.cache_dir)}
     if args.debug:
         options["log_level"] = 4
     began = time.monotonic()
