@@ -34,8 +34,9 @@ from .harness import REPO, Server
 BENCH = Path(__file__).resolve().parent
 # The library's sources parse.c needs (as tests/fuzz/meson.build lists them), and its flags:
 # meson's debugoptimized build (-O2), C11, the same POSIX level.
-_SOURCES = ("parse.c", "pointlist.c", "number_parse.c", "json_check.c", "json_tree.c", "error.c",
-            "error_body.c", "error_page.c", "text_sanitize.c", "vendor/cjson/cJSON.c")  # fmt: skip
+_SOURCES = ("parse.c", "pointlist.c", "number_parse.c", "bigalloc.c", "json_check.c", "json_tree.c",
+            "error.c", "error_body.c", "error_page.c", "text_sanitize.c",
+            "vendor/cjson/cJSON.c")  # fmt: skip
 _FLAGS = ("-std=c11", "-O2", "-D_POSIX_C_SOURCE=200809L", "-DCJSON_HIDE_SYMBOLS")
 
 

@@ -4,10 +4,11 @@
  * for one day of 200 hosts (a 30 MB body, 18 MB of points, a 13 MB batch) that was a third of
  * the CPU time. So buffers of megabytes are reused where their contents are dead (the body's
  * buffer holds the chunk's batch, see dds_batch_new_in), and the pages a reuse does not need
- * are handed back (dds_big_trim). Transparent huge pages (madvise MADV_HUGEPAGE) were measured
- * and left off: fewer faults, but on the reference machine the CPU time of a large answer
- * varied up to 2x from run to run and its median in the full benchmark was 10-15 % worse
- * (docs/design-notes.md). Memory from dds_big_alloc is released with free(). */
+ * are handed back (dds_big_trim). Buffers of DDS_BIG_ALLOC_MIN and more are also aligned to
+ * 2 MiB and advised onto transparent huge pages (madvise MADV_HUGEPAGE): one fault per 2 MiB
+ * instead of 512, which with the answer's points in one such buffer (pointlist.h) took the
+ * kernel's share of a large answer from about a third to about a seventh (docs/benchmarks.md).
+ * Memory from dds_big_alloc is released with free(). */
 #ifndef DDSTREAM_BIGALLOC_H
 #define DDSTREAM_BIGALLOC_H
 

@@ -109,11 +109,23 @@ void dds_response_free(dds_response *r) {
     if (r == NULL) return;
     for (size_t i = 0; i < r->count; i++) {
         free(r->series[i].tags);
+        if (r->series[i].in_block) continue;
         free(r->series[i].ts_ms);
         free(r->series[i].values);
     }
     free(r->series);
+    for (size_t k = 0; k < r->block_count; k++) free(r->blocks[k]);
+    free(r->blocks);
     memset(r, 0, sizeof *r);
+}
+
+/* Give block (of memory that some of r's series' points live in) to r. */
+static ddstream_status adopt_block(dds_response *r, void *block) {
+    void **grown = realloc(r->blocks, (r->block_count + 1) * sizeof *grown);
+    if (grown == NULL) return DDSTREAM_E_NOMEM;
+    r->blocks = grown;
+    r->blocks[r->block_count++] = block;
+    return DDSTREAM_OK;
 }
 
 ddstream_status dds_response_append(dds_response *into, dds_response *from) {
@@ -123,6 +135,13 @@ ddstream_status dds_response_append(dds_response *into, dds_response *from) {
         return DDSTREAM_OK;
     }
     if (from->count > SIZE_MAX / sizeof(dds_series) - into->count) return DDSTREAM_E_NOMEM;
+    if (from->block_count > 0) {
+        /* Room for from's blocks first: once the series have moved, nothing may fail. */
+        void **grown =
+            realloc(into->blocks, (into->block_count + from->block_count) * sizeof *grown);
+        if (grown == NULL) return DDSTREAM_E_NOMEM;
+        into->blocks = grown;
+    }
     size_t need = into->count + from->count;
     if (need > into->capacity) {
         size_t cap = into->capacity * 2;
@@ -134,6 +153,9 @@ ddstream_status dds_response_append(dds_response *into, dds_response *from) {
     }
     memcpy(into->series + into->count, from->series, from->count * sizeof *from->series);
     into->count = need;
+    for (size_t k = 0; k < from->block_count; k++)
+        into->blocks[into->block_count++] = from->blocks[k];
+    free(from->blocks);
     free(from->series); /* the series' contents now belong to into */
     memset(from, 0, sizeof *from);
     return DDSTREAM_OK;
@@ -325,6 +347,7 @@ static ddstream_status parse_series(const cJSON *obj, size_t si, dds_series *s,
         s->length = fast->length;
         s->ts_ms = fast->ts_ms;
         s->values = fast->values;
+        s->in_block = fast->in_slab; /* the slab becomes the response's block: see below */
         fast->ts_ms = NULL;
         fast->values = NULL;
         return DDSTREAM_OK;
@@ -480,6 +503,15 @@ ddstream_status dds_parse_query_response_fast(const char *body, size_t len, dds_
     }
     ddstream_status st = parse_query(env, env_len, &fast, body, len, out, msg, msg_cap);
     free(env);
+    /* Until here the slab was the scanner's (a failed parse frees it below); the series that
+     * point into it now belong to out, and so does it. */
+    void *slab = st == DDSTREAM_OK ? dds_fast_pointlists_take_slab(&fast) : NULL;
+    if (slab != NULL && adopt_block(out, slab) != DDSTREAM_OK) {
+        dds_response_free(out);
+        free(slab);
+        dds_set_msg(msg, msg_cap, "out of memory reading a %zu-byte answer", len);
+        st = DDSTREAM_E_NOMEM;
+    }
     dds_fast_pointlists_free(&fast);
     return st;
 }

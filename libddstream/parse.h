@@ -15,13 +15,17 @@ typedef struct dds_series {
     size_t length;       /* points, as counted in pointlist (the "length" field is ignored) */
     int64_t *ts_ms;      /* bucket start, epoch ms, |ts| <= 1e15 (integer or whole float in JSON) */
     double *values;      /* finite, or NaN where the JSON value was null */
+    int in_block;        /* ts_ms and values live in one of the response's blocks */
 } dds_series;            /* ts_ms and values are NULL when length is 0 */
 
-/* A parsed answer: owns its series and everything in them. */
+/* A parsed answer: owns its series and everything in them, and the blocks that hold the points
+ * of several series at once (a large answer's, see pointlist.h). */
 typedef struct dds_response {
     dds_series *series;
     size_t count;
     size_t capacity;
+    void **blocks;
+    size_t block_count;
 } dds_response;
 
 /*

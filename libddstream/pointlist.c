@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bigalloc.h"
 #include "number_parse.h"
 #include "strparse.h"
 #include "timestamp_limit.h"
@@ -23,6 +24,8 @@ typedef struct scanner {
     size_t n;
     size_t i;
     size_t points_hint; /* the last pointlist's length: the next one's likely length */
+    dds_fast_pointlists *out;
+    int slab_tried; /* the slab was sized (or found not worth it) after an early pointlist */
 } scanner;
 
 static void skip_ws(scanner *c) { c->i = dds_skip_json_ws(c->s, c->n, c->i); }
@@ -184,6 +187,65 @@ static void shrink_points(dds_fast_pointlist *pl, size_t cap) {
     if (d) pl->values = d;
 }
 
+/* Answers whose points need less than this keep the heap: a slab would not save a fault. */
+#define SLAB_MIN ((size_t)1 << 20)
+/* The pointlist whose bytes per point size the slab: long enough for a fair average. */
+#define SLAB_SAMPLE_POINTS 64
+
+/* After a pointlist of len points in span bytes of text, with rest bytes of body after it: one
+ * slab for the points still to come, sized once. Their count is estimated from that pointlist's
+ * bytes per point, plus an eighth for shorter numbers further on, and never more than the rest
+ * could hold ("[0,0]," is six bytes); pages of it never written cost nothing. The heap serves
+ * whatever does not fit, and everything when the slab cannot be had. */
+static void make_slab(dds_fast_pointlists *out, size_t len, size_t span, size_t rest) {
+    size_t points = rest / (span / len); /* span / len >= 6 */
+    points += points / 8;
+    if (points > rest / 6 + 1) points = rest / 6 + 1;
+    if (points > SIZE_MAX / 16 || points * 16 < SLAB_MIN) return;
+    out->slab = dds_big_alloc(points * 16);
+    out->slab_cap = out->slab ? points * 16 : 0;
+    out->slab_used = 0;
+}
+
+/* A pointlist being written into the slab outgrew the room it was given: move it to arrays of
+ * its own, twice the size, and go on there (the slab's room is left for the next one). */
+static int leave_slab(dds_fast_pointlist *pl, size_t *cap) {
+    size_t grown = *cap * 2;
+    int64_t *t = malloc(grown * sizeof *t);
+    double *d = malloc(grown * sizeof *d);
+    if (!t || !d) {
+        free(t);
+        free(d);
+        return -1;
+    }
+    memcpy(t, pl->ts_ms, pl->length * sizeof *t);
+    memcpy(d, pl->values, pl->length * sizeof *d);
+    pl->ts_ms = t;
+    pl->values = d;
+    pl->in_slab = 0;
+    *cap = grown;
+    return 0;
+}
+
+/* A pointlist read: its points in the slab are kept (values moved down to follow the timestamps
+ * when it came out shorter than its room), or its own arrays trimmed; and after the first long
+ * enough one, the slab is sized. */
+static void settle_points(scanner *c, dds_fast_pointlist *pl, size_t cap) {
+    dds_fast_pointlists *out = c->out;
+    if (pl->in_slab) {
+        int64_t *ts = pl->ts_ms;
+        if (pl->length < cap)
+            pl->values = memmove(ts + pl->length, pl->values, pl->length * sizeof *pl->values);
+        out->slab_used += pl->length * 16;
+    } else {
+        shrink_points(pl, cap);
+    }
+    if (!c->slab_tried && pl->length >= SLAB_SAMPLE_POINTS) {
+        c->slab_tried = 1;
+        make_slab(out, pl->length, pl->end - pl->begin, c->n - pl->end);
+    }
+}
+
 typedef enum { PL_OK, PL_NOT_FAST, PL_NOMEM } pl_result;
 
 /* At '[': read [[ts, value|null], ...] applying the general parser's checks. On PL_NOT_FAST the
@@ -200,6 +262,15 @@ static pl_result read_pointlist(scanner *c, dds_fast_pointlist *pl) {
     if (i < n && s[i] == ']') {
         pl->end = c->i = i + 1;
         return PL_OK;
+    }
+    /* Room in the slab for as many points as the last pointlist had: written in place. */
+    dds_fast_pointlists *out = c->out;
+    size_t hint = c->points_hint;
+    if (out->slab && hint > 0 && hint <= (out->slab_cap - out->slab_used) / 16) {
+        ts_out = pl->ts_ms = (int64_t *)(void *)((char *)out->slab + out->slab_used);
+        v_out = pl->values = (double *)(ts_out + hint);
+        pl->in_slab = 1;
+        cap = hint;
     }
     for (;;) {
         double ts, v;
@@ -224,7 +295,9 @@ static pl_result read_pointlist(scanner *c, dds_fast_pointlist *pl) {
             return PL_NOT_FAST;
         if (len == cap) {
             pl->length = len;
-            if (grow_points(pl, &cap, c->points_hint, n - i) != 0) return PL_NOMEM;
+            if (pl->in_slab ? leave_slab(pl, &cap) != 0
+                            : grow_points(pl, &cap, c->points_hint, n - i) != 0)
+                return PL_NOMEM;
             ts_out = pl->ts_ms;
             v_out = pl->values;
         }
@@ -240,7 +313,7 @@ static pl_result read_pointlist(scanner *c, dds_fast_pointlist *pl) {
         if (i < n && s[i] == ']') {
             pl->end = c->i = i + 1;
             c->points_hint = len;
-            shrink_points(pl, cap);
+            settle_points(c, pl, cap);
             return PL_OK;
         }
         return PL_NOT_FAST;
@@ -248,10 +321,13 @@ static pl_result read_pointlist(scanner *c, dds_fast_pointlist *pl) {
 }
 
 static void free_item(dds_fast_pointlist *pl) {
-    free(pl->ts_ms);
-    free(pl->values);
+    if (!pl->in_slab) {
+        free(pl->ts_ms);
+        free(pl->values);
+    }
     pl->ts_ms = NULL;
     pl->values = NULL;
+    pl->in_slab = 0;
 }
 
 /* Whether the key read at [key_start, key_end) (quotes included) is name. */
@@ -277,7 +353,7 @@ typedef enum { SCAN_OK, SCAN_UNUSUAL, SCAN_NOMEM } scan_result;
 /* At '{' of series[index]. Takes its pointlist if the object has exactly one member named
  * "pointlist" and no escaped keys — the conditions under which cJSON sees the same member. */
 static scan_result scan_series_object(scanner *c, size_t index, dds_fast_pointlists *out) {
-    dds_fast_pointlist item = {index, 0, 0, 0, NULL, NULL};
+    dds_fast_pointlist item = {index, 0, 0, 0, NULL, NULL, 0};
     int have = 0, pointlists = 0, escaped_keys = 0, more = 0;
     if (enter(c, '}')) return SCAN_OK;
     do {
@@ -361,7 +437,7 @@ static scan_result scan_root(scanner *c, dds_fast_pointlists *out) {
 int dds_fast_pointlists_scan(const char *body, size_t len, dds_fast_pointlists *out) {
     memset(out, 0, sizeof *out);
     if (!body) return 0;
-    scanner c = {body, len, 0, 0};
+    scanner c = {body, len, 0, 0, out, 0};
     /* A UTF-8 byte-order mark is legal before the document for the general parser too. */
     if (len >= 3 && memcmp(body, "\xEF\xBB\xBF", 3) == 0) c.i = 3;
     scan_result r = scan_root(&c, out);
@@ -400,8 +476,16 @@ dds_fast_pointlist *dds_fast_pointlists_take(dds_fast_pointlists *pl, size_t ser
     return NULL;
 }
 
+void *dds_fast_pointlists_take_slab(dds_fast_pointlists *pl) {
+    void *slab = pl->slab;
+    pl->slab = NULL;
+    pl->slab_cap = pl->slab_used = 0;
+    return slab;
+}
+
 void dds_fast_pointlists_free(dds_fast_pointlists *pl) {
     for (size_t k = 0; k < pl->count; k++) free_item(&pl->items[k]);
     free(pl->items);
+    free(pl->slab);
     memset(pl, 0, sizeof *pl);
 }

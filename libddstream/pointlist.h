@@ -19,11 +19,17 @@ typedef struct dds_fast_pointlist {
     size_t length;       /* points */
     int64_t *ts_ms;      /* NULL when length is 0 */
     double *values;      /* NaN for null */
+    int in_slab; /* ts_ms and values live in the slab below, not in allocations of their own */
 } dds_fast_pointlist;
 
+/* The pointlists of a large answer share one slab, sized once from the body's length (see
+ * pointlist.c): a single buffer of megabytes (bigalloc.h) instead of two allocations per series,
+ * whose fresh heap pages the kernel faulted in and cleared 4 KiB at a time. */
 typedef struct dds_fast_pointlists {
     dds_fast_pointlist *items; /* in increasing series_index order */
     size_t count, capacity;
+    void *slab; /* NULL, or a dds_big_alloc block of slab_cap bytes, slab_used of them taken */
+    size_t slab_cap, slab_used;
 } dds_fast_pointlists;
 
 /*
@@ -43,7 +49,10 @@ char *dds_fast_pointlists_envelope(const char *body, size_t len, const dds_fast_
 dds_fast_pointlist *dds_fast_pointlists_take(dds_fast_pointlists *pl, size_t series_index,
                                              size_t *cursor);
 
-/* Free every array still owned by the items, and the items. */
+/* The slab, which the caller now owns (free() it after the arrays in it), or NULL. */
+void *dds_fast_pointlists_take_slab(dds_fast_pointlists *pl);
+
+/* Free every array still owned by the items, the items and the slab. */
 void dds_fast_pointlists_free(dds_fast_pointlists *pl);
 
 #endif

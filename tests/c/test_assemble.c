@@ -34,6 +34,7 @@ static void add_series(dds_response *r, int32_t q, const char *tags, int64_t int
     s->length = n;
     s->ts_ms = n > 0 ? memcpy(xmalloc(n * sizeof *ts_ms), ts_ms, n * sizeof *ts_ms) : NULL;
     s->values = n > 0 ? memcpy(xmalloc(n * sizeof *values), values, n * sizeof *values) : NULL;
+    s->in_block = 0; /* arrays of its own: dds_response_free frees them */
 }
 
 static ddstream_status parse_fixture(const char *name, dds_response *r) {

@@ -169,6 +169,55 @@ int main(int argc, char **argv) {
         dds_fast_pointlists_free(&items);
         free(body);
     }
+    {
+        /* A large answer: its points go to one slab sized from the first long pointlist. Shorter
+         * pointlists leave room unused (their values move down), a longer one outgrows its room
+         * and moves to arrays of its own, and once the slab is spent the heap serves the rest. */
+        enum { SERIES = 160 };
+        int lengths[SERIES];
+        for (int s = 0; s < SERIES; s++) lengths[s] = 1440;
+        lengths[20] = 700;
+        lengths[21] = 1;
+        lengths[40] = 3000;
+        lengths[150] = 100000;
+        size_t len;
+        char *body = lengths_body(lengths, SERIES, &len);
+        agree(body, len, "a large answer");
+        CHECK(fast_path_used);
+        dds_fast_pointlists items;
+        CHECK_INT(dds_fast_pointlists_scan(body, len, &items), 0);
+        CHECK_INT(items.count, SERIES);
+        CHECK(items.slab != NULL);
+        int in_slab = 0, on_heap = 0;
+        for (size_t k = 0; k < items.count && k < SERIES; k++) {
+            CHECK_INT(items.items[k].length, lengths[k]);
+            in_slab += items.items[k].in_slab;
+            on_heap += !items.items[k].in_slab;
+        }
+        /* The first (the sample), the outgrown ones and those after the slab ran out. */
+        CHECK(in_slab > 100);
+        CHECK_INT(items.items[0].in_slab, 0);
+        CHECK_INT(items.items[40].in_slab, 0);
+        CHECK_INT(items.items[150].in_slab, 0);
+        CHECK(items.items[20].in_slab && items.items[21].in_slab && items.items[23].in_slab);
+        CHECK_INT(items.items[22].in_slab, 0); /* after a pointlist of one point: outgrown */
+        CHECK(on_heap >= 3);
+        dds_fast_pointlists_free(&items);
+        /* The response owns the slab, and its series point into it. */
+        dds_response r = {0};
+        char msg[256];
+        CHECK_INT(dds_parse_query_response_fast(body, len, &r, msg, sizeof msg), DDSTREAM_OK);
+        CHECK_INT(r.block_count, 1);
+        CHECK(r.count == SERIES && r.series[23].in_block && !r.series[150].in_block);
+        dds_response more = {0};
+        CHECK_INT(dds_parse_query_response_fast(body, len, &more, msg, sizeof msg), DDSTREAM_OK);
+        CHECK_INT(dds_response_append(&r, &more), DDSTREAM_OK);
+        CHECK_INT(r.block_count, 2);
+        CHECK_INT(r.count, 2 * SERIES);
+        CHECK(r.series[SERIES + 23].length == 1440 && r.series[SERIES + 23].in_block);
+        dds_response_free(&r);
+        free(body);
+    }
     static const char *const fixtures[] = {
         "query_ok_ungrouped.json",    "query_ok_grouped.json",
         "query_unknown_keys.json",    "query_empty_series.json",

@@ -176,7 +176,7 @@ static void check_response(const dds_response *r) {
  * empty): one half of a chunk that chunk_fetch.c split at a bucket boundary.
  */
 static dds_response copy_window(const dds_response *r, int64_t lo_ms, int64_t hi_ms) {
-    dds_response c = {NULL, 0, 0};
+    dds_response c = {0};
     if (r->count == 0) return c;
     c.series = calloc(r->count, sizeof *c.series);
     if (c.series == NULL) abort();
