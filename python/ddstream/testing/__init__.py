@@ -33,6 +33,7 @@ from ._buckets import (
     bucket_grid,
     capped_interval,
 )
+from ._clock import FakeClock
 from ._data import BLACKOUTS, HOST_GAP_PERIOD, RAW_PERIOD, Dataset, metric_base
 from ._exchange import QUERY_PATH, VALIDATE_PATH, CannedResponse, Exchange, Fault, RequestRecord
 from ._faults import (
@@ -73,6 +74,7 @@ __all__ = [
     "CannedResponse",
     "Dataset",
     "Exchange",
+    "FakeClock",
     "FakeDatadog",
     "Fault",
     "Garbage",
