@@ -14,12 +14,12 @@
 #include "check.h"
 #include "ratelimit.h"
 
-#define FETCHERS 4
-#define LIMIT 20
+#define FETCHERS  4
+#define LIMIT     20
 #define PERIOD_MS 10000
-#define REQUESTS 58 /* what the multi-query benchmark sends: 3 windows of 20 suffice */
-#define WINDOWS 8
-#define START_MS INT64_C(5000000) /* the simulated monotonic clock's start, a window boundary */
+#define REQUESTS  58 /* what the multi-query benchmark sends: 3 windows of 20 suffice */
+#define WINDOWS   8
+#define START_MS  INT64_C(5000000) /* the simulated monotonic clock's start, a window boundary */
 
 /* xorshift64*: reproducible latencies from a seed. */
 static uint64_t next_random(uint64_t *state) {
@@ -138,8 +138,7 @@ static outcome simulate(uint64_t seed, scenario sc) {
             }
             f->state = WANTS_SLOT; /* the next slot right away (a 429: the same request again) */
             break;
-        case DONE:
-            break;
+        case DONE: break;
         }
     }
     CHECK_MSG(answered == REQUESTS, "seed %llu: %d of %d requests answered",
