@@ -171,3 +171,18 @@ def test_validate_does_not_sit_out_a_spent_window() -> None:
         assert re.search(r"the rate-limit window is spent and resets in \d+ ms, later than "
                          r"max_retry_wait_ms=500 allows", message), message
         assert [r.status for r in server.query_requests] == [200]
+
+
+def test_a_window_is_used_to_its_last_slot_with_several_requests_in_flight() -> None:
+    """Four fetchers in flight at once (answers take 80 ms) and 12 requests per 3 s window: the
+    first window carries all 12 (none left unused because the estimate counted an in-flight
+    request the server had already counted), the second the 6 left, and no request is refused."""
+    with FakeDatadog(rate_limit=(12, 3.0), latency=0.08) as server:
+        rows = read_rows(stream_config(server, 0, 18, max_in_flight=4, prefetch_chunks=4))
+        statuses = [r.status for r in server.query_requests]
+        per_window = Counter(server.rate_window(r.finished) for r in server.query_requests)
+        peak = server.max_concurrency
+    assert len(rows) == 18
+    assert statuses.count(429) == 0, per_window
+    assert peak >= 3, f"the requests were not in flight together (peak {peak})"
+    assert [per_window[w] for w in sorted(per_window)] == [12, 6], per_window
