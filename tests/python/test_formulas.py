@@ -264,3 +264,32 @@ def test_cli_formula_usage_errors(fake: FakeDatadog) -> None:
     assert proc.returncode == 2 and "unknown query name 'x'" in proc.stderr
     proc = cli(fake, "query", "--api", "v1", "--formula", "a", f"a={A}", "--from", str(START))
     assert proc.returncode == 2 and "formulas need the v2 endpoint" in proc.stderr
+
+
+def test_dask_refuses_formulas_rather_than_mislabel_rows(fake: FakeDatadog) -> None:
+    pytest.importorskip("dask")
+    from ddstream.dask import read_metrics
+
+    for options in ({"formulas": ["q0 / q1"]}, {"api": "v2"}):
+        with pytest.raises(TypeError, match="read_metrics reads v1 queries only"):
+            read_metrics([A, B], START, START + DAY, base_url=fake.url, **options)
+    frame = read_metrics([B], START, START + DAY, base_url=fake.url, api="v1")
+    assert frame.npartitions >= 1  # api v1 is what it reads anyway
+
+
+def test_polars_and_duckdb_show_the_formula_texts(fake: FakeDatadog) -> None:
+    pl = pytest.importorskip("polars")
+    duckdb = pytest.importorskip("duckdb")
+    formulas = ["a / b * 100", "b"]
+    cfg = config(fake, formulas=formulas, range_end=START + DAY)
+    frame = pl.DataFrame(dd.DDStream(cfg))
+    counts = dict(frame.group_by("query").len().iter_rows())
+    assert counts == {"a / b * 100": 3 * DAY // G, "b": DAY // G}
+    stream = dd.DDStream(cfg)
+    # DuckDB finds the stream by its name in this frame (a replacement scan of the Arrow stream).
+    rows = duckdb.sql("select query, count(value), max(value) from stream "
+                      "group by query order by query").fetchall()
+    assert stream.queries == tuple(formulas)  # what the query dictionary holds
+    b = per_query("avg", "v2py.total", None)[""][: DAY // G]
+    assert rows[1] == ("b", int(np.isfinite(b).sum()), float(np.nanmax(b)))
+    assert rows[0][0] == "a / b * 100"
