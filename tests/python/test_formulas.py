@@ -12,6 +12,7 @@ and the ``ddstream query --formula`` command in a subprocess.
 from __future__ import annotations
 
 import csv
+import functools
 import math
 import os
 import pickle
@@ -32,9 +33,10 @@ from reference import bucket_starts, expected_buckets
 
 DAY = 86400
 G = 60
-# 2026-11-01T00:00:00Z, a Sunday: the 3-day range below crosses three daily blackouts.
+# 2026-11-01T00:00:00Z, a Sunday: the ranges below cross daily (and weekly) blackouts.
 START = 1_793_491_200
 END = START + 3 * DAY
+LONG_END = START + 30 * DAY  # the long stream's; every truth is computed over it
 A = "avg:v2py.used{*} by {host}"
 B = "avg:v2py.total{*}"
 C = "max:v2py.load{*} by {host}"
@@ -59,17 +61,19 @@ def config(fake: FakeDatadog, **changes: Any) -> dd.DDStreamConfig:
     return dd.DDStreamConfig(**values)
 
 
-def per_query(space: str, metric: str, by: list[str] | None) -> Truth:
-    """The reference's values of one query over the whole range, by series tags ("" alone)."""
-    got = expected_buckets(metric, None, by, space, "avg", START, END, G)
+@functools.cache
+def per_query(space: str, metric: str, by: tuple[str, ...] | None) -> Truth:
+    """The reference's values of one query over [START, LONG_END), by series tags ("" alone)."""
+    got = expected_buckets(metric, None, by, space, "avg", START, LONG_END, G)
     return {",".join(key): values for key, (_, values) in got.items()}
 
 
+@functools.cache
 def truths() -> dict[str, Truth]:
     """The expected series of each formula used below."""
-    a = per_query("avg", "v2py.used", ["host"])
+    a = per_query("avg", "v2py.used", ("host",))
     b = per_query("avg", "v2py.total", None)[""]
-    c = per_query("max", "v2py.load", ["host"])
+    c = per_query("max", "v2py.load", ("host",))
     return {
         "a / b * 100": {tags: (a[tags] / b) * 100 for tags in a},
         "b": {"": b},
@@ -77,11 +81,11 @@ def truths() -> dict[str, Truth]:
     }
 
 
-def check_exact(batches: list[dd.Batch], formulas: list[str]) -> int:
+def check_exact(batches: list[dd.Batch], formulas: list[str], end: int = END) -> int:
     """Every row of ``batches`` against the truth; returns the rows compared. The batches must
-    cover every bucket of the range for every expected series (dense, no row twice)."""
+    cover every bucket of [START, end) for every expected series (dense, no row twice)."""
     expected = truths()
-    grid = bucket_starts(START, END, G)
+    grid = bucket_starts(START, end, G)
     seen = {(f, tags): np.zeros(len(grid), dtype=np.int64)
             for f in formulas for tags in expected[f]}
     rows = 0
@@ -105,21 +109,21 @@ def check_exact(batches: list[dd.Batch], formulas: list[str]) -> int:
     return rows
 
 
-def test_formula_over_days_is_exact_with_gaps_as_nan(fake: FakeDatadog) -> None:
+def test_formula_over_30_days_is_exact_with_gaps_as_nan(fake: FakeDatadog) -> None:
     before = len(fake.requests)
-    with dd.DDStream(config(fake)) as stream:
+    with dd.DDStream(config(fake, range_end=LONG_END)) as stream:
         assert stream.queries == ("a / b * 100",)
         batches = list(stream.batches())
     assert len(batches) > 1  # several chunks: the plan keeps each under the point cap
     paths = [record.path for record in fake.requests[before:]]
     assert paths == ["/api/v2/query/timeseries"] * len(batches)  # one POST a chunk, no v1
-    rows = check_exact(batches, ["a / b * 100"])
-    assert rows == 3 * 3 * DAY // G
+    rows = check_exact(batches, ["a / b * 100"], LONG_END)
+    assert rows == 30 * 3 * DAY // G
     values = np.concatenate([b["value"] for b in batches])
     # The blackouts (left out of the fake's answer) are NaN rows; most buckets have a value.
     blackout = np.concatenate([(b["timestamps"] % DAY >= 5 * 3600)
                                & (b["timestamps"] % DAY < 5 * 3600 + 600) for b in batches])
-    assert blackout.sum() == 3 * 3 * 10 and np.isnan(values[blackout]).all()
+    assert blackout.sum() == 30 * 3 * 10 and np.isnan(values[blackout]).all()
     assert np.isfinite(values).sum() > 0.9 * len(values)
 
 
