@@ -157,6 +157,7 @@ def test_config_errors_point_at_the_character(fake: FakeDatadog) -> None:
     with pytest.raises(dd.ConfigError) as info:
         dd.DDStream(config(fake, formulas=["a / c"]))
     assert "formulas[0]: at character 5: unknown query name 'c'" in str(info.value)
+    assert str(info.value).endswith("\n  a / c\n      ^")  # the caret under the 'c'
     with pytest.raises(dd.ConfigError, match=r"queries\[0\] \(a\): at character 1:"):
         dd.DDStream(config(fake, queries={"a": "per_second(avg:m{*})", "b": B}))
     with pytest.raises(dd.ConfigError, match="formulas need the v2 endpoint"):
@@ -266,6 +267,9 @@ def test_cli_formula_usage_errors(fake: FakeDatadog) -> None:
     assert proc.returncode == 2 and "NAME=QUERY" in proc.stderr
     proc = cli(fake, "query", "--formula", "a / x", f"a={A}", "--from", str(START), "-q")
     assert proc.returncode == 2 and "unknown query name 'x'" in proc.stderr
+    assert "\n  a / x\n      ^" in proc.stderr
+    proc = cli(fake, "explain", "--formula", "a", f"a={A}")
+    assert proc.returncode == 2 and "explain covers v1 queries only" in proc.stderr
     proc = cli(fake, "query", "--api", "v1", "--formula", "a", f"a={A}", "--from", str(START))
     assert proc.returncode == 2 and "formulas need the v2 endpoint" in proc.stderr
 
