@@ -308,3 +308,23 @@ def test_polars_and_duckdb_show_the_formula_texts(fake: FakeDatadog) -> None:
     b = per_query("avg", "v2py.total", None)[""][: DAY // G]
     assert rows[1] == ("b", int(np.isfinite(b).sum()), float(np.nanmax(b)))
     assert rows[0][0] == "a / b * 100"
+
+
+def test_cli_formula_parquet_names_the_formulas(fake: FakeDatadog, tmp_path: Path) -> None:
+    pq = pytest.importorskip("pyarrow.parquet")
+    out = tmp_path / "out.parquet"
+    proc = cli(fake, "query", "--formula", "a / b * 100", f"a={A}", f"b={B}", "--from",
+               str(START), "--to", str(START + DAY), "--format", "parquet", "-o", str(out), "-q")
+    assert proc.returncode == 0, proc.stderr
+    table = pq.read_table(out)
+    assert set(table.column("query").to_pylist()) == {"a / b * 100"}
+    assert table.num_rows == 3 * DAY // G
+    expected = truths()["a / b * 100"]
+    tags = table.column("series").to_pylist()
+    got = np.asarray(table.column("value").to_numpy(zero_copy_only=False), dtype=np.float64)
+    times = table.column("timestamp").cast("int64").to_numpy()
+    per_second = {"s": 1, "ms": 10**3, "us": 10**6, "ns": 10**9}
+    unit = per_second[table.schema.field("timestamp").type.unit]
+    slots = (times // unit - START) // G
+    want = np.array([expected[t][k] for t, k in zip(tags, slots.tolist())])
+    np.testing.assert_array_equal(got, want)
