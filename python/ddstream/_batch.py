@@ -50,7 +50,10 @@ class Batch(_UngroupedBatch, total=False):
             comma-separated queries only: int32 index of each row's query in that list. Such a
             stream is always grouped: a series is a (query, tag set) pair, ``""`` for an
             ungrouped query. Rows are ordered by query, then series, then time.
-        series_query: with ``query``: int32 index of each series' query.
+        series_query: with ``query``: int32 index of each series' query. A stream with
+            ``formulas`` (Datadog's v2) has ``query``, ``series``, ``series_tags`` and
+            ``series_query`` always, indexing its formulas (``DDStream.queries``), and each
+            formula's value in ``value`` (``avg``..``sum`` are NaN there).
         value: streams with a value-only query only (a percentile, ``top()``, a query's own
             ``.rollup()``: see docs/queries.md): float64, the one value per bucket of such a
             query's rows, NaN on the rows of four-statistics queries (whose ``avg``/``min``/

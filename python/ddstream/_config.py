@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, TypedDict
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 from ._lib import ffi, lib
 from ._log import c_level_for_logger
@@ -13,7 +13,7 @@ from .errors import STATUS_E_CONFIG, ConfigError
 if TYPE_CHECKING:
     from typing_extensions import Unpack  # type checkers only: no runtime dependency
 
-__all__ = ["STATISTICS", "ConfigOptions", "DDStreamConfig", "NativeConfig", "StreamOptions",
+__all__ = ["APIS", "STATISTICS", "ConfigOptions", "DDStreamConfig", "NativeConfig", "StreamOptions",
            "statistics_mask"]
 
 # name -> default. None for a C-side option means "the library's default" (see ddstream.h).
@@ -55,6 +55,8 @@ _DEFAULTS: dict[str, Any] = {
     "cache_max_bytes": None,
     "follow": False,
     "settle_seconds": None,
+    "formulas": None,
+    "api": "auto",
     # New fields go here, in DDStreamConfig's annotations, its __init__ and StreamOptions too
     # (tests/python/test_config.py checks the four lists agree).
 }
@@ -91,7 +93,6 @@ _INT_FIELDS = (
     "cache_max_bytes",
     "max_subqueries_per_request",
     "max_request_uri_bytes",
-# Python names that differ from the C field's.
     "settle_seconds",
 )
 _BOOL_FIELDS = ("enable_prefetch", "allow_insecure_http", "follow")
@@ -102,7 +103,10 @@ STATISTICS = ("avg", "min", "max", "sum")
 _STAT_BITS = {"avg": 1, "min": 2, "max": 4, "sum": 8}
 _ALL_STATS = 15
 # Fields holding a list of strings: compared as tuples, whatever sequence was given.
-_LIST_FIELDS = ("queries", "statistics", "distribution_metrics")
+_LIST_FIELDS = ("queries", "statistics", "distribution_metrics", "formulas")
+# config.api (DDSTREAM_API_AUTO/V1/V2: #defines, which the cffi declarations do not carry).
+_API_VALUES = {"auto": 0, "v1": 1, "v2": 2}
+APIS = tuple(_API_VALUES)
 
 
 class NativeConfig:
@@ -152,7 +156,7 @@ class StreamOptions(TypedDict, total=False):
     resume_token: str | None
     max_chunks: int | None
     max_batch_rows: int | None
-    queries: list[str] | tuple[str, ...] | None
+    queries: list[str] | tuple[str, ...] | Mapping[str, str] | None
     statistics: list[str] | tuple[str, ...] | None
     distribution_metrics: list[str] | tuple[str, ...] | None
     max_subqueries_per_request: int | None
@@ -161,6 +165,8 @@ class StreamOptions(TypedDict, total=False):
     cache_max_bytes: int | None
     follow: bool
     settle_seconds: int | None
+    formulas: list[str] | tuple[str, ...] | None
+    api: Literal["auto", "v1", "v2"]
 
 
 class ConfigOptions(StreamOptions, total=False):
@@ -194,7 +200,18 @@ class DDStreamConfig:
         queries: several metric queries, one expression each, read as one stream: every
             chunk's sub-queries are packed into as few requests as the budgets below allow, and
             each row says which query it belongs to (the batch's ``query`` index into this
-            list). Set ``query`` or ``queries``, not both (``None``: not used).
+            list). Set ``query`` or ``queries``, not both (``None``: not used). A dict
+            ``{name: query}`` names them for ``formulas`` (a letter or ``_``, then letters,
+            digits, ``_``; each one metric term with its modifiers); a list's are ``q0``,
+            ``q1``, ...
+        formulas: formulas over the queries' names, e.g. ``["a / b * 100", "per_second(a)"]``
+            (``None``: none). The stream then reads Datadog's v2 endpoint: one value per bucket
+            and group of each formula (the batch's ``value``), the formula's index in
+            ``formulas`` in ``query`` (docs/formulas.md). Every query must be used by some
+            formula; a mistake is a :class:`~ddstream.ConfigError` pointing at the character.
+        api: which Datadog endpoint to read: ``"auto"`` (default: v2 with ``formulas``, else
+            v1), ``"v1"`` (formulas refused) or ``"v2"`` (without formulas each query is its
+            own formula, and the batches' ``value`` holds it).
         statistics: the statistics to fetch for each four-statistics query, a subset of
             ``("avg", "min", "max", "sum")`` (``None``: all four). Fewer statistics, fewer
             sub-queries per request; the others are NaN.
@@ -304,7 +321,7 @@ class DDStreamConfig:
     resume_token: str | None
     max_chunks: int | None
     max_batch_rows: int | None
-    queries: list[str] | tuple[str, ...] | None
+    queries: list[str] | tuple[str, ...] | Mapping[str, str] | None
     statistics: list[str] | tuple[str, ...] | None
     distribution_metrics: list[str] | tuple[str, ...] | None
     max_subqueries_per_request: int | None
@@ -313,6 +330,8 @@ class DDStreamConfig:
     cache_max_bytes: int | None
     follow: bool
     settle_seconds: int | None
+    formulas: list[str] | tuple[str, ...] | None
+    api: Literal["auto", "v1", "v2"]
 
     def __init__(
         self,
@@ -345,7 +364,7 @@ class DDStreamConfig:
         resume_token: str | None = None,
         max_chunks: int | None = None,
         max_batch_rows: int | None = None,
-        queries: list[str] | tuple[str, ...] | None = None,
+        queries: list[str] | tuple[str, ...] | Mapping[str, str] | None = None,
         statistics: list[str] | tuple[str, ...] | None = None,
         distribution_metrics: list[str] | tuple[str, ...] | None = None,
         max_subqueries_per_request: int | None = None,
@@ -354,6 +373,8 @@ class DDStreamConfig:
         cache_max_bytes: int | None = None,
         follow: bool = False,
         settle_seconds: int | None = None,
+        formulas: list[str] | tuple[str, ...] | None = None,
+        api: Literal["auto", "v1", "v2"] = "auto",
     ) -> None:
         # The defaults above are _DEFAULTS' (a test checks): locals() holds exactly the fields.
         values = locals()
@@ -440,12 +461,22 @@ class DDStreamConfig:
         for name in _BOOL_FIELDS:
             setattr(ptr, name, 1 if getattr(self, name) else 0)
         if self.queries is not None:
-            texts = _string_list("queries", self.queries)
+            names, texts = _named_queries(self.queries)
             if not texts:
                 raise ConfigError("queries: the list is empty; give at least one query",
                                   status=STATUS_E_CONFIG)
             ptr.queries = _c_string_array("queries", texts, strings)
             ptr.query_count = len(texts)
+            if names is not None:
+                ptr.query_names = _c_string_array("queries", names, strings)
+        if self.formulas is not None:
+            formulas = _string_list("formulas", self.formulas)
+            if not formulas:
+                raise ConfigError("formulas: the list is empty; give at least one formula, or "
+                                  "None", status=STATUS_E_CONFIG)
+            ptr.formulas = _c_string_array("formulas", formulas, strings)
+            ptr.formula_count = len(formulas)
+        ptr.api = _api_value(self.api)
         if self.distribution_metrics is not None:
             names = _string_list("distribution_metrics", self.distribution_metrics)
             if names:
@@ -461,10 +492,48 @@ class DDStreamConfig:
 
 
 def _comparable(name: str, value: Any) -> Any:
-    """``value`` as ``__eq__`` compares it: a list field's list and tuple are the same."""
+    """``value`` as ``__eq__`` compares it: a list field's list and tuple are the same; named
+    queries compare in order (their order is the batches' ``query`` index without formulas)."""
     if name in _LIST_FIELDS and isinstance(value, (list, tuple)):
         return tuple(value)
+    if name == "queries" and isinstance(value, Mapping):
+        return ("named", tuple(value.items()))
     return value
+
+
+def _named_queries(value: Any) -> tuple[list[str] | None, list[str]]:
+    """``(names, texts)`` of ``queries``: a mapping name -> query gives both (the names are
+    what formulas refer to); a list gives its texts and no names (the library's q0, q1, ...)."""
+    if not isinstance(value, Mapping):
+        return None, _string_list("queries", value)
+    names: list[str] = []
+    texts: list[str] = []
+    for name, text in value.items():
+        if not isinstance(name, str):
+            raise TypeError("DDStreamConfig.queries: a query's name must be a str, not "
+                            f"{type(name).__name__}")
+        if not isinstance(text, str):
+            raise TypeError(f"DDStreamConfig.queries[{name!r}] must be a str, not "
+                            f"{type(text).__name__}")
+        for what in (name, text):
+            if "\0" in what:
+                raise ConfigError(f"queries[{name!r}]: must not contain a NUL character",
+                                  status=STATUS_E_CONFIG)
+        names.append(name)
+        texts.append(text)
+    return names, texts
+
+
+def _api_value(value: Any) -> int:
+    """``ddstream_config.api`` of ``DDStreamConfig.api`` ("auto", "v1" or "v2")."""
+    if not isinstance(value, str):
+        raise TypeError(f"DDStreamConfig.api must be a str ({', '.join(map(repr, APIS))}), "
+                        f"not {type(value).__name__}")
+    number = _API_VALUES.get(value.strip().lower())
+    if number is None:
+        raise ConfigError(f"api: unknown value {value!r}; choose from {', '.join(APIS)}",
+                          status=STATUS_E_CONFIG)
+    return number
 
 
 def _string_list(name: str, value: Any) -> list[str]:

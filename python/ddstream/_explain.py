@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from ._config import DDStreamConfig
 from ._lib import ffi, lib
 from ._native import error_from, new_error
-from .errors import STATUS_E_INVALID_ARGUMENT, STATUS_OK
+from .errors import STATUS_E_CONFIG, STATUS_E_INVALID_ARGUMENT, STATUS_OK, ConfigError
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -39,7 +39,8 @@ def explain(cfg: DDStreamConfig | None = None, **options: Unpack[ConfigOptions])
     docs/queries.md). No network I/O, and no keys needed.
 
     Raises:
-        ConfigError: the config is invalid (a query's error points at the offending character).
+        ConfigError: the config is invalid (a query's error points at the offending character),
+            or has formulas (Datadog's v2), which are not explained yet.
     """
     if cfg is None:
         cfg = DDStreamConfig(**options)
@@ -47,6 +48,11 @@ def explain(cfg: DDStreamConfig | None = None, **options: Unpack[ConfigOptions])
         raise TypeError(f"explain() takes a DDStreamConfig, not {type(cfg).__name__}")
     elif options:
         raise TypeError("explain() takes a DDStreamConfig or keyword options, not both")
+    if cfg.formulas is not None or cfg.api == "v2":
+        # The library's explanation describes v1's packed sub-queries; for a v2 stream it would
+        # describe requests that are never sent.
+        raise ConfigError("explain covers v1 queries only: formulas and api='v2' are not "
+                          "explained yet (docs/formulas.md)", status=STATUS_E_CONFIG)
     native = cfg.to_native()
     native.ptr.log_level = 0  # no stream, so no log queue: the exception says what went wrong
     needed = ffi.new("size_t *")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, Union, cast, overload
 
@@ -177,6 +177,7 @@ class DDStream(Generic[BatchT]):
             DDStream(query="avg:system.cpu.user{*}", start="-7d")            # end: now
             DDStream(query=q, start=datetime(2026, 11, 1), end="2026-11-08", granularity=300)
             DDStream(queries=[q1, q2, q3], start="-1d")   # one stream; rows say their query
+            DDStream(queries={"a": q1, "b": q2}, formulas=["a / b * 100"], start="-1d")  # v2
 
         ``start``/``end`` (or ``range_start``/``range_end``) take epoch seconds, datetimes (naive
         means UTC), ISO 8601 strings, ``"now"`` or relative times like ``"-36h"``; the other
@@ -416,7 +417,8 @@ class DDStream(Generic[BatchT]):
     @property
     def queries(self) -> tuple[str, ...]:
         """The stream's queries, in the order of the batches' ``query`` index: ``queries`` as
-        the library read them, the comma-separated queries of ``query``, or ``(query,)``."""
+        the library read them, the comma-separated queries of ``query``, or ``(query,)``; with
+        ``formulas`` (v2), the formulas."""
         if self._queries is None:
             self._queries = queries_of(self._cfg)
         return self._queries
@@ -631,8 +633,12 @@ class DDStream(Generic[BatchT]):
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else "open"
-        what = (f"query={self._query!r}" if self._cfg.queries is None
-                else f"queries={list(self._cfg.queries)!r}")
+        queries = self._cfg.queries
+        what = (f"query={self._query!r}" if queries is None
+                else f"queries={dict(queries)!r}" if isinstance(queries, Mapping)
+                else f"queries={list(queries)!r}")
+        if self._cfg.formulas is not None:
+            what += f" formulas={list(self._cfg.formulas)!r}"
         return (
             f"<ddstream.DDStream {state} {what} granularity={self._granularity} "
             f"chunks={len(self._chunks)}>"
@@ -642,10 +648,18 @@ class DDStream(Generic[BatchT]):
 def queries_of(cfg: DDStreamConfig) -> tuple[str, ...]:
     """The query texts of a stream over ``cfg``, as its batches' ``query`` index counts them.
 
-    One plain query is itself. Otherwise the library's own reading (``explain``, no network
-    I/O): the trimmed text of each item of ``queries``, or each comma-separated query of
-    ``query`` (a comma inside ``{}`` or ``()`` does not split, which only the parser knows).
+    A stream with ``formulas`` (Datadog's v2): the formulas, as given. ``api="v2"`` without
+    formulas: each query as given, its own formula. One plain query is itself. Otherwise the
+    library's own reading (``explain``, no network I/O): the trimmed text of each item of
+    ``queries``, or each comma-separated query of ``query`` (a comma inside ``{}`` or ``()``
+    does not split, which only the parser knows).
     """
+    if cfg.formulas is not None:
+        return tuple(cfg.formulas)
+    if cfg.api == "v2":
+        if isinstance(cfg.queries, Mapping):
+            return tuple(cfg.queries.values())
+        return (cfg.query,) if cfg.queries is None else tuple(cfg.queries)
     if cfg.queries is None and "," not in cfg.query:
         return (cfg.query,)
     from ._explain import explain

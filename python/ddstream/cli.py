@@ -4,6 +4,7 @@
         --format parquet -o cpu.parquet
     ddstream query 'avg:system.cpu.user{*}' 'p99:trace.http.request.duration{*}' -o both.csv
     ddstream query --queries-file queries.txt --statistics avg,max -o many.csv
+    ddstream query --formula 'a / b * 100' 'a=avg:m.used{*} by {host}' 'b=avg:m.total{*}'  # v2
     ddstream explain 'avg:a{*} / avg:b{*} * 100'     # the requests, without sending any
     ddstream validate
     ddstream demo
@@ -36,6 +37,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import sys
 from collections.abc import Iterator, Sequence
 from typing import IO, TYPE_CHECKING, Any
@@ -86,6 +88,10 @@ class UsageError(Exception):
     """A bad argument: reported on one line, exit code 2."""
 
 
+# A named query's name (v2): a letter or '_', then letters, digits, '_'.
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
 def exit_code_for(exc: DDStreamError) -> int:
     for cls, code in _EXIT_CODES:
         if isinstance(exc, cls):
@@ -133,6 +139,23 @@ def read_queries_file(path: str) -> list[str]:
     return queries
 
 
+def named_queries(arguments: list[str]) -> dict[str, str]:
+    """``NAME=QUERY`` arguments (with ``--formula``) as the named queries formulas refer to.
+
+    Split at the first ``=``: a name never holds one, and the library checks the name itself."""
+    named: dict[str, str] = {}
+    for argument in arguments:
+        name, sep, query = argument.partition("=")
+        name = name.strip()
+        if not sep or not _NAME.fullmatch(name) or not query.strip():
+            raise UsageError(f"with --formula, each query is NAME=QUERY (e.g. "
+                             f"'a=avg:system.cpu.user{{*}}'), not {argument!r}")
+        if name in named:
+            raise UsageError(f"the query name {name!r} is given twice")
+        named[name] = query.strip()
+    return named
+
+
 def _selection(args: argparse.Namespace) -> DDStreamConfig:
     """The config of the queries, range and request options shared by query and explain."""
     cfg = _base_config(args)
@@ -141,10 +164,15 @@ def _selection(args: argparse.Namespace) -> DDStreamConfig:
         queries += read_queries_file(args.queries_file)
     if not queries:
         raise UsageError("no query: give one or more queries, or --queries-file FILE")
-    if len(queries) == 1:
+    if args.formula:
+        cfg.queries = named_queries(queries)
+        cfg.formulas = list(args.formula)
+    elif len(queries) == 1:
         cfg.query = queries[0]  # one query: the stream, and every output, as ever
     else:
         cfg.queries = queries
+    if args.api is not None:
+        cfg.api = args.api
     if args.statistics is not None:
         cfg.statistics = [s for s in args.statistics.split(",") if s.strip()]
     if args.distribution_metric:
@@ -261,6 +289,9 @@ def _columns_of(cfg: DDStreamConfig, stream: DDStream[AnyBatch], batch: Batch | 
         return Columns(grouped="series" in batch,
                        queries=stream.queries if "query" in batch else None,
                        value="value" in batch)
+    if cfg.formulas is not None or cfg.api == "v2":
+        # v2's batches (formulas): always a query (formula) index, series and value.
+        return Columns(grouped=True, queries=stream.queries, value=True)
     from ._explain import explain
 
     compiled = explain(cfg.copy(api_key=None, app_key=None))["queries"]
@@ -308,6 +339,9 @@ def _export_arrow(stream: DDStream[AnyBatch], fmt: str, path: str | None,
 def _explain(args: argparse.Namespace) -> int:
     """``ddstream explain``: the compiled sub-queries and the requests of a chunk, sent nowhere."""
     cfg = _selection(args)
+    if cfg.formulas is not None or cfg.api == "v2":
+        raise UsageError("explain covers v1 queries only: formulas and --api v2 are not "
+                         "explained yet")
     from ._explain import explain
 
     report = explain(cfg)
@@ -406,6 +440,13 @@ def build_parser() -> argparse.ArgumentParser:
                                 "one stream, packed into as few requests as possible")
     selection.add_argument("--queries-file", metavar="FILE",
                            help="more queries, one per line (blank lines and # comments skipped)")
+    selection.add_argument("--formula", action="append", metavar="FORMULA",
+                           help="a formula over named queries, e.g. 'a / b * 100' (repeatable); "
+                                "the queries are then NAME=QUERY arguments, and Datadog's v2 "
+                                "endpoint is read (docs/formulas.md)")
+    selection.add_argument("--api", choices=("auto", "v1", "v2"), default=None,
+                           help="the Datadog endpoint: auto (default: v2 with --formula), v1 "
+                                "or v2")
     selection.add_argument("--from", dest="from_", default="-1d",
                            help="start: -7d, -36h, ISO 8601 or epoch seconds (default -1d)")
     selection.add_argument("--to", default="now", help="end, exclusive (default now)")

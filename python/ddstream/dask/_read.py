@@ -134,6 +134,10 @@ def _check_options(options: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
     own = sorted(_OWN & set(options))
     if own:
         raise TypeError(f"{', '.join(own)}: set by read_metrics itself")
+    if options.get("formulas") is not None or options.get("api") == "v2":
+        # A partition's query column names its queries; a v2 stream's rows index formulas.
+        raise TypeError("formulas, api='v2': read_metrics reads v1 queries only (formulas are "
+                        "not supported by ddstream.dask yet); use DDStream (docs/formulas.md)")
     DDStreamConfig(**options)  # unknown names raise TypeError here, on the client
     # Lists (statistics, distribution_metrics) as tuples: a Part is hashable and tokenizes.
     return tuple(sorted((name, tuple(value) if isinstance(value, list) else value)
