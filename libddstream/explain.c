@@ -3,109 +3,54 @@
  * statistics) and the requests each chunk sends, as JSON, without any network I/O. For users
  * checking a rewrite or a request budget before spending a rate limit on it.
  */
-#include <stdarg.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "config.h"
 #include "error.h"
 #include "plan.h"
-
-typedef struct jbuf {
-    char *p;
-    size_t len, cap;
-    int nomem;
-} jbuf;
-
-static void put(jbuf *b, const char *s, size_t n) {
-    if (b->nomem) return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (b->len + n + 1 > cap) cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) {
-            b->nomem = 1;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = 0;
-}
-
-static void puts_(jbuf *b, const char *s) { put(b, s, strlen(s)); }
-
-static void putf(jbuf *b, const char *fmt, ...) DDS_PRINTF(2, 3);
-static void putf(jbuf *b, const char *fmt, ...) {
-    char tmp[64];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (n > 0) put(b, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
-}
-
-/* A JSON string: quotes, backslashes and control characters escaped; UTF-8 passed through. */
-static void put_string(jbuf *b, const char *s) {
-    put(b, "\"", 1);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') {
-            char e[2] = {'\\', (char)c};
-            put(b, e, 2);
-        } else if (c < 0x20) {
-            putf(b, "\\u%04x", c);
-        } else {
-            put(b, s, 1);
-        }
-    }
-    put(b, "\"", 1);
-}
+#include "strbuf.h"
 
 static const char *stat_name(int32_t stat) {
     static const char *const names[] = {"avg", "min", "max", "sum", "value"};
     return stat >= 0 && stat <= DDS_STAT_VALUE ? names[stat] : "?";
 }
 
-static void write_explain(jbuf *b, const dds_settings *s, size_t chunks) {
-    puts_(b, "{\"queries\":[");
+static void write_explain(dds_strbuf *b, const dds_settings *s, size_t chunks) {
+    dds_strbuf_puts(b, "{\"queries\":[");
     for (size_t q = 0; q < s->query_count; q++) {
         const dds_compiled_query *cq = &s->queries[q];
-        puts_(b, q ? ",{\"query\":" : "{\"query\":");
-        put_string(b, cq->source);
-        puts_(b, cq->grouped ? ",\"grouped\":true,\"statistics\":["
-                             : ",\"grouped\":false,"
-                               "\"statistics\":[");
+        dds_strbuf_puts(b, q ? ",{\"query\":" : "{\"query\":");
+        dds_strbuf_json_string(b, cq->source);
+        dds_strbuf_puts(b, cq->grouped ? ",\"grouped\":true,\"statistics\":["
+                                       : ",\"grouped\":false,"
+                                         "\"statistics\":[");
         for (size_t i = 0; i < cq->subquery_count; i++) {
-            if (i) puts_(b, ",");
-            put_string(b, stat_name(cq->subqueries[i].stat));
+            if (i) dds_strbuf_puts(b, ",");
+            dds_strbuf_json_string(b, stat_name(cq->subqueries[i].stat));
         }
-        puts_(b, "],\"reason\":");
-        if (cq->value_reason) put_string(b, cq->value_reason);
-        else puts_(b, "null");
-        puts_(b, ",\"subqueries\":[");
+        dds_strbuf_puts(b, "],\"reason\":");
+        if (cq->value_reason) dds_strbuf_json_string(b, cq->value_reason);
+        else dds_strbuf_puts(b, "null");
+        dds_strbuf_puts(b, ",\"subqueries\":[");
         for (size_t i = 0; i < cq->subquery_count; i++) {
-            if (i) puts_(b, ",");
-            put_string(b, cq->subqueries[i].text);
+            if (i) dds_strbuf_puts(b, ",");
+            dds_strbuf_json_string(b, cq->subqueries[i].text);
         }
-        puts_(b, "]}");
+        dds_strbuf_puts(b, "]}");
     }
-    putf(b, "],\"requests_per_chunk\":%zu,\"requests\":[", s->pack.request_count);
+    dds_strbuf_printf(b, "],\"requests_per_chunk\":%zu,\"requests\":[", s->pack.request_count);
     for (size_t r = 0; r < s->pack.request_count; r++) {
         const dds_request_span *req = &s->pack.requests[r];
-        puts_(b, r ? ",{\"subqueries\":[" : "{\"subqueries\":[");
+        dds_strbuf_puts(b, r ? ",{\"subqueries\":[" : "{\"subqueries\":[");
         for (size_t i = 0; i < req->count; i++) {
             const dds_subq_ref *ref = &s->pack.subs[req->first + i];
-            putf(b, "%s[%d,", i ? "," : "", (int)ref->query);
-            put_string(b, stat_name(ref->stat));
-            puts_(b, "]");
+            dds_strbuf_printf(b, "%s[%d,", i ? "," : "", (int)ref->query);
+            dds_strbuf_json_string(b, stat_name(ref->stat));
+            dds_strbuf_puts(b, "]");
         }
-        putf(b, "],\"uri_bytes\":%zu}", req->uri_bytes);
+        dds_strbuf_printf(b, "],\"uri_bytes\":%zu}", req->uri_bytes);
     }
-    putf(b, "],\"chunks\":%zu}", chunks);
+    dds_strbuf_printf(b, "],\"chunks\":%zu}", chunks);
 }
 
 DDSTREAM_API ddstream_status ddstream_explain(const ddstream_config *cfg, char *buf, size_t cap,
@@ -127,22 +72,22 @@ DDSTREAM_API ddstream_status ddstream_explain(const ddstream_config *cfg, char *
         dds_settings_free(&s);
         return st;
     }
-    jbuf b = {0};
+    dds_strbuf b = DDS_STRBUF_INIT;
     write_explain(&b, &s, p.count);
     dds_settings_free(&s);
     if (b.nomem) {
-        free(b.p);
+        dds_strbuf_free(&b);
         return dds_error_set(err, DDSTREAM_E_NOMEM, "out of memory writing the explanation");
     }
     *needed = b.len + 1;
     if (cap < b.len + 1) {
-        free(b.p);
+        dds_strbuf_free(&b);
         return dds_error_set(err, DDSTREAM_E_INVALID_ARGUMENT,
                              "the explanation needs %zu bytes, the buffer has %zu: call again with "
                              "a larger one",
                              *needed, cap);
     }
     memcpy(buf, b.p, b.len + 1);
-    free(b.p);
+    dds_strbuf_free(&b);
     return DDSTREAM_OK;
 }

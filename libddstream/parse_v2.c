@@ -22,6 +22,7 @@
 #include "error_page.h"
 #include "json_check.h"
 #include "number_parse.h"
+#include "strbuf.h"
 #include "strparse.h"
 #include "text_sanitize.h"
 #include "timestamp_limit.h"
@@ -730,42 +731,37 @@ static int read_group(v2p *v, size_t column, size_t g) {
         return shape_error(v, "data.attributes.columns[%zu].values[%zu] is %s, expected an array",
                            column, g, kind_at(v));
     }
-    char *joined = calloc(1, 1);
-    size_t jl = 0;
-    if (joined == NULL) return nomem(v);
+    dds_strbuf joined = DDS_STRBUF_INIT;
     if (!enter(v, ']')) {
         for (size_t k = 0;; k++) {
             char *tag = NULL;
             if (kept_string(v, &tag, "data.attributes.columns.values", g) != 0) {
-                free(joined);
+                dds_strbuf_free(&joined);
                 return -1;
             }
-            size_t tl = strlen(tag);
-            char *grown = realloc(joined, jl + tl + 2);
-            if (grown == NULL) {
-                free(tag);
-                free(joined);
+            if (k) dds_strbuf_putc(&joined, ',');
+            dds_strbuf_puts(&joined, tag);
+            free(tag);
+            if (joined.nomem) {
+                dds_strbuf_free(&joined);
                 return nomem(v);
             }
-            joined = grown;
-            if (k) joined[jl++] = ',';
-            memcpy(joined + jl, tag, tl + 1);
-            jl += tl;
-            free(tag);
             int more = next(v, ']');
             if (more < 0) {
-                free(joined);
+                dds_strbuf_free(&joined);
                 return -1;
             }
             if (more == 0) break;
         }
     }
+    char *text = dds_strbuf_take(&joined); /* "" for an empty group */
+    if (text == NULL) return nomem(v);
     if (grow((void **)&v->col_groups, &v->col_group_cap, v->col_group_count + 1,
              sizeof *v->col_groups) != 0) {
-        free(joined);
+        free(text);
         return nomem(v);
     }
-    v->col_groups[v->col_group_count++] = joined;
+    v->col_groups[v->col_group_count++] = text;
     return 0;
 }
 

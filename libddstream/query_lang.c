@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "strbuf.h"
 #include "strparse.h"
 #include "text_sanitize.h"
 
@@ -31,41 +32,8 @@
 #define MAX_FILL_LIMIT 600
 
 /* ---------------------------------------------------------------------------------------------
- * Growing strings and the arena.
+ * The arena.
  */
-
-typedef struct sbuf {
-    char *p;
-    size_t len, cap;
-    int nomem;
-} sbuf;
-
-static void sb_putn(sbuf *b, const char *s, size_t n) {
-    if (b->nomem) return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 64;
-        while (cap < b->len + n + 1) cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (p == NULL) {
-            b->nomem = 1;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = 0;
-}
-
-static void sb_puts(sbuf *b, const char *s) { sb_putn(b, s, strlen(s)); }
-static void sb_putc(sbuf *b, char c) { sb_putn(b, &c, 1); }
-
-static void sb_puti(sbuf *b, int64_t v) {
-    char tmp[32];
-    int k = snprintf(tmp, sizeof tmp, "%lld", (long long)v);
-    if (k > 0) sb_putn(b, tmp, (size_t)k);
-}
 
 typedef struct ablock {
     struct ablock *next;
@@ -446,7 +414,7 @@ static qnode *parse_string(parser *p) {
 
 typedef struct scope_parser {
     parser *p;
-    sbuf out;
+    dds_strbuf out;
     int boolean; /* 1: AND/OR/NOT/IN seen; 0: ',' or '!' seen; -1: neither yet */
     size_t symbol_off, keyword_off;
     int depth;
@@ -498,7 +466,7 @@ static void scope_primary(scope_parser *sp) {
         size_t open = p->i;
         scope_form(sp, 1, p->i);
         p->i++;
-        sb_putc(&sp->out, '(');
+        dds_strbuf_putc(&sp->out, '(');
         scope_or(sp);
         skip_ws(p);
         if (p->failed) return;
@@ -510,7 +478,7 @@ static void scope_primary(scope_parser *sp) {
         }
         p->i++;
         sp->depth--;
-        sb_putc(&sp->out, ')');
+        dds_strbuf_putc(&sp->out, ')');
         return;
     }
     size_t len = lex_tag(p);
@@ -528,7 +496,7 @@ static void scope_primary(scope_parser *sp) {
     if (kw == 'N') {
         scope_form(sp, 1, p->i);
         p->i += len;
-        sb_puts(&sp->out, "NOT ");
+        dds_strbuf_puts(&sp->out, "NOT ");
         scope_primary(sp);
         return;
     }
@@ -565,7 +533,7 @@ static void scope_primary(scope_parser *sp) {
     }
     if (k2 != 'I') {
         p->i = save;
-        sb_putn(&sp->out, tag, len);
+        dds_strbuf_putn(&sp->out, tag, len);
         return;
     }
     scope_form(sp, 1, p->i);
@@ -580,8 +548,8 @@ static void scope_primary(scope_parser *sp) {
         return;
     }
     p->i++;
-    sb_putn(&sp->out, tag, len);
-    sb_puts(&sp->out, negated ? " NOT IN (" : " IN (");
+    dds_strbuf_putn(&sp->out, tag, len);
+    dds_strbuf_puts(&sp->out, negated ? " NOT IN (" : " IN (");
     for (int first = 1;; first = 0) {
         skip_ws(p);
         size_t vl = lex_tag(p);
@@ -589,8 +557,8 @@ static void scope_primary(scope_parser *sp) {
             expected(p, "a tag value");
             return;
         }
-        if (!first) sb_putc(&sp->out, ',');
-        sb_putn(&sp->out, p->s + p->i, vl);
+        if (!first) dds_strbuf_putc(&sp->out, ',');
+        dds_strbuf_putn(&sp->out, p->s + p->i, vl);
         p->i += vl;
         skip_ws(p);
         if (peek(p) == ',') {
@@ -604,7 +572,7 @@ static void scope_primary(scope_parser *sp) {
         expected(p, "',' or ')' in the IN list");
         return;
     }
-    sb_putc(&sp->out, ')');
+    dds_strbuf_putc(&sp->out, ')');
 }
 
 /* One item of the symbol form: [!]tag */
@@ -614,7 +582,7 @@ static void scope_item(scope_parser *sp) {
     if (peek(p) == '!') {
         scope_form(sp, 0, p->i);
         p->i++;
-        sb_putc(&sp->out, '!');
+        dds_strbuf_putc(&sp->out, '!');
         if (is_ws(peek(p))) {
             fail(p, p->i, "'!' must be followed directly by the tag it excludes");
             return;
@@ -633,7 +601,7 @@ static void scope_and(scope_parser *sp) {
         if (len == 0 || scope_keyword(p->s + p->i, len) != 'A') return;
         scope_form(sp, 1, p->i);
         p->i += len;
-        sb_puts(&sp->out, " AND ");
+        dds_strbuf_puts(&sp->out, " AND ");
         scope_item(sp);
     }
 }
@@ -648,7 +616,7 @@ static void scope_or(scope_parser *sp) {
         if (len == 0 || scope_keyword(p->s + p->i, len) != 'O') return;
         scope_form(sp, 1, p->i);
         p->i += len;
-        sb_puts(&sp->out, " OR ");
+        dds_strbuf_puts(&sp->out, " OR ");
         scope_and(sp);
     }
 }
@@ -688,7 +656,7 @@ static const char *parse_scope(parser *p) {
             scope_form(&sp, 0, p->i);
             if (p->failed) goto out;
             p->i++;
-            sb_putc(&sp.out, ',');
+            dds_strbuf_putc(&sp.out, ',');
             continue;
         }
         if (c == '}') {
@@ -716,7 +684,7 @@ static const char *parse_scope(parser *p) {
     }
     result = p_strdup(p, sp.out.p, sp.out.len, 0);
 out:
-    free(sp.out.p);
+    dds_strbuf_free(&sp.out);
     return result;
 }
 
@@ -724,7 +692,7 @@ out:
 static const char *parse_by(parser *p) {
     size_t open = p->i;
     p->i++;
-    sbuf out = {0};
+    dds_strbuf out = {0};
     const char *result = NULL;
     for (int first = 1;; first = 0) {
         skip_ws(p);
@@ -740,8 +708,8 @@ static const char *parse_by(parser *p) {
             else expected(p, "a tag key to group by");
             goto out;
         }
-        if (!first) sb_putc(&out, ',');
-        sb_putn(&out, p->s + p->i, len);
+        if (!first) dds_strbuf_putc(&out, ',');
+        dds_strbuf_putn(&out, p->s + p->i, len);
         p->i += len;
         skip_ws(p);
         if (peek(p) == ',') {
@@ -764,7 +732,7 @@ static const char *parse_by(parser *p) {
     }
     result = p_strdup(p, out.p, out.len, 0);
 out:
-    free(out.p);
+    dds_strbuf_free(&out);
     return result;
 }
 
@@ -1313,7 +1281,7 @@ static qnode *parse_expr(parser *p) {
 static const char *const stat_names[] = {"avg", "min", "max", "sum"};
 
 typedef struct printer {
-    sbuf out;
+    dds_strbuf out;
     int mode;
     int64_t g;
 } printer;
@@ -1327,50 +1295,50 @@ static int prec(const qnode *q) {
 static void print_node(printer *pr, const qnode *q, int min_prec);
 
 static void print_mod(printer *pr, const qmod *m) {
-    sbuf *o = &pr->out;
+    dds_strbuf *o = &pr->out;
     switch (m->kind) {
     case M_ROLLUP:
-        sb_puts(o, ".rollup(");
-        if (m->method) sb_puts(o, m->method);
+        dds_strbuf_puts(o, ".rollup(");
+        if (m->method) dds_strbuf_puts(o, m->method);
         if (m->has_num || pr->mode != PRINT_CANONICAL) {
-            if (m->method) sb_putc(o, ',');
-            sb_puti(o, m->has_num ? m->num : pr->g);
+            if (m->method) dds_strbuf_putc(o, ',');
+            dds_strbuf_printf(o, "%lld", (long long)(m->has_num ? m->num : pr->g));
         }
-        sb_putc(o, ')');
+        dds_strbuf_putc(o, ')');
         break;
-    case M_AS_COUNT: sb_puts(o, ".as_count()"); break;
-    case M_AS_RATE: sb_puts(o, ".as_rate()"); break;
-    case M_WEIGHTED: sb_puts(o, ".weighted()"); break;
+    case M_AS_COUNT: dds_strbuf_puts(o, ".as_count()"); break;
+    case M_AS_RATE: dds_strbuf_puts(o, ".as_rate()"); break;
+    case M_WEIGHTED: dds_strbuf_puts(o, ".weighted()"); break;
     case M_FILL:
-        sb_puts(o, ".fill(");
-        sb_puts(o, m->method);
+        dds_strbuf_puts(o, ".fill(");
+        dds_strbuf_puts(o, m->method);
         if (m->has_num) {
-            sb_putc(o, ',');
-            sb_puti(o, m->num);
+            dds_strbuf_putc(o, ',');
+            dds_strbuf_printf(o, "%lld", (long long)m->num);
         }
-        sb_putc(o, ')');
+        dds_strbuf_putc(o, ')');
         break;
     default: break;
     }
 }
 
 static void print_metric(printer *pr, const qnode *q) {
-    sbuf *o = &pr->out;
+    dds_strbuf *o = &pr->out;
     int four = pr->mode >= DDS_STAT_AVG && pr->mode <= DDS_STAT_SUM;
     /* Distributions have no rollup method: each statistic comes from its space aggregator. */
     const char *agg = four && q->distribution ? stat_names[pr->mode] : q->agg;
     if (agg) {
-        sb_puts(o, agg);
-        sb_putc(o, ':');
+        dds_strbuf_puts(o, agg);
+        dds_strbuf_putc(o, ':');
     }
-    sb_puts(o, q->metric);
-    sb_putc(o, '{');
-    sb_puts(o, q->scope);
-    sb_putc(o, '}');
+    dds_strbuf_puts(o, q->metric);
+    dds_strbuf_putc(o, '{');
+    dds_strbuf_puts(o, q->scope);
+    dds_strbuf_putc(o, '}');
     if (q->by) {
-        sb_puts(o, " by {");
-        sb_puts(o, q->by);
-        sb_putc(o, '}');
+        dds_strbuf_puts(o, " by {");
+        dds_strbuf_puts(o, q->by);
+        dds_strbuf_putc(o, '}');
     }
     int has_rollup = 0, counted = 0;
     for (size_t k = 0; k < q->nmods; k++) {
@@ -1381,47 +1349,47 @@ static void print_metric(printer *pr, const qnode *q) {
     if (pr->mode == PRINT_CANONICAL || has_rollup) return;
     /* The rollup goes last, where Datadog's rollup docs append it. */
     const char *method = four ? stat_names[pr->mode] : counted ? "sum" : "avg";
-    sb_puts(o, ".rollup(");
-    sb_puts(o, method);
-    sb_putc(o, ',');
-    sb_puti(o, pr->g);
-    sb_putc(o, ')');
+    dds_strbuf_puts(o, ".rollup(");
+    dds_strbuf_puts(o, method);
+    dds_strbuf_putc(o, ',');
+    dds_strbuf_printf(o, "%lld", (long long)pr->g);
+    dds_strbuf_putc(o, ')');
 }
 
 static void print_node(printer *pr, const qnode *q, int min_prec) {
-    sbuf *o = &pr->out;
+    dds_strbuf *o = &pr->out;
     int paren = prec(q) < min_prec;
-    if (paren) sb_putc(o, '(');
+    if (paren) dds_strbuf_putc(o, '(');
     switch (q->kind) {
     case N_NUM:
-    case N_STR: sb_putn(o, q->text, q->len); break;
+    case N_STR: dds_strbuf_putn(o, q->text, q->len); break;
     case N_METRIC: print_metric(pr, q); break;
-    case N_REF: sb_putn(o, q->text, q->len); break;
+    case N_REF: dds_strbuf_putn(o, q->text, q->len); break;
     case N_FUNC:
-        sb_puts(o, q->fname);
-        sb_putc(o, '(');
+        dds_strbuf_puts(o, q->fname);
+        dds_strbuf_putc(o, '(');
         for (size_t k = 0; k < q->nargs; k++) {
-            if (k) sb_puts(o, ", ");
+            if (k) dds_strbuf_puts(o, ", ");
             print_node(pr, q->args[k], 0);
         }
-        sb_putc(o, ')');
+        dds_strbuf_putc(o, ')');
         break;
     case N_NEG:
-        sb_putc(o, '-');
+        dds_strbuf_putc(o, '-');
         print_node(pr, q->l, 3);
         break;
     case N_BIN: {
         int p = prec(q);
         print_node(pr, q->l, p);
-        sb_putc(o, ' ');
-        sb_putc(o, q->op);
-        sb_putc(o, ' ');
+        dds_strbuf_putc(o, ' ');
+        dds_strbuf_putc(o, q->op);
+        dds_strbuf_putc(o, ' ');
         print_node(pr, q->r, p + 1);
         break;
     }
     default: break;
     }
-    if (paren) sb_putc(o, ')');
+    if (paren) dds_strbuf_putc(o, ')');
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -1487,11 +1455,7 @@ static void analyse(parser *p, qnode *q, const dds_query_options *opt, analysis 
 static char *print_to_string(const qnode *q, int mode, int64_t g) {
     printer pr = {{0}, mode, g};
     print_node(&pr, q, 0);
-    if (pr.out.nomem) {
-        free(pr.out.p);
-        return NULL;
-    }
-    return pr.out.p ? pr.out.p : calloc(1, 1);
+    return dds_strbuf_take(&pr.out); /* NULL: out of memory */
 }
 
 typedef struct parsed_query {
@@ -1708,16 +1672,15 @@ ddstream_status dds_query_canonical(const char *text, char **out, dds_query_erro
     }
     printer pr = {{0}, PRINT_CANONICAL, 0};
     for (size_t k = 0; k < n; k++) {
-        if (k) sb_putc(&pr.out, ',');
+        if (k) dds_strbuf_putc(&pr.out, ',');
         print_node(&pr, list[k].root, 0);
     }
     arena_free(&p.a);
-    if (pr.out.nomem) {
-        free(pr.out.p);
+    *out = dds_strbuf_take(&pr.out);
+    if (*out == NULL) {
         option_error(err, "out of memory while printing the query");
         return DDSTREAM_E_NOMEM;
     }
-    *out = pr.out.p;
     return DDSTREAM_OK;
 }
 
@@ -1846,12 +1809,10 @@ ddstream_status dds_formula_compile(const char *text, const char *const *names, 
     if (canonical) {
         printer pr = {{0}, PRINT_CANONICAL, 0};
         print_node(&pr, list[0].root, 0);
-        if (pr.out.nomem) {
-            free(pr.out.p);
+        *canonical = dds_strbuf_take(&pr.out);
+        if (*canonical == NULL) {
             option_error(err, "out of memory while printing the formula");
             st = DDSTREAM_E_NOMEM;
-        } else {
-            *canonical = pr.out.p;
         }
     }
     arena_free(&p.a);

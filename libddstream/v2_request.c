@@ -13,6 +13,7 @@
 
 #include "error.h"
 #include "query_lang.h"
+#include "strbuf.h"
 
 int dds_v2_scalar_aggregator_known(const char *aggregator) {
     static const char *const known[] = {"avg",  "min",    "max",  "sum",        "last", "mean",
@@ -91,57 +92,6 @@ done:
     return st;
 }
 
-/* A growing buffer; nomem sticks. */
-typedef struct jbuf {
-    char *p;
-    size_t len, cap;
-    int nomem;
-} jbuf;
-
-static void jb_putn(jbuf *b, const char *s, size_t n) {
-    if (b->nomem) return;
-    if (b->cap - b->len <= n) {
-        size_t want = b->cap ? b->cap : 256;
-        while (want - b->len <= n) want *= 2;
-        char *grown = realloc(b->p, want);
-        if (grown == NULL) {
-            b->nomem = 1;
-            return;
-        }
-        b->p = grown;
-        b->cap = want;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = 0;
-}
-
-static void jb_puts(jbuf *b, const char *s) { jb_putn(b, s, strlen(s)); }
-
-static void jb_int(jbuf *b, int64_t v) {
-    char t[24];
-    int w = snprintf(t, sizeof t, "%" PRId64, v);
-    jb_putn(b, t, (size_t)w);
-}
-
-/* s as a JSON string: quotes, backslashes and control characters escaped; UTF-8 kept. */
-static void jb_string(jbuf *b, const char *s) {
-    jb_putn(b, "\"", 1);
-    size_t run = 0;
-    for (size_t i = 0;; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c != 0 && c >= 0x20 && c != '"' && c != '\\') continue;
-        jb_putn(b, s + run, i - run);
-        if (c == 0) break;
-        char esc[8];
-        if (c == '"' || c == '\\') snprintf(esc, sizeof esc, "\\%c", c);
-        else snprintf(esc, sizeof esc, "\\u%04x", c);
-        jb_puts(b, esc);
-        run = i + 1;
-    }
-    jb_putn(b, "\"", 1);
-}
-
 ddstream_status dds_v2_body(dds_v2_kind kind, const dds_v2_query *q, size_t nq,
                             const char *const *formulas, size_t nf, int64_t from_ms, int64_t to_ms,
                             int64_t interval_ms, char **out, size_t *len) {
@@ -150,47 +100,45 @@ ddstream_status dds_v2_body(dds_v2_kind kind, const dds_v2_query *q, size_t nq,
     if (out == NULL || len == NULL || q == NULL || nq == 0 || (nf > 0 && formulas == NULL) ||
         from_ms >= to_ms || (kind == DDS_V2_TIMESERIES && interval_ms <= 0))
         return DDSTREAM_E_INVALID_ARGUMENT;
-    jbuf b = {NULL, 0, 0, 0};
-    jb_puts(&b, "{\"data\":{\"type\":");
-    jb_puts(&b, kind == DDS_V2_SCALAR ? "\"scalar_request\"" : "\"timeseries_request\"");
-    jb_puts(&b, ",\"attributes\":{\"from\":");
-    jb_int(&b, from_ms);
-    jb_puts(&b, ",\"to\":");
-    jb_int(&b, to_ms);
+    dds_strbuf b = DDS_STRBUF_INIT;
+    dds_strbuf_puts(&b, "{\"data\":{\"type\":");
+    dds_strbuf_puts(&b, kind == DDS_V2_SCALAR ? "\"scalar_request\"" : "\"timeseries_request\"");
+    dds_strbuf_puts(&b, ",\"attributes\":{\"from\":");
+    dds_strbuf_printf(&b, "%" PRId64, from_ms);
+    dds_strbuf_puts(&b, ",\"to\":");
+    dds_strbuf_printf(&b, "%" PRId64, to_ms);
     if (kind == DDS_V2_TIMESERIES) {
-        jb_puts(&b, ",\"interval\":");
-        jb_int(&b, interval_ms);
+        dds_strbuf_puts(&b, ",\"interval\":");
+        dds_strbuf_printf(&b, "%" PRId64, interval_ms);
     }
-    jb_puts(&b, ",\"queries\":[");
+    dds_strbuf_puts(&b, ",\"queries\":[");
     for (size_t k = 0; k < nq; k++) {
-        jb_puts(&b, k ? ",{\"data_source\":\"metrics\",\"query\":"
-                      : "{\"data_source\":\"metrics\",\"query\":");
-        jb_string(&b, q[k].query ? q[k].query : "");
-        jb_puts(&b, ",\"name\":");
-        jb_string(&b, q[k].name ? q[k].name : "");
+        dds_strbuf_puts(&b, k ? ",{\"data_source\":\"metrics\",\"query\":"
+                              : "{\"data_source\":\"metrics\",\"query\":");
+        dds_strbuf_json_string(&b, q[k].query ? q[k].query : "");
+        dds_strbuf_puts(&b, ",\"name\":");
+        dds_strbuf_json_string(&b, q[k].name ? q[k].name : "");
         if (kind == DDS_V2_SCALAR) {
-            jb_puts(&b, ",\"aggregator\":");
-            jb_string(&b, q[k].aggregator ? q[k].aggregator : "avg");
+            dds_strbuf_puts(&b, ",\"aggregator\":");
+            dds_strbuf_json_string(&b, q[k].aggregator ? q[k].aggregator : "avg");
         }
-        jb_puts(&b, "}");
+        dds_strbuf_puts(&b, "}");
     }
-    jb_puts(&b, "]");
+    dds_strbuf_puts(&b, "]");
     if (nf > 0) {
-        jb_puts(&b, ",\"formulas\":[");
+        dds_strbuf_puts(&b, ",\"formulas\":[");
         for (size_t f = 0; f < nf; f++) {
-            jb_puts(&b, f ? ",{\"formula\":" : "{\"formula\":");
-            jb_string(&b, formulas[f] ? formulas[f] : "");
-            jb_puts(&b, "}");
+            dds_strbuf_puts(&b, f ? ",{\"formula\":" : "{\"formula\":");
+            dds_strbuf_json_string(&b, formulas[f] ? formulas[f] : "");
+            dds_strbuf_puts(&b, "}");
         }
-        jb_puts(&b, "]");
+        dds_strbuf_puts(&b, "]");
     }
-    jb_puts(&b, "}}}");
-    if (b.nomem) {
-        free(b.p);
-        return DDSTREAM_E_NOMEM;
-    }
-    *out = b.p;
-    *len = b.len;
+    dds_strbuf_puts(&b, "}}}");
+    size_t written = b.len;
+    *out = dds_strbuf_take(&b);
+    if (*out == NULL) return DDSTREAM_E_NOMEM;
+    *len = written;
     return DDSTREAM_OK;
 }
 
