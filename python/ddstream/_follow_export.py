@@ -30,7 +30,6 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
-import secrets
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -42,6 +41,7 @@ import numpy as np
 from ._batch import Batch
 from ._dependencies import pyarrow as pa
 from ._dependencies import pyarrow_parquet as pq
+from ._output import write_atomically
 from ._stream import DDStream
 from .errors import STATUS_E_CONFIG, ConfigError
 
@@ -93,21 +93,6 @@ def _table(queries: tuple[str, ...], batch: Batch) -> Any:
         *[pa.array(batch[name], type=pa.float64()) for name in _VALUES],  # type: ignore[literal-required]
     ]
     return pa.Table.from_arrays(columns, schema=_schema())
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    """``data`` under ``path``, all or nothing: a hidden temporary beside it, synced, renamed."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp-{secrets.token_hex(6)}")
-    try:
-        with open(temporary, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
 
 
 def _parquet_bytes(table: Any) -> bytes:
@@ -178,7 +163,7 @@ class FollowExport:
     def _write_state(self, token: str) -> None:
         state = dict(self._identity(), resume_token=token)
         text = json.dumps(state, indent=1, sort_keys=True) + "\n"
-        _write_atomically(self.directory / STATE_FILE, text.encode("utf-8"))
+        write_atomically(self.directory / STATE_FILE, text.encode("utf-8"))
 
     # -- running ------------------------------------------------------------------------------
 
@@ -237,7 +222,7 @@ class FollowExport:
                     else:
                         day_table = table
                     content = day_table
-                _write_atomically(self.directory / relative, _parquet_bytes(content))
+                write_atomically(self.directory / relative, _parquet_bytes(content))
                 self._write_state(stream.resume_token())
                 files.append(relative)
                 chunks += 1

@@ -15,7 +15,8 @@
 
 :func:`check_output` finds the mistakes that can be seen without writing, so that the CLI reports
 them before fetching anything; :func:`open_output` opens the file and turns every later failure
-into :class:`OutputError` too.
+into :class:`OutputError` too. :func:`write_atomically` is the same promise for a file written in
+one piece (the partitioned exports' Parquet files and their state).
 """
 
 from __future__ import annotations
@@ -23,9 +24,11 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import secrets
 import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import IO, Any
 
 from .errors import DDStreamError
@@ -167,3 +170,20 @@ def open_output(target: OutputTarget, binary: bool) -> Iterator[IO[Any]]:
         if partial is not None:
             with contextlib.suppress(OSError):
                 os.unlink(partial)
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """``data`` under ``path``, all or nothing: a hidden temporary beside it (parents created),
+    synced, then renamed onto ``path``, so a reader of the folder (DuckDB, polars, another
+    process) sees the old file or the whole new one, never half of it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.tmp-{secrets.token_hex(6)}")
+    try:
+        with open(temporary, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import Any
 from .._dependencies import dask as _dask
 from .._dependencies import pyarrow as pa
 from .._dependencies import pyarrow_parquet as pq
+from .._output import write_atomically
 from .._timespec import TimeLike, parse_time
 from ..errors import STATUS_E_CONFIG, ConfigError
 from ._read import VALUES, Part, plan_parts, read_part
@@ -71,19 +71,6 @@ def _manifest(parts: list[Part], start: int, end: int) -> dict[str, Any]:
     }
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    temp = path.with_name(f".{path.name}.tmp-{secrets.token_hex(4)}")
-    try:
-        with open(temp, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-
-
 def write_part(part: Part, directory: str, budget: bool = True) -> tuple[bool, int]:
     """Write one partition's file unless it exists; ``(written now, rows)``."""
     target = Path(directory) / part.file_name
@@ -93,7 +80,7 @@ def write_part(part: Part, directory: str, budget: bool = True) -> tuple[bool, i
     table = pa.Table.from_pandas(frame, schema=arrow_schema(part.with_value), preserve_index=False)
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink, compression="zstd")
-    _write_atomically(target, sink.getvalue().to_pybytes())
+    write_atomically(target, sink.getvalue().to_pybytes())
     return True, table.num_rows
 
 
@@ -138,7 +125,7 @@ def export_parquet(queries: str | Sequence[str], start: TimeLike, end: TimeLike,
                 status=STATUS_E_CONFIG)
     else:
         text = json.dumps(manifest, indent=1, sort_keys=True) + "\n"
-        _write_atomically(manifest_path, text.encode("utf-8"))
+        write_atomically(manifest_path, text.encode("utf-8"))
     dask: Any = _dask  # its top-level names are untyped re-exports: used through Any
     tasks = [dask.delayed(write_part, pure=True)(part, str(directory), budget,
                                                  dask_key_name=f"ddstream-export-{part.file_name}")
