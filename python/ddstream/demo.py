@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
-import math
 import os
 import sys
 import time
@@ -74,12 +73,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                     avg = batch["avg"]
                     valid = avg[~np.isnan(avg)]
                     points += len(ts)
-                    mean = float(valid.mean()) if len(valid) else math.nan
-                    peak = float(np.nanmax(batch["max"])) if len(valid) else math.nan
                     start, end = _utc(batch["chunk_start_ms"]), _utc(batch["chunk_end_ms"])
+                    if len(valid):
+                        peak = float(np.nanmax(batch["max"]))
+                        summary = f"mean {float(valid.mean()):8.3f}  peak {peak:8.3f}"
+                    else:  # a gap in the data (the fake has a weekly one): say so, not "nan"
+                        summary = f"{'no values in this chunk':27s}"
                     print(
-                        f"  chunk [{start}, {end})"
-                        f"  {len(ts):5d} points  mean {mean:8.3f}  peak {peak:8.3f}"
+                        f"  chunk [{start}, {end})  {len(ts):5d} points  {summary}"
                         f"  progress {stream.progress():4.0%}"
                     )
         except DDStreamError as exc:
