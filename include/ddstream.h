@@ -426,6 +426,12 @@ DDSTREAM_API DDSTREAM_NODISCARD ddstream_status ddstream_plan(const ddstream_con
  * {"queries":[{"query":"...","grouped":false,"statistics":["avg","min","max","sum"]|["value"],
  *   "reason":null|"...","subqueries":["..."]}],
  *  "requests_per_chunk":N,"requests":[{"subqueries":[[q,stat],...],"uri_bytes":N}],"chunks":N}
+ * A v2 stream (formulas, or api DDSTREAM_API_V2) instead, with "api" first (v1's has no "api"):
+ * {"api":"v2","queries":[{"name":"a","query":"...","grouped":true|false}],"formulas":["..."],
+ *  "interval":G,"requests_per_chunk":1,"requests":[{"method":"POST",
+ *  "path":"/api/v2/query/timeseries","chunk":[start,end],"body":"..."}],"chunks":N}
+ * where "body" is the exact JSON text posted for the first chunk ("requests" is empty when the
+ * plan has no chunk) and "formulas" is empty when each query is its own formula.
  * *needed gets the size including the NUL; DDSTREAM_E_INVALID_ARGUMENT when cap is too small (call
  * again). No network I/O, no keys needed. Thread-safe.
  */

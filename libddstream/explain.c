@@ -1,14 +1,21 @@
 /*
  * explain.c — ddstream_explain: what a config's queries become (their sub-queries, grouping and
  * statistics) and the requests each chunk sends, as JSON, without any network I/O. For users
- * checking a rewrite or a request budget before spending a rate limit on it.
+ * checking a rewrite or a request budget before spending a rate limit on it. A v2 stream (named
+ * queries and formulas) is described by its queries, formulas and the one POST a chunk sends,
+ * with the body built by the same dds_v2_body the stream uses for it.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "config.h"
 #include "error.h"
 #include "plan.h"
 #include "strbuf.h"
+#include "v2_request.h"
+
+/* The path chunk_v2.c posts to; tests/python/test_explain_v2.py holds the two to the fake's log. */
+#define V2_TIMESERIES_PATH "/api/v2/query/timeseries"
 
 static const char *stat_name(int32_t stat) {
     static const char *const names[] = {"avg", "min", "max", "sum", "value"};
@@ -53,6 +60,51 @@ static void write_explain(dds_strbuf *b, const dds_settings *s, size_t chunks) {
     dds_strbuf_printf(b, "],\"chunks\":%zu}", chunks);
 }
 
+/* A v2 stream: api, named queries, formulas, interval and the first chunk's request (exact body).
+ * v1's layout is left as it was (no "api" member): its consumers read it unchanged, and "api"
+ * present says v2. */
+static ddstream_status write_explain_v2(dds_strbuf *b, const dds_settings *s, const dds_plan *p,
+                                        ddstream_error *err) {
+    const dds_v2_settings *v = &s->v2;
+    dds_strbuf_puts(b, "{\"api\":\"v2\",\"queries\":[");
+    for (size_t q = 0; q < v->query_count; q++) {
+        dds_strbuf_puts(b, q ? ",{\"name\":" : "{\"name\":");
+        dds_strbuf_json_string(b, v->queries[q].name);
+        dds_strbuf_puts(b, ",\"query\":");
+        dds_strbuf_json_string(b, v->queries[q].query);
+        /* query q of the v2 settings is compiled query q (config.c's load_v2) */
+        int grouped = q < s->query_count && s->queries[q].grouped;
+        dds_strbuf_puts(b, grouped ? ",\"grouped\":true}" : ",\"grouped\":false}");
+    }
+    dds_strbuf_puts(b, "],\"formulas\":[");
+    for (size_t f = 0; f < v->formula_count; f++) {
+        if (f) dds_strbuf_puts(b, ",");
+        dds_strbuf_json_string(b, v->formulas[f]);
+    }
+    dds_strbuf_printf(b, "],\"interval\":%lld,\"requests_per_chunk\":1,\"requests\":[",
+                      (long long)s->granularity);
+    if (p->count > 0) {
+        ddstream_chunk c = dds_plan_chunk(p, 0);
+        char *body = NULL;
+        size_t len = 0;
+        ddstream_status st = dds_v2_body(
+            DDS_V2_TIMESERIES, v->queries, v->query_count, (const char *const *)v->formulas,
+            v->formula_count, c.start * 1000, c.end * 1000, s->granularity * 1000, &body, &len);
+        if (st != DDSTREAM_OK)
+            return dds_error_set(err, st, "could not build the v2 request of chunk 0 [%lld, %lld)",
+                                 (long long)c.start, (long long)c.end);
+        dds_strbuf_printf(b,
+                          "{\"method\":\"POST\",\"path\":\"" V2_TIMESERIES_PATH
+                          "\",\"chunk\":[%lld,%lld],\"body\":",
+                          (long long)c.start, (long long)c.end);
+        dds_strbuf_json_string(b, body);
+        dds_strbuf_puts(b, "}");
+        free(body);
+    }
+    dds_strbuf_printf(b, "],\"chunks\":%zu}", p->count);
+    return DDSTREAM_OK;
+}
+
 DDSTREAM_API ddstream_status ddstream_explain(const ddstream_config *cfg, char *buf, size_t cap,
                                               size_t *needed, ddstream_error *err) {
     if (!needed) return dds_error_set(err, DDSTREAM_E_INVALID_ARGUMENT, "needed is NULL");
@@ -73,8 +125,13 @@ DDSTREAM_API ddstream_status ddstream_explain(const ddstream_config *cfg, char *
         return st;
     }
     dds_strbuf b = DDS_STRBUF_INIT;
-    write_explain(&b, &s, p.count);
+    if (s.v2.enabled) st = write_explain_v2(&b, &s, &p, err);
+    else write_explain(&b, &s, p.count);
     dds_settings_free(&s);
+    if (st != DDSTREAM_OK) {
+        dds_strbuf_free(&b);
+        return st;
+    }
     if (b.nomem) {
         dds_strbuf_free(&b);
         return dds_error_set(err, DDSTREAM_E_NOMEM, "out of memory writing the explanation");

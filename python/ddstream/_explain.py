@@ -10,6 +10,17 @@ that JSON as a dict::
      "requests_per_chunk": 1,
      "requests": [{"subqueries": [[0, "avg"], ...], "uri_bytes": 230}],
      "chunks": 1440}
+
+A stream with formulas (or ``api="v2"``) reads Datadog's v2 endpoint and is described by its
+named queries, formulas and the one POST each chunk sends, with the exact body of the first
+chunk's (``"api"`` is only in a v2 description)::
+
+    {"api": "v2",
+     "queries": [{"name": "a", "query": "avg:m{*} by {host}", "grouped": True}, ...],
+     "formulas": ["a / b * 100"], "interval": 60, "requests_per_chunk": 1,
+     "requests": [{"method": "POST", "path": "/api/v2/query/timeseries",
+                   "chunk": [1700000000, 1700090000], "body": "{\"data\": ...}"}],
+     "chunks": 1440}
 """
 
 from __future__ import annotations
@@ -20,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from ._config import DDStreamConfig
 from ._lib import ffi, lib
 from ._native import error_from, new_error
-from .errors import STATUS_E_CONFIG, STATUS_E_INVALID_ARGUMENT, STATUS_OK, ConfigError
+from .errors import STATUS_E_INVALID_ARGUMENT, STATUS_OK
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -39,8 +50,8 @@ def explain(cfg: DDStreamConfig | None = None, **options: Unpack[ConfigOptions])
     docs/queries.md). No network I/O, and no keys needed.
 
     Raises:
-        ConfigError: the config is invalid (a query's error points at the offending character),
-            or has formulas (Datadog's v2), which are not explained yet.
+        ConfigError: the config is invalid (a query's or formula's error points at the
+            offending character).
     """
     if cfg is None:
         cfg = DDStreamConfig(**options)
@@ -48,11 +59,6 @@ def explain(cfg: DDStreamConfig | None = None, **options: Unpack[ConfigOptions])
         raise TypeError(f"explain() takes a DDStreamConfig, not {type(cfg).__name__}")
     elif options:
         raise TypeError("explain() takes a DDStreamConfig or keyword options, not both")
-    if cfg.formulas is not None or cfg.api == "v2":
-        # The library's explanation describes v1's packed sub-queries; for a v2 stream it would
-        # describe requests that are never sent.
-        raise ConfigError("explain covers v1 queries only: formulas and api='v2' are not "
-                          "explained yet (docs/formulas.md)", status=STATUS_E_CONFIG)
     native = cfg.to_native()
     native.ptr.log_level = 0  # no stream, so no log queue: the exception says what went wrong
     needed = ffi.new("size_t *")

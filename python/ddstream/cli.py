@@ -339,15 +339,14 @@ def _export_arrow(stream: DDStream[AnyBatch], fmt: str, path: str | None,
 def _explain(args: argparse.Namespace) -> int:
     """``ddstream explain``: the compiled sub-queries and the requests of a chunk, sent nowhere."""
     cfg = _selection(args)
-    if cfg.formulas is not None or cfg.api == "v2":
-        raise UsageError("explain covers v1 queries only: formulas and --api v2 are not "
-                         "explained yet")
     from ._explain import explain
 
     report = explain(cfg)
     if args.json:
         print(json.dumps(report, indent=1))
         return EXIT_OK
+    if report.get("api") == "v2":
+        return _explain_v2(report)
     for i, query in enumerate(report["queries"]):
         kind = ("value only: " + str(query["reason"]) if query["statistics"] == ["value"]
                 else ", ".join(query["statistics"]))
@@ -363,6 +362,25 @@ def _explain(args: argparse.Namespace) -> int:
         subs = ", ".join(f"q{q} {stat}" for q, stat in request["subqueries"])
         print(f"request {i + 1}: {len(request['subqueries'])} sub-queries, "
               f"{request['uri_bytes']} URI bytes: {subs}")
+    return EXIT_OK
+
+
+def _explain_v2(report: dict[str, Any]) -> int:
+    """The text form of a v2 explanation: named queries, formulas, and the first chunk's POST
+    with its body exactly as it would be sent."""
+    for query in report["queries"]:
+        grouped = "  (grouped)" if query["grouped"] else ""
+        print(f"query {query['name']}: {query['query']}{grouped}")
+    formulas = report["formulas"] or [q["name"] for q in report["queries"]]
+    for i, formula in enumerate(formulas):
+        print(f"formula {i}: {formula}")
+    chunks = int(report["chunks"])
+    print(f"{chunks} chunk{'s' * (chunks != 1)} x 1 request per chunk = {chunks} requests, "
+          f"interval {report['interval']} s")
+    for request in report["requests"]:
+        start, end = request["chunk"]
+        print(f"first chunk [{start}, {end}): {request['method']} {request['path']}")
+        print(request["body"])
     return EXIT_OK
 
 

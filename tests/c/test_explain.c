@@ -1,7 +1,8 @@
 /*
  * test_explain.c — ddstream_explain's JSON (read back with cJSON) and the config checks of
  * several queries: query XOR queries, one expression per item, the parser's errors prefixed with
- * the item, the statistics mask, the URI budget naming the query. No network I/O, no keys.
+ * the item, the statistics mask, the URI budget naming the query; a v2 stream's queries, formulas
+ * and first request (its body as v2_request.c writes it). No network I/O, no keys.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +10,7 @@
 
 #include "check.h"
 #include "ddstream.h"
+#include "v2_request.h"
 #include "vendor/cjson/cJSON.h"
 
 static void base(ddstream_config *cfg) {
@@ -194,9 +196,105 @@ static void test_config_errors(void) {
     CHECK_INT(validate(&cfg, &err), DDSTREAM_OK);
 }
 
+static const char *member_str(const cJSON *obj, const char *key) {
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, key);
+    return cJSON_IsString(it) ? it->valuestring : "(not a string)";
+}
+
+/* Named queries and formulas: the v2 description, its body byte for byte dds_v2_body's for the
+ * first chunk, and no "api" member in a v1 explanation. */
+static void test_v2(void) {
+    const char *texts[] = {"avg:m.used{*} by {host}", "sum:m.total{env:a}"};
+    const char *names[] = {"used", "total"};
+    const char *formulas[] = {"used / total * 100", "total"};
+    ddstream_config cfg;
+    base(&cfg);
+    cfg.range_start += 90; /* not on the grid: the first chunk starts at the next bucket */
+    cfg.queries = texts;
+    cfg.query_names = names;
+    cfg.query_count = 2;
+    cfg.formulas = formulas;
+    cfg.formula_count = 2;
+    cfg.chunk_seconds = 3600;
+    cJSON *doc = explain(&cfg);
+    if (!doc) return;
+    CHECK_STR(member_str(doc, "api"), "v2");
+    const cJSON *qs = cJSON_GetObjectItemCaseSensitive(doc, "queries");
+    CHECK_INT(cJSON_GetArraySize(qs), 2);
+    CHECK_STR(member_str(cJSON_GetArrayItem(qs, 0), "name"), "used");
+    CHECK_STR(member_str(cJSON_GetArrayItem(qs, 1), "query"), texts[1]);
+    CHECK(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(qs, 0), "grouped")));
+    CHECK(cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(qs, 1), "grouped")));
+    const cJSON *fs = cJSON_GetObjectItemCaseSensitive(doc, "formulas");
+    CHECK_INT(cJSON_GetArraySize(fs), 2);
+    CHECK_STR(str_at(fs, 0), formulas[0]);
+    CHECK_INT(int_of(doc, "interval"), 60);
+    CHECK_INT(int_of(doc, "requests_per_chunk"), 1);
+    /* [start + 120, start + 2 days): 3600 s chunks from the first bucket, the last one short */
+    CHECK_INT(int_of(doc, "chunks"), 48);
+    const cJSON *reqs = cJSON_GetObjectItemCaseSensitive(doc, "requests");
+    CHECK_INT(cJSON_GetArraySize(reqs), 1);
+    const cJSON *r0 = cJSON_GetArrayItem(reqs, 0);
+    CHECK_STR(member_str(r0, "method"), "POST");
+    CHECK_STR(member_str(r0, "path"), "/api/v2/query/timeseries");
+    const cJSON *chunk = cJSON_GetObjectItemCaseSensitive(r0, "chunk");
+    int64_t first = cfg.range_start - 90 + 120, second = first + 3600;
+    CHECK_INT((int64_t)cJSON_GetArrayItem(chunk, 0)->valuedouble, first);
+    CHECK_INT((int64_t)cJSON_GetArrayItem(chunk, 1)->valuedouble, second);
+    const dds_v2_query q[] = {{"used", texts[0], NULL}, {"total", texts[1], NULL}};
+    char *body = NULL;
+    size_t len = 0;
+    CHECK_INT(dds_v2_body(DDS_V2_TIMESERIES, q, 2, formulas, 2, first * 1000, second * 1000, 60000,
+                          &body, &len),
+              DDSTREAM_OK);
+    CHECK_STR(member_str(r0, "body"), body ? body : "(no body)");
+    CHECK_INT(strlen(member_str(r0, "body")), len);
+    free(body);
+    cJSON_Delete(doc);
+
+    /* api v2 without formulas: each query its own formula, none listed, none in the body. */
+    cfg.formulas = NULL;
+    cfg.formula_count = 0;
+    cfg.api = DDSTREAM_API_V2;
+    doc = explain(&cfg);
+    if (!doc) return;
+    CHECK_STR(member_str(doc, "api"), "v2");
+    CHECK_INT(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(doc, "formulas")), 0);
+    r0 = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(doc, "requests"), 0);
+    CHECK_INT(dds_v2_body(DDS_V2_TIMESERIES, q, 2, NULL, 0, first * 1000, second * 1000, 60000,
+                          &body, &len),
+              DDSTREAM_OK);
+    CHECK_STR(member_str(r0, "body"), body ? body : "(no body)");
+    free(body);
+    cJSON_Delete(doc);
+
+    /* The same queries over v1: its layout, no "api" member. */
+    cfg.api = DDSTREAM_API_V1;
+    cfg.query_names = NULL;
+    doc = explain(&cfg);
+    if (!doc) return;
+    CHECK(cJSON_GetObjectItemCaseSensitive(doc, "api") == NULL);
+    CHECK(cJSON_GetObjectItemCaseSensitive(
+              cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(doc, "queries"), 0),
+              "subqueries") != NULL);
+    cJSON_Delete(doc);
+
+    /* A formula's error is the config's, pointing at the character, before any output. */
+    cfg.api = DDSTREAM_API_AUTO;
+    cfg.query_names = names;
+    const char *bad[] = {"used / nope"};
+    cfg.formulas = bad;
+    cfg.formula_count = 1;
+    ddstream_error err;
+    CHECK_INT(validate(&cfg, &err), DDSTREAM_E_CONFIG);
+    CHECK_CONTAINS(err.message, "formulas[0]");
+    CHECK_CONTAINS(err.message, "unknown query name 'nope'");
+}
+
 int main(void) {
     test_twelve_queries();
     test_one_query();
     test_config_errors();
+    test_v2();
     return check_report("test_explain");
 }
