@@ -292,6 +292,51 @@ def test_plain_to_parquet_with_partition_on(client: Any, module_fake: FakeDatado
                                   single_process(module_fake, queries, T0, T0 + 2 * DAY))
 
 
+def test_cluster_reads_formulas_within_the_budget(client: Any, limited: FakeDatadog,
+                                                  module_fake: FakeDatadog,
+                                                  keys_here: None) -> None:
+    """Formulas (v2 POSTs) take their leases from the same budget: the cluster's rows are the
+    single-process stream's, every chunk answered once, at most one 429 a window."""
+    named = {"a": QUERIES[14], "b": QUERIES[0]}
+    formulas = ["a / b", "b * 2"]
+    start, end = T0, T0 + 7 * DAY
+    options: dict[str, Any] = {"formulas": formulas, "granularity": GRANULARITY,
+                               "chunk_seconds": DAY // 4}
+    rows: list[pd.DataFrame] = []
+    with dd.DDStream(queries=named, start=start, end=end, base_url=module_fake.url,
+                     api_key=API_KEY, app_key=APP_KEY, **options) as stream:
+        for batch in stream:
+            tags = np.array(batch["series_tags"], dtype=object)
+            rows.append(pd.DataFrame({
+                "query": np.array(formulas, dtype=object)[batch["query"]],
+                "timestamp": pd.to_datetime(batch["timestamps"], unit="s", utc=True),
+                "series": tags[batch["series"]] if len(batch["series"]) else [],
+                "value": np.array(batch["value"]),
+            }))
+    expected = pd.concat(rows, ignore_index=True)
+    df = ddd.read_metrics(named, start, end, base_url=limited.url, chunks_per_partition=1,
+                          max_retries=5, **options)
+    limited.clear_log()
+    got = df.compute()
+    requests = [r for r in limited.requests if r.path == "/api/v2/query/timeseries"]
+    assert len(requests) == len(limited.requests)  # no v1 request
+    assert list(got.columns) == [*ddd.COLUMNS, "value"]
+
+    def by_key(frame: pd.DataFrame) -> pd.DataFrame:
+        out = frame[["query", "timestamp", "series", "value"]].astype(
+            {"query": str, "series": str, "timestamp": "datetime64[ns, UTC]"})
+        return out.sort_values(["query", "series", "timestamp"]).reset_index(drop=True)
+
+    assert len(got) > 0
+    pd.testing.assert_frame_equal(by_key(got), by_key(expected))
+    answered = Counter(r.body for r in requests if r.status == 200)
+    assert len(answered) == df.npartitions > RATE_LIMIT[0] and set(answered.values()) == {1}
+    per_window = Counter(limited.rate_window(r.started) for r in requests if r.status == 429)
+    assert all(n <= 1 for n in per_window.values()), per_window
+    print(f"\nformulas on the cluster: {len(got)} rows, {len(requests)} requests, "
+          f"{sum(per_window.values())} x 429")
+
+
 def test_export_resumes_after_a_killed_worker(client: Any, tmp_path: Path) -> None:
     """Kill a worker process mid-export; the rerun writes only what is missing and the files
     hold every row exactly once."""

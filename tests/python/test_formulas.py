@@ -274,15 +274,25 @@ def test_cli_formula_usage_errors(fake: FakeDatadog) -> None:
     assert proc.returncode == 2 and "formulas need the v2 endpoint" in proc.stderr
 
 
-def test_dask_refuses_formulas_rather_than_mislabel_rows(fake: FakeDatadog) -> None:
-    pytest.importorskip("dask")
+def test_dask_reads_formulas_over_a_list_as_the_stream_does(
+        fake: FakeDatadog, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("dask.dataframe")
     from ddstream.dask import read_metrics
 
-    for options in ({"formulas": ["q0 / q1"]}, {"api": "v2"}):
-        with pytest.raises(TypeError, match="read_metrics reads v1 queries only"):
-            read_metrics([A, B], START, START + DAY, base_url=fake.url, **options)
-    frame = read_metrics([B], START, START + DAY, base_url=fake.url, api="v1")
-    assert frame.npartitions >= 1  # api v1 is what it reads anyway
+    monkeypatch.setenv("DD_API_KEY", API_KEY)  # dask's readers take the keys from here
+    monkeypatch.setenv("DD_APP_KEY", APP_KEY)
+    # A list of queries keeps its names q0, q1, ... for the formulas, as in DDStreamConfig.
+    # Half-day chunks: none falls wholly in the Sunday afternoon gap, where a grouped formula
+    # has no series (and so no rows) at all.
+    frame = read_metrics([A, B], START, START + DAY, base_url=fake.url, formulas=["q0 / q1 * 100"],
+                         chunk_seconds=DAY // 2, chunks_per_partition=1, max_retries=0)
+    assert frame.npartitions == 2
+    got = frame.compute(scheduler="sync")
+    assert set(got["query"].astype(str)) == {"q0 / q1 * 100"}
+    want = truths()["a / b * 100"]
+    assert sorted(got["series"].astype(str).unique()) == sorted(want) == list(HOSTS)
+    for tags, rows in got.groupby("series", observed=True):
+        np.testing.assert_array_equal(rows["value"].to_numpy(), want[str(tags)][: DAY // G])
 
 
 def test_polars_and_duckdb_show_the_formula_texts(fake: FakeDatadog) -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,11 +64,20 @@ def _manifest(parts: list[Part], start: int, end: int) -> dict[str, Any]:
         "granularity": first.granularity,
         "chunk_seconds": first.chunk_seconds,
         "partitions": len(parts),
-        # A file's queries: the one query's text, or the list of a part of several.
-        "queries": {p.query_hash: p.queries[0] if len(p.queries) == 1 else list(p.queries)
-                    for p in parts},
+        # A file's queries: the one query's text, or the list of a part of several; over v2,
+        # the named queries (or the list) and the formulas.
+        "queries": {p.query_hash: _what(p) for p in parts},
         "files": sorted(p.file_name for p in parts),
     }
+
+
+def _what(part: Part) -> Any:
+    """What a part's file holds, for the manifest."""
+    if not part.v2:
+        return part.queries[0] if len(part.queries) == 1 else list(part.queries)
+    queries: Any = dict(zip(part.names, part.queries)) if part.names else list(part.queries)
+    formulas = None if part.formulas is None else list(part.formulas)
+    return {"queries": queries, "formulas": formulas}
 
 
 def write_part(part: Part, directory: str, budget: bool = True) -> tuple[bool, int]:
@@ -84,7 +93,7 @@ def write_part(part: Part, directory: str, budget: bool = True) -> tuple[bool, i
     return True, table.num_rows
 
 
-def export_parquet(queries: str | Sequence[str], start: TimeLike, end: TimeLike,
+def export_parquet(queries: str | Sequence[str] | Mapping[str, str], start: TimeLike, end: TimeLike,
                    path: str | os.PathLike[str], *, granularity: int = 60, chunk_seconds: int = 0,
                    chunks_per_partition: int | None = None,
                    queries_per_partition: int | None = None, site: str | None = None,
@@ -92,13 +101,14 @@ def export_parquet(queries: str | Sequence[str], start: TimeLike, end: TimeLike,
                    **options: Any) -> ExportReport:
     """Export ``queries`` over ``[start, end)`` to Parquet files under ``path``, resumably.
 
-    Same arguments as :func:`read_metrics`; runs on the current Dask scheduler (a
-    ``distributed.Client`` if one is active, else Dask's threads). Partitions whose file already
-    exists are skipped, so after a crash, a lost worker or Ctrl-C, running the same call again
-    completes the export with every row exactly once. ``start`` and ``end`` are fixed once
-    (``"now"`` is resolved on the first run and kept in the manifest only if given as epoch
-    seconds: pass fixed times to resume). Read the result with ``dask.dataframe.read_parquet``,
-    ``pandas.read_parquet``, ``polars.scan_parquet(path + "/*.parquet")`` or DuckDB.
+    Same arguments as :func:`read_metrics` (``formulas=`` too); runs on the current Dask
+    scheduler (a ``distributed.Client`` if one is active, else Dask's threads). Partitions
+    whose file already exists are skipped, so after a crash, a lost worker or Ctrl-C, running
+    the same call again completes the export with every row exactly once. ``start`` and
+    ``end`` are fixed once (``"now"`` is resolved on the first run and kept in the manifest
+    only if given as epoch seconds: pass fixed times to resume). Read the result with
+    ``dask.dataframe.read_parquet``, ``pandas.read_parquet``,
+    ``polars.scan_parquet(path + "/*.parquet")`` or DuckDB.
 
     Raises:
         ConfigError: ``path`` holds an export made with other settings.

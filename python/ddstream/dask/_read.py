@@ -8,13 +8,17 @@ the worker opens a :class:`ddstream.DDStream` over exactly those bounds, which p
 those chunks (checked when the graph is built, see :func:`plan_parts`), so rows at partition
 boundaries are neither repeated nor lost. Keys are read from the workers' environment
 (``DD_API_KEY``, ``DD_APP_KEY``), never passed through the graph.
+
+Formulas over named queries (Datadog's v2 endpoint, docs/formulas.md) are partitioned in time
+the same way: every partition is one v2 stream of all the named queries and formulas (a formula
+needs every query it names in its request), and its ``query`` column holds the formula texts.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,7 +28,7 @@ from .._config import DDStreamConfig
 from .._dependencies import dask_dataframe
 from .._dependencies import pandas as pd
 from .._explain import explain
-from .._stream import DDStream
+from .._stream import DDStream, queries_of
 from .._timespec import TimeLike, parse_time
 from ..errors import STATUS_E_CONFIG, STATUS_E_INTERNAL, ConfigError, InternalError
 
@@ -53,7 +57,9 @@ class Part:
     into as few requests per chunk as the budgets allow) over chunks ``first_chunk ..
     last_chunk`` (inclusive) of their plan, which cover ``[start, end)`` epoch seconds.
     ``options``: other DDStreamConfig fields (never keys). ``with_value``: the frame has a
-    ``value`` column (some query of the read is value-only)."""
+    ``value`` column (some query of the read is value-only, or the read is over v2).
+    ``names``: the queries' names when they were given as ``{name: query}`` (v2), else empty;
+    ``formulas``: the formulas over them (v2), or ``None``."""
 
     queries: tuple[str, ...]
     start: int
@@ -64,6 +70,19 @@ class Part:
     chunk_seconds: int
     options: tuple[tuple[str, Any], ...] = field(default=())
     with_value: bool = False
+    names: tuple[str, ...] = ()
+    formulas: tuple[str, ...] | None = None
+
+    @property
+    def v2(self) -> bool:
+        """Whether the part reads Datadog's v2 endpoint (formulas, or ``api="v2"``)."""
+        return self.formulas is not None or dict(self.options).get("api") == "v2"
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """The texts the frame's ``query`` column holds, as the batches' ``query`` index counts
+        them: the formulas, or (without formulas) the queries."""
+        return self.formulas if self.formulas is not None else self.queries
 
     @property
     def query(self) -> str:
@@ -80,11 +99,9 @@ class Part:
         """The stream config of this partition (keys: ``None``, read from the environment)."""
         options = dict(self.options)
         in_flight = min(int(options.pop("max_in_flight", None) or 4), self.chunk_count)
-        # One query as `query`: the stream (requests, batches) of a one-query read as ever.
-        which: dict[str, Any] = ({"query": self.queries[0]} if len(self.queries) == 1
-                                 else {"queries": list(self.queries)})
         return DDStreamConfig(
-            **which, range_start=self.start, range_end=self.end,
+            **_which(self.queries, self.names, self.formulas, self.v2),
+            range_start=self.start, range_end=self.end,
             granularity=self.granularity, chunk_seconds=self.chunk_seconds,
             # Prefetch the whole partition: it is held in memory anyway, and its bounds are its
             # chunks', so nothing outside the partition is ever fetched.
@@ -97,9 +114,11 @@ class Part:
         """16 hex digits naming (queries, granularity): file names of ``export_parquet``."""
         # surrogatepass: an unencodable query is the config check's to report (ConfigError).
         # NUL joins: no query holds one (refused), and one query hashes as it always has.
-        text = f"{chr(0).join(self.queries)}\0{self.granularity}".encode("utf-8",
-                                                                         "surrogatepass")
-        return hashlib.sha256(text).hexdigest()[:16]
+        text = f"{chr(0).join(self.queries)}\0{self.granularity}"
+        if self.v2:  # the names and formulas are part of what is read; "v2" keeps it apart
+            formulas = chr(1).join(self.formulas or ())
+            text = f"v2\0{chr(1).join(self.names)}\0{text}\0{formulas}"
+        return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
     @property
     def file_name(self) -> str:
@@ -124,6 +143,17 @@ def empty_frame(index: str | None = None, with_value: bool = False) -> pd.DataFr
     return frame.set_index("timestamp") if index == "timestamp" else frame
 
 
+def _which(queries: tuple[str, ...], names: tuple[str, ...], formulas: tuple[str, ...] | None,
+           v2: bool) -> dict[str, Any]:
+    """The DDStreamConfig fields naming what a part reads."""
+    if names:
+        return {"queries": dict(zip(names, queries)), "formulas": formulas}
+    if v2:
+        return {"queries": list(queries), "formulas": formulas}
+    # One query as `query`: the stream (requests, batches) of a one-query read as ever.
+    return {"query": queries[0]} if len(queries) == 1 else {"queries": list(queries)}
+
+
 def _check_options(options: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
     secret = sorted(_SECRETS & set(options))
     if secret:
@@ -134,10 +164,6 @@ def _check_options(options: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
     own = sorted(_OWN & set(options))
     if own:
         raise TypeError(f"{', '.join(own)}: set by read_metrics itself")
-    if options.get("formulas") is not None or options.get("api") == "v2":
-        # A partition's query column names its queries; a v2 stream's rows index formulas.
-        raise TypeError("formulas, api='v2': read_metrics reads v1 queries only (formulas are "
-                        "not supported by ddstream.dask yet); use DDStream (docs/formulas.md)")
     DDStreamConfig(**options)  # unknown names raise TypeError here, on the client
     # Lists (statistics, distribution_metrics) as tuples: a Part is hashable and tokenizes.
     return tuple(sorted((name, tuple(value) if isinstance(value, list) else value)
@@ -148,23 +174,45 @@ def _numeric(with_value: bool) -> tuple[str, ...]:
     return (*VALUES, "value") if with_value else VALUES
 
 
-def _groups(query_list: list[str], per_group: int) -> list[tuple[str, ...]]:
-    return [tuple(query_list[i:i + per_group]) for i in range(0, len(query_list), per_group)]
+def _groups(items: list[Any], per_group: int) -> list[tuple[Any, ...]]:
+    return [tuple(items[i:i + per_group]) for i in range(0, len(items), per_group)]
 
 
-def plan_parts(queries: Iterable[str], start: TimeLike, end: TimeLike, *, granularity: int = 60,
-               chunk_seconds: int = 0, chunks_per_partition: int | None = None,
-               queries_per_partition: int | None = None, site: str | None = None,
-               base_url: str | None = None, **options: Any) -> list[Part]:
+def _named(queries: str | Iterable[str] | Mapping[str, str],
+           formulas: Sequence[str] | None) -> tuple[list[str], list[str]]:
+    """The query texts and their names (empty: not named) of read_metrics' ``queries``."""
+    if isinstance(queries, Mapping):
+        for name, text in queries.items():
+            if not isinstance(name, str) or not isinstance(text, str):
+                raise TypeError(f"queries[{name!r}] must be a str named by a str, not "
+                                f"{type(text).__name__}")
+        query_list, names = list(queries.values()), list(queries.keys())
+    else:
+        query_list = [queries] if isinstance(queries, str) else list(queries)
+        names = []
+    if not query_list:
+        raise ValueError("read_metrics needs at least one query")
+    # Without formulas each query's rows are labelled by its text; formulas may share a query.
+    if len(set(query_list)) != len(query_list) and formulas is None:
+        raise ValueError("each query may appear only once (its rows would be read twice)")
+    return query_list, names
+
+
+def plan_parts(queries: str | Iterable[str] | Mapping[str, str], start: TimeLike, end: TimeLike,
+               *, granularity: int = 60, chunk_seconds: int = 0,
+               chunks_per_partition: int | None = None, queries_per_partition: int | None = None,
+               site: str | None = None, base_url: str | None = None,
+               formulas: Sequence[str] | None = None, **options: Any) -> list[Part]:
     """The partitions of ``read_metrics`` (no network I/O): per group of
     ``queries_per_partition`` queries in the order given (default 1: each query alone), their
     plan's chunks in runs of ``chunks_per_partition``. Each run's own plan is checked to be
-    exactly that slice of the whole plan."""
-    query_list = [queries] if isinstance(queries, str) else list(queries)
-    if not query_list:
-        raise ValueError("read_metrics needs at least one query")
-    if len(set(query_list)) != len(query_list):
-        raise ValueError("each query may appear only once (its rows would be read twice)")
+    exactly that slice of the whole plan. With ``formulas`` every partition reads all the
+    queries (the formulas need them in one request)."""
+    if formulas is not None:
+        if isinstance(formulas, str) or not isinstance(formulas, Sequence):
+            raise TypeError(f"formulas must be a list of str, not {type(formulas).__name__}")
+        formulas = tuple(formulas)
+    query_list, names = _named(queries, formulas)
     per_part = DEFAULT_CHUNKS_PER_PARTITION if chunks_per_partition is None else int(
         chunks_per_partition)
     if per_part < 1:
@@ -172,6 +220,11 @@ def plan_parts(queries: Iterable[str], start: TimeLike, end: TimeLike, *, granul
     per_group = 1 if queries_per_partition is None else int(queries_per_partition)
     if per_group < 1:
         raise ValueError(f"queries_per_partition must be at least 1, got {per_group}")
+    if formulas is not None:
+        if queries_per_partition is not None:
+            raise ValueError("queries_per_partition: with formulas every partition reads all "
+                             "the queries (a formula needs each query it names in its request)")
+        per_group = len(query_list)
     if site is not None:
         options["site"] = site
     if base_url is not None:
@@ -181,23 +234,28 @@ def plan_parts(queries: Iterable[str], start: TimeLike, end: TimeLike, *, granul
         range_start, range_end = parse_time(start), parse_time(end)
     except ValueError as exc:
         raise ConfigError(str(exc), status=STATUS_E_CONFIG) from None
+    v2 = formulas is not None or options.get("api") == "v2"
     groups = _groups(query_list, per_group)
-    planned: list[tuple[tuple[str, ...], DDStreamConfig, Any]] = []
-    with_value = False
-    for group in groups:
-        # Planning needs no keys (the workers read theirs) and sends nothing.
-        which: dict[str, Any] = ({"query": group[0]} if len(group) == 1
-                                 else {"queries": list(group)})
-        cfg = DDStreamConfig(**which, range_start=range_start, range_end=range_end,
-                             granularity=granularity, chunk_seconds=chunk_seconds, **dict(frozen))
-        planned.append((group, cfg, DDStream.plan(cfg)))
-        with_value = with_value or _has_value_only(cfg)
+    name_groups = _groups(names, per_group) if names else [()] * len(groups)
+    planned: list[tuple[tuple[str, ...], tuple[str, ...], DDStreamConfig, Any]] = []
+    with_value = v2  # a v2 stream's rows are in `value`
+    for group, named in zip(groups, name_groups):
+        # Planning needs no keys (the workers read theirs) and sends nothing; the config's own
+        # checks (names, formulas, api) run here, on the client.
+        cfg = DDStreamConfig(**_which(group, named, formulas, v2), range_start=range_start,
+                             range_end=range_end, granularity=granularity,
+                             chunk_seconds=chunk_seconds, **dict(frozen))
+        planned.append((group, named, cfg, DDStream.plan(cfg)))
+        if not v2:
+            with_value = with_value or _has_value_only(cfg)
+        elif len(set(queries_of(cfg))) != len(queries_of(cfg)):
+            raise ValueError("each formula may appear only once (its rows would be read twice)")
     parts: list[Part] = []
-    for group, cfg, plan in planned:
+    for group, named, cfg, plan in planned:
         for first in range(0, len(plan), per_part):
             chunks = plan[first:first + per_part]
             part = Part(group, chunks[0][0], chunks[-1][1], first, first + len(chunks) - 1,
-                        granularity, chunk_seconds, frozen, with_value)
+                        granularity, chunk_seconds, frozen, with_value, named, formulas)
             own = DDStream.plan(cfg.copy(range_start=part.start, range_end=part.end))
             if own != chunks:  # pragma: no cover - a plan that depends on where it starts
                 raise InternalError(
@@ -247,7 +305,7 @@ def _frame(part: Part, batches: Iterable[Any]) -> pd.DataFrame:
     queries: list[np.ndarray[Any, Any]] = []
     names = _numeric(part.with_value)
     values: dict[str, list[np.ndarray[Any, Any]]] = {name: [] for name in names}
-    texts = np.array(part.queries, dtype=object)
+    texts = np.array(part.labels, dtype=object)
     for batch in batches:
         n = len(batch["timestamps"])
         stamps.append(batch["timestamps"])
@@ -256,10 +314,10 @@ def _frame(part: Part, batches: Iterable[Any]) -> pd.DataFrame:
             series.append(tags[batch["series"]] if n else np.array([], dtype=object))
         else:
             series.append(np.full(n, "", dtype=object))
-        if "query" in batch:  # several queries: each row's index into part.queries
+        if "query" in batch:  # several queries, or v2: each row's index into part.labels
             queries.append(texts[batch["query"]] if n else np.array([], dtype=object))
         else:
-            queries.append(np.full(n, part.queries[0], dtype=object))
+            queries.append(np.full(n, part.labels[0], dtype=object))
         for name in names:
             column = batch.get(name)
             values[name].append(np.full(n, np.nan) if column is None else column)
@@ -278,12 +336,12 @@ def _frame(part: Part, batches: Iterable[Any]) -> pd.DataFrame:
     })
 
 
-def read_metrics(queries: str | Sequence[str], start: TimeLike, end: TimeLike = "now", *,
-                 granularity: int = 60, chunk_seconds: int = 0,
+def read_metrics(queries: str | Sequence[str] | Mapping[str, str], start: TimeLike,
+                 end: TimeLike = "now", *, granularity: int = 60, chunk_seconds: int = 0,
                  chunks_per_partition: int | None = None,
                  queries_per_partition: int | None = None, site: str | None = None,
                  base_url: str | None = None, index: str | None = None, budget: bool = True,
-                 **options: Any) -> Any:
+                 formulas: Sequence[str] | None = None, **options: Any) -> Any:
     """Datadog metric queries over ``[start, end)`` as a ``dask.dataframe.DataFrame``.
 
     Columns: ``query`` and ``series`` (Arrow-backed strings; ``series`` is the comma-joined tag
@@ -299,6 +357,13 @@ def read_metrics(queries: str | Sequence[str], start: TimeLike, end: TimeLike = 
     (up to 35 sub-queries, about 8 four-statistics queries, per request): N times fewer
     partitions and up to about 8 times fewer requests. Rows are in query order within a
     partition.
+
+    Formulas (Datadog's v2 endpoint, docs/formulas.md): ``queries`` as ``{name: query}`` and
+    ``formulas=["a / b * 100", ...]`` over the names (``api="auto"`` or ``"v2"``; ``api="v2"``
+    without formulas reads each query as its own formula). Every partition is one v2 stream of
+    all the queries and formulas over its run of chunks (``queries_per_partition`` does not
+    apply with formulas); ``query`` holds each row's formula text, ``value`` its value, and
+    ``avg``, ``min``, ``max``, ``sum`` are NaN (as in every v2 batch).
 
     ``index=None`` (default): each partition has a 0-based RangeIndex, divisions unknown.
     ``index="timestamp"``: ``timestamp`` is the index, each partition sorted by time then
@@ -316,7 +381,7 @@ def read_metrics(queries: str | Sequence[str], start: TimeLike, end: TimeLike = 
     parts = plan_parts(queries, start, end, granularity=granularity, chunk_seconds=chunk_seconds,
                        chunks_per_partition=chunks_per_partition,
                        queries_per_partition=queries_per_partition, site=site, base_url=base_url,
-                       **options)
+                       formulas=formulas, **options)
     divisions: Any = None
     if index == "timestamp" and len({p.queries for p in parts}) == 1:
         bounds = [p.first_bucket() for p in parts] + [parts[-1].last_bucket()]
