@@ -6,6 +6,7 @@
     ddstream query --queries-file queries.txt --statistics avg,max -o many.csv
     ddstream query --formula 'a / b * 100' 'a=avg:m.used{*} by {host}' 'b=avg:m.total{*}'  # v2
     ddstream explain 'avg:a{*} / avg:b{*} * 100'     # the requests, without sending any
+    ddstream explain --formula 'a / b' 'a=avg:a{*}' 'b=avg:b{*}'  # v2: the POST and its body
     ddstream validate
     ddstream demo
     ddstream cache info                                           # the chunk cache, docs/cache.md
