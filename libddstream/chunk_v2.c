@@ -1,9 +1,10 @@
 /*
- * chunk_v2.c — one chunk over v2: request body (v2_request.c), POST (fetch.c), answer
- * (parse_v2.c), the grid check and dense values (v2_grid.c), and the split-and-refetch rule for
- * answers not on the grid asked for (see chunk_v2.h and v2_grid.c for why WIDE answers need a
- * split to be told from sparse data). Halves are merged by (formula, tags), so a group present in
- * one half only gets NaN in the other: the chunk is exactly what one answer on the grid would be.
+ * chunk_v2.c — one chunk over v2: request body (v2_request.c), POST (fetch.c, through the chunk
+ * cache when the stream has one: chunk_cache.c), answer (parse_v2.c), the grid check and dense
+ * values (v2_grid.c), and the split-and-refetch rule for answers not on the grid asked for (see
+ * chunk_v2.h and v2_grid.c for why WIDE answers need a split to be told from sparse data). Halves
+ * are merged by (formula, tags), so a group present in one half only gets NaN in the other: the
+ * chunk is exactly what one answer on the grid would be.
  */
 #include "chunk_v2.h"
 
