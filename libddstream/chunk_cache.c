@@ -381,21 +381,29 @@ static ddstream_status read_and_store(void *arg, char *data, size_t len, ddstrea
     return st;
 }
 
-ddstream_status dds_cache_get_read(dds_chunk_cache *c, dds_http *h, const char *path_query,
-                                   int send_app_key, int64_t data_end_s, dds_body_reader read,
-                                   void *arg, ddstream_error *err) {
-    if (!c) return dds_http_get_read(h, path_query, send_app_key, read, arg, err);
+/* The request as sent: a GET when body is NULL, else a POST of body (with both keys). */
+static ddstream_status send_read(dds_http *h, const char *path, const char *body, size_t body_len,
+                                 int send_app_key, dds_body_reader read, void *arg,
+                                 ddstream_error *err) {
+    if (body) return dds_http_post_read(h, path, body, body_len, read, arg, err);
+    return dds_http_get_read(h, path, send_app_key, read, arg, err);
+}
+
+ddstream_status dds_cache_read(dds_chunk_cache *c, dds_http *h, const char *path, const char *body,
+                               size_t body_len, int send_app_key, int64_t data_end_s,
+                               dds_body_reader read, void *arg, ddstream_error *err) {
+    if (!c) return send_read(h, path, body, body_len, send_app_key, read, arg, err);
     /* Settled by the stream's clock: a replayed or simulated one (now_fn) decides here too. */
     int64_t now_s = c->clock ? dds_follow_now_ms(c->clock) / 1000 : (int64_t)time(NULL);
     if (!dds_chunk_cache_settled(c, data_end_s, now_s))
-        return dds_http_get_read(h, path_query, send_app_key, read, arg, err);
+        return send_read(h, path, body, body_len, send_app_key, read, arg, err);
     uint8_t key[DDS_SHA256_BYTES];
-    dds_chunk_cache_key(c, "GET", path_query, NULL, 0, key);
-    char *body = NULL;
+    dds_chunk_cache_key(c, body ? "POST" : "GET", path, body, body_len, key);
+    char *stored = NULL;
     size_t len = 0;
-    if (dds_chunk_cache_lookup(c, key, c->max_body, &body, &len)) {
-        ddstream_status st = read(arg, body, len, err);
-        free(body);
+    if (dds_chunk_cache_lookup(c, key, c->max_body, &stored, &len)) {
+        ddstream_status st = read(arg, stored, len, err);
+        free(stored);
         if (st == DDSTREAM_OK) return st;
         /* A whole entry this reader refuses (written by a version that read answers otherwise):
          * fetched again, and the answer replaces it. */
@@ -404,5 +412,5 @@ ddstream_status dds_cache_get_read(dds_chunk_cache *c, dds_http *h, const char *
                  ddstream_status_str(st));
     }
     store_reader t = {c, key, read, arg};
-    return dds_http_get_read(h, path_query, send_app_key, read_and_store, &t, err);
+    return send_read(h, path, body, body_len, send_app_key, read_and_store, &t, err);
 }

@@ -62,13 +62,17 @@ void dds_chunk_cache_store(dds_chunk_cache *c, const uint8_t key[DDS_SHA256_BYTE
                            const char *body, size_t len);
 
 /*
- * dds_http_get_read through the cache: when data_end_s has settled, a stored answer is handed to
- * read without any request (no gate, no budget), else the request is made and its answer stored
- * once read accepts it. An unsettled chunk goes straight to the network. c NULL: no cache.
+ * A request's read through the cache: dds_http_get_read of path (path and query string) when body
+ * is NULL, else dds_http_post_read of body[0..body_len) to path (both keys; send_app_key unused).
+ * When data_end_s has settled, a stored answer is handed to read without any request (no gate,
+ * no budget), else the request is made and its answer stored once read accepts it. The key is
+ * the method, path and body (dds_chunk_cache_key), so a GET and a POST never share an entry. An
+ * unsettled chunk goes straight to the network. c NULL: no cache.
  */
-DDSTREAM_NODISCARD ddstream_status dds_cache_get_read(dds_chunk_cache *c, dds_http *h,
-                                                      const char *path_query, int send_app_key,
-                                                      int64_t data_end_s, dds_body_reader read,
-                                                      void *arg, ddstream_error *err);
+DDSTREAM_NODISCARD ddstream_status dds_cache_read(dds_chunk_cache *c, dds_http *h, const char *path,
+                                                  const char *body, size_t body_len,
+                                                  int send_app_key, int64_t data_end_s,
+                                                  dds_body_reader read, void *arg,
+                                                  ddstream_error *err);
 
 #endif

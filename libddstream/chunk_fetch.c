@@ -42,7 +42,7 @@ static ddstream_status fetch_response(dds_http *http, dds_chunk_cache *cache, co
              end - 1, escaped_query);
     read_target target = {http, out};
     ddstream_status st =
-        dds_cache_get_read(cache, http, path_query, 1, end, read_answer, &target, err);
+        dds_cache_read(cache, http, path_query, NULL, 0, 1, end, read_answer, &target, err);
     free(path_query);
     if (st != DDSTREAM_OK) return st;
 

@@ -1,9 +1,10 @@
 /*
- * chunk_v2.c — one chunk over v2: request body (v2_request.c), POST (fetch.c), answer
- * (parse_v2.c), the grid check and dense values (v2_grid.c), and the split-and-refetch rule for
- * answers not on the grid asked for (see chunk_v2.h and v2_grid.c for why WIDE answers need a
- * split to be told from sparse data). Halves are merged by (formula, tags), so a group present in
- * one half only gets NaN in the other: the chunk is exactly what one answer on the grid would be.
+ * chunk_v2.c — one chunk over v2: request body (v2_request.c), POST (fetch.c, through the chunk
+ * cache when the stream has one: chunk_cache.c), answer (parse_v2.c), the grid check and dense
+ * values (v2_grid.c), and the split-and-refetch rule for answers not on the grid asked for (see
+ * chunk_v2.h and v2_grid.c for why WIDE answers need a split to be told from sparse data). Halves
+ * are merged by (formula, tags), so a group present in one half only gets NaN in the other: the
+ * chunk is exactly what one answer on the grid would be.
  */
 #include "chunk_v2.h"
 
@@ -227,7 +228,7 @@ static ddstream_status fetch_range(dds_http *h, const dds_v2_plan *plan, int64_t
     answer a;
     memset(&a, 0, sizeof a);
     mem->requests++;
-    st = dds_http_post_read(h, TIMESERIES_PATH, body, len, read_answer, &a, err);
+    st = dds_cache_read(plan->cache, h, TIMESERIES_PATH, body, len, 1, end, read_answer, &a, err);
     free(body);
     if (st != DDSTREAM_OK) {
         dds_v2_response_free(&a.r);
@@ -275,13 +276,18 @@ ddstream_status dds_v2_fetch_chunk(dds_http *h, const dds_v2_plan *plan, int64_t
     return st;
 }
 
-ddstream_status dds_fetch_chunk_v2(dds_http *http, const dds_settings *s, int64_t start,
-                                   int64_t end, dds_v2_memory *mem, ddstream_batch **out,
-                                   ddstream_error *err) {
+ddstream_status dds_fetch_chunk_v2(dds_http *http, dds_chunk_cache *cache, const dds_settings *s,
+                                   int64_t start, int64_t end, dds_v2_memory *mem,
+                                   ddstream_batch **out, ddstream_error *err) {
     *out = NULL;
     const dds_v2_settings *v = &s->v2;
-    dds_v2_plan plan = {v->queries,       v->query_count, (const char *const *)v->formulas,
-                        v->formula_count, v->grouped,     s->granularity};
+    dds_v2_plan plan = {v->queries,
+                        v->query_count,
+                        (const char *const *)v->formulas,
+                        v->formula_count,
+                        v->grouped,
+                        s->granularity,
+                        cache};
     dds_v2_chunk c;
     ddstream_status st = dds_v2_fetch_chunk(http, &plan, start, end, mem, &c, err);
     if (st != DDSTREAM_OK) return st;

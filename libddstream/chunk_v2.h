@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "chunk_cache.h"
 #include "ddstream.h"
 #include "fetch.h"
 #include "v2_request.h"
@@ -20,6 +21,7 @@ typedef struct dds_v2_plan {
                                group is expected, 0 when exactly one series (dense even when the
                                answer has none) */
     int64_t granularity;    /* seconds */
+    dds_chunk_cache *cache; /* NULL: none; else settled answers are read from and kept in it */
 } dds_v2_plan;
 
 /* What a stream learns across chunks. One per fetcher thread (no locking). */
@@ -27,7 +29,7 @@ typedef struct dds_v2_memory {
     /* A wider spacing a split showed to be the data's own (sparse data aligned to it), not a
      * coarsened interval: answers spaced so are taken as they are from then on. 0: none yet. */
     int64_t sparse_spacing_ms;
-    size_t requests; /* requests sent, splits included */
+    size_t requests; /* requests asked for, splits included (cache hits too) */
 } dds_v2_memory;
 
 /* A chunk's answer, dense: series ordered by (formula, tags) with strcmp on tags. */
@@ -65,9 +67,9 @@ void dds_v2_chunk_free(dds_v2_chunk *c);
  * their tags when s->grouped, interval the granularity. More rows than s->max_batch_rows is
  * DDSTREAM_E_PROTOCOL before the batch exists. mem is the fetcher's (see dds_v2_memory).
  */
-DDSTREAM_NODISCARD ddstream_status dds_fetch_chunk_v2(dds_http *http, const struct dds_settings *s,
-                                                      int64_t start, int64_t end,
-                                                      dds_v2_memory *mem, ddstream_batch **out,
-                                                      ddstream_error *err);
+DDSTREAM_NODISCARD ddstream_status dds_fetch_chunk_v2(dds_http *http, dds_chunk_cache *cache,
+                                                      const struct dds_settings *s, int64_t start,
+                                                      int64_t end, dds_v2_memory *mem,
+                                                      ddstream_batch **out, ddstream_error *err);
 
 #endif

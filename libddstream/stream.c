@@ -287,11 +287,11 @@ static void *fetcher_main(void *arg) {
         dds_logf(&st->log, DDSTREAM_LOG_DEBUG,
                  "fetching chunk %zu of %zu [%" PRId64 ", %" PRId64 ")", idx + 1, st->plan.count,
                  c.start, c.end);
-        ddstream_status rc =
-            st->s.v2.enabled
-                ? dds_fetch_chunk_v2(f->http, &st->s, c.start, c.end, &f->v2mem, &batch, &err)
-                : dds_fetch_chunk(f->http, st->cache, &st->s, &st->log, c.start, c.end, &batch,
-                                  &err);
+        ddstream_status rc = st->s.v2.enabled
+                                 ? dds_fetch_chunk_v2(f->http, st->cache, &st->s, c.start, c.end,
+                                                      &f->v2mem, &batch, &err)
+                                 : dds_fetch_chunk(f->http, st->cache, &st->s, &st->log, c.start,
+                                                   c.end, &batch, &err);
 
         pthread_mutex_lock(&st->mu);
         st->fetching--;

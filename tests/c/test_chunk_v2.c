@@ -90,7 +90,7 @@ int main(int argc, char **argv) {
         {"a", "avg:a{*} by {host}", NULL}, {"b", "avg:b{*}", NULL}, {"n", "avg:nodata.x{*}", NULL}};
     const char *formulas[] = {"a / b * 100", "n * 2"};
     const int32_t grouped[] = {1, 0};
-    dds_v2_plan plan = {q, 3, formulas, 2, grouped, 60};
+    dds_v2_plan plan = {q, 3, formulas, 2, grouped, 60, NULL};
     dds_v2_memory mem = {0, 0};
     dds_v2_chunk c;
     ddstream_status st = dds_v2_fetch_chunk(h, &plan, T0, T0 + 7200, &mem, &c, &err);
@@ -113,7 +113,7 @@ int main(int argc, char **argv) {
      * each half on the grid: three requests, the same as asking the halves. */
     dds_v2_query one[1] = {{"a", "avg:a{*} by {host}", NULL}};
     const int32_t g1[] = {1};
-    dds_v2_plan p1 = {one, 1, NULL, 0, g1, 60};
+    dds_v2_plan p1 = {one, 1, NULL, 0, g1, 60, NULL};
     mem = (dds_v2_memory){0, 0};
     st = dds_v2_fetch_chunk(h, &p1, T0, T0 + 2000 * 60, &mem, &c, &err);
     CHECK_MSG(st == DDSTREAM_OK, "%s", err.message);
@@ -148,7 +148,7 @@ int main(int argc, char **argv) {
      * halves are spaced the same: it is the data's spacing, taken as it is and remembered. */
     dds_v2_query wide[1] = {{"a", "avg:a{*}.rollup(avg,120)", NULL}};
     const int32_t g0[] = {0};
-    dds_v2_plan pw = {wide, 1, NULL, 0, g0, 60};
+    dds_v2_plan pw = {wide, 1, NULL, 0, g0, 60, NULL};
     mem = (dds_v2_memory){0, 0};
     st = dds_v2_fetch_chunk(h, &pw, T0, T0 + 7200, &mem, &c, &err);
     CHECK_MSG(st == DDSTREAM_OK, "%s", err.message);
@@ -171,7 +171,7 @@ int main(int argc, char **argv) {
 
     /* A 90 s rollup on a 60 s grid: times off it. Split down to one bucket, then an error. */
     dds_v2_query off[1] = {{"a", "avg:a{*}.rollup(avg,90)", NULL}};
-    dds_v2_plan po = {off, 1, NULL, 0, g0, 60};
+    dds_v2_plan po = {off, 1, NULL, 0, g0, 60, NULL};
     mem = (dds_v2_memory){0, 0};
     st = dds_v2_fetch_chunk(h, &po, T0, T0 + 240, &mem, &c, &err);
     CHECK_INT(st, DDSTREAM_E_PROTOCOL);

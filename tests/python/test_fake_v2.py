@@ -257,3 +257,59 @@ def test_scalar_one_value_per_group(dd: Any, aggregator: str) -> None:
     }[aggregator]
     expected = [reduce(want[key][~np.isnan(want[key])]) for key in sorted(want)]
     assert columns[1]["values"] == expected
+
+
+def test_the_clock_bounds_timeseries_and_scalar_as_v1() -> None:
+    """With a clock, raw points at or after now do not exist on v2 either: the answer over
+    [START, END) at a bucket boundary ``now`` is the answer over [START, now) of a fake without
+    a clock, a bucket holding now is the partial one v1 gives, and moving the clock changes the
+    answer to the same body (the answer cache keys on it)."""
+    now = START + 30 * 60
+    clock = testing.FakeClock(now)
+    payload = body({"a": "avg:a{*} by {host}", "b": "avg:b{*}"}, ["a / b * 100"])
+    scalar_payload = body({"a": "avg:a{*} by {host}"}, kind="scalar", aggregator="sum")
+    with testing.FakeDatadog(hosts=5, clock=clock) as server:
+        times, got = timeseries(server, payload)
+        _, _, scalar_answer = post(server, "/api/v2/query/scalar", scalar_payload)
+        # A bucket holding now: v2 has what v1 has of it, and nothing after it.
+        clock.advance(30)
+        partial_times, partial = timeseries(server, payload)
+        v1_a = server.answer("avg:a{*} by {host}.rollup(avg,60)", START, END - 1)
+        v1_b = server.answer("avg:b{*}.rollup(avg,60)", START, END - 1)
+        clock.set(END + 300)
+        later_times, later = timeseries(server, payload)
+    with testing.FakeDatadog(hosts=5) as unbounded:
+        cut_times, cut = timeseries(
+            unbounded, body(payload_queries(payload), ["a / b * 100"], end=now)
+        )
+        _, _, cut_scalar = post(
+            unbounded,
+            "/api/v2/query/scalar",
+            body({"a": "avg:a{*} by {host}"}, kind="scalar", aggregator="sum", end=now),
+        )
+        full_times, full = timeseries(unbounded, payload)
+    assert times == cut_times and times[-1] == now - G and len(times) == 30
+    assert_sets(got[0], cut[0])
+    assert scalar_answer == cut_scalar
+    want = ref.scalar("*", ref.binary("/", g("a", ("host",)), g("b")), 100.0)
+    assert_sets(got[0], on_times(want, times))
+    assert partial_times == [*times, now]
+    stamp = float(now * 1000)
+    (b_series,) = v1_b["series"]
+    v1_formula = {
+        tuple(s["tag_set"]): dict(s["pointlist"])[stamp] / dict(b_series["pointlist"])[stamp] * 100
+        for s in v1_a["series"]
+    }
+    assert sorted(partial[0]) == sorted(v1_formula) and len(v1_formula) == 5
+    for key, values in partial[0].items():
+        np.testing.assert_array_equal(values[:-1], got[0][key])
+        assert values[-1] == v1_formula[key], key
+    assert later_times == full_times and len(full_times) == 120 - 10
+    assert_sets(later[0], full[0])
+    # The bucket holding the clock was partial: later, whole, it differs.
+    index = later_times.index(now)
+    assert any(partial[0][key][-1] != later[0][key][index] for key in later[0])
+
+
+def payload_queries(payload: dict[str, Any]) -> dict[str, str]:
+    return {q["name"]: q["query"] for q in payload["data"]["attributes"]["queries"]}

@@ -618,21 +618,26 @@ class FakeDatadog:
                 headers,
             )
         kind = "timeseries" if exchange.path == TIMESERIES_PATH else "scalar"
-        key = (
-            exchange.path,
-            exchange.body,
-            self.max_points,
-            self.distribution_metrics,
-        )
-
-        def render() -> bytes:
+        try:
             request = parse_request(exchange.body, kind)
-            answer = answer_timeseries if kind == "timeseries" else answer_scalar
-            return json_body(
-                answer(request, self.dataset, self.distribution_metrics, self.max_points)
+            # The clock as v1 reads it: raw points before now only, `to` exclusive here.
+            until = self._until_for(-(-request.to_ms // 1000) - 1)
+            key = (
+                until,
+                exchange.path,
+                exchange.body,
+                self.max_points,
+                self.distribution_metrics,
             )
 
-        try:
+            def render() -> bytes:
+                answer = answer_timeseries if kind == "timeseries" else answer_scalar
+                return json_body(
+                    answer(
+                        request, self.dataset, self.distribution_metrics, self.max_points, until
+                    )
+                )
+
             cached = self._cache.get(key, render)
         except V2Error as error:
             return error_response(400, str(error), headers)
@@ -693,10 +698,16 @@ class FakeDatadog:
             gzip_body=cached.gzipped() if exchange.accept_gzip else None,
         )
 
-    def _body(self, query: str, from_ts: int, to_ts: int) -> CachedBody:
+    def _until_for(self, last_ts: int) -> int | None:
+        """The clock's bound on raw points for an answer up to ``last_ts`` (inclusive), as part
+        of its answer-cache key."""
         until = self._until()
-        if until is not None and until > to_ts + 86400 * 366:
+        if until is not None and until > last_ts + 86400 * 366:
             until = None  # long past: the clock changes nothing, and the answer stays cached
+        return until
+
+    def _body(self, query: str, from_ts: int, to_ts: int) -> CachedBody:
+        until = self._until_for(to_ts)
         key = (
             until,
             query,

@@ -205,7 +205,11 @@ def _grid(request: V2Request, expression_seconds: int, max_points: int) -> Grid:
 
 
 def _series(
-    request: V2Request, dataset: Dataset, distributions: Collection[str], max_points: int
+    request: V2Request,
+    dataset: Dataset,
+    distributions: Collection[str],
+    max_points: int,
+    until: int | None,
 ) -> list[tuple[int, tuple[str, ...], np.ndarray, Grid]]:
     _check_queries(request)
     result: list[tuple[int, tuple[str, ...], np.ndarray, Grid]] = []
@@ -217,7 +221,7 @@ def _series(
         rollups = [term.rollup_seconds or 0 for term in sub.terms]
         grid = _grid(request, max(rollups, default=0), max_points)
         try:
-            for tags, values in evaluate(sub, dataset, distributions, grid):
+            for tags, values in evaluate(sub, dataset, distributions, grid, until):
                 result.append((index, tags, values, grid))
         except QueryError as error:
             raise V2Error(str(error)) from None
@@ -225,10 +229,15 @@ def _series(
 
 
 def answer_timeseries(
-    request: V2Request, dataset: Dataset, distributions: Collection[str], max_points: int
+    request: V2Request,
+    dataset: Dataset,
+    distributions: Collection[str],
+    max_points: int,
+    until: int | None = None,
 ) -> dict[str, Any]:
-    """The JSON document of a 200 timeseries answer (raises :class:`V2Error`)."""
-    series = _series(request, dataset, distributions, max_points)
+    """The JSON document of a 200 timeseries answer (raises :class:`V2Error`). ``until``: raw
+    points at or after it do not exist yet (as v1's answers, a server whose clock says so)."""
+    series = _series(request, dataset, distributions, max_points, until)
     stamps: set[int] = set()
     for _, _, values, grid in series:
         filled = np.flatnonzero(~np.isnan(values))
@@ -276,11 +285,16 @@ def _aggregate(values: np.ndarray, aggregator: str) -> float | None:
 
 
 def answer_scalar(
-    request: V2Request, dataset: Dataset, distributions: Collection[str], max_points: int
+    request: V2Request,
+    dataset: Dataset,
+    distributions: Collection[str],
+    max_points: int,
+    until: int | None = None,
 ) -> dict[str, Any]:
     """The JSON document of a 200 scalar answer: per formula, one value per group, reduced with
-    the aggregator of the formula's first query (raises :class:`V2Error`)."""
-    series = _series(request, dataset, distributions, max_points)
+    the aggregator of the formula's first query (raises :class:`V2Error`). ``until`` as
+    :func:`answer_timeseries`."""
+    series = _series(request, dataset, distributions, max_points, until)
     names = [name for name, _, _ in request.queries]
     aggregators = {name: aggregator or "avg" for name, _, aggregator in request.queries}
     formulas = list(request.formulas) or names
