@@ -38,7 +38,7 @@
 /* Everything a scalar run needs, resolved from the config. */
 typedef struct scalar_job {
     dds_settings s;
-    const char **aggregators; /* per query, owned strings (avg by default) */
+    const char **aggregators;  /* per query, owned strings (avg by default) */
     dds_formula_op **programs; /* per formula (set): NULL when it has a function */
     size_t *program_len;
     char *reason; /* why not split (NULL: splittable) */
@@ -119,8 +119,9 @@ static ddstream_status job_load(const ddstream_config *cfg, const char *const *a
     for (size_t k = 0; k < nq && !why[0]; k++) {
         const char *parts[2];
         if (dds_scalar_parts(j->aggregators[k], parts) == 0)
-            snprintf(why, sizeof why, "queries[%zu] (%s): the aggregator %s cannot be split exactly",
-                     k, v->queries[k].name, j->aggregators[k]);
+            snprintf(why, sizeof why,
+                     "queries[%zu] (%s): the aggregator %s cannot be split exactly", k,
+                     v->queries[k].name, j->aggregators[k]);
     }
     const char **names = calloc(nq, sizeof *names);
     if (names == NULL) goto nomem;
@@ -128,8 +129,8 @@ static ddstream_status job_load(const ddstream_config *cfg, const char *const *a
     for (size_t f = 0; f < v->formula_count; f++) {
         char fn[96];
         dds_query_error qe;
-        st = dds_formula_program(v->formulas[f], names, nq, &j->programs[f], &j->program_len[f],
-                                 fn, sizeof fn, &qe);
+        st = dds_formula_program(v->formulas[f], names, nq, &j->programs[f], &j->program_len[f], fn,
+                                 sizeof fn, &qe);
         if (st != DDSTREAM_OK) {
             free(names);
             dds_error_set(err, st, "formulas[%zu]: %s", f, qe.message);
@@ -273,8 +274,9 @@ static ddstream_status fetch_parts(dds_http *h, const scalar_job *j, const dds_v
     if (st != DDSTREAM_OK) return st;
     size_t piece = (*pieces)++;
     if (x.a.column_count != npq) {
-        st = dds_error_set(err, DDSTREAM_E_PROTOCOL, "scalar answer: %zu number columns for %zu "
-                                                     "queries",
+        st = dds_error_set(err, DDSTREAM_E_PROTOCOL,
+                           "scalar answer: %zu number columns for %zu "
+                           "queries",
                            x.a.column_count, npq);
     }
     for (size_t c = 0; st == DDSTREAM_OK && c < npq; c++) {
@@ -315,10 +317,11 @@ static ddstream_status combine(const scalar_job *j, records *rs, size_t pieces, 
         size_t e = i;
         while (e < rs->n && record_cmp(&rs->r[i], &rs->r[e]) == 0) e++;
         for (size_t k = 0; k < 2 * pieces; k++) partials[k] = NAN;
-        for (size_t t = i; t < e; t++) partials[rs->r[t].part * pieces + rs->r[t].piece] = rs->r[t].value;
+        for (size_t t = i; t < e; t++)
+            partials[rs->r[t].part * pieces + rs->r[t].piece] = rs->r[t].value;
         const char *agg = j->aggregators[rs->r[i].query];
-        if (push_row(out, rs->r[i].query, rs->r[i].tags, dds_scalar_combine(agg, partials, pieces)) !=
-            0) {
+        if (push_row(out, rs->r[i].query, rs->r[i].tags,
+                     dds_scalar_combine(agg, partials, pieces)) != 0) {
             free(partials);
             return dds_error_set(err, DDSTREAM_E_NOMEM, "out of memory");
         }
@@ -450,8 +453,9 @@ static ddstream_status run_split(dds_http *h, const scalar_job *j, int64_t step,
     const dds_v2_settings *v = &j->s.v2;
     size_t nq = v->query_count, npq = 0;
     dds_v2_query *pq = calloc(2 * nq, sizeof *pq);
-    int32_t *pq_query = calloc(2 * nq, sizeof *pq_query), *pq_part = calloc(2 * nq, sizeof *pq_part);
-    char(*names)[32] = calloc(2 * nq, sizeof *names);
+    int32_t *pq_query = calloc(2 * nq, sizeof *pq_query),
+            *pq_part = calloc(2 * nq, sizeof *pq_part);
+    char(*names)[48] = calloc(2 * nq, sizeof *names);
     records rs = {0};
     rows combined = {0};
     ddstream_status st = DDSTREAM_OK;
@@ -491,8 +495,8 @@ done:
 /* ---- the run */
 
 static int64_t piece_seconds(const dds_settings *s) {
-    int64_t g = s->granularity, step = s->chunk_seconds ? s->chunk_seconds
-                                                        : DDS_SCALAR_DEFAULT_PIECE_S;
+    int64_t g = s->granularity,
+            step = s->chunk_seconds ? s->chunk_seconds : DDS_SCALAR_DEFAULT_PIECE_S;
     return (step + g - 1) / g * g;
 }
 
@@ -558,8 +562,8 @@ static ddstream_status run_job(scalar_job *j, dds_cancel *cancel, ddstream_scala
     int one_piece = s->range_end - range_base(s) <= step;
     if (j->reason || one_piece) {
         answer x;
-        st = ask(h, v->queries, v->query_count, (const char *const *)v->formulas,
-                 v->formula_count, s->range_start, s->range_end, &requests, &x, err);
+        st = ask(h, v->queries, v->query_count, (const char *const *)v->formulas, v->formula_count,
+                 s->range_start, s->range_end, &requests, &x, err);
         if (st == DDSTREAM_OK) {
             pieces = 1;
             st = direct_rows(j, &x.a, &rs, err);
@@ -574,15 +578,17 @@ static ddstream_status run_job(scalar_job *j, dds_cancel *cancel, ddstream_scala
         if (j->reason) {
             char was[sizeof err->message];
             snprintf(was, sizeof was, "%s", err->message);
-            st = dds_error_set(err, st, "%s; it cannot be asked in pieces of time: %s. Shorten "
-                                        "the range",
+            st = dds_error_set(err, st,
+                               "%s; it cannot be asked in pieces of time: %s. Shorten "
+                               "the range",
                                was, j->reason);
             goto done;
         }
         /* One piece that timed out: the halves below (fetch_parts halves it again if need be). */
         step = (s->range_end - range_base(s) + 1) / 2;
-        step = step < s->granularity ? s->granularity : (step + s->granularity - 1) /
-                                                            s->granularity * s->granularity;
+        step = step < s->granularity
+                   ? s->granularity
+                   : (step + s->granularity - 1) / s->granularity * s->granularity;
     }
     st = run_split(h, j, step, &pieces, &requests, &rs, err);
 done:
@@ -678,8 +684,7 @@ static int init_sync(ddstream_scalar_run *r) {
 
 DDSTREAM_API ddstream_status ddstream_scalar_start(const ddstream_config *cfg,
                                                    const char *const *aggregators,
-                                                   ddstream_scalar_run **out,
-                                                   ddstream_error *err) {
+                                                   ddstream_scalar_run **out, ddstream_error *err) {
     if (!out) return dds_error_set(err, DDSTREAM_E_INVALID_ARGUMENT, "out is NULL");
     *out = NULL;
     ddstream_scalar_run *r = calloc(1, sizeof *r);
