@@ -17,6 +17,7 @@ import numpy.typing as npt
 from ._config import DDStreamConfig
 from ._lib import ffi, lib
 from ._native import error_from, new_error, wait_in_slices
+from ._timespec import TimeLike, parse_time
 from .errors import STATUS_E_CONFIG, STATUS_OK, ConfigError
 
 if TYPE_CHECKING:
@@ -109,11 +110,32 @@ def _aggregators(cfg: DDStreamConfig, aggregator: str | Mapping[str, str]) -> li
     return [str(aggregator.get(name, "avg")) for name in names]
 
 
+def _options_config(start: TimeLike | None, end: TimeLike | None, options: dict[str, Any]
+                    ) -> DDStreamConfig:
+    """A config from keywords: ``start``/``end`` (or ``range_start``/``range_end``) may be human
+    times (``-30d``, ISO 8601, ``now``); an end left out is now."""
+    if start is not None:
+        options["range_start"] = start
+    if end is not None:
+        options["range_end"] = end
+    if "range_start" in options and "range_end" not in options:
+        options["range_end"] = "now"
+    for name in ("range_start", "range_end"):
+        if name in options:
+            try:
+                options[name] = parse_time(options[name])
+            except ValueError as exc:
+                raise ConfigError(f"{name}: {exc}", status=STATUS_E_CONFIG) from None
+    return DDStreamConfig(**options)
+
+
 def scalar(cfg: DDStreamConfig | None = None, *, aggregator: str | Mapping[str, str] = "avg",
+           start: TimeLike | None = None, end: TimeLike | None = None,
            **options: Unpack[ConfigOptions]) -> ScalarTable:
     """One value per group of each formula (or query) of ``cfg`` (or of a config made from
     keyword ``options``) over its range, reduced with ``aggregator`` (one for every query, or
-    ``{name: aggregator}``; unnamed queries default to ``avg``).
+    ``{name: aggregator}``; unnamed queries default to ``avg``). With keywords, ``start`` and
+    ``end`` (or ``range_start``/``range_end``) take human times as DDStream's do.
 
     Blocks while the requests run, with the GIL released; Ctrl-C stops it within a tenth of a
     second and abandons the request in flight.
@@ -123,10 +145,10 @@ def scalar(cfg: DDStreamConfig | None = None, *, aggregator: str | Mapping[str, 
         DDStreamError: the subclass for what failed (AuthError, QueryError, NetworkError, ...).
     """
     if cfg is None:
-        cfg = DDStreamConfig(**options)
+        cfg = _options_config(start, end, dict(options))
     elif not isinstance(cfg, DDStreamConfig):
         raise TypeError(f"scalar() takes a DDStreamConfig, not {type(cfg).__name__}")
-    elif options:
+    elif options or start is not None or end is not None:
         raise TypeError("scalar() takes a DDStreamConfig or keyword options, not both")
     aggregators = _aggregators(cfg, aggregator)
     native = cfg.to_native()

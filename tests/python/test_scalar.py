@@ -11,9 +11,14 @@ are compared to 1e-12 relative; min, max, count and last exactly.
 
 from __future__ import annotations
 
+import csv
 import functools
+import json
 import math
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,7 +26,7 @@ import numpy.typing as npt
 import pytest
 
 import ddstream as dd
-from conftest import API_KEY, APP_KEY
+from conftest import API_KEY, APP_KEY, subprocess_env
 from ddstream.testing import FakeDatadog
 from ddstream.testing._faults import QueryTimeout, RetryAfter
 from reference import expected_buckets
@@ -240,3 +245,58 @@ def test_ungrouped_formula_without_data_is_one_nan_row(fake: FakeDatadog) -> Non
     counted = dd.scalar(aggregator="count", chunk_seconds=WEEK,
                         **options(fake, queries={"n": "avg:nodata.x{*}.rollup(avg, 3600)"}))
     assert counted.group_tags.tolist() == [""]
+
+
+def cli(fake: FakeDatadog, *args: str) -> subprocess.CompletedProcess[str]:
+    env = subprocess_env(fake)
+    env.update(DD_API_KEY=API_KEY, DD_APP_KEY=APP_KEY)
+    return subprocess.run([sys.executable, "-m", "ddstream", "scalar", *args], env=env,
+                          capture_output=True, text=True, timeout=120, check=False)
+
+
+CLI_RANGE = ("--from", str(START), "--to", str(END), "--granularity", str(G),
+             "--chunk-seconds", str(WEEK))
+
+
+def test_cli_writes_csv_and_json(fake: FakeDatadog, tmp_path: Path) -> None:
+    out = tmp_path / "ratio.csv"
+    done = cli(fake, "--formula", "a / b * 100", "--aggregator", "a=max", "--aggregator", "b=min",
+               f"a={A}", f"b={B}", *CLI_RANGE, "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    assert f"3 rows; {PIECES} chunks, {PIECES} requests" in done.stderr
+    with out.open(newline="") as handle:
+        rows = list(csv.reader(handle))
+    assert rows[0] == ["formula", "formula_text", "group_tags", "value"]
+    b = truth_b("min")
+    want = {tags: (v / b) * 100 for tags, v in truth_a("max").items()}
+    assert [(r[0], r[1], r[2]) for r in rows[1:]] == [("0", "a / b * 100", t) for t in HOSTS]
+    for row in rows[1:]:
+        assert float(row[3]) == want[row[2]]
+    out_json = tmp_path / "one.json"
+    done = cli(fake, "--aggregator", "l2norm", A, *CLI_RANGE, "-o", str(out_json), "-q")
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    document = json.loads(out_json.read_text())
+    assert document["chunks"] == 1 and "l2norm cannot be split" in document["split_reason"]
+    got = {row["group_tags"]: row["value"] for row in document["rows"]}
+    assert got == pytest.approx(truth_a("l2norm"), rel=1e-12)
+
+
+def test_cli_bad_aggregator_is_a_usage_error(fake: FakeDatadog) -> None:
+    done = cli(fake, "--aggregator", "p95", A, *CLI_RANGE)
+    assert done.returncode == 2
+    assert "queries[0] (q0): the scalar aggregator 'p95'" in done.stderr
+    assert API_KEY not in done.stderr and APP_KEY not in done.stderr
+
+
+def test_keywords_take_human_times(fake: FakeDatadog) -> None:
+    opts = options(fake)
+    del opts["range_start"], opts["range_end"]
+    table = dd.scalar(aggregator="max", start="2026-11-01T00:00:00Z",
+                      end="2026-12-11T00:00:00Z", chunk_seconds=WEEK, **opts)
+    assert table.chunks == PIECES
+    check(table, {(0, tags): v for tags, v in truth_a("max").items()}, ("max",))
+    with pytest.raises(dd.ConfigError, match="range_start"):
+        dd.scalar(start="the day before", **opts)
+    with pytest.raises(TypeError, match="not both"):
+        dd.scalar(dd.DDStreamConfig(**options(fake)), start="-1d")
