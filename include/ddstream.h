@@ -490,8 +490,9 @@ DDSTREAM_API void ddstream_validate_free(ddstream_validation *validation);
  * grid) where exact; where not, that is the error, saying why it could not be split.
  * Exactness is Datadog's over the buckets under the scalar: a piece's buckets must be the whole
  * range's (queries with an explicit .rollup(m, s), chunk_seconds and granularity multiples of s).
- * Retries, the rate-limit budget (the scalar endpoint's own), the request gate and key hygiene
- * are a stream's. ddstream_scalar blocks; on DDSTREAM_OK *out is the table, owned by the caller
+ * Retries, the rate-limit budget (the scalar endpoint's own), the request gate (asked per
+ * attempt; request_gate_release is not called, as by ddstream_validate) and key hygiene are a
+ * stream's. ddstream_scalar blocks; on DDSTREAM_OK *out is the table, owned by the caller
  * (ddstream_scalar_free; NULL is fine). Thread-safe.
  */
 typedef struct ddstream_scalar_table {

@@ -533,8 +533,7 @@ static ddstream_status build_table(scalar_job *j, rows *rs, size_t pieces, size_
         t->row_count = i + 1;
     }
     if (!ok) {
-        if (t->row_count == 0) t->row_count = 0;
-        ddstream_scalar_free(t);
+        ddstream_scalar_free(t); /* the rows not moved yet stay the caller's (rows_free) */
         return dds_error_set(err, DDSTREAM_E_NOMEM, "out of memory");
     }
     *out = t;
