@@ -187,6 +187,21 @@ def test_query_timeout_of_an_unsplittable_scalar_is_a_clear_error(fake: FakeData
     assert API_KEY not in message and APP_KEY not in message
 
 
+def test_timeouts_down_to_one_granularity_are_a_clear_error(fake: FakeDatadog) -> None:
+    fake.add_fault(QueryTimeout(path=SCALAR_PATH, status=504, times=None))
+    try:
+        before = len(fake.requests)
+        with pytest.raises(dd.DDStreamError) as caught:
+            dd.scalar(aggregator="sum", chunk_seconds=2 * G,
+                      **options(fake, range_start=START, range_end=START + 2 * G))
+    finally:
+        fake.clear_faults()
+    assert scalar_requests(fake, before) == 2  # the two hours, then the first hour alone
+    message = caught.value.message
+    assert f"scalar over [{START}, {START + G}) timed out" in message
+    assert "one granularity (3600 s) long: it cannot be split further" in message
+
+
 def test_429_is_retried(fake: FakeDatadog) -> None:
     fake.add_fault(RetryAfter(0, status=429, path=SCALAR_PATH, times=1))
     before = len(fake.requests)
