@@ -472,7 +472,8 @@ DDSTREAM_API void ddstream_validate_free(ddstream_validation *validation);
  * POST /api/v2/query/scalar, what Query Value, Table and Toplist widgets show).
  * The config is a stream's: query or queries (each one metric term), query_names, formulas,
  * range_start/range_end, keys, site, base_url, timeouts, retries, request gate; api is always v2
- * and statistics must be 0; granularity only sets the grid the range is cut on; follow is refused.
+ * and statistics must be 0; granularity only sets the grid the range is cut on; follow is refused;
+ * the stream-only options (prefetch, cache_dir, resume_token, start_chunk) do not apply.
  * aggregators: NULL (every query "avg"), or query_count texts (a NULL entry: "avg"), one of avg,
  * min, max, sum, last, count, mean, area, l2norm, norm, percentile (an unknown one is
  * DDSTREAM_E_CONFIG naming "queries[i] (name)").

@@ -91,9 +91,12 @@ static ddstream_status job_load(const ddstream_config *cfg, const char *const *a
     if (c.follow)
         return dds_error_set(err, DDSTREAM_E_CONFIG,
                              "follow: a scalar is one value over a bounded range: leave follow 0");
-    /* Always v2, each query its own column without formulas; statistics do not apply. */
+    if (c.statistics != 0)
+        return dds_error_set(err, DDSTREAM_E_CONFIG,
+                             "statistics: a scalar has one value per group, reduced by its "
+                             "aggregator: leave statistics 0");
+    /* Always v2, each query its own column without formulas. */
     c.api = DDSTREAM_API_V2;
-    c.statistics = 0;
     c.struct_size = sizeof c;
     if ((st = dds_settings_load(&c, &j->s, err)) != DDSTREAM_OK) return st;
     dds_v2_settings *v = &j->s.v2;

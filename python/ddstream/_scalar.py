@@ -33,7 +33,8 @@ __all__ = ["ScalarTable", "scalar"]
 class ScalarTable:
     """One row per (formula, group): ``formula`` (its index; the query's without formulas),
     ``formula_text`` (the formula, or the query), ``group_tags`` (``""`` when ungrouped) and
-    ``value`` (NaN where there was no data), as numpy arrays ordered by formula then tags.
+    ``value`` (NaN where there was no data), as numpy arrays ordered by formula then tags;
+    ``formulas``: the texts of the formulas (or queries) that ``formula`` indexes.
     ``chunks``: the pieces of time the answer was made from; ``requests``: the requests sent;
     ``split_reason``: ``None`` when split, else why it is one request over the range."""
 

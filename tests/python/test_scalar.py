@@ -219,6 +219,7 @@ def test_429_is_retried(fake: FakeDatadog) -> None:
     ({"queries": {"a": A, "b": B}, "formulas": ["a / c"]}, "avg",
      "formulas[0]: at character 5: unknown query name 'c'"),
     ({"follow": True}, "avg", "follow: a scalar is one value over a bounded range"),
+    ({"statistics": ["avg"]}, "avg", "statistics: a scalar has one value per group"),
 ])
 def test_config_errors_point_at_the_item(fake: FakeDatadog, changes: dict[str, Any],
                                          aggregator: Any, expected: str) -> None:
