@@ -1,9 +1,8 @@
 /*
  * scalar.c — ddstream_scalar: one value per group of each formula over a range, through
  * POST /api/v2/query/scalar. A long range is cut into pieces only where the answer stays exact:
- * every query's aggregator splits (scalar_v2.c) and every formula is arithmetic, which this file
- * evaluates itself on the combined values (Datadog's group matching: equal tag sets join, an
- * ungrouped operand applies to every group). Anything else is one request over the whole range,
+ * every query's aggregator splits and every formula is arithmetic, evaluated here on the
+ * combined values (scalar_v2.c: the parts, their combination, Datadog's group matching). Anything else is one request over the whole range,
  * and the table says why. A piece Datadog answers "Query timed out" is asked again in two halves
  * where that is exact, as v1's chunks are (chunk_fetch.c).
  */
@@ -41,7 +40,8 @@ typedef struct scalar_job {
     const char **aggregators;  /* per query, owned strings (avg by default) */
     dds_formula_op **programs; /* per formula (set): NULL when it has a function */
     size_t *program_len;
-    char *reason; /* why not split (NULL: splittable) */
+    char *reason;           /* why not split (NULL: splittable) */
+    int32_t *query_grouped; /* per query: it has "by {...}" */
 } scalar_job;
 
 /* One value of one part of one query over one piece, as answered. */
@@ -58,12 +58,8 @@ typedef struct records {
     size_t n, cap;
 } records;
 
-/* The table being built: rows in (formula, tags) order once sorted. */
-typedef struct row {
-    int32_t formula;
-    char *tags;
-    double value;
-} row;
+/* The table being built (index: the formula, or the query), sorted by dds_scalar_value_cmp. */
+typedef dds_scalar_value row;
 
 typedef struct rows {
     row *r;
@@ -77,6 +73,7 @@ static void job_free(scalar_job *j) {
     for (size_t f = 0; j->programs && f < nf; f++) free(j->programs[f]);
     free(j->programs);
     free(j->program_len);
+    free(j->query_grouped);
     free(j->reason);
     dds_settings_free(&j->s);
     memset(j, 0, sizeof *j);
@@ -104,7 +101,9 @@ static ddstream_status job_load(const ddstream_config *cfg, const char *const *a
     j->aggregators = calloc(nq, sizeof *j->aggregators);
     j->programs = calloc(nf, sizeof *j->programs);
     j->program_len = calloc(nf, sizeof *j->program_len);
-    if (!j->aggregators || !j->programs || !j->program_len) goto nomem;
+    j->query_grouped = calloc(nq, sizeof *j->query_grouped);
+    if (!j->aggregators || !j->programs || !j->program_len || !j->query_grouped) goto nomem;
+    for (size_t k = 0; k < nq; k++) j->query_grouped[k] = j->s.queries[k].grouped != 0;
     for (size_t k = 0; k < nq; k++) {
         const char *a = aggregators && aggregators[k] ? aggregators[k] : "avg";
         if ((j->aggregators[k] = strdup(a)) == NULL) goto nomem;
@@ -304,12 +303,6 @@ static int record_cmp(const void *pa, const void *pb) {
     return strcmp(a->tags, b->tags);
 }
 
-static int row_cmp(const void *pa, const void *pb) {
-    const row *a = pa, *b = pb;
-    if (a->formula != b->formula) return a->formula < b->formula ? -1 : 1;
-    return strcmp(a->tags, b->tags);
-}
-
 /* The combined value of every (query, group): rows with formula = the query's index. */
 static ddstream_status combine(const scalar_job *j, records *rs, size_t pieces, rows *out,
                                ddstream_error *err) {
@@ -334,63 +327,6 @@ static ddstream_status combine(const scalar_job *j, records *rs, size_t pieces, 
     return DDSTREAM_OK;
 }
 
-/* The rows of query q in the combined table (sorted by query then tags): [*first, *end). */
-static void query_span(const rows *c, int32_t q, size_t *first, size_t *end) {
-    size_t i = 0;
-    while (i < c->n && c->r[i].formula < q) i++;
-    *first = i;
-    while (i < c->n && c->r[i].formula == q) i++;
-    *end = i;
-}
-
-static double lookup(const rows *c, int32_t q, int grouped, const char *tags) {
-    size_t a, b;
-    query_span(c, q, &a, &b);
-    if (!grouped) return a < b ? c->r[a].value : NAN;
-    while (a < b) {
-        size_t m = a + (b - a) / 2;
-        int d = strcmp(c->r[m].tags, tags);
-        if (d == 0) return c->r[m].value;
-        if (d < 0) a = m + 1;
-        else b = m;
-    }
-    return NAN;
-}
-
-static int has_group(const rows *c, int32_t q, const char *tags) {
-    size_t a, b;
-    query_span(c, q, &a, &b);
-    for (size_t i = a; i < b; i++)
-        if (strcmp(c->r[i].tags, tags) == 0) return 1;
-    return 0;
-}
-
-/* The formula's program on one group: NaN where an operand is, or the result is not finite. */
-static double evaluate(const scalar_job *j, const dds_formula_op *ops, size_t n, const rows *c,
-                       const char *tags, double *stack) {
-    size_t sp = 0;
-    for (size_t i = 0; i < n; i++) {
-        const dds_formula_op *o = &ops[i];
-        switch (o->code) {
-        case DDS_FOP_NUM: stack[sp++] = o->num; break;
-        case DDS_FOP_REF:
-            stack[sp++] = lookup(c, o->ref, j->s.queries[o->ref].grouped, tags);
-            break;
-        case DDS_FOP_NEG: stack[sp - 1] = -stack[sp - 1]; break;
-        default: {
-            double r = stack[--sp], l = stack[sp - 1];
-            double v = o->code == DDS_FOP_ADD   ? l + r
-                       : o->code == DDS_FOP_SUB ? l - r
-                       : o->code == DDS_FOP_MUL ? l * r
-                       : r == 0                 ? NAN
-                                                : l / r;
-            stack[sp - 1] = v;
-        }
-        }
-    }
-    return sp == 1 && isfinite(stack[0]) ? stack[0] : NAN;
-}
-
 /* The user's formulas on the combined values; without formulas, the combined values themselves. */
 static ddstream_status apply_formulas(const scalar_job *j, const rows *c, rows *out,
                                       ddstream_error *err) {
@@ -398,7 +334,7 @@ static ddstream_status apply_formulas(const scalar_job *j, const rows *c, rows *
     if (v->formula_count == 0) {
         for (size_t q = 0; q < v->query_count; q++) {
             size_t a, b, before = out->n;
-            query_span(c, (int32_t)q, &a, &b);
+            dds_scalar_span(c->r, c->n, (int32_t)q, &a, &b);
             for (size_t i = a; i < b; i++)
                 if (!isnan(c->r[i].value) && push_row(out, (int32_t)q, c->r[i].tags, c->r[i].value))
                     return dds_error_set(err, DDSTREAM_E_NOMEM, "out of memory");
@@ -407,6 +343,7 @@ static ddstream_status apply_formulas(const scalar_job *j, const rows *c, rows *
         }
         return DDSTREAM_OK;
     }
+    const int32_t *grouped = j->query_grouped;
     for (size_t f = 0; f < v->formula_count; f++) {
         const dds_formula_op *ops = j->programs[f];
         size_t n = j->program_len[f], before = out->n;
@@ -415,22 +352,18 @@ static ddstream_status apply_formulas(const scalar_job *j, const rows *c, rows *
         /* The groups: those of its first grouped operand that every grouped operand has. */
         int32_t lead = -1;
         for (size_t i = 0; i < n && lead < 0; i++)
-            if (ops[i].code == DDS_FOP_REF && j->s.queries[ops[i].ref].grouped) lead = ops[i].ref;
+            if (ops[i].code == DDS_FOP_REF && grouped[ops[i].ref]) lead = ops[i].ref;
         ddstream_status st = DDSTREAM_OK;
         if (lead < 0) {
-            double x = evaluate(j, ops, n, c, "", stack);
+            double x = dds_scalar_eval(ops, n, grouped, c->r, c->n, "", stack);
             if (push_row(out, (int32_t)f, "", x)) st = DDSTREAM_E_NOMEM;
         } else {
             size_t a, b;
-            query_span(c, lead, &a, &b);
+            dds_scalar_span(c->r, c->n, lead, &a, &b);
             for (size_t g = a; g < b && st == DDSTREAM_OK; g++) {
                 const char *tags = c->r[g].tags;
-                int all = 1;
-                for (size_t i = 0; i < n && all; i++)
-                    if (ops[i].code == DDS_FOP_REF && j->s.queries[ops[i].ref].grouped)
-                        all = has_group(c, ops[i].ref, tags);
-                if (!all) continue;
-                double x = evaluate(j, ops, n, c, tags, stack);
+                if (!dds_scalar_groups_match(ops, n, grouped, c->r, c->n, tags)) continue;
+                double x = dds_scalar_eval(ops, n, grouped, c->r, c->n, tags, stack);
                 if (!isnan(x) && push_row(out, (int32_t)f, tags, x)) st = DDSTREAM_E_NOMEM;
             }
             if (st == DDSTREAM_OK && out->n == before && !v->grouped[f] &&
@@ -507,7 +440,7 @@ static ddstream_status build_table(scalar_job *j, rows *rs, size_t pieces, size_
                                    const char *reason, ddstream_scalar_table **out,
                                    ddstream_error *err) {
     const dds_v2_settings *v = &j->s.v2;
-    if (rs->n > 1) qsort(rs->r, rs->n, sizeof *rs->r, row_cmp);
+    if (rs->n > 1) qsort(rs->r, rs->n, sizeof *rs->r, dds_scalar_value_cmp);
     ddstream_scalar_table *t = calloc(1, sizeof *t);
     if (t == NULL) return dds_error_set(err, DDSTREAM_E_NOMEM, "out of memory");
     size_t n = rs->n ? rs->n : 1, nf = v->set_count;
@@ -529,7 +462,7 @@ static ddstream_status build_table(scalar_job *j, rows *rs, size_t pieces, size_
         t->formula_count = f + 1;
     }
     for (size_t i = 0; ok && i < rs->n; i++) {
-        formula[i] = rs->r[i].formula;
+        formula[i] = rs->r[i].index;
         value[i] = rs->r[i].value;
         tags[i] = rs->r[i].tags; /* moved */
         rs->r[i].tags = NULL;
