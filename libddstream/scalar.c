@@ -506,7 +506,9 @@ static ddstream_status run_job(scalar_job *j, dds_cancel *cancel, ddstream_scala
             if (j->reason) snprintf(reason, sizeof reason, "%s", j->reason);
             else
                 snprintf(reason, sizeof reason,
-                         "the range fits one request of chunk_seconds (%lld s)", (long long)step);
+                         "the range fits one request (pieces of %lld s: chunk_seconds, 0 for 30 "
+                         "days)",
+                         (long long)step);
             goto done;
         }
         if (!timed_out(st, err)) goto done;
