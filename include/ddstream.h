@@ -474,6 +474,75 @@ DDSTREAM_API void ddstream_validate_cancel(ddstream_validation *validation);
 DDSTREAM_API void ddstream_validate_free(ddstream_validation *validation);
 
 /*
+ * SCALARS: one value per group of each formula over the whole range (Datadog's
+ * POST /api/v2/query/scalar, what Query Value, Table and Toplist widgets show).
+ * The config is a stream's: query or queries (each one metric term), query_names, formulas,
+ * range_start/range_end, keys, site, base_url, timeouts, retries, request gate; api is always v2
+ * and statistics must be 0; granularity only sets the grid the range is cut on; follow is refused;
+ * the stream-only options (prefetch, cache_dir, resume_token, start_chunk) do not apply.
+ * aggregators: NULL (every query "avg"), or query_count texts (a NULL entry: "avg"), one of avg,
+ * min, max, sum, last, count, mean, area, l2norm, norm, percentile (an unknown one is
+ * DDSTREAM_E_CONFIG naming "queries[i] (name)").
+ * The cut: pieces of chunk_seconds (0: 30 days) rounded up to the granularity, from
+ * range_start rounded down to the granularity (the last piece ends at range_end). A range within one piece is one request with the formulas as
+ * given. A longer one is cut only where that is exact: every aggregator is sum, min, max, count,
+ * last or avg (asked as sum and count), and every formula is arithmetic (names, numbers, + - * /,
+ * unary minus, parentheses). Each piece is then asked for every query's parts without the
+ * formulas; the parts are combined per (query, group) and the formulas evaluated here with
+ * Datadog's matching (equal tag sets join, an ungrouped operand applies to every group; a group
+ * missing from a grouped operand is dropped; x / 0 and non-finite results are NaN). Otherwise
+ * it is one request over the whole range, and split_reason says why ("queries[0] (a): the
+ * aggregator percentile cannot be split exactly", "formulas[0] uses the function per_second").
+ * A piece Datadog answers "Query timed out" is asked again in two halves (on the granularity's
+ * grid) where exact; where not, that is the error, saying why it could not be split.
+ * Exactness is Datadog's over the buckets under the scalar: a piece's buckets must be the whole
+ * range's (queries with an explicit .rollup(m, s), chunk_seconds and granularity multiples of s).
+ * Retries, the rate-limit budget (the scalar endpoint's own), the request gate (asked per
+ * attempt; request_gate_release is not called, as by ddstream_validate) and key hygiene are a
+ * stream's. ddstream_scalar blocks; on DDSTREAM_OK *out is the table, owned by the caller
+ * (ddstream_scalar_free; NULL is fine). Thread-safe.
+ */
+typedef struct ddstream_scalar_table {
+    size_t struct_size;              /* sizeof(ddstream_scalar_table) of the library that made it */
+    size_t row_count;                /* rows ordered by formula, then group tags (strcmp) */
+    const int32_t *formula;          /* per row: the formula's index (the query's, without) */
+    const char *const *group_tags;   /* per row: the tag set, comma-joined; "" when ungrouped */
+    const double *value;             /* per row: NaN where there was no data (ungrouped only: a
+                                      grouped formula has rows only for groups with a value) */
+    size_t formula_count;            /* formulas (queries, without formulas) */
+    const char *const *formula_text; /* per formula: its text (the query's, without formulas) */
+    size_t chunks;                   /* pieces of time the answer was made from (1: one request) */
+    size_t requests;                 /* requests sent, timeouts' splits included */
+    const char *split_reason;        /* NULL when split; else why one request over the range */
+} ddstream_scalar_table;
+
+DDSTREAM_API DDSTREAM_NODISCARD ddstream_status ddstream_scalar(const ddstream_config *cfg,
+                                                                const char *const *aggregators,
+                                                                ddstream_scalar_table **out,
+                                                                ddstream_error *err);
+DDSTREAM_API void ddstream_scalar_free(ddstream_scalar_table *table);
+
+/*
+ * ddstream_scalar on a thread of the library, as ddstream_validate_start: start checks cfg and
+ * aggregators (a bad one fails here) and starts the run; wait waits up to timeout_ms (< 0:
+ * without limit; 0: just check), returns DDSTREAM_TIMEOUT while it runs, then its status with
+ * *out the table on DDSTREAM_OK (handed over once: a second wait is DDSTREAM_E_INVALID_ARGUMENT)
+ * or err filled. cancel abandons the request in flight at once (wait: DDSTREAM_E_CANCELLED).
+ * run_free cancels, joins the thread and frees the run (and a table not handed over).
+ * Thread-safety: start is thread-safe; wait one thread at a time; cancel any thread before free.
+ */
+typedef struct ddstream_scalar_run ddstream_scalar_run;
+DDSTREAM_API DDSTREAM_NODISCARD ddstream_status
+ddstream_scalar_start(const ddstream_config *cfg, const char *const *aggregators,
+                      ddstream_scalar_run **out, ddstream_error *err);
+DDSTREAM_API DDSTREAM_NODISCARD ddstream_status ddstream_scalar_wait(ddstream_scalar_run *run,
+                                                                     int64_t timeout_ms,
+                                                                     ddstream_scalar_table **out,
+                                                                     ddstream_error *err);
+DDSTREAM_API void ddstream_scalar_cancel(ddstream_scalar_run *run);
+DDSTREAM_API void ddstream_scalar_run_free(ddstream_scalar_run *run);
+
+/*
  * CHUNK CACHE (config.cache_dir)
  *   With cache_dir set, a stream keeps each answer whose chunk has settled (ended at least
  *   settle_seconds ago, by now_fn's clock when set) on disk, and a later stream asking the same request reads it from

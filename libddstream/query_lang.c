@@ -1819,6 +1819,91 @@ ddstream_status dds_formula_compile(const char *text, const char *const *names, 
     return st;
 }
 
+/* The postfix program of q into ops (room for every node), or the name of the first function
+ * (or "a string") that makes it more than arithmetic. Returns 0 when q has no program. */
+static int emit_program(const qnode *q, const char *const *names, size_t name_count,
+                        dds_formula_op *ops, size_t *n, char *function, size_t cap) {
+    switch (q->kind) {
+    case N_NUM: {
+        char buf[64];
+        size_t len = q->len < sizeof buf - 1 ? q->len : sizeof buf - 1;
+        memcpy(buf, q->text, len);
+        buf[len] = 0;
+        ops[(*n)++] = (dds_formula_op){DDS_FOP_NUM, -1, strtod(buf, NULL)};
+        return 1;
+    }
+    case N_REF:
+        for (size_t k = 0; k < name_count; k++) {
+            if (strlen(names[k]) == q->len && memcmp(names[k], q->text, q->len) == 0) {
+                ops[(*n)++] = (dds_formula_op){DDS_FOP_REF, (int32_t)k, 0};
+                return 1;
+            }
+        }
+        return 0; /* the parser resolved every reference: cannot happen */
+    case N_NEG:
+        if (!emit_program(q->l, names, name_count, ops, n, function, cap)) return 0;
+        ops[(*n)++] = (dds_formula_op){DDS_FOP_NEG, -1, 0};
+        return 1;
+    case N_BIN: {
+        if (!emit_program(q->l, names, name_count, ops, n, function, cap) ||
+            !emit_program(q->r, names, name_count, ops, n, function, cap))
+            return 0;
+        int32_t code = q->op == '+'   ? DDS_FOP_ADD
+                       : q->op == '-' ? DDS_FOP_SUB
+                       : q->op == '*' ? DDS_FOP_MUL
+                                      : DDS_FOP_DIV;
+        ops[(*n)++] = (dds_formula_op){code, -1, 0};
+        return 1;
+    }
+    case N_FUNC: snprintf(function, cap, "%s", q->fname); return 0;
+    default: snprintf(function, cap, "a string"); return 0;
+    }
+}
+
+static size_t node_count(const qnode *q) {
+    switch (q->kind) {
+    case N_NEG: return 1 + node_count(q->l);
+    case N_BIN: return 1 + node_count(q->l) + node_count(q->r);
+    default: return 1;
+    }
+}
+
+ddstream_status dds_formula_program(const char *text, const char *const *names, size_t name_count,
+                                    dds_formula_op **ops, size_t *count, char *function, size_t cap,
+                                    dds_query_error *err) {
+    dds_query_error scratch;
+    if (err == NULL) err = &scratch;
+    *ops = NULL;
+    *count = 0;
+    if (function && cap) function[0] = 0;
+    ddstream_status st = dds_formula_compile(text, names, name_count, NULL, NULL, err);
+    if (st != DDSTREAM_OK) return st;
+    parser p = {text, strlen(text), 0, {NULL}, 0, 0, 0, err, names, name_count, NULL};
+    size_t n = 0;
+    parsed_query *list = parse_all(&p, &n);
+    if (list == NULL) {
+        st = finish_error(&p, err);
+        arena_free(&p.a);
+        return st;
+    }
+    const qnode *root = list[0].root;
+    dds_formula_op *prog = malloc(node_count(root) * sizeof *prog);
+    char fn[DDS_QUERY_NAME_MAX + 16] = "";
+    size_t used = 0;
+    if (prog == NULL) {
+        option_error(err, "out of memory while compiling the formula");
+        st = DDSTREAM_E_NOMEM;
+    } else if (emit_program(root, names, name_count, prog, &used, fn, sizeof fn)) {
+        *ops = prog;
+        *count = used;
+        prog = NULL;
+    }
+    if (function && cap) snprintf(function, cap, "%s", fn);
+    free(prog);
+    arena_free(&p.a);
+    return st;
+}
+
 ddstream_status dds_query_check_v2(const char *text, dds_query_error *err) {
     dds_query_error scratch;
     if (err == NULL) err = &scratch;

@@ -94,4 +94,23 @@ ddstream_status dds_query_check_v2(const char *text, dds_query_error *err);
 ddstream_status dds_formula_compile(const char *text, const char *const *names, size_t name_count,
                                     unsigned char *used, char **canonical, dds_query_error *err);
 
+/* One step of a formula's arithmetic in postfix order (dds_formula_program). */
+enum { DDS_FOP_NUM, DDS_FOP_REF, DDS_FOP_NEG, DDS_FOP_ADD, DDS_FOP_SUB, DDS_FOP_MUL, DDS_FOP_DIV };
+typedef struct dds_formula_op {
+    int32_t code; /* DDS_FOP_* */
+    int32_t ref;  /* DDS_FOP_REF: the index of the query in names */
+    double num;   /* DDS_FOP_NUM: the literal's value */
+} dds_formula_op;
+
+/*
+ * A formula as a postfix program over its references, for evaluating it on values computed
+ * elsewhere (a scalar combined from chunks): numbers, references, unary minus and + - * /.
+ * Compiled as dds_formula_compile (same errors). A formula that uses a function (or a string)
+ * has no program: DDSTREAM_OK with *ops NULL, *count 0 and the function's name in
+ * function[0..cap) ("" otherwise). Else *ops is malloc'd (free()). Thread-safe, pure.
+ */
+ddstream_status dds_formula_program(const char *text, const char *const *names, size_t name_count,
+                                    dds_formula_op **ops, size_t *count, char *function, size_t cap,
+                                    dds_query_error *err);
+
 #endif

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from ._config import ConfigOptions, DDStreamConfig, StreamOptions
     from ._explain import explain
     from ._gate import RequestGate
+    from ._scalar import ScalarTable, scalar
     from ._stream import AnyBatch, DDStream
 
 
@@ -79,11 +80,13 @@ __all__ = [
     "RateLimitError",
     "RequestGate",
     "RequestTimeoutError",
+    "ScalarTable",
     "ServerError",
     "StreamOptions",
     "__version__",
     "explain",
     "library_version",
+    "scalar",
 ]
 
 # Loaded on first use (PEP 562), so that `import ddstream` and `ddstream --help` load neither
@@ -98,6 +101,8 @@ _LAZY = {
     "DDStreamConfig": "._config",
     "explain": "._explain",
     "RequestGate": "._gate",
+    "ScalarTable": "._scalar",
+    "scalar": "._scalar",
     "StreamOptions": "._config",
 }
 

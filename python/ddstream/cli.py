@@ -7,6 +7,8 @@
     ddstream query --formula 'a / b * 100' 'a=avg:m.used{*} by {host}' 'b=avg:m.total{*}'  # v2
     ddstream explain 'avg:a{*} / avg:b{*} * 100'     # the requests, without sending any
     ddstream explain --formula 'a / b' 'a=avg:a{*}' 'b=avg:b{*}'  # v2: the POST and its body
+    ddstream scalar --formula 'a / b' --aggregator avg 'a=avg:m.used{*} by {host}' \
+        'b=avg:m.total{*}' --from -30d -o ratio.csv    # one value per group (docs/formulas.md)
     ddstream validate
     ddstream demo
     ddstream cache info                                           # the chunk cache, docs/cache.md
@@ -228,6 +230,69 @@ def _query(args: argparse.Namespace) -> int:
         else:
             _export_arrow(stream, fmt, args.output, progress)
         progress.finish()
+    return EXIT_OK
+
+
+def _aggregator_option(values: list[str] | None) -> str | dict[str, str]:
+    """``--aggregator`` values: one for every query (``avg``), or ``NAME=AGGREGATOR`` each."""
+    if not values:
+        return "avg"
+    if len(values) == 1 and "=" not in values[0]:
+        return values[0].strip()
+    named: dict[str, str] = {}
+    for value in values:
+        name, sep, aggregator = value.partition("=")
+        if not sep or not name.strip() or not aggregator.strip():
+            raise UsageError(f"--aggregator is AGGREGATOR (for every query) or NAME=AGGREGATOR "
+                             f"(repeatable), not {value!r}")
+        named[name.strip()] = aggregator.strip()
+    return named
+
+
+def _scalar_format(path: str | None, fmt: str | None) -> str:
+    if fmt is not None:
+        return fmt
+    suffix = os.path.splitext(path or "")[1].lower()
+    return {".json": "json", ".parquet": "parquet"}.get(suffix, "csv")
+
+
+def _scalar(args: argparse.Namespace) -> int:
+    cfg = _selection(args)
+    aggregator = _aggregator_option(args.aggregator)
+    fmt = _scalar_format(args.output, args.format)
+    if fmt == "parquet" and args.output in (None, "-"):
+        raise UsageError("--format parquet needs -o FILE (Parquet cannot stream to a pipe)")
+    if args.output not in (None, "-"):
+        check_output(args.output)  # a path mistake is reported before any request
+    from ._scalar import scalar
+
+    table = scalar(cfg, aggregator=aggregator)
+    if not args.quiet:
+        cut = (f"{table.chunks} chunks, {table.requests} requests" if table.split_reason is None
+               else f"one request over the range: {table.split_reason}")
+        print(f"ddstream: {len(table)} rows; {cut}", file=sys.stderr)
+    if fmt == "parquet":
+        with _output(args.output, binary=True) as handle:
+            pq.write_table(table.to_arrow(), handle)
+        return EXIT_OK
+    rows = list(zip(table.formula.tolist(), table.formula_text.tolist(),
+                    table.group_tags.tolist(), table.value.tolist()))
+    with _output(args.output, binary=False) as handle:
+        if fmt == "json":
+            document = {
+                "chunks": table.chunks, "requests": table.requests,
+                "split_reason": table.split_reason,
+                "rows": [{"formula": f, "formula_text": t, "group_tags": g,
+                          "value": None if v != v else v} for f, t, g, v in rows],
+            }
+            handle.write(json.dumps(document, indent=1) + "\n")
+        else:
+            import csv
+
+            writer = csv.writer(handle, lineterminator="\n")
+            writer.writerow(["formula", "formula_text", "group_tags", "value"])
+            for f, t, g, v in rows:
+                writer.writerow([f, t, g, "" if v != v else repr(v)])
     return EXIT_OK
 
 
@@ -512,6 +577,18 @@ def build_parser() -> argparse.ArgumentParser:
                        help="show the sub-queries and requests of queries, sending nothing")
     x.add_argument("--json", action="store_true", help="the library's JSON, as it is")
     x.set_defaults(run=_explain)
+
+    sc = sub.add_parser("scalar", parents=[common, selection],
+                        help="one value per group of each formula over the range "
+                             "(Datadog's scalar endpoint)")
+    sc.add_argument("--aggregator", action="append", metavar="AGG",
+                    help="avg (default), min, max, sum, last, count, ... for every query, or "
+                         "NAME=AGG per named query (repeatable)")
+    sc.add_argument("--format", choices=("csv", "json", "parquet"), default=None,
+                    help="default: from -o's extension (.json, .parquet), else csv")
+    sc.add_argument("-o", "--output", help="file to write (default stdout)")
+    sc.add_argument("-q", "--quiet", action="store_true", help="no summary on stderr")
+    sc.set_defaults(run=_scalar)
 
     v = sub.add_parser("validate", parents=[common],
                        help="check the API key, the application key (and a query)")

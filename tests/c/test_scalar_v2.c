@@ -179,9 +179,60 @@ static void test_split(void) {
     }
 }
 
+/* A formula's program over combined values, with Datadog's matching: equal tag sets join, an
+ * ungrouped operand applies to every group, a group one grouped operand lacks has no value. */
+static void test_formulas(void) {
+    const char *names[] = {"a", "b", "c"};
+    const int32_t grouped[] = {1, 0, 1};
+    /* Sorted by (index, tags): a by host (h1, h2, h3), b ungrouped, c by host (h1, h3). */
+    dds_scalar_value v[] = {
+        {0, "host:h1", 10}, {0, "host:h2", 20}, {0, "host:h3", 30},
+        {1, "", 4},         {2, "host:h1", 2},  {2, "host:h3", 0},
+    };
+    size_t n = sizeof v / sizeof v[0];
+    size_t first, end;
+    dds_scalar_span(v, n, 0, &first, &end);
+    CHECK(first == 0 && end == 3);
+    dds_scalar_span(v, n, 2, &first, &end);
+    CHECK(first == 4 && end == 6);
+    dds_scalar_span(v, n, 3, &first, &end);
+    CHECK(first == 6 && end == 6);
+    CHECK_DBL(dds_scalar_lookup(v, n, 0, 1, "host:h2"), 20);
+    CHECK(isnan(dds_scalar_lookup(v, n, 0, 1, "host:h4")));
+    CHECK_DBL(dds_scalar_lookup(v, n, 1, 0, "host:h2"), 4); /* broadcast */
+    CHECK(isnan(dds_scalar_lookup(v, n, 3, 0, "")));
+
+    dds_formula_op *ops = NULL;
+    size_t nops = 0;
+    char fn[32];
+    double stack[16];
+    CHECK(dds_formula_program("a / b * 100", names, 3, &ops, &nops, fn, sizeof fn, NULL) ==
+          DDSTREAM_OK);
+    CHECK(dds_scalar_groups_match(ops, nops, grouped, v, n, "host:h2"));
+    CHECK_DBL(dds_scalar_eval(ops, nops, grouped, v, n, "host:h2", stack), 20.0 / 4 * 100);
+    CHECK_DBL(dds_scalar_eval(ops, nops, grouped, v, n, "host:h3", stack), 30.0 / 4 * 100);
+    free(ops);
+    CHECK(dds_formula_program("a / c", names, 3, &ops, &nops, fn, sizeof fn, NULL) == DDSTREAM_OK);
+    CHECK(dds_scalar_groups_match(ops, nops, grouped, v, n, "host:h1"));
+    CHECK(!dds_scalar_groups_match(ops, nops, grouped, v, n, "host:h2")); /* c lacks h2 */
+    CHECK_DBL(dds_scalar_eval(ops, nops, grouped, v, n, "host:h1", stack), 5);
+    CHECK(isnan(dds_scalar_eval(ops, nops, grouped, v, n, "host:h3", stack))); /* x / 0 */
+    free(ops);
+    CHECK(dds_formula_program("-(b - 1) * (2 + b)", names, 3, &ops, &nops, fn, sizeof fn, NULL) ==
+          DDSTREAM_OK);
+    CHECK(dds_scalar_groups_match(ops, nops, grouped, v, n, ""));
+    CHECK_DBL(dds_scalar_eval(ops, nops, grouped, v, n, "", stack), -(4.0 - 1) * (2 + 4.0));
+    free(ops);
+    CHECK(dds_formula_program("b * 1e308 * 10", names, 3, &ops, &nops, fn, sizeof fn, NULL) ==
+          DDSTREAM_OK);
+    CHECK(isnan(dds_scalar_eval(ops, nops, grouped, v, n, "", stack))); /* not finite */
+    free(ops);
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     test_parse();
     test_split();
+    test_formulas();
     return check_report(argv[0]);
 }

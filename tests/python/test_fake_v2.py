@@ -313,3 +313,36 @@ def test_the_clock_bounds_timeseries_and_scalar_as_v1() -> None:
 
 def payload_queries(payload: dict[str, Any]) -> dict[str, str]:
     return {q["name"]: q["query"] for q in payload["data"]["attributes"]["queries"]}
+
+
+def test_scalar_arithmetic_formula_on_each_query_reduced_with_its_own_aggregator(dd: Any) -> None:
+    payload = body({"a": "avg:a{*} by {host}", "b": "avg:b{*}"}, kind="scalar",
+                   formulas=["a / b * 100", "a / 0", "-b", "abs(a)"])
+    payload["data"]["attributes"]["queries"][0]["aggregator"] = "max"
+    payload["data"]["attributes"]["queries"][1]["aggregator"] = "min"
+    status, _, answer = post(dd, "/api/v2/query/scalar", payload)
+    assert status == 200, answer
+    columns = answer["data"]["attributes"]["columns"]
+    a, b = g("a", ("host",)), g("b")[()]
+    hosts = sorted(a)
+    assert [tuple(tags) for tags in columns[0]["values"]] == [(), *hosts]
+    b_min = float(np.nanmin(b))
+    ratio = {key: float(np.nanmax(a[key])) / b_min * 100 for key in hosts}
+    assert [c["name"] for c in columns[1:]] == ["a / b * 100", "a / 0", "-b", "abs(a)"]
+    assert columns[1]["values"] == [None, *[ratio[key] for key in hosts]]
+    assert columns[2]["values"] == [None] * (len(hosts) + 1)  # x / 0 has no value
+    assert columns[3]["values"] == [-b_min, *[None] * len(hosts)]
+    # A formula with a function is computed on the buckets, reduced with its first query's.
+    assert columns[4]["values"] == [None, *[float(np.nanmax(np.abs(a[key]))) for key in hosts]]
+
+
+def test_scalar_l2norm_and_area(dd: Any) -> None:
+    for aggregator in ("l2norm", "area"):
+        payload = body({"a": "avg:a{*} by {host}"}, kind="scalar", aggregator=aggregator)
+        status, _, answer = post(dd, "/api/v2/query/scalar", payload)
+        assert status == 200, answer
+        want = g("a", ("host",))
+        filled = [want[key][~np.isnan(want[key])] for key in sorted(want)]
+        expected = ([float(np.sqrt(np.sum(v * v))) for v in filled] if aggregator == "l2norm"
+                    else [float(v.sum() * 60) for v in filled])
+        assert answer["data"]["attributes"]["columns"][1]["values"] == expected

@@ -1,9 +1,9 @@
 """Ctrl-C on every blocking path: a real SIGINT sent to a child Python process blocked in
-``DDStream.validate``, ``next_batch``, ``to_arrow().read_all()``, ``pa.table(stream)``,
-``pl.DataFrame(stream)`` or a DuckDB query over the stream, against a slow FakeDatadog, is
-honoured within half a second (DuckDB: ddstream's reader raises as fast, then DuckDB takes its
-own time to stop its pipeline), and a consumer that was interrupted midway gets an error
-(KeyboardInterrupt, or the error the consumer raises for it), never a partial table.
+``DDStream.validate``, ``ddstream.scalar``, ``next_batch``, ``to_arrow().read_all()``,
+``pa.table(stream)``, ``pl.DataFrame(stream)`` or a DuckDB query over the stream, against a slow
+FakeDatadog, is honoured within half a second (DuckDB: ddstream's reader raises as fast, then
+DuckDB takes its own time to stop its pipeline), and a consumer that was interrupted midway gets
+an error (KeyboardInterrupt, or the error the consumer raises for it), never a partial table.
 
 Before the fix, validate waited for both of its requests, and pyarrow and polars read the C
 stream's blocking get_next with the GIL released, so the interrupt came only after the last
@@ -42,6 +42,8 @@ CHILD = textwrap.dedent(
     try:
         if mode == "validate":
             result = dd.DDStream.validate(cfg)
+        elif mode == "scalar":
+            result = dd.scalar(cfg, aggregator="max")
         elif mode == "next_batch":
             stream = dd.DDStream(cfg)
             while stream.next_batch() is not None:
@@ -65,7 +67,7 @@ CHILD = textwrap.dedent(
     """
 ) % {"t0": T0}
 
-MODES = ["validate", "next_batch", "to_arrow", "pa.table", "polars", "duckdb"]
+MODES = ["validate", "scalar", "next_batch", "to_arrow", "pa.table", "polars", "duckdb"]
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -74,8 +76,8 @@ def test_sigint_reaches_every_blocking_path(mode: str) -> None:
         pytest.importorskip(mode)
     # Readers get a few chunks before the signal (a partial table would show); validate and
     # next_batch are caught inside one long answer.
-    latency = 2.0 if mode in ("validate", "next_batch") else 0.3
-    answered_before = 0 if mode in ("validate", "next_batch") else 3
+    latency = 2.0 if mode in ("validate", "scalar", "next_batch") else 0.3
+    answered_before = 0 if mode in ("validate", "scalar", "next_batch") else 3
     with FakeDatadog(latency=latency) as fake:
         child = subprocess.Popen(
             [sys.executable, "-c", CHILD, mode], env=subprocess_env(fake),
@@ -99,7 +101,7 @@ def test_sigint_reaches_every_blocking_path(mode: str) -> None:
             # ms), then DuckDB winds down its own pipeline before failing the query, which took
             # 0.05-1.5 s in 20 runs on a loaded 2-core machine: that part is DuckDB's.
             assert waited < (DUCKDB_WITHIN if mode == "duckdb" else SIGINT_WITHIN), (mode, waited)
-            if mode in ("validate", "next_batch", "to_arrow"):
+            if mode in ("validate", "scalar", "next_batch", "to_arrow"):
                 assert line[2] == "KeyboardInterrupt", line
             assert len(fake.query_requests) < CHUNKS, "the whole stream was read before the error"
             assert child.wait(20) == 0, child.stderr.read() if child.stderr else ""

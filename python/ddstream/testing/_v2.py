@@ -18,7 +18,9 @@ query and formula evaluated with the same language and data as v1, and the answe
   omitted, as recorded); ``values[i]`` is aligned with them, ``null`` where series ``i`` has none.
 
 ``POST /api/v2/query/scalar``: the same queries, each with an ``aggregator`` (avg, min, max, sum,
-last, count) applied over the bucket values in the range; one value per group. The answer's shape
+last, count; l2norm and norm ``sqrt(sum v²)``, area ``sum v * interval``) applied over the
+bucket values in the range; one value per group. An arithmetic formula is computed on those
+values; one with functions on the buckets, then reduced. The answer's shape
 follows Datadog's published schema (``columns``: one ``group`` column of tag lists, then one
 ``number`` column per formula); unlike the timeseries answer it was not checked against a
 recording.
@@ -26,6 +28,7 @@ recording.
 
 from __future__ import annotations
 
+import ast
 import json
 import math
 import re
@@ -59,7 +62,7 @@ _FUNCTIONS_MESSAGE = (
     "Functions are not supported in metrics data source field. Use the formulas payload."
 )
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-SCALAR_AGGREGATORS = ("avg", "min", "max", "sum", "last", "count")
+SCALAR_AGGREGATORS = ("avg", "min", "max", "sum", "last", "count", "l2norm", "norm", "area")
 
 
 class V2Error(ValueError):
@@ -267,12 +270,16 @@ def answer_timeseries(
     }
 
 
-def _aggregate(values: np.ndarray, aggregator: str) -> float | None:
+def _aggregate(values: np.ndarray, aggregator: str, interval: int = 60) -> float | None:
     filled = values[~np.isnan(values)]
     if aggregator == "count":
         return float(filled.size)
     if filled.size == 0:
         return None
+    if aggregator in ("l2norm", "norm"):
+        return float(np.sqrt(np.sum(filled * filled)))
+    if aggregator == "area":
+        return float(filled.sum() * interval)
     if aggregator == "last":
         return float(filled[-1])
     if aggregator == "min":
@@ -284,6 +291,90 @@ def _aggregate(values: np.ndarray, aggregator: str) -> float | None:
     return float(filled.mean())
 
 
+def _arithmetic(formula: str) -> ast.expr | None:
+    """The formula's syntax tree when it is only names, numbers, ``+ - * /`` and unary minus
+    (Python's grammar agrees with Datadog's there); ``None`` when it uses anything else."""
+    try:
+        tree = ast.parse(formula.strip(), mode="eval")
+    except SyntaxError:
+        return None
+    allowed = (ast.BinOp, ast.UnaryOp, ast.Name, ast.Load, ast.Add, ast.Sub, ast.Mult, ast.Div,
+               ast.USub, ast.UAdd)
+    for node in ast.walk(tree.body):
+        if isinstance(node, ast.Constant):
+            if isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
+                return None
+        elif not isinstance(node, allowed):
+            return None
+    return tree.body
+
+
+def _scalar_eval(node: ast.expr, values: dict[str, float | None]) -> float | None:
+    if isinstance(node, ast.Constant):
+        assert isinstance(node.value, (int, float))  # _arithmetic let no other constant in
+        return float(node.value)
+    if isinstance(node, ast.Name):
+        return values.get(node.id)
+    if isinstance(node, ast.UnaryOp):
+        operand = _scalar_eval(node.operand, values)
+        if operand is None:
+            return None
+        return -operand if isinstance(node.op, ast.USub) else operand
+    assert isinstance(node, ast.BinOp)
+    left, right = _scalar_eval(node.left, values), _scalar_eval(node.right, values)
+    if left is None or right is None:
+        return None
+    if isinstance(node.op, ast.Add):
+        result = left + right
+    elif isinstance(node.op, ast.Sub):
+        result = left - right
+    elif isinstance(node.op, ast.Mult):
+        result = left * right
+    else:
+        if right == 0:
+            return None
+        result = left / right
+    return result if math.isfinite(result) else None
+
+
+def _reduced(
+    request: V2Request,
+    dataset: Dataset,
+    distributions: Collection[str],
+    max_points: int,
+    until: int | None,
+) -> list[dict[tuple[str, ...], float | None]]:
+    """Per query, its value per group, reduced with its own aggregator."""
+    alone = V2Request(request.kind, request.from_ms, request.to_ms, request.interval_ms,
+                      request.queries, ())
+    per: list[dict[tuple[str, ...], float | None]] = [{} for _ in request.queries]
+    for index, tags, values, grid in _series(alone, dataset, distributions, max_points, until):
+        per[index][tags] = _aggregate(values, request.queries[index][2] or "avg", grid.interval)
+    return per
+
+
+def _formula_by_scalars(
+    tree: ast.expr, request: V2Request, per: list[dict[tuple[str, ...], float | None]]
+) -> dict[tuple[str, ...], float | None]:
+    """An arithmetic formula over the queries' reduced values: grouped operands joined on equal
+    tag sets (a group one of them lacks is dropped), an ungrouped one applied to every group."""
+    names = [name for name, _, _ in request.queries]
+    used = [i for i, name in enumerate(names)
+            if any(isinstance(n, ast.Name) and n.id == name for n in ast.walk(tree))]
+    grouped = [i for i in used if any(tags for tags in per[i])]
+    if grouped:
+        groups = set(per[grouped[0]])
+        for i in grouped[1:]:
+            groups &= set(per[i])
+    else:
+        groups = {()}
+    out: dict[tuple[str, ...], float | None] = {}
+    for tags in groups:
+        values = {names[i]: per[i].get(tags if i in grouped else ()) for i in used}
+        out[tags] = _scalar_eval(tree, values)
+    return out
+
+
 def answer_scalar(
     request: V2Request,
     dataset: Dataset,
@@ -291,28 +382,43 @@ def answer_scalar(
     max_points: int,
     until: int | None = None,
 ) -> dict[str, Any]:
-    """The JSON document of a 200 scalar answer: per formula, one value per group, reduced with
-    the aggregator of the formula's first query (raises :class:`V2Error`). ``until`` as
+    """The JSON document of a 200 scalar answer: per formula, one value per group (raises
+    :class:`V2Error`). Each query is reduced over the range with its own aggregator; an arithmetic
+    formula (names, numbers, ``+ - * /``) is then computed on those values, as the per-query
+    aggregators of Datadog's request say. A formula with functions needs series: it is computed
+    on the buckets and reduced with the aggregator of its first query. ``until`` as
     :func:`answer_timeseries`."""
-    series = _series(request, dataset, distributions, max_points, until)
     names = [name for name, _, _ in request.queries]
     aggregators = {name: aggregator or "avg" for name, _, aggregator in request.queries}
     formulas = list(request.formulas) or names
-    groups = sorted({tags for _, tags, _, _ in series})
+    trees = [_arithmetic(formula) for formula in formulas]
+    results: list[dict[tuple[str, ...], float | None]] = []
+    per = _reduced(request, dataset, distributions, max_points, until)
+    series = (
+        _series(request, dataset, distributions, max_points, until)
+        if request.formulas and any(tree is None for tree in trees)
+        else []
+    )
+    for index, formula in enumerate(formulas):
+        tree = trees[index]
+        if not request.formulas:
+            results.append(per[index])
+        elif tree is not None:
+            results.append(_formula_by_scalars(tree, request, per))
+        else:
+            first = next((n for n in _NAME.findall(formula) if n in aggregators), names[0])
+            results.append({tags: _aggregate(values, aggregators[first], grid.interval)
+                            for i, tags, values, grid in series if i == index})
+    groups = sorted({tags for result in results for tags in result})
     columns: list[dict[str, Any]] = [
         {"name": "group", "type": "group", "values": [list(tags) for tags in groups]}
     ]
     for index, formula in enumerate(formulas):
-        first = next((n for n in _NAME.findall(formula) if n in aggregators), names[0])
-        by_tags = {tags: values for i, tags, values, _ in series if i == index}
         columns.append(
             {
                 "name": formula if request.formulas else names[index],
                 "type": "number",
-                "values": [
-                    _aggregate(by_tags[tags], aggregators[first]) if tags in by_tags else None
-                    for tags in groups
-                ],
+                "values": [results[index].get(tags) for tags in groups],
                 "meta": {"unit": None},
             }
         )
