@@ -6,13 +6,14 @@
 #include <string.h>
 
 #include "error.h"
+#include "v2_request.h"
 
 /* The endpoints whose answers draw on a process-wide rate-limit budget (ratelimit.h), one budget
  * each: Datadog limits each endpoint apart (the scalar one is named query_scalar_public). Whether
  * v2's timeseries limit is separate from v1's is unconfirmed; separate budgets follow what each
  * endpoint's own headers say either way. The first is a client's budget until it asks another. */
-static const char *const PACED_ENDPOINTS[] = {"/api/v1/query", "/api/v2/query/timeseries",
-                                              "/api/v2/query/scalar"};
+static const char *const PACED_ENDPOINTS[] = {"/api/v1/query", DDS_V2_TIMESERIES_PATH,
+                                              DDS_V2_SCALAR_PATH};
 #define QUERY_ENDPOINT (PACED_ENDPOINTS[0])
 /* Waits longer than this are logged (at INFO, once per wait). */
 #define TELL_WAIT_MS 100

@@ -18,8 +18,6 @@
 #include "parse_v2.h"
 #include "v2_grid.h"
 
-#define TIMESERIES_PATH "/api/v2/query/timeseries"
-
 void dds_v2_chunk_free(dds_v2_chunk *c) {
     if (c == NULL) return;
     for (size_t k = 0; k < c->series_count; k++) free(c->tags[k]);
@@ -228,7 +226,8 @@ static ddstream_status fetch_range(dds_http *h, const dds_v2_plan *plan, int64_t
     answer a;
     memset(&a, 0, sizeof a);
     mem->requests++;
-    st = dds_cache_read(plan->cache, h, TIMESERIES_PATH, body, len, 1, end, read_answer, &a, err);
+    st = dds_cache_read(plan->cache, h, DDS_V2_TIMESERIES_PATH, body, len, 1, end, read_answer, &a,
+                        err);
     free(body);
     if (st != DDSTREAM_OK) {
         dds_v2_response_free(&a.r);

@@ -15,7 +15,6 @@
 #include "v2_request.h"
 
 /* The path chunk_v2.c posts to; tests/python/test_explain_v2.py holds the two to the fake's log. */
-#define V2_TIMESERIES_PATH "/api/v2/query/timeseries"
 
 static const char *stat_name(int32_t stat) {
     static const char *const names[] = {"avg", "min", "max", "sum", "value"};
@@ -94,7 +93,7 @@ static ddstream_status write_explain_v2(dds_strbuf *b, const dds_settings *s, co
             return dds_error_set(err, st, "could not build the v2 request of chunk 0 [%lld, %lld)",
                                  (long long)c.start, (long long)c.end);
         dds_strbuf_printf(b,
-                          "{\"method\":\"POST\",\"path\":\"" V2_TIMESERIES_PATH
+                          "{\"method\":\"POST\",\"path\":\"" DDS_V2_TIMESERIES_PATH
                           "\",\"chunk\":[%lld,%lld],\"body\":",
                           (long long)c.start, (long long)c.end);
         dds_strbuf_json_string(b, body);

@@ -27,8 +27,6 @@
 #include "scalar_v2.h"
 #include "v2_request.h"
 
-#define SCALAR_PATH "/api/v2/query/scalar"
-
 /* chunk_seconds 0: a range up to this long is one request; a longer one is cut into pieces this
  * long (where exact). A month of data is what Datadog's own scalar widgets ask for at most by
  * default, and a long scalar is the kind of request that times out. */
@@ -178,7 +176,7 @@ static ddstream_status ask(dds_http *h, const dds_v2_query *q, size_t nq,
         return dds_error_set(err, st, "could not build the scalar request for [%lld, %lld)",
                              (long long)from, (long long)to);
     (*requests)++;
-    st = dds_http_post_read(h, SCALAR_PATH, body, len, read_answer, out, err);
+    st = dds_http_post_read(h, DDS_V2_SCALAR_PATH, body, len, read_answer, out, err);
     free(body);
     if (st != DDSTREAM_OK) dds_v2_scalar_free(&out->a);
     return st;

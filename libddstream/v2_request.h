@@ -10,6 +10,10 @@
 
 typedef enum { DDS_V2_TIMESERIES = 0, DDS_V2_SCALAR = 1 } dds_v2_kind;
 
+/* The endpoints' paths: the requests, explain and the rate-limit families must agree. */
+#define DDS_V2_TIMESERIES_PATH "/api/v2/query/timeseries"
+#define DDS_V2_SCALAR_PATH     "/api/v2/query/scalar"
+
 /* One named query of a v2 request. */
 typedef struct dds_v2_query {
     const char *name;       /* a, b, query1 ... (dds_query_name_check) */
