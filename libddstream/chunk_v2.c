@@ -301,8 +301,8 @@ ddstream_status dds_fetch_chunk_v2(dds_http *http, const dds_settings *s, int64_
     for (size_t j = 0; grouped && j < c.series_count; j++) tag_bytes += strlen(c.tags[j]) + 1;
     size_t spare_cap = 0;
     char *spare = dds_http_take_spare(http, &spare_cap);
-    ddstream_batch *b = dds_batch_new_shaped(spare, spare_cap, rows, grouped ? c.series_count : 0,
-                                             tag_bytes, grouped, 1, 1);
+    ddstream_batch *b = dds_batch_new_value_only(spare, spare_cap, rows,
+                                                 grouped ? c.series_count : 0, tag_bytes, grouped);
     if (b == NULL) {
         dds_v2_chunk_free(&c);
         return dds_error_set(err, DDSTREAM_E_NOMEM, "out of memory for a batch of %zu rows", rows);
@@ -316,7 +316,7 @@ ddstream_status dds_fetch_chunk_v2(dds_http *http, const dds_settings *s, int64_
         }
         for (size_t k = 0; k < c.buckets; k++, r++) {
             col.timestamps[r] = start + (int64_t)k * s->granularity;
-            col.avg[r] = col.min[r] = col.max[r] = col.sum[r] = NAN;
+            col.avg[r] = NAN; /* min, max and sum are the same column */
             col.value[r] = c.values[j * c.buckets + k];
             col.query[r] = c.formula[j];
             if (grouped) col.series[r] = (int32_t)j;
