@@ -4,7 +4,8 @@
  * A batch is one aligned allocation laid out as
  *     [block header | timestamps | avg | min | max | sum | value | query | series |
  *      series_query | tag pointers | tag text]
- * (value, query and series_query only in batches of streams that have them)
+ * (value, query and series_query only in batches of streams that have them; in a v2 batch,
+ * whose rows have one value each, avg, min, max and sum are one all-NaN column)
  * so that freeing it is one free() whatever the caller's language does with it, and so that the
  * Arrow export can hand columns out as buffers without copying: every column starts on a
  * DDS_BATCH_ALIGN boundary and is zero-padded up to the next one.
@@ -58,13 +59,15 @@ ddstream_batch *dds_batch_new_in(void *block, size_t block_cap, size_t rows, siz
     return dds_batch_new_shaped(block, block_cap, rows, series_count, tag_bytes, grouped, 0, 0);
 }
 
-ddstream_batch *dds_batch_new_shaped(void *block, size_t block_cap, size_t rows,
-                                     size_t series_count, size_t tag_bytes, int grouped,
-                                     int with_query, int with_value) {
+/* stats_shared: avg, min, max and sum are one column (the caller fills it with NaN once). */
+static ddstream_batch *new_batch(void *block, size_t block_cap, size_t rows, size_t series_count,
+                                 size_t tag_bytes, int grouped, int with_query, int with_value,
+                                 int stats_shared) {
     enum { TS, AVG, MIN, MAX, SUM, VALUE, QUERY, SERIES, SERIES_QUERY, TAGS, NCOL };
     size_t at[NCOL] = {0}, used[NCOL] = {0}, end[NCOL] = {0};
-    int present[NCOL] = {1,      1, 1, 1, 1, with_value, with_query, grouped, grouped && with_query,
-                         grouped};
+    int own = !stats_shared;
+    int present[NCOL] = {
+        1, 1, own, own, own, with_value, with_query, grouped, grouped && with_query, grouped};
     size_t count[NCOL] = {rows, rows, rows, rows,         rows,
                           rows, rows, rows, series_count, series_count};
     size_t elem[NCOL] = {sizeof(int64_t), sizeof(double), sizeof(double),  sizeof(double),
@@ -107,9 +110,9 @@ ddstream_batch *dds_batch_new_shaped(void *block, size_t block_cap, size_t rows,
     b->length = rows;
     b->timestamps = (const int64_t *)(void *)(base + at[TS]);
     b->avg = (const double *)(void *)(base + at[AVG]);
-    b->min = (const double *)(void *)(base + at[MIN]);
-    b->max = (const double *)(void *)(base + at[MAX]);
-    b->sum = (const double *)(void *)(base + at[SUM]);
+    b->min = (const double *)(void *)(base + at[own ? MIN : AVG]);
+    b->max = (const double *)(void *)(base + at[own ? MAX : AVG]);
+    b->sum = (const double *)(void *)(base + at[own ? SUM : AVG]);
     b->grouped = grouped ? 1 : 0;
     if (with_value) b->value = (const double *)(void *)(base + at[VALUE]);
     if (with_query) b->query = (const int32_t *)(void *)(base + at[QUERY]);
@@ -126,6 +129,18 @@ ddstream_batch *dds_batch_new_shaped(void *block, size_t block_cap, size_t rows,
         b->series_count = series_count;
     }
     return b;
+}
+
+ddstream_batch *dds_batch_new_shaped(void *block, size_t block_cap, size_t rows,
+                                     size_t series_count, size_t tag_bytes, int grouped,
+                                     int with_query, int with_value) {
+    return new_batch(block, block_cap, rows, series_count, tag_bytes, grouped, with_query,
+                     with_value, 0);
+}
+
+ddstream_batch *dds_batch_new_value_only(void *block, size_t block_cap, size_t rows,
+                                         size_t series_count, size_t tag_bytes, int grouped) {
+    return new_batch(block, block_cap, rows, series_count, tag_bytes, grouped, 1, 1, 1);
 }
 
 dds_batch_columns dds_batch_columns_of(ddstream_batch *b) {

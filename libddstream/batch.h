@@ -33,6 +33,12 @@ ddstream_batch *dds_batch_new_shaped(void *block, size_t block_cap, size_t rows,
                                      size_t series_count, size_t tag_bytes, int grouped,
                                      int with_query, int with_value);
 
+/* A v2 batch (one value per row): dds_batch_new_shaped with query and value, whose avg, min,
+ * max and sum, NaN on every row, point to one shared column: a quarter of their memory to
+ * fault in and write. Read-only, as every batch is to the caller, so the sharing is unseen. */
+ddstream_batch *dds_batch_new_value_only(void *block, size_t block_cap, size_t rows,
+                                         size_t series_count, size_t tag_bytes, int grouped);
+
 /* Writable views of a batch made by dds_batch_new (the public struct only has const views). */
 typedef struct dds_batch_columns {
     int64_t *timestamps;

@@ -306,26 +306,27 @@ ddstream_status dds_fetch_chunk_v2(dds_http *http, dds_chunk_cache *cache, const
     for (size_t j = 0; grouped && j < c.series_count; j++) tag_bytes += strlen(c.tags[j]) + 1;
     size_t spare_cap = 0;
     char *spare = dds_http_take_spare(http, &spare_cap);
-    ddstream_batch *b = dds_batch_new_shaped(spare, spare_cap, rows, grouped ? c.series_count : 0,
-                                             tag_bytes, grouped, 1, 1);
+    ddstream_batch *b = dds_batch_new_value_only(spare, spare_cap, rows,
+                                                 grouped ? c.series_count : 0, tag_bytes, grouped);
     if (b == NULL) {
         dds_v2_chunk_free(&c);
         return dds_error_set(err, DDSTREAM_E_NOMEM, "out of memory for a batch of %zu rows", rows);
     }
     dds_batch_columns col = dds_batch_columns_of(b);
-    size_t r = 0;
+    /* Column by column, each a straight run: the chunk's values are already in the batch's
+     * order (series by series, then time), and every series has the same times. */
+    if (rows > 0) memcpy(col.value, c.values, rows * sizeof *col.value);
+    for (size_t r = 0; r < rows; r++) col.avg[r] = NAN; /* min, max and sum are this column */
+    for (size_t k = 0; k < c.buckets && c.series_count > 0; k++)
+        col.timestamps[k] = start + (int64_t)k * s->granularity;
     for (size_t j = 0; j < c.series_count; j++) {
-        if (grouped) {
-            (void)dds_batch_set_tag(b, j, c.tags[j]); /* tag_bytes reserved above: cannot fail */
-            col.series_query[j] = c.formula[j];
-        }
-        for (size_t k = 0; k < c.buckets; k++, r++) {
-            col.timestamps[r] = start + (int64_t)k * s->granularity;
-            col.avg[r] = col.min[r] = col.max[r] = col.sum[r] = NAN;
-            col.value[r] = c.values[j * c.buckets + k];
-            col.query[r] = c.formula[j];
-            if (grouped) col.series[r] = (int32_t)j;
-        }
+        size_t r = j * c.buckets;
+        if (j > 0) memcpy(col.timestamps + r, col.timestamps, c.buckets * sizeof *col.timestamps);
+        for (size_t k = 0; k < c.buckets; k++) col.query[r + k] = c.formula[j];
+        if (!grouped) continue;
+        (void)dds_batch_set_tag(b, j, c.tags[j]); /* tag_bytes reserved above: cannot fail */
+        col.series_query[j] = c.formula[j];
+        for (size_t k = 0; k < c.buckets; k++) col.series[r + k] = (int32_t)j;
     }
     b->chunk_start_ms = start * 1000;
     b->chunk_end_ms = end * 1000;

@@ -81,10 +81,6 @@ ddstream_status dds_v2_densify(const dds_v2_response *r, int64_t start_ms, int64
         dds_set_msg(msg, cap, "internal: the grid's step is %lld ms", (long long)step_ms);
         return DDSTREAM_E_INVALID_ARGUMENT;
     }
-    for (size_t s = 0; s < r->series_count; s++) {
-        double *row = out + (dest_row ? dest_row[s] : s) * buckets;
-        for (size_t k = 0; k < buckets; k++) row[k] = NAN;
-    }
     int64_t end = start_ms + (int64_t)buckets * step_ms;
     /* Which bucket each time fills, once, shared by every series: the per-point work is then one
      * copy. A bucket seen twice is an error: every series would have two values for it. */
@@ -123,9 +119,18 @@ ddstream_status dds_v2_densify(const dds_v2_response *r, int64_t start_ms, int64
         }
         free(seen);
     }
+    /* The common answer has a time for every bucket, in order: each row is then one copy. */
+    int full = r->time_count == buckets;
+    for (size_t t = 0; t < r->time_count && full; t++)
+        if (r->times_ms[t] != start_ms + (int64_t)t * step_ms) full = 0;
     for (size_t s = 0; s < r->series_count; s++) {
         double *row = out + (dest_row ? dest_row[s] : s) * buckets;
         const double *src = r->values + s * r->time_count;
+        if (full) {
+            if (buckets > 0) memcpy(row, src, buckets * sizeof *row);
+            continue;
+        }
+        for (size_t k = 0; k < buckets; k++) row[k] = NAN;
         for (size_t t = 0; t < r->time_count; t++) {
             int64_t ts = r->times_ms[t];
             if (ts < start_ms || ts >= end) continue;

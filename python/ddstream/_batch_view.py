@@ -49,33 +49,39 @@ class _Column:
 
     __slots__ = ("__array_interface__", "_owner")
 
-    def __init__(self, owner: Any, address: int, typestr: str, length: int) -> None:
+    def __init__(self, owner: Any, address: int, typestr: str, length: int, readonly: bool) -> None:
         self._owner = owner
         self.__array_interface__ = {
             "version": 3,
             "shape": (length,),
             "typestr": typestr,
-            "data": (address, False),  # writable: the batch belongs to the caller
+            # Writable, the batch belonging to the caller, unless the memory is shared.
+            "data": (address, readonly),
         }
 
 
-def _column(owner: Any, pointer: Any, typestr: str, length: int) -> np.ndarray[Any, Any]:
+def _column(
+    owner: Any, pointer: Any, typestr: str, length: int, readonly: bool = False
+) -> np.ndarray[Any, Any]:
     if length == 0 or pointer == ffi.NULL:
         return np.empty(length, dtype=np.dtype(typestr))
     address = int(ffi.cast("uintptr_t", pointer))
-    return np.asarray(_Column(owner, address, typestr, length))
+    return np.asarray(_Column(owner, address, typestr, length, readonly))
 
 
 def batch_from_box(box: Any) -> Batch:
     """The batch dict over the C batch in ``box`` (zero-copy; the arrays keep ``box`` alive)."""
     b = box[0]
     n = int(b.length)
+    # A v2 batch's statistics, NaN throughout, are one column in C: read-only here, so that
+    # writing to one of them cannot show up in the other three.
+    shared = b.avg == b.min
     batch: Batch = {
         "timestamps": _column(box, b.timestamps, _INT64, n),
-        "avg": _column(box, b.avg, _FLOAT64, n),
-        "min": _column(box, b.min, _FLOAT64, n),
-        "max": _column(box, b.max, _FLOAT64, n),
-        "sum": _column(box, b.sum, _FLOAT64, n),
+        "avg": _column(box, b.avg, _FLOAT64, n, shared),
+        "min": _column(box, b.min, _FLOAT64, n, shared),
+        "max": _column(box, b.max, _FLOAT64, n, shared),
+        "sum": _column(box, b.sum, _FLOAT64, n, shared),
         "chunk_start_ms": int(b.chunk_start_ms),
         "chunk_end_ms": int(b.chunk_end_ms),
         "chunk_index": int(b.chunk_index),

@@ -136,6 +136,43 @@ static void test_in_block(void) {
     ddstream_batch_free(b);
 }
 
+/* A v2 batch: one value per row, the four statistics one column, smaller than the shaped batch
+ * with the same columns by three columns of doubles. */
+static void test_value_only(void) {
+    const size_t rows = 1001;
+    ddstream_batch *b = dds_batch_new_value_only(NULL, 0, rows, 2, 16, 1);
+    ddstream_batch *full = dds_batch_new_shaped(NULL, 0, rows, 2, 16, 1, 1, 1);
+    CHECK(b != NULL && full != NULL);
+    if (b == NULL || full == NULL) {
+        ddstream_batch_free(b);
+        ddstream_batch_free(full);
+        return;
+    }
+    CHECK(b->avg == b->min && b->avg == b->max && b->avg == b->sum);
+    CHECK(aligned(b->avg) && aligned(b->value) && aligned(b->query) && aligned(b->series) &&
+          aligned(b->series_query));
+    /* The shared column and the value column do not overlap, nor do value and query. */
+    CHECK((const char *)b->value >= (const char *)(b->avg + rows) ||
+          (const char *)b->avg >= (const char *)(b->value + rows));
+    CHECK((const char *)b->query >= (const char *)(b->value + rows));
+    size_t saved = (size_t)((const char *)full->query - (const char *)full->timestamps) -
+                   (size_t)((const char *)b->query - (const char *)b->timestamps);
+    CHECK_INT(saved, 3 * ((rows * sizeof(double) + 63) / 64 * 64));
+    dds_batch_columns c = dds_batch_columns_of(b);
+    for (size_t i = 0; i < rows; i++) {
+        c.avg[i] = (double)i;
+        c.value[i] = -(double)i;
+        c.query[i] = 1;
+        c.series[i] = (int32_t)(i % 2);
+    }
+    CHECK_INT(b->sum[rows - 1], rows - 1);
+    CHECK_INT(b->value[rows - 1], -(double)(rows - 1));
+    CHECK(dds_batch_set_tag(b, 1, "host:b") == 0);
+    CHECK_STR(b->series_tags[1], "host:b");
+    ddstream_batch_free(b);
+    ddstream_batch_free(full);
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     test_empty_ungrouped();
@@ -143,5 +180,6 @@ int main(int argc, char **argv) {
     test_grouped_columns();
     test_sizes();
     test_in_block();
+    test_value_only();
     return check_report(argv[0]);
 }

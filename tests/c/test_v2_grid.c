@@ -115,6 +115,24 @@ static void test_densify(void) {
     CHECK_CONTAINS(msg, "not on the 60000 ms grid");
     dds_v2_response_free(&r);
 
+    /* Every bucket present, in order (one copy a row): placed by dest rows as any answer is;
+     * as many times as buckets but one off by a bucket (a gap and a time past the chunk) is
+     * not that case. */
+    const int64_t all[] = {T0, T0 + 60000, T0 + 120000, T0 + 180000, T0 + 240000};
+    const double av[] = {1, NAN, 3, 4, 5, 6, 7, 8, 9, 10};
+    r = make(2, 5, all, av);
+    for (size_t k = 0; k < 15; k++) out[k] = 42;
+    CHECK(dds_v2_densify(&r, T0, 60000, 5, rows, out, msg, sizeof msg) == DDSTREAM_OK);
+    const double want_all[] = {6, 7, 8, 9, 10, 42, 42, 42, 42, 42, 1, NAN, 3, 4, 5};
+    for (size_t k = 0; k < 15; k++) CHECK_DBL(out[k], want_all[k]);
+    dds_v2_response_free(&r);
+    const int64_t shifted[] = {T0, T0 + 60000, T0 + 180000, T0 + 240000, T0 + 300000};
+    r = make(1, 5, shifted, av);
+    CHECK(dds_v2_densify(&r, T0, 60000, 5, NULL, out, msg, sizeof msg) == DDSTREAM_OK);
+    const double want_shifted[] = {1, NAN, NAN, 3, 4};
+    for (size_t k = 0; k < 5; k++) CHECK_DBL(out[k], want_shifted[k]);
+    dds_v2_response_free(&r);
+
     /* No series: nothing written; no times: all NaN. */
     r = make(0, 0, NULL, NULL);
     CHECK(dds_v2_densify(&r, T0, 60000, 5, NULL, out, msg, sizeof msg) == DDSTREAM_OK);

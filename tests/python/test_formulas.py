@@ -91,6 +91,9 @@ def check_exact(batches: list[dd.Batch], formulas: list[str], end: int = END) ->
     rows = 0
     for batch in batches:
         assert "avg" in batch and np.isnan(batch["avg"]).all() and np.isnan(batch["sum"]).all()
+        # The four statistics share one column in C: read-only, so a write cannot leak across.
+        assert not any(batch[k].flags.writeable for k in ("avg", "min", "max", "sum"))
+        assert batch["value"].flags.writeable
         assert batch["interval"] == G
         query, series, times = batch["query"], batch["series"], batch["timestamps"]
         for s, tags in enumerate(batch["series_tags"]):
