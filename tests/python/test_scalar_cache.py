@@ -4,8 +4,9 @@ scalar POSTs, the run's clock a FakeClock (what has settled is decided on it).
 A 90-day scalar asked in weekly pieces is asked once: run again it sends nothing and gives the same
 table; with its last piece not settled, only that piece is asked again. A scalar piece and a
 timeseries chunk over the same range and query are entries of their own; a damaged entry is
-fetched again and replaced; the one request over a range (an aggregator that does not split) is
-cached once settled; ``ddstream scalar --cache-dir`` caches, ``--no-cache`` does not.
+fetched again and replaced; the halves of a timed-out piece are entries; the one request over a
+range (an aggregator that does not split) is cached once settled; ``ddstream scalar
+--cache-dir`` caches, ``--no-cache`` does not.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import pytest
 import ddstream as dd
 from conftest import API_KEY, APP_KEY, subprocess_env
 from ddstream.testing import FakeClock, FakeDatadog
+from ddstream.testing._faults import QueryTimeout
 from test_cache import corrupt, entries
 
 DAY = 86400
@@ -199,6 +201,27 @@ def test_one_request_over_the_range_is_cached_once_settled(fake: FakeDatadog,
     assert fake.requests == [] and (cached.chunks, cached.requests, cached.cache_hits) == (1, 0, 1)
     assert_same(first, settled)
     assert_same(first, cached)
+
+
+def test_halves_of_a_timed_out_piece_are_cached(fake: FakeDatadog, tmp_path: Path) -> None:
+    """Four weeks asked as one piece time out and are asked in halves: the halves are entries.
+    The piece that timed out has no answer to keep, so a second run asks it again; timing out
+    again, it finds both halves in the cache."""
+    clock = FakeClock(END + DAY)
+    start = END - 4 * WEEK
+    opts = options(fake, tmp_path, range_start=start, chunk_seconds=4 * WEEK)
+    mid = start + 2 * WEEK
+    tables = []
+    for want in ([(start, END), (start, mid), (mid, END)], [(start, END)]):
+        fake.add_fault(QueryTimeout(path=SCALAR, status=504, times=1))
+        tables.append(run(fake, clock, **opts))
+        assert posts(fake) == want
+        assert len(entries(tmp_path)) == 2
+    first, second = tables
+    assert (first.chunks, first.requests, first.cache_hits) == (2, 3, 0)
+    assert (second.chunks, second.requests, second.cache_hits) == (2, 1, 2)
+    assert first.split_reason is None
+    assert_same(first, second)
 
 
 def test_cache_dir_that_cannot_be_used_is_a_config_error(fake: FakeDatadog,
