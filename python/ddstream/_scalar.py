@@ -88,6 +88,8 @@ class ScalarTable:
     def __repr__(self) -> str:
         cut = (f"{self.chunks} chunks" if self.split_reason is None
                else f"1 request: {self.split_reason}")
+        if self.cache_hits:
+            cut += f", {self.cache_hits} from the cache"
         lines = [f"ScalarTable({len(self)} rows, {cut})"]
         for f, t, v in list(zip(self.formula, self.group_tags, self.value))[:20]:
             lines.append(f"  {self.formulas[int(f)]!s:<24} {str(t) or '(all)':<24} {float(v):.6g}")

@@ -96,6 +96,8 @@ def test_second_run_of_a_90_day_scalar_makes_no_request(fake: FakeDatadog,
     assert fake.requests == []
     assert (second.chunks, second.requests, second.cache_hits) == (PIECES, 0, PIECES)
     assert_same(first, second)
+    assert repr(second).startswith(f"ScalarTable(4 rows, {PIECES} chunks, {PIECES} from the cache)")
+    assert repr(first).startswith(f"ScalarTable(4 rows, {PIECES} chunks)\n")
     # And it is the answer: the same run without the cache asks the server for the same table.
     fetched = run(fake, clock, aggs, **{**opts, "cache_dir": None})
     assert len(posts(fake)) == PIECES and fetched.cache_hits == 0
