@@ -479,7 +479,7 @@ DDSTREAM_API void ddstream_validate_free(ddstream_validation *validation);
  * The config is a stream's: query or queries (each one metric term), query_names, formulas,
  * range_start/range_end, keys, site, base_url, timeouts, retries, request gate; api is always v2
  * and statistics must be 0; granularity only sets the grid the range is cut on; follow is refused;
- * the stream-only options (prefetch, cache_dir, resume_token, start_chunk) do not apply.
+ * the stream-only options (prefetch, resume_token, start_chunk) do not apply.
  * aggregators: NULL (every query "avg"), or query_count texts (a NULL entry: "avg"), one of avg,
  * min, max, sum, last, count, mean, area, l2norm, norm, percentile (an unknown one is
  * DDSTREAM_E_CONFIG naming "queries[i] (name)").
@@ -497,6 +497,11 @@ DDSTREAM_API void ddstream_validate_free(ddstream_validation *validation);
  * grid) where exact; where not, that is the error, saying why it could not be split.
  * Exactness is Datadog's over the buckets under the scalar: a piece's buckets must be the whole
  * range's (queries with an explicit .rollup(m, s), chunk_seconds and granularity multiples of s).
+ * cache_dir (with cache_max_bytes, settle_seconds, now_fn) is a stream's CHUNK CACHE below: every
+ * request of the run (a piece, a timeout's half, the one request over the range) whose end has
+ * settled is stored, keyed by its POST body (never a timeseries chunk's entry), and read back
+ * without a request by a later run; cache_hits counts those. A cache_dir that cannot be used is
+ * DDSTREAM_E_CONFIG naming it, before any request.
  * Retries, the rate-limit budget (the scalar endpoint's own), the request gate (asked per
  * attempt; request_gate_release is not called, as by ddstream_validate) and key hygiene are a
  * stream's. ddstream_scalar blocks; on DDSTREAM_OK *out is the table, owned by the caller
@@ -512,8 +517,10 @@ typedef struct ddstream_scalar_table {
     size_t formula_count;            /* formulas (queries, without formulas) */
     const char *const *formula_text; /* per formula: its text (the query's, without formulas) */
     size_t chunks;                   /* pieces of time the answer was made from (1: one request) */
-    size_t requests;                 /* requests sent, timeouts' splits included */
+    size_t requests;                 /* requests sent, timeouts' splits included (not cache hits) */
     const char *split_reason;        /* NULL when split; else why one request over the range */
+    size_t cache_hits;               /* answers read from the chunk cache instead of requested
+                                        (0 without cache_dir); chunks <= requests + cache_hits */
 } ddstream_scalar_table;
 
 DDSTREAM_API DDSTREAM_NODISCARD ddstream_status ddstream_scalar(const ddstream_config *cfg,

@@ -392,6 +392,16 @@ static ddstream_status send_read(dds_http *h, const char *path, const char *body
 ddstream_status dds_cache_read(dds_chunk_cache *c, dds_http *h, const char *path, const char *body,
                                size_t body_len, int send_app_key, int64_t data_end_s,
                                dds_body_reader read, void *arg, ddstream_error *err) {
+    int from_cache = 0;
+    return dds_cache_read_counted(c, h, path, body, body_len, send_app_key, data_end_s, read, arg,
+                                  &from_cache, err);
+}
+
+ddstream_status dds_cache_read_counted(dds_chunk_cache *c, dds_http *h, const char *path,
+                                       const char *body, size_t body_len, int send_app_key,
+                                       int64_t data_end_s, dds_body_reader read, void *arg,
+                                       int *from_cache, ddstream_error *err) {
+    *from_cache = 0;
     if (!c) return send_read(h, path, body, body_len, send_app_key, read, arg, err);
     /* Settled by the stream's clock: a replayed or simulated one (now_fn) decides here too. */
     int64_t now_s = c->clock ? dds_follow_now_ms(c->clock) / 1000 : (int64_t)time(NULL);
@@ -404,7 +414,10 @@ ddstream_status dds_cache_read(dds_chunk_cache *c, dds_http *h, const char *path
     if (dds_chunk_cache_lookup(c, key, c->max_body, &stored, &len)) {
         ddstream_status st = read(arg, stored, len, err);
         free(stored);
-        if (st == DDSTREAM_OK) return st;
+        if (st == DDSTREAM_OK) {
+            *from_cache = 1;
+            return st;
+        }
         /* A whole entry this reader refuses (written by a version that read answers otherwise):
          * fetched again, and the answer replaces it. */
         dds_logf(c->log, DDSTREAM_LOG_WARN,

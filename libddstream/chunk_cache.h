@@ -75,4 +75,14 @@ DDSTREAM_NODISCARD ddstream_status dds_cache_read(dds_chunk_cache *c, dds_http *
                                                   dds_body_reader read, void *arg,
                                                   ddstream_error *err);
 
+/* dds_cache_read that also says where the answer came from: *from_cache 1 when read was handed a
+ * stored answer and accepted it (no request sent), else 0. For callers that report their hits
+ * (ddstream_scalar's table). */
+DDSTREAM_NODISCARD ddstream_status dds_cache_read_counted(dds_chunk_cache *c, dds_http *h,
+                                                          const char *path, const char *body,
+                                                          size_t body_len, int send_app_key,
+                                                          int64_t data_end_s, dds_body_reader read,
+                                                          void *arg, int *from_cache,
+                                                          ddstream_error *err);
+
 #endif

@@ -4,7 +4,9 @@
  * every query's aggregator splits and every formula is arithmetic, evaluated here on the
  * combined values (scalar_v2.c: the parts, their combination, Datadog's group matching). Anything else is one request over the whole range,
  * and the table says why. A piece Datadog answers "Query timed out" is asked again in two halves
- * where that is exact, as v1's chunks are (chunk_fetch.c).
+ * where that is exact, as v1's chunks are (chunk_fetch.c). With cache_dir, every request (piece,
+ * half, or the one request over the range) goes through the chunk cache as a stream's chunks do:
+ * settled ones are asked once, ever.
  */
 #include <errno.h>
 #include <math.h>
@@ -16,6 +18,7 @@
 #include <unistd.h>
 
 #include "cancel.h"
+#include "chunk_cache.h"
 #include "config.h"
 #include "ddstream.h"
 #include "error.h"
@@ -150,6 +153,13 @@ nomem:
 
 /* ---- answers */
 
+/* Where a run's requests go, and what they cost: requests sent, answers read from the cache. */
+typedef struct scalar_io {
+    dds_http *h;
+    dds_chunk_cache *cache; /* NULL: no cache_dir */
+    size_t requests, cache_hits;
+} scalar_io;
+
 typedef struct answer {
     dds_v2_scalar a;
 } answer;
@@ -163,10 +173,11 @@ static ddstream_status read_answer(void *arg, char *data, size_t len, ddstream_e
     return DDSTREAM_OK;
 }
 
-/* POST one scalar request over [from, to) seconds. */
-static ddstream_status ask(dds_http *h, const dds_v2_query *q, size_t nq,
+/* POST one scalar request over [from, to) seconds, or read its answer from the cache when it
+ * has settled and is there (the key is the method, path and body: never a timeseries chunk's). */
+static ddstream_status ask(scalar_io *io, const dds_v2_query *q, size_t nq,
                            const char *const *formulas, size_t nf, int64_t from, int64_t to,
-                           size_t *requests, answer *out, ddstream_error *err) {
+                           answer *out, ddstream_error *err) {
     char *body = NULL;
     size_t len = 0;
     memset(out, 0, sizeof *out);
@@ -175,8 +186,11 @@ static ddstream_status ask(dds_http *h, const dds_v2_query *q, size_t nq,
     if (st != DDSTREAM_OK)
         return dds_error_set(err, st, "could not build the scalar request for [%lld, %lld)",
                              (long long)from, (long long)to);
-    (*requests)++;
-    st = dds_http_post_read(h, DDS_V2_SCALAR_PATH, body, len, read_answer, out, err);
+    int from_cache = 0;
+    st = dds_cache_read_counted(io->cache, io->h, DDS_V2_SCALAR_PATH, body, len, 1, to, read_answer,
+                                out, &from_cache, err);
+    if (from_cache) io->cache_hits++;
+    else io->requests++;
     free(body);
     if (st != DDSTREAM_OK) dds_v2_scalar_free(&out->a);
     return st;
@@ -250,12 +264,12 @@ static ddstream_status direct_rows(const scalar_job *j, const dds_v2_scalar *a, 
 /* ---- the split: every query's parts per piece, combined, then the formulas */
 
 /* Piece [from, to) of the parts request; a timeout halves it on the granularity's grid. */
-static ddstream_status fetch_parts(dds_http *h, const scalar_job *j, const dds_v2_query *pq,
+static ddstream_status fetch_parts(scalar_io *io, const scalar_job *j, const dds_v2_query *pq,
                                    const int32_t *pq_query, const int32_t *pq_part, size_t npq,
-                                   int64_t from, int64_t to, size_t *pieces, size_t *requests,
-                                   records *rs, ddstream_error *err) {
+                                   int64_t from, int64_t to, size_t *pieces, records *rs,
+                                   ddstream_error *err) {
     answer x;
-    ddstream_status st = ask(h, pq, npq, NULL, 0, from, to, requests, &x, err);
+    ddstream_status st = ask(io, pq, npq, NULL, 0, from, to, &x, err);
     if (timed_out(st, err)) {
         int64_t g = j->s.granularity;
         int64_t mid = from + (to - from) / 2;
@@ -266,9 +280,9 @@ static ddstream_status fetch_parts(dds_http *h, const scalar_job *j, const dds_v
                                  "scalar over [%lld, %lld) timed out, and it is one granularity "
                                  "(%lld s) long: it cannot be split further",
                                  (long long)from, (long long)to, (long long)g);
-        st = fetch_parts(h, j, pq, pq_query, pq_part, npq, from, mid, pieces, requests, rs, err);
+        st = fetch_parts(io, j, pq, pq_query, pq_part, npq, from, mid, pieces, rs, err);
         if (st == DDSTREAM_OK)
-            st = fetch_parts(h, j, pq, pq_query, pq_part, npq, mid, to, pieces, requests, rs, err);
+            st = fetch_parts(io, j, pq, pq_query, pq_part, npq, mid, to, pieces, rs, err);
         return st;
     }
     if (st != DDSTREAM_OK) return st;
@@ -382,8 +396,8 @@ static int64_t range_base(const dds_settings *s) {
 }
 
 /* The parts request: for each query, one query per part (named p<query>_<part>). */
-static ddstream_status run_split(dds_http *h, const scalar_job *j, int64_t step, size_t *pieces,
-                                 size_t *requests, rows *out, ddstream_error *err) {
+static ddstream_status run_split(scalar_io *io, const scalar_job *j, int64_t step, size_t *pieces,
+                                 rows *out, ddstream_error *err) {
     const dds_v2_settings *v = &j->s.v2;
     size_t nq = v->query_count, npq = 0;
     dds_v2_query *pq = calloc(2 * nq, sizeof *pq);
@@ -411,7 +425,7 @@ static ddstream_status run_split(dds_http *h, const scalar_job *j, int64_t step,
     while (st == DDSTREAM_OK && from < end) {
         int64_t to = base + ((from - base) / step + 1) * step; /* on base's grid of step */
         if (to > end) to = end;
-        st = fetch_parts(h, j, pq, pq_query, pq_part, npq, from, to, pieces, requests, &rs, err);
+        st = fetch_parts(io, j, pq, pq_query, pq_part, npq, from, to, pieces, &rs, err);
         from = to;
     }
     if (st == DDSTREAM_OK) st = combine(j, &rs, *pieces, &combined, err);
@@ -434,7 +448,7 @@ static int64_t piece_seconds(const dds_settings *s) {
     return (step + g - 1) / g * g;
 }
 
-static ddstream_status build_table(scalar_job *j, rows *rs, size_t pieces, size_t requests,
+static ddstream_status build_table(scalar_job *j, rows *rs, size_t pieces, const scalar_io *io,
                                    const char *reason, ddstream_scalar_table **out,
                                    ddstream_error *err) {
     const dds_v2_settings *v = &j->s.v2;
@@ -452,7 +466,8 @@ static ddstream_status build_table(scalar_job *j, rows *rs, size_t pieces, size_
     t->value = value;
     t->formula_text = (const char *const *)texts;
     t->chunks = pieces;
-    t->requests = requests;
+    t->requests = io->requests;
+    t->cache_hits = io->cache_hits;
     int ok = formula && tags && value && texts;
     if (ok && reason) ok = (t->split_reason = strdup(reason)) != NULL;
     for (size_t f = 0; ok && f < nf; f++) {
@@ -481,22 +496,24 @@ static ddstream_status run_job(scalar_job *j, dds_cancel *cancel, ddstream_scala
     dds_log_init(&log, s->log_level, s->log_fn, s->log_user, 0, s->api_key, s->app_key);
     if (s->log_to_queue && !s->log_fn) log.level = DDSTREAM_LOG_NONE; /* nothing polls a queue */
     ddstream_status st;
-    dds_http *h = dds_http_new(s, &log, cancel, err);
+    scalar_io io = {dds_http_new(s, &log, cancel, err), NULL, 0, 0};
     rows rs = {0};
-    size_t pieces = 0, requests = 0;
+    size_t pieces = 0;
     char reason[400] = "";
-    if (!h) {
+    if (!io.h) {
         st = err ? err->status : DDSTREAM_E_NOMEM;
         goto done;
     }
-    dds_http_wait_for_windows(h); /* several requests: sit out a spent window as a stream does */
+    /* Before any request: a cache_dir that cannot be used is the run's error, as for a stream. */
+    if ((st = dds_chunk_cache_open(s, &log, &io.cache, err)) != DDSTREAM_OK) goto done;
+    dds_http_wait_for_windows(io.h); /* several requests: sit out a spent window as a stream does */
     const dds_v2_settings *v = &s->v2;
     int64_t step = piece_seconds(s);
     int one_piece = s->range_end - range_base(s) <= step;
     if (j->reason || one_piece) {
         answer x;
-        st = ask(h, v->queries, v->query_count, (const char *const *)v->formulas, v->formula_count,
-                 s->range_start, s->range_end, &requests, &x, err);
+        st = ask(&io, v->queries, v->query_count, (const char *const *)v->formulas,
+                 v->formula_count, s->range_start, s->range_end, &x, err);
         if (st == DDSTREAM_OK) {
             pieces = 1;
             st = direct_rows(j, &x.a, &rs, err);
@@ -525,12 +542,13 @@ static ddstream_status run_job(scalar_job *j, dds_cancel *cancel, ddstream_scala
                    ? s->granularity
                    : (step + s->granularity - 1) / s->granularity * s->granularity;
     }
-    st = run_split(h, j, step, &pieces, &requests, &rs, err);
+    st = run_split(&io, j, step, &pieces, &rs, err);
 done:
     if (st == DDSTREAM_OK)
-        st = build_table(j, &rs, pieces, requests, reason[0] ? reason : NULL, out, err);
+        st = build_table(j, &rs, pieces, &io, reason[0] ? reason : NULL, out, err);
     rows_free(&rs);
-    dds_http_free(h);
+    dds_chunk_cache_free(io.cache);
+    dds_http_free(io.h);
     if (st != DDSTREAM_OK && err) dds_redact_keys(err->message, s->api_key, s->app_key);
     dds_log_destroy(&log);
     return st;

@@ -3,12 +3,13 @@
 
 The library decides the cut (``ddstream_scalar`` in ddstream.h, docs/formulas.md "Scalars"):
 a long range is asked in pieces only where the combined answer is exact, and the table says how
-many pieces it took and, when it took one, why.
+many pieces it took and, when it took one, why. With ``cache_dir`` the settled pieces go through
+the chunk cache (docs/cache.md), so that a scalar run again sends only what has changed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -17,6 +18,7 @@ import numpy.typing as npt
 from ._config import DDStreamConfig
 from ._lib import ffi, lib
 from ._native import error_from, new_error, wait_in_slices
+from ._now import ClockRegistration
 from ._timespec import TimeLike, parse_time
 from .errors import STATUS_E_CONFIG, STATUS_OK, ConfigError
 
@@ -36,14 +38,16 @@ class ScalarTable:
     ``value`` (NaN where there was no data), as numpy arrays ordered by formula then tags;
     ``formulas``: the texts of the formulas (or queries) that ``formula`` indexes.
     ``chunks``: the pieces of time the answer was made from; ``requests``: the requests sent;
+    ``cache_hits``: the pieces read from the chunk cache instead (0 without ``cache_dir``);
     ``split_reason``: ``None`` when split, else why it is one request over the range."""
 
-    __slots__ = ("chunks", "formula", "formula_text", "formulas", "group_tags", "requests",
-                 "split_reason", "value")
+    __slots__ = ("cache_hits", "chunks", "formula", "formula_text", "formulas", "group_tags",
+                 "requests", "split_reason", "value")
 
     def __init__(self, formula: npt.NDArray[np.int32], formulas: tuple[str, ...],
                  group_tags: npt.NDArray[np.object_], value: npt.NDArray[np.float64],
-                 chunks: int, requests: int, split_reason: str | None) -> None:
+                 chunks: int, requests: int, split_reason: str | None,
+                 cache_hits: int = 0) -> None:
         self.formula = formula
         self.formulas = formulas
         self.formula_text: npt.NDArray[np.object_] = np.array(
@@ -53,6 +57,7 @@ class ScalarTable:
         self.chunks = chunks
         self.requests = requests
         self.split_reason = split_reason
+        self.cache_hits = cache_hits
 
     def __len__(self) -> int:
         return len(self.value)
@@ -83,6 +88,8 @@ class ScalarTable:
     def __repr__(self) -> str:
         cut = (f"{self.chunks} chunks" if self.split_reason is None
                else f"1 request: {self.split_reason}")
+        if self.cache_hits:
+            cut += f", {self.cache_hits} from the cache"
         lines = [f"ScalarTable({len(self)} rows, {cut})"]
         for f, t, v in list(zip(self.formula, self.group_tags, self.value))[:20]:
             lines.append(f"  {self.formulas[int(f)]!s:<24} {str(t) or '(all)':<24} {float(v):.6g}")
@@ -132,11 +139,17 @@ def _options_config(start: TimeLike | None, end: TimeLike | None, options: dict[
 
 def scalar(cfg: DDStreamConfig | None = None, *, aggregator: str | Mapping[str, str] = "avg",
            start: TimeLike | None = None, end: TimeLike | None = None,
+           clock: Callable[[], float] | None = None,
            **options: Unpack[ConfigOptions]) -> ScalarTable:
     """One value per group of each formula (or query) of ``cfg`` (or of a config made from
     keyword ``options``) over its range, reduced with ``aggregator`` (one for every query, or
     ``{name: aggregator}``; unnamed queries default to ``avg``). With keywords, ``start`` and
     ``end`` (or ``range_start``/``range_end``) take human times as DDStream's do.
+
+    With ``cache_dir`` (a config option), every piece that has settled (ended ``settle_seconds``
+    ago) is kept in the chunk cache and read from there by a later run: ``cache_hits`` of the
+    table counts those. ``clock``: a callable giving epoch seconds that replaces the system clock
+    for that decision, as ``DDStream(..., clock=...)`` (tests: a ``ddstream.testing.FakeClock``).
 
     Blocks while the requests run, with the GIL released; Ctrl-C stops it within a tenth of a
     second and abandons the request in flight.
@@ -154,6 +167,15 @@ def scalar(cfg: DDStreamConfig | None = None, *, aggregator: str | Mapping[str, 
     aggregators = _aggregators(cfg, aggregator)
     native = cfg.to_native()
     native.ptr.log_level = 0  # no stream, so no log queue: the exception says what went wrong
+    registered = None if clock is None else ClockRegistration(native.ptr, clock)
+    try:
+        return _run(native, aggregators)
+    finally:
+        if registered is not None:
+            registered.drop()  # after the run's thread is joined: nothing reads it any more
+
+
+def _run(native: Any, aggregators: list[str]) -> ScalarTable:
     keep = [ffi.new("char[]", a.encode("utf-8")) for a in aggregators]
     array = ffi.new("char *[]", keep)
     err = new_error()
@@ -191,4 +213,5 @@ def _from_c(t: Any) -> ScalarTable:
     texts = tuple(ffi.string(t.formula_text[f]).decode("utf-8")
                   for f in range(int(t.formula_count)))
     reason = None if t.split_reason == ffi.NULL else ffi.string(t.split_reason).decode("utf-8")
-    return ScalarTable(formula, texts, tags, value, int(t.chunks), int(t.requests), reason)
+    return ScalarTable(formula, texts, tags, value, int(t.chunks), int(t.requests), reason,
+                       int(t.cache_hits))

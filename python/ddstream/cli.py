@@ -21,7 +21,7 @@ Credentials and the site come from the environment, as with Datadog's official c
 ``--base-url``) points at a proxy or a fake server. Keys are never accepted as arguments (they
 would show in the process list and in shell history).
 
-``query`` and ``export`` keep the answers of settled chunks in a cache folder,
+``query``, ``scalar`` and ``export`` keep the answers of settled chunks in a cache folder,
 ``$XDG_CACHE_HOME/ddstream`` (else ``~/.cache/ddstream``), so that running one again over the same
 range sends no request:
 ``--cache-dir`` names another folder, ``--no-cache`` turns it off, and ``ddstream cache
@@ -258,6 +258,7 @@ def _scalar_format(path: str | None, fmt: str | None) -> str:
 
 def _scalar(args: argparse.Namespace) -> int:
     cfg = _selection(args)
+    cfg.cache_dir = _cache_dir_for(args)
     aggregator = _aggregator_option(args.aggregator)
     fmt = _scalar_format(args.output, args.format)
     if fmt == "parquet" and args.output in (None, "-"):
@@ -270,7 +271,8 @@ def _scalar(args: argparse.Namespace) -> int:
     if not args.quiet:
         cut = (f"{table.chunks} chunks, {table.requests} requests" if table.split_reason is None
                else f"one request over the range: {table.split_reason}")
-        print(f"ddstream: {len(table)} rows; {cut}", file=sys.stderr)
+        cached = f"; {table.cache_hits} from the cache" if table.cache_hits else ""
+        print(f"ddstream: {len(table)} rows; {cut}{cached}", file=sys.stderr)
     if fmt == "parquet":
         with _output(args.output, binary=True) as handle:
             pq.write_table(table.to_arrow(), handle)
@@ -281,7 +283,7 @@ def _scalar(args: argparse.Namespace) -> int:
         if fmt == "json":
             document = {
                 "chunks": table.chunks, "requests": table.requests,
-                "split_reason": table.split_reason,
+                "cache_hits": table.cache_hits, "split_reason": table.split_reason,
                 "rows": [{"formula": f, "formula_text": t, "group_tags": g,
                           "value": None if v != v else v} for f, t, g, v in rows],
             }
@@ -588,6 +590,11 @@ def build_parser() -> argparse.ArgumentParser:
                     help="default: from -o's extension (.json, .parquet), else csv")
     sc.add_argument("-o", "--output", help="file to write (default stdout)")
     sc.add_argument("-q", "--quiet", action="store_true", help="no summary on stderr")
+    sc.add_argument("--cache-dir", metavar="DIR",
+                    help="keep settled pieces' answers in DIR and read them from there next time "
+                         "(default $XDG_CACHE_HOME/ddstream, else ~/.cache/ddstream)")
+    sc.add_argument("--no-cache", action="store_true",
+                    help="neither read nor write the chunk cache")
     sc.set_defaults(run=_scalar)
 
     v = sub.add_parser("validate", parents=[common],

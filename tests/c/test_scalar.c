@@ -3,7 +3,9 @@
  * tests/c/with_fake_datadog.py, through real libcurl: a formula's program (query_lang.c); a
  * grouped formula over 20 days cut into 4 pieces equal, row for row, to one request over the
  * range (max and min: no float reordering); an unsplittable aggregator asked once with its
- * reason; a bad aggregator named; a run on the slow server cancelled at once.
+ * reason; a bad aggregator named; a run on the slow server cancelled at once; the chunk cache
+ * (settled pieces read back without a request, the unsettled last one asked again, the one
+ * request over the range cached, a folder that cannot be used refused).
  */
 #include <math.h>
 #include <stdio.h>
@@ -143,6 +145,100 @@ static void unsplittable_and_bad(const char *base) {
     CHECK(strstr(err.message, API_KEY) == NULL && strstr(err.message, APP_KEY) == NULL);
 }
 
+/* now_fn: a fixed clock, epoch milliseconds in *now_data. */
+static int64_t fixed_now(void *now_data) { return *(const int64_t *)now_data; }
+
+static int64_t cache_entries(const char *dir) {
+    int64_t entries = -1;
+    CHECK_INT(ddstream_cache_prune(dir, -1, &entries, NULL, NULL), DDSTREAM_OK);
+    return entries;
+}
+
+static int same_rows(const ddstream_scalar_table *a, const ddstream_scalar_table *b) {
+    if (a->row_count != b->row_count || a->chunks != b->chunks) return 0;
+    for (size_t i = 0; i < a->row_count; i++)
+        if (a->formula[i] != b->formula[i] || strcmp(a->group_tags[i], b->group_tags[i]) != 0 ||
+            !(a->value[i] == b->value[i] || (isnan(a->value[i]) && isnan(b->value[i]))))
+            return 0;
+    return 1;
+}
+
+/* Two runs of cfg: the second's requests and hits as expected, its rows the first's. */
+static void run_twice(const ddstream_config *cfg, const char *const *aggs, size_t first_requests,
+                      size_t first_hits, size_t second_requests, size_t second_hits,
+                      const char *what) {
+    ddstream_error err;
+    ddstream_scalar_table *first = NULL, *second = NULL;
+    CHECK_MSG(ddstream_scalar(cfg, aggs, &first, &err) == DDSTREAM_OK, "%s: %s", what, err.message);
+    CHECK_MSG(ddstream_scalar(cfg, aggs, &second, &err) == DDSTREAM_OK, "%s: %s", what,
+              err.message);
+    if (first && second) {
+        CHECK_MSG(first->requests == first_requests && first->cache_hits == first_hits,
+                  "%s, first run: %zu requests, %zu hits", what, first->requests,
+                  first->cache_hits);
+        CHECK_MSG(second->requests == second_requests && second->cache_hits == second_hits,
+                  "%s, second run: %zu requests, %zu hits", what, second->requests,
+                  second->cache_hits);
+        CHECK_MSG(same_rows(first, second), "%s: the second table differs", what);
+        CHECK(first->row_count > 0 && first->struct_size == sizeof *first);
+    }
+    ddstream_scalar_free(first);
+    ddstream_scalar_free(second);
+}
+
+static void cached(const char *base) {
+    const char *tmp = getenv("TMPDIR");
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/ddstream-test-scalar-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(dir)) {
+        CHECK_MSG(0, "mkdtemp failed");
+        return;
+    }
+    const char *queries[] = {"avg:v2c.used{*} by {host}.rollup(avg, 3600)",
+                             "avg:v2c.total{*}.rollup(avg, 3600)"};
+    const char *names[] = {"a", "b"};
+    const char *formulas[] = {"a / b * 100"};
+    const char *aggs[] = {"max", "avg"};
+    ddstream_config cfg;
+    config_for(&cfg, base, queries, names, 2, formulas, 1);
+    cfg.chunk_seconds = 5 * DAY;
+    cfg.cache_dir = dir;
+    cfg.settle_seconds = 300;
+    /* The clock 100 s after the range: the last piece has not settled, the three before have. */
+    int64_t now_ms = (cfg.range_end + 100) * 1000;
+    cfg.now_fn = fixed_now;
+    cfg.now_data = &now_ms;
+    run_twice(&cfg, aggs, 4, 0, 1, 3, "last piece unsettled");
+    CHECK_INT(cache_entries(dir), 3);
+    /* Once it has settled, it is stored too; then nothing is asked any more. */
+    now_ms = (cfg.range_end + 300) * 1000;
+    run_twice(&cfg, aggs, 1, 3, 0, 4, "every piece settled");
+    CHECK_INT(cache_entries(dir), 4);
+
+    /* One request over the range (an aggregator that does not split): cached when settled. */
+    const char *l2[] = {"l2norm", "avg"};
+    run_twice(&cfg, l2, 1, 0, 0, 1, "one request");
+    CHECK_INT(cache_entries(dir), 5);
+
+    /* A folder that cannot be used: the run's error, naming it, before any request. */
+    char file[600];
+    snprintf(file, sizeof file, "%s/not-a-folder", dir);
+    FILE *f = fopen(file, "w");
+    if (f) fclose(f);
+    cfg.cache_dir = file;
+    ddstream_error err;
+    ddstream_scalar_table *t = NULL;
+    CHECK_INT(ddstream_scalar(&cfg, aggs, &t, &err), DDSTREAM_E_CONFIG);
+    CHECK(t == NULL);
+    CHECK_MSG(strstr(err.message, "cache_dir") && strstr(err.message, "not-a-folder"), "%s",
+              err.message);
+
+    CHECK_INT(ddstream_cache_prune(dir, 0, NULL, NULL, NULL), DDSTREAM_OK);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    CHECK_INT(system(cmd), 0);
+}
+
 static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -181,6 +277,7 @@ int main(int argc, char **argv) {
     }
     split_equals_whole(base);
     unsplittable_and_bad(base);
+    cached(base);
     cancelled_at_once(slow);
     return check_report(argv[0]);
 }
