@@ -15,6 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ._config import DDStreamConfig
+from ._gate import GateRegistration, RequestGate
 from ._lib import ffi, lib
 from ._native import error_from, new_error, wait_in_slices
 from ._timespec import TimeLike, parse_time
@@ -132,11 +133,15 @@ def _options_config(start: TimeLike | None, end: TimeLike | None, options: dict[
 
 def scalar(cfg: DDStreamConfig | None = None, *, aggregator: str | Mapping[str, str] = "avg",
            start: TimeLike | None = None, end: TimeLike | None = None,
+           request_gate: RequestGate | None = None,
            **options: Unpack[ConfigOptions]) -> ScalarTable:
     """One value per group of each formula (or query) of ``cfg`` (or of a config made from
     keyword ``options``) over its range, reduced with ``aggregator`` (one for every query, or
     ``{name: aggregator}``; unnamed queries default to ``avg``). With keywords, ``start`` and
     ``end`` (or ``range_start``/``range_end``) take human times as DDStream's do.
+    ``request_gate``: a :class:`~ddstream.RequestGate` every request (each attempt) asks first
+    and reports to, as a stream's do; a gate that raises refuses the request
+    (:class:`~ddstream.RateLimitError`, with its exception as the cause).
 
     Blocks while the requests run, with the GIL released; Ctrl-C stops it within a tenth of a
     second and abandons the request in flight.
@@ -158,8 +163,12 @@ def scalar(cfg: DDStreamConfig | None = None, *, aggregator: str | Mapping[str, 
     array = ffi.new("char *[]", keep)
     err = new_error()
     out = ffi.new("ddstream_scalar_run **")
+    # The library never releases a scalar's gate (ddstream.h): it is dropped here, once the run
+    # has failed to start or its thread is joined (after the gate's last call).
+    gate = None if request_gate is None else GateRegistration(native.ptr, request_gate)
     status = int(lib.ddstream_scalar_start(native.ptr, array, out, err))
     if status != STATUS_OK:
+        _drop(gate)
         raise error_from(status, err)
     run = ffi.gc(out[0], lib.ddstream_scalar_run_free)
     table = ffi.new("ddstream_scalar_table **")
@@ -172,13 +181,20 @@ def scalar(cfg: DDStreamConfig | None = None, *, aggregator: str | Mapping[str, 
         raise
     finally:
         ffi.release(run)  # joins the thread: prompt once cancelled
+        _drop(gate)
     if status != STATUS_OK:
-        raise error_from(status, err)
+        exc = error_from(status, err)
+        raise exc if gate is None else gate.explain(exc)
     owned = ffi.gc(table[0], lib.ddstream_scalar_free)
     try:
         return _from_c(owned)
     finally:
         ffi.release(owned)
+
+
+def _drop(gate: GateRegistration | None) -> None:
+    if gate is not None:
+        gate.drop()
 
 
 def _from_c(t: Any) -> ScalarTable:
