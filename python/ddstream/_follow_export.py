@@ -23,6 +23,11 @@ of mixing two plans in one folder.
 Several queries are one stream (their sub-queries packed into the fewest requests a chunk, as
 ``DDStream(queries=...)``): a chunk's file holds the rows of every query, each row naming its
 query in the ``query`` column.
+
+Formulas over named queries (``{name: query}`` and ``formulas=[...]``, Datadog's v2 endpoint,
+docs/formulas.md) are one v2 stream too: the ``query`` column holds each row's formula, a
+``value`` column after ``sum`` its value (``avg``..``sum`` are NaN, as in every v2 batch), and
+the state records the named queries and the formulas, so a restart with others is refused.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ import datetime as _dt
 import json
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,17 +67,25 @@ class FollowReport:
     files: tuple[str, ...]
 
 
-def _schema() -> Any:
+def _schema(with_value: bool = False) -> Any:
+    """The files' columns; ``value`` last for a v2 stream (formulas), whose rows are there."""
     fields: list[tuple[str, Any]] = [
         ("query", pa.string()),
         ("timestamp", pa.timestamp("s", tz="UTC")),
         ("series", pa.string()),
-        *[(name, pa.float64()) for name in _VALUES],
+        *[(name, pa.float64()) for name in (*_VALUES, *(["value"] if with_value else []))],
     ]
     return pa.schema(fields)
 
 
-def _table(queries: tuple[str, ...], batch: Batch) -> Any:
+def _column(batch: Batch, name: str, n: int) -> Any:
+    """A value column of the batch, NaN where the batch has none (v1's statistics in a v2
+    batch), as ``export_parquet``'s files have it."""
+    values: Any = batch.get(name)
+    return pa.array(np.full(n, np.nan) if values is None else values, type=pa.float64())
+
+
+def _table(queries: tuple[str, ...], batch: Batch, with_value: bool = False) -> Any:
     n = len(batch["timestamps"])
     if "query" in batch:  # several queries: each row's index into them
         names = pa.array(np.asarray(queries, dtype=object)[batch["query"]] if n else [],
@@ -90,9 +103,9 @@ def _table(queries: tuple[str, ...], batch: Batch) -> Any:
         names,
         pa.array(batch["timestamps"], type=pa.int64()).cast(pa.timestamp("s", tz="UTC")),
         series,
-        *[pa.array(batch[name], type=pa.float64()) for name in _VALUES],  # type: ignore[literal-required]
+        *[_column(batch, name, n) for name in (*_VALUES, *(["value"] if with_value else []))],
     ]
-    return pa.Table.from_arrays(columns, schema=_schema())
+    return pa.Table.from_arrays(columns, schema=_schema(with_value))
 
 
 def _parquet_bytes(table: Any) -> bytes:
@@ -110,19 +123,34 @@ class FollowExport:
     or ``max_chunks`` chunks. ``stream_options``: :class:`~ddstream.DDStreamConfig` fields
     (``api_key``, ``base_url``, ``settle_seconds``, ...); ``clock``: as ``DDStream``'s."""
 
-    def __init__(self, query: str | Sequence[str], directory: str | os.PathLike[str], *,
-                 start: int, granularity: int = 60, chunk_seconds: int = 0,
-                 partition: str = "chunk", clock: Callable[[], float] | None = None,
-                 **stream_options: Any) -> None:
+    def __init__(self, query: str | Sequence[str] | Mapping[str, str],
+                 directory: str | os.PathLike[str], *, start: int, granularity: int = 60,
+                 chunk_seconds: int = 0, partition: str = "chunk",
+                 clock: Callable[[], float] | None = None,
+                 formulas: Sequence[str] | None = None, **stream_options: Any) -> None:
         if partition not in PARTITIONS:
             raise ConfigError(f"partition must be one of {', '.join(PARTITIONS)}, not "
                               f"{partition!r}", status=STATUS_E_CONFIG)
-        self.queries = (query,) if isinstance(query, str) else tuple(query)
+        if formulas is not None and (isinstance(formulas, str)
+                                     or not isinstance(formulas, Sequence)):
+            raise TypeError(f"formulas must be a list of str, not {type(formulas).__name__}")
+        self.names: tuple[str, ...] = tuple(query) if isinstance(query, Mapping) else ()
+        self.queries = ((query,) if isinstance(query, str)
+                        else tuple(query.values()) if isinstance(query, Mapping)
+                        else tuple(query))
         if not self.queries:
             raise ConfigError("no query to follow", status=STATUS_E_CONFIG)
-        # One query keeps the state file's format of before (a folder written then resumes).
-        self.query: str | list[str] = (self.queries[0] if len(self.queries) == 1
-                                       else list(self.queries))
+        self.formulas = None if formulas is None else tuple(formulas)
+        self.v2 = self.formulas is not None or stream_options.get("api") == "v2"
+        self.query: str | list[str] | dict[str, Any]
+        if self.v2:
+            # What a v2 folder holds, as export_parquet's manifest says it.
+            named: Any = dict(zip(self.names, self.queries)) if self.names else list(self.queries)
+            self.query = {"queries": named,
+                          "formulas": None if self.formulas is None else list(self.formulas)}
+        else:
+            # One query keeps the state file's format of before (a folder written then resumes).
+            self.query = self.queries[0] if len(self.queries) == 1 else list(self.queries)
         self.directory = Path(directory)
         self.start = int(start)
         self.granularity = granularity
@@ -182,8 +210,15 @@ class FollowExport:
         is called after each file."""
         self.directory.mkdir(parents=True, exist_ok=True)
         token = self._read_state()
-        which: dict[str, Any] = ({"query": self.queries[0]} if len(self.queries) == 1
-                                 else {"queries": list(self.queries)})
+        which: dict[str, Any]
+        if self.v2:
+            which = {"queries": (dict(zip(self.names, self.queries)) if self.names
+                                 else list(self.queries)), "formulas": self.formulas}
+        elif self.names:  # named without formulas over v1: the library's error says so
+            which = {"queries": dict(zip(self.names, self.queries))}
+        else:
+            which = ({"query": self.queries[0]} if len(self.queries) == 1
+                     else {"queries": list(self.queries)})
         stream: DDStream[Any] = DDStream(
             **which, range_start=self.start, range_end=None,
             granularity=self.granularity, chunk_seconds=self.chunk_seconds,
@@ -192,6 +227,8 @@ class FollowExport:
             self._stream = stream
         if self._stopped.is_set():
             stream.cancel()
+        # A v2 stream's rows are labelled by its formulas (each query its own without them).
+        labels = stream.queries if self.v2 else self.queries
         files: list[str] = []
         chunks = rows = 0
         day_table: Any = None
@@ -206,7 +243,7 @@ class FollowExport:
                     raise
                 chunk_start = batch["chunk_start_ms"] // 1000
                 day = _day(chunk_start)
-                table = _table(self.queries, batch)
+                table = _table(labels, batch, self.v2)
                 if self.partition == "chunk":
                     relative = f"date={day}/chunk-{chunk_start}.parquet"
                     content = table
@@ -237,10 +274,11 @@ class FollowExport:
 
     def _day_so_far(self, relative: str) -> Any:
         path = self.directory / relative
-        return pq.read_table(path, schema=_schema()) if path.is_file() else None
+        return pq.read_table(path, schema=_schema(self.v2)) if path.is_file() else None
 
 
-def follow_export(query: str | Sequence[str], directory: str | os.PathLike[str], *, start: int,
+def follow_export(query: str | Sequence[str] | Mapping[str, str],
+                  directory: str | os.PathLike[str], *, start: int,
                   max_chunks: int | None = None, **options: Any) -> FollowReport:
     """:class:`FollowExport` ``(query, directory, start=start, **options).run(max_chunks)``."""
     return FollowExport(query, directory, start=start, **options).run(max_chunks)

@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ._config import DDStreamConfig
+from ._gate import GateRegistration, RequestGate
 from ._lib import ffi, lib
 from ._native import error_from, new_error, wait_in_slices
 from ._now import ClockRegistration
@@ -140,11 +141,15 @@ def _options_config(start: TimeLike | None, end: TimeLike | None, options: dict[
 def scalar(cfg: DDStreamConfig | None = None, *, aggregator: str | Mapping[str, str] = "avg",
            start: TimeLike | None = None, end: TimeLike | None = None,
            clock: Callable[[], float] | None = None,
+           request_gate: RequestGate | None = None,
            **options: Unpack[ConfigOptions]) -> ScalarTable:
     """One value per group of each formula (or query) of ``cfg`` (or of a config made from
     keyword ``options``) over its range, reduced with ``aggregator`` (one for every query, or
     ``{name: aggregator}``; unnamed queries default to ``avg``). With keywords, ``start`` and
     ``end`` (or ``range_start``/``range_end``) take human times as DDStream's do.
+    ``request_gate``: a :class:`~ddstream.RequestGate` every request (each attempt) asks first
+    and reports to, as a stream's do; a gate that raises refuses the request
+    (:class:`~ddstream.RateLimitError`, with its exception as the cause).
 
     With ``cache_dir`` (a config option), every piece that has settled (ended ``settle_seconds``
     ago) is kept in the chunk cache and read from there by a later run: ``cache_hits`` of the
@@ -169,19 +174,23 @@ def scalar(cfg: DDStreamConfig | None = None, *, aggregator: str | Mapping[str, 
     native.ptr.log_level = 0  # no stream, so no log queue: the exception says what went wrong
     registered = None if clock is None else ClockRegistration(native.ptr, clock)
     try:
-        return _run(native, aggregators)
+        return _run(native, aggregators, request_gate)
     finally:
         if registered is not None:
             registered.drop()  # after the run's thread is joined: nothing reads it any more
 
 
-def _run(native: Any, aggregators: list[str]) -> ScalarTable:
+def _run(native: Any, aggregators: list[str], request_gate: RequestGate | None) -> ScalarTable:
     keep = [ffi.new("char[]", a.encode("utf-8")) for a in aggregators]
     array = ffi.new("char *[]", keep)
     err = new_error()
     out = ffi.new("ddstream_scalar_run **")
+    # The library never releases a scalar's gate (ddstream.h): it is dropped here, once the run
+    # has failed to start or its thread is joined (after the gate's last call).
+    gate = None if request_gate is None else GateRegistration(native.ptr, request_gate)
     status = int(lib.ddstream_scalar_start(native.ptr, array, out, err))
     if status != STATUS_OK:
+        _drop(gate)
         raise error_from(status, err)
     run = ffi.gc(out[0], lib.ddstream_scalar_run_free)
     table = ffi.new("ddstream_scalar_table **")
@@ -194,13 +203,20 @@ def _run(native: Any, aggregators: list[str]) -> ScalarTable:
         raise
     finally:
         ffi.release(run)  # joins the thread: prompt once cancelled
+        _drop(gate)
     if status != STATUS_OK:
-        raise error_from(status, err)
+        exc = error_from(status, err)
+        raise exc if gate is None else gate.explain(exc)
     owned = ffi.gc(table[0], lib.ddstream_scalar_free)
     try:
         return _from_c(owned)
     finally:
         ffi.release(owned)
+
+
+def _drop(gate: GateRegistration | None) -> None:
+    if gate is not None:
+        gate.drop()
 
 
 def _from_c(t: Any) -> ScalarTable:

@@ -15,6 +15,8 @@
     ddstream export queries.txt --to-parquet out/ --workers 4    # ddstream.dask, docs/dask.md
     ddstream query 'avg:system.cpu.user{*}' --from -1h --follow  # never ends: docs/follow.md
     ddstream export query.txt --to-parquet out/ --from -1d --follow --partition day
+    ddstream export --formula 'a / b' 'a=avg:m.used{*} by {host}' 'b=avg:m.total{*}' \\
+        --to-parquet ratio/ --from -30d --workers 4         # formulas (v2), docs/formulas.md
 
 Credentials and the site come from the environment, as with Datadog's official clients:
 ``DD_API_KEY``, ``DD_APP_KEY``, ``DD_SITE`` (or ``--site``); ``DDSTREAM_BASE_URL`` (or
@@ -40,7 +42,6 @@ import contextlib
 import json
 import logging
 import os
-import re
 import sys
 from collections.abc import Iterator, Sequence
 from typing import IO, TYPE_CHECKING, Any
@@ -52,6 +53,7 @@ from ._dependencies import pyarrow_parquet as pq
 from ._export import FORMATS, TEXT_FORMATS, Columns, text_writer
 from ._output import OutputError, check_output, open_output
 from ._progress import Progress
+from ._query_args import UsageError, named_queries, read_queries_file
 from ._timespec import parse_time
 from .errors import (
     AuthError,
@@ -87,14 +89,6 @@ _EXIT_CODES: tuple[tuple[type[DDStreamError], int], ...] = (
 )
 
 
-class UsageError(Exception):
-    """A bad argument: reported on one line, exit code 2."""
-
-
-# A named query's name (v2): a letter or '_', then letters, digits, '_'.
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-
-
 def exit_code_for(exc: DDStreamError) -> int:
     for cls, code in _EXIT_CODES:
         if isinstance(exc, cls):
@@ -124,39 +118,6 @@ def _output(path: str | None, binary: bool) -> Iterator[IO[Any]]:
         return
     with open_output(check_output(path), binary) as handle:
         yield handle
-
-
-def read_queries_file(path: str) -> list[str]:
-    """The queries of a file: one per line; blank lines and lines starting with ``#`` skipped."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            text = handle.read()
-    except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError as exc:
-        raise UsageError(f"cannot read {path}: not UTF-8 text (byte {exc.start})") from None
-    queries = [line.strip() for line in text.splitlines()]
-    queries = [q for q in queries if q and not q.startswith("#")]
-    if not queries:
-        raise UsageError(f"{path} holds no query (one per line; # starts a comment)")
-    return queries
-
-
-def named_queries(arguments: list[str]) -> dict[str, str]:
-    """``NAME=QUERY`` arguments (with ``--formula``) as the named queries formulas refer to.
-
-    Split at the first ``=``: a name never holds one, and the library checks the name itself."""
-    named: dict[str, str] = {}
-    for argument in arguments:
-        name, sep, query = argument.partition("=")
-        name = name.strip()
-        if not sep or not _NAME.fullmatch(name) or not query.strip():
-            raise UsageError(f"with --formula, each query is NAME=QUERY (e.g. "
-                             f"'a=avg:system.cpu.user{{*}}'), not {argument!r}")
-        if name in named:
-            raise UsageError(f"the query name {name!r} is given twice")
-        named[name] = query.strip()
-    return named
 
 
 def _selection(args: argparse.Namespace) -> DDStreamConfig:
@@ -465,26 +426,23 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
+    """Many queries to Parquet on a Dask cluster (ddstream.dask._cli), or followed (--follow)."""
     if args.follow:
         return _export_follow(args)
-    """Many queries to Parquet on a Dask cluster: ddstream.dask._cli."""
     try:
-        from .dask._cli import ExportUsageError, run_export
+        from .dask._cli import run_export
     except ImportError as exc:
         raise UsageError(str(exc)) from None
-    try:
-        return run_export(args)
-    except ExportUsageError as exc:
-        raise UsageError(str(exc)) from None
+    return run_export(args)
 
 
 def _export_follow(args: argparse.Namespace) -> int:
-    from .dask._cli import ExportUsageError, read_queries
+    from ._query_args import export_queries
 
+    selection = export_queries(args.queries, args.formula, args.api)
     try:
-        queries = read_queries(args.queries_file)
         start = parse_time(args.from_)
-    except (ValueError, ExportUsageError) as exc:
+    except ValueError as exc:
         raise UsageError(str(exc)) from None
     if args.workers is not None or args.scheduler is not None:
         raise UsageError("--follow runs in this process: drop --workers/--scheduler")
@@ -492,7 +450,7 @@ def _export_follow(args: argparse.Namespace) -> int:
 
     options: dict[str, Any] = {"site": args.site, "base_url": args.base_url,
                                "settle_seconds": args.settle_seconds,
-                               "cache_dir": _cache_dir_for(args)}
+                               "cache_dir": _cache_dir_for(args), **selection.options()}
     if args.debug:
         options["log_level"] = 4
 
@@ -500,8 +458,9 @@ def _export_follow(args: argparse.Namespace) -> int:
         if not args.quiet:
             print(f"ddstream export: {relative} ({rows} rows)", file=sys.stderr, flush=True)
 
-    export = FollowExport(queries, args.to_parquet, start=start, granularity=args.granularity,
-                          chunk_seconds=args.chunk_seconds, partition=args.partition, **options)
+    export = FollowExport(selection.queries, args.to_parquet, start=start,
+                          granularity=args.granularity, chunk_seconds=args.chunk_seconds,
+                          partition=args.partition, **options)
     export.run(on_file=report)
     return EXIT_OK
 
@@ -604,7 +563,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("export", parents=[common],
                        help="export many queries to Parquet on a Dask cluster (resumable)")
-    e.add_argument("queries_file", metavar="QUERIES_FILE", help="one query per line; # comments")
+    e.add_argument("queries", nargs="*", metavar="QUERIES_FILE|NAME=QUERY",
+                   help="files of one query per line (# comments); with --formula, NAME=QUERY "
+                        "arguments or lines")
+    e.add_argument("--formula", action="append", metavar="FORMULA",
+                   help="a formula over named queries, e.g. 'a / b * 100' (repeatable); the "
+                        "queries are then NAME=QUERY, and Datadog's v2 endpoint is read "
+                        "(docs/formulas.md)")
+    e.add_argument("--api", choices=("auto", "v1", "v2"), default=None,
+                   help="the Datadog endpoint: auto (default: v2 with --formula), v1 or v2")
     e.add_argument("--to-parquet", required=True, metavar="DIR",
                    help="directory of Parquet files; rerun the command to resume")
     e.add_argument("--from", dest="from_", default="-1d", help="start (default -1d)")
