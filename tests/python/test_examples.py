@@ -59,3 +59,27 @@ def test_several_queries_example() -> None:
         assert match, out
         assert int(match.group(1)) == count and int(match.group(2)) in (2016 * count,
                                                                         2017 * count), out
+
+
+def test_formulas_example() -> None:
+    out = _run("formulas.py")
+    # A month at 60 s for 3 hosts, dense (the fake's gaps are NaN rows); one POST per chunk.
+    head = re.search(r"^used / total \* 100: 30 days at 60 s, (\d+) chunks \(one POST each\), "
+                     r"(\d+) rows$", out, re.M)
+    assert head, out
+    chunks, rows = int(head.group(1)), int(head.group(2))
+    assert rows == 3 * 30 * 1440 and chunks >= 29  # each chunk under the 1500-point cap
+    tail = re.search(r"answered (\d+) timeseries and (\d+) scalar requests, (\d+) rows", out)
+    assert tail and (int(tail.group(1)), int(tail.group(3))) == (chunks, rows), out
+    hosts = re.findall(r"^(host:h0\d)\s+([\d.]+)\s+([\d.]+)\s+(\d+)$", out, re.M)
+    assert [h[0] for h in hosts] == ["host:h00", "host:h01", "host:h02"], out
+    for _, mean, peak, missing in hosts:
+        assert 0 < float(mean) < float(peak) < 100 and 0 < int(missing) < 30 * 1440 // 10
+    # The scalar: weekly pieces (5 for 30 days), a request each, one value per host; the mean of
+    # used over the mean of total is near the mean of the ratio, not equal to it.
+    scalar = re.search(r"scalar over the month, (\d+) pieces, (\d+) requests:\n"
+                       r"((?:host:h0\d\s+[\d.]+\n){3})", out)
+    assert scalar and scalar.group(1) == scalar.group(2) == tail.group(2) == "5", out
+    values = [float(line.split()[1]) for line in scalar.group(3).splitlines()]
+    for value, (_, mean, _, _) in zip(values, hosts, strict=True):
+        assert abs(value - float(mean)) < 0.5
