@@ -77,3 +77,46 @@ def test_c_example_grouped_and_error(example: Path) -> None:
         assert malformed.returncode == 1
         assert "invalid configuration" in malformed.stderr, malformed.stderr
         assert "expected '}'" in malformed.stderr and "^" in malformed.stderr, malformed.stderr
+
+
+@pytest.fixture(scope="module")
+def formula_example(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    cc = shutil.which("cc") or shutil.which("gcc")
+    assert cc, "a C compiler is part of the set-up"
+    lib_dir = _library_dir()
+    out = tmp_path_factory.mktemp("c-formula-example") / "formula_example"
+    subprocess.run(
+        [cc, "-std=c11", "-Wall", "-Wextra", "-Werror", str(EXAMPLE.with_name("formula_example.c")),
+         f"-I{_header_dir()}", f"-L{lib_dir}", f"-Wl,-rpath,{lib_dir}", "-l:libddstream.so", "-lm",
+         "-o", str(out)],
+        check=True,
+    )
+    return out
+
+
+def test_c_formula_example_streams_and_scalars(formula_example: Path) -> None:
+    used, total = "avg:system.mem.used{*} by {host}", "avg:system.mem.total{*} by {host}"
+    with FakeDatadog() as fake:
+        env = dict(os.environ, DDSTREAM_BASE_URL=fake.url, DD_API_KEY="c-api",
+                   DD_APP_KEY="c-app", DDSTREAM_EXAMPLE_SECONDS=str(2 * 86400))
+        result = subprocess.run([str(formula_example), "a / b * 100", f"a={used}", f"b={total}"],
+                                env=env, capture_output=True, text=True, timeout=60, check=False)
+        assert result.returncode == 0, result.stderr
+        paths = [r.path for r in fake.query_requests]
+        bad = subprocess.run([str(formula_example), "a / c", f"a={used}"], env=env,
+                             capture_output=True, text=True, timeout=60, check=False)
+    chunks = int(re.search(r"^a / b \* 100: (\d+) chunks$", result.stdout, re.M).group(1))
+    # Two days at 60 s: two chunks under the point cap, one POST each, then one scalar request.
+    assert chunks == 2 and paths == ["/api/v2/query/timeseries"] * 2 + ["/api/v2/query/scalar"]
+    series = re.findall(r"^series (host:h0\d)\s+rows=(\d+) with_value=(\d+) mean=([\d.]+)$",
+                        result.stdout, re.M)
+    assert [s[0] for s in series] == ["host:h00", "host:h01", "host:h02"], result.stdout
+    scalars = dict(re.findall(r"^scalar (host:h0\d)\s+([\d.]+)$", result.stdout, re.M))
+    for host, rows, valued, mean in series:
+        # Dense on the grid: every bucket a row, the fake's gaps without a value.
+        assert int(rows) == 2 * 1440 and 0 < int(valued) < int(rows)
+        # The scalar is mean(a) / mean(b) * 100, near the mean of the ratio, not equal to it.
+        assert abs(float(scalars[host]) - float(mean)) < 0.5
+    assert "scalar: 3 rows from 1 request(s)" in result.stdout
+    # A formula naming a query it was not given never reaches the server.
+    assert bad.returncode == 1 and "unknown query name 'c'" in bad.stderr and "^" in bad.stderr
