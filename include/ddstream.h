@@ -442,7 +442,9 @@ DDSTREAM_API DDSTREAM_NODISCARD ddstream_status ddstream_explain(const ddstream_
 
 /*
  * Check the credentials against the server: the API key with GET /api/v1/validate, then the
- * application key (and the query) with the smallest real query. Blocks (network I/O), but does not
+ * application key (and the query) with the smallest real query: one bucket of v1's first query,
+ * or, for a stream over v2 (formulas), one bucket of its POST with every named query and formula,
+ * as its chunks send them. Blocks (network I/O), but does not
  * wait out a rate-limit window (spent by streams of this process) that ends later than
  * max_retry_wait_ms: that is DDSTREAM_E_RATE_LIMITED at once.
  * Thread-safe. Returns DDSTREAM_OK, or the error (E_CONFIG, E_AUTH, E_QUERY, E_NETWORK, ...).

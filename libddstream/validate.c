@@ -1,6 +1,7 @@
 /* validate.c — check credentials (and the query) against the server with the fewest requests:
  * /api/v1/validate for the API key, then one single-bucket query for the application key, which
- * no endpoint checks on its own (shared/DATADOG.md). */
+ * no endpoint checks on its own (shared/DATADOG.md): through v1, or for a stream of formulas the
+ * v2 request it will send. */
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -17,6 +18,8 @@
 #include "fetch.h"
 #include "log.h"
 #include "parse.h"
+#include "parse_v2.h"
+#include "v2_request.h"
 
 static ddstream_status check_api_key(dds_http *http, ddstream_error *err) {
     dds_body body;
@@ -70,6 +73,37 @@ static ddstream_status check_app_key_and_query(dds_http *http, const dds_setting
     return DDSTREAM_OK;
 }
 
+static ddstream_status read_v2_answer(void *arg, char *data, size_t len, ddstream_error *err) {
+    dds_v2_response *r = arg;
+    char msg[300];
+    ddstream_status st = dds_parse_v2_timeseries(data, len, r, msg, sizeof msg);
+    if (st != DDSTREAM_OK) return dds_error_set(err, st, "%s", msg);
+    return DDSTREAM_OK;
+}
+
+/* A v2 stream checks what it will send: its named queries and formulas, posted to the v2
+ * endpoint over one bucket (a v1 query would pass where the v2 endpoint, its permission or a
+ * formula the server refuses, would not). */
+static ddstream_status check_app_key_and_v2(dds_http *http, const dds_settings *s,
+                                            ddstream_error *err) {
+    const dds_v2_settings *v = &s->v2;
+    int64_t g = s->granularity;
+    int64_t from = ((s->range_start + g - 1) / g) * g;
+    char *body = NULL;
+    size_t len = 0;
+    ddstream_status st =
+        dds_v2_body(DDS_V2_TIMESERIES, v->queries, v->query_count, (const char *const *)v->formulas,
+                    v->formula_count, from * 1000, (from + g) * 1000, g * 1000, &body, &len);
+    if (st != DDSTREAM_OK) return dds_error_set(err, st, "could not build the v2 request");
+    dds_v2_response r;
+    memset(&r, 0, sizeof r);
+    st = dds_http_post_read(http, DDS_V2_TIMESERIES_PATH, body, len, read_v2_answer, &r, err);
+    free(body);
+    dds_v2_response_free(&r);
+    if (st != DDSTREAM_OK && err) dds_http_scrub(http, err->message);
+    return st;
+}
+
 /* The two checks with s's settings; cancel stops them (and is what a transfer's poll wakes on). */
 static ddstream_status run_checks(const dds_settings *s, dds_cancel *cancel, ddstream_error *err) {
     dds_log log;
@@ -81,7 +115,9 @@ static ddstream_status run_checks(const dds_settings *s, dds_cancel *cancel, dds
         st = err ? err->status : DDSTREAM_E_NOMEM;
     } else {
         st = check_api_key(http, err);
-        if (st == DDSTREAM_OK) st = check_app_key_and_query(http, s, err);
+        if (st == DDSTREAM_OK)
+            st = s->v2.enabled ? check_app_key_and_v2(http, s, err)
+                               : check_app_key_and_query(http, s, err);
         dds_http_free(http);
     }
     if (st != DDSTREAM_OK && err) dds_redact_keys(err->message, s->api_key, s->app_key);

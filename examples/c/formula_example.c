@@ -19,8 +19,8 @@
 
 #include "ddstream.h"
 
-#define MAX_QUERIES  8
-#define MAX_SERIES   256
+#define MAX_QUERIES 8
+#define MAX_SERIES  256
 
 /* strdup is POSIX, not C11. */
 static char *copy(const char *text) {

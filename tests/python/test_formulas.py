@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import functools
+import json
 import math
 import os
 import pickle
@@ -335,3 +336,25 @@ def test_cli_formula_parquet_names_the_formulas(fake: FakeDatadog, tmp_path: Pat
     slots = (times // unit - START) // G
     want = np.array([expected[t][k] for t, k in zip(tags, slots.tolist())])
     np.testing.assert_array_equal(got, want)
+
+
+def test_validate_posts_the_v2_request_it_will_send(fake: FakeDatadog) -> None:
+    """A stream of formulas is validated with what it sends: one bucket of its v2 POST, every
+    named query and formula in it, so that the v2 endpoint's refusal shows before streaming."""
+    fake.clear_log()
+    assert dd.DDStream.validate(config(fake)) is None
+    validate, post = fake.requests
+    assert (validate.method, validate.path) == ("GET", "/api/v1/validate")
+    assert (post.method, post.path) == ("POST", "/api/v2/query/timeseries")
+    attributes = json.loads(post.body)["data"]["attributes"]
+    assert attributes["to"] - attributes["from"] == attributes["interval"] == G * 1000
+    assert attributes["from"] == START * 1000
+    assert [(q["name"], q["query"]) for q in attributes["queries"]] == [("a", A), ("b", B)]
+    assert attributes["formulas"] == [{"formula": "a / b * 100"}]
+    # A formula the client's grammar accepts and the server refuses: the server's words.
+    refused = dd.DDStream.validate(config(fake, queries={"a": A},
+                                          formulas=["anomalies(a, 'basic', 2)"]))
+    assert refused is not None and "HTTP 400" in refused and "anomalies" in refused
+    with pytest.raises(dd.AuthError) as caught:
+        dd.DDStream.check(config(fake, app_key="not-an-app-key"))
+    assert "not-an-app-key" not in str(caught.value) and API_KEY not in str(caught.value)
