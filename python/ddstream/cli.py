@@ -10,6 +10,7 @@
     ddstream scalar --formula 'a / b' --aggregator avg 'a=avg:m.used{*} by {host}' \
         'b=avg:m.total{*}' --from -30d -o ratio.csv    # one value per group (docs/formulas.md)
     ddstream validate
+    ddstream validate --formula 'a / b' 'a=avg:a{*}' 'b=avg:b{*}'  # the v2 request, one bucket
     ddstream demo
     ddstream cache info                                           # the chunk cache, docs/cache.md
     ddstream export queries.txt --to-parquet out/ --workers 4    # ddstream.dask, docs/dask.md
@@ -415,13 +416,23 @@ def _explain_v2(report: dict[str, Any]) -> int:
 
 def _validate(args: argparse.Namespace) -> int:
     cfg = _base_config(args)
-    cfg.query = args.query
+    if args.formula:
+        # A stream of formulas is checked with the v2 request it will send.
+        if not args.named:
+            raise UsageError("--formula needs the queries it uses, as NAME=QUERY arguments")
+        cfg.queries = named_queries(args.named)
+        cfg.formulas = list(args.formula)
+    elif args.named:
+        raise UsageError("NAME=QUERY arguments go with --formula (a single query: --query)")
+    else:
+        cfg.query = args.query
     cfg.range_end = parse_time("now")
     cfg.range_start = cfg.range_end - 3600
     from ._stream import DDStream
 
     DDStream.check(cfg)
-    print("ok: the API key and the application key are valid, and the query is accepted")
+    what = "the formulas are accepted" if args.formula else "the query is accepted"
+    print(f"ok: the API key and the application key are valid, and {what}")
     return EXIT_OK
 
 
@@ -559,6 +570,10 @@ def build_parser() -> argparse.ArgumentParser:
     v = sub.add_parser("validate", parents=[common],
                        help="check the API key, the application key (and a query)")
     v.add_argument("--query", default="avg:system.cpu.user{*}")
+    v.add_argument("--formula", action="append", metavar="F",
+                   help="a formula over NAME=QUERY arguments (repeatable): checks the v2 request "
+                        "a stream of them sends")
+    v.add_argument("named", nargs="*", metavar="NAME=QUERY")
     v.set_defaults(run=_validate)
 
     e = sub.add_parser("export", parents=[common],

@@ -358,3 +358,23 @@ def test_validate_posts_the_v2_request_it_will_send(fake: FakeDatadog) -> None:
     with pytest.raises(dd.AuthError) as caught:
         dd.DDStream.check(config(fake, app_key="not-an-app-key"))
     assert "not-an-app-key" not in str(caught.value) and API_KEY not in str(caught.value)
+
+
+def test_cli_validate_formulas(fake: FakeDatadog) -> None:
+    fake.clear_log()
+    proc = cli(fake, "validate", "--formula", "a / b * 100", f"a={A}", f"b={B}")
+    assert proc.returncode == 0, proc.stderr
+    assert "the formulas are accepted" in proc.stdout
+    assert [(r.method, r.path) for r in fake.requests] == [
+        ("GET", "/api/v1/validate"), ("POST", "/api/v2/query/timeseries")]
+    assert json.loads(fake.requests[1].body)["data"]["attributes"]["formulas"] == [
+        {"formula": "a / b * 100"}]
+    refused = cli(fake, "validate", "--formula", "anomalies(a, 'basic', 2)", "a=avg:v2py.used{*}")
+    assert refused.returncode != 0 and "HTTP 400" in refused.stderr, refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1 and "Traceback" not in refused.stderr
+    fake.clear_log()
+    for args, message in ((("--formula", "a"), "NAME=QUERY"), ((f"a={A}",), "--formula"),
+                          (("--formula", "a / x", f"a={A}"), "unknown query name 'x'")):
+        proc = cli(fake, "validate", *args)
+        assert proc.returncode == 2 and message in proc.stderr, (args, proc.stderr)
+    assert fake.requests == []  # usage and config errors send nothing
