@@ -277,7 +277,8 @@ ddstream_status dds_v2_fetch_chunk(dds_http *h, const dds_v2_plan *plan, int64_t
 
 ddstream_status dds_fetch_chunk_v2(dds_http *http, dds_chunk_cache *cache, const dds_settings *s,
                                    int64_t start, int64_t end, dds_v2_memory *mem,
-                                   ddstream_batch **out, ddstream_error *err) {
+                                   dds_batch_pool *pool, ddstream_batch **out,
+                                   ddstream_error *err) {
     *out = NULL;
     const dds_v2_settings *v = &s->v2;
     dds_v2_plan plan = {v->queries,
@@ -306,7 +307,7 @@ ddstream_status dds_fetch_chunk_v2(dds_http *http, dds_chunk_cache *cache, const
     for (size_t j = 0; grouped && j < c.series_count; j++) tag_bytes += strlen(c.tags[j]) + 1;
     size_t spare_cap = 0;
     char *spare = dds_http_take_spare(http, &spare_cap);
-    ddstream_batch *b = dds_batch_new_value_only(spare, spare_cap, rows,
+    ddstream_batch *b = dds_batch_new_value_only(pool, spare, spare_cap, rows,
                                                  grouped ? c.series_count : 0, tag_bytes, grouped);
     if (b == NULL) {
         dds_v2_chunk_free(&c);

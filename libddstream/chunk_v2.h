@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "batch_pool.h"
 #include "chunk_cache.h"
 #include "ddstream.h"
 #include "fetch.h"
@@ -65,11 +66,14 @@ void dds_v2_chunk_free(dds_v2_chunk *c);
  * formulas, then the batch: series x buckets rows ordered by (formula, tags, time), the value in
  * `value`, the formula's index in `query` (and `series_query`), avg/min/max/sum NaN, series and
  * their tags when s->grouped, interval the granularity. More rows than s->max_batch_rows is
- * DDSTREAM_E_PROTOCOL before the batch exists. mem is the fetcher's (see dds_v2_memory).
+ * DDSTREAM_E_PROTOCOL before the batch exists. mem is the fetcher's (see dds_v2_memory). pool
+ * (may be NULL): the stream's, which the batch's block comes from and goes back to
+ * (batch_pool.h).
  */
 DDSTREAM_NODISCARD ddstream_status dds_fetch_chunk_v2(dds_http *http, dds_chunk_cache *cache,
                                                       const struct dds_settings *s, int64_t start,
                                                       int64_t end, dds_v2_memory *mem,
-                                                      ddstream_batch **out, ddstream_error *err);
+                                                      dds_batch_pool *pool, ddstream_batch **out,
+                                                      ddstream_error *err);
 
 #endif
