@@ -53,7 +53,7 @@ static void test_sizes_kept_blocks_serve(void) {
     size_t cap = 1;
     CHECK(dds_batch_pool_take(p, 100000, &cap) == NULL); /* nothing kept yet */
     CHECK_INT(cap, 0);
-    dds_batch_pool_put(p, block, 100000); /* drops the reference take made */
+    dds_batch_pool_put(p, block, 100000);                /* drops the reference take made */
     CHECK(dds_batch_pool_take(p, 100001, &cap) == NULL); /* too small */
     dds_batch_pool_put(p, NULL, 0);
     CHECK(dds_batch_pool_take(p, 49999, &cap) == NULL); /* more than twice the need */
