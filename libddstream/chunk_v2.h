@@ -11,6 +11,7 @@
 #include "chunk_cache.h"
 #include "ddstream.h"
 #include "fetch.h"
+#include "parse_v2.h"
 #include "v2_request.h"
 
 typedef struct dds_v2_plan {
@@ -42,6 +43,11 @@ typedef struct dds_v2_chunk {
     int32_t *formula; /* per series: its formula (query_index) */
     char **tags;      /* per series: group tags joined with ',', "" when ungrouped */
     double *values;   /* series_count x buckets, NaN where no value */
+    /* Inside chunk_v2.c only: a chunk whose values are not placed yet (values NULL) keeps its
+     * answer and the row of each of its series, so that the batch's column is written once,
+     * straight from the answer (dds_fetch_chunk_v2), not through values and a copy. */
+    dds_v2_response answer;
+    size_t *dest;
 } dds_v2_chunk;
 
 /*
