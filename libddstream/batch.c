@@ -12,6 +12,7 @@
  */
 #include "batch.h"
 
+#include "batch_pool.h"
 #include "bigalloc.h"
 
 #include <stdint.h>
@@ -23,6 +24,8 @@ typedef struct batch_block {
     char *tag_text;     /* tag_cap bytes; byte 0 is the "" every slot starts as */
     size_t tag_cap;
     size_t tag_used;
+    dds_batch_pool *pool; /* where ddstream_batch_free gives the block back; NULL: free() */
+    size_t block_cap;     /* the block's size, for the pool */
 } batch_block;
 
 static int add_size(size_t *acc, size_t n) {
@@ -60,9 +63,9 @@ ddstream_batch *dds_batch_new_in(void *block, size_t block_cap, size_t rows, siz
 }
 
 /* stats_shared: avg, min, max and sum are one column (the caller fills it with NaN once). */
-static ddstream_batch *new_batch(void *block, size_t block_cap, size_t rows, size_t series_count,
-                                 size_t tag_bytes, int grouped, int with_query, int with_value,
-                                 int stats_shared) {
+static ddstream_batch *new_batch(dds_batch_pool *pool, void *block, size_t block_cap, size_t rows,
+                                 size_t series_count, size_t tag_bytes, int grouped, int with_query,
+                                 int with_value, int stats_shared) {
     enum { TS, AVG, MIN, MAX, SUM, VALUE, QUERY, SERIES, SERIES_QUERY, TAGS, NCOL };
     size_t at[NCOL] = {0}, used[NCOL] = {0}, end[NCOL] = {0};
     int own = !stats_shared;
@@ -91,16 +94,28 @@ static ddstream_batch *new_batch(void *block, size_t block_cap, size_t rows, siz
     }
 
     batch_block *blk;
-    if (block != NULL && block_cap >= off && (uintptr_t)block % DDS_BATCH_ALIGN == 0) {
+    size_t kept_cap = 0;
+    void *kept = pool ? dds_batch_pool_take(pool, off, &kept_cap) : NULL;
+    if (kept != NULL) {
+        free(block); /* a kept block's pages are already there: better than a spare's */
+        blk = kept;
+        block_cap = kept_cap;
+    } else if (block != NULL && block_cap >= off && (uintptr_t)block % DDS_BATCH_ALIGN == 0) {
         blk = block;
         dds_big_trim(block, off, block_cap);
     } else {
         free(block);
         blk = dds_big_alloc(off); /* off is a multiple of DDS_BATCH_ALIGN (64) */
+        block_cap = off;
     }
-    if (blk == NULL) return NULL;
+    if (blk == NULL) {
+        if (pool) dds_batch_pool_put(pool, NULL, 0); /* the reference taken for this batch */
+        return NULL;
+    }
     char *base = (char *)blk;
     memset(blk, 0, sizeof *blk);
+    blk->pool = pool;
+    blk->block_cap = block_cap;
     /* Zero the padding after each column: Arrow consumers may read whole aligned words. */
     for (int c = 0; c < NCOL; c++)
         if (present[c]) memset(base + at[c] + used[c], 0, end[c] - at[c] - used[c]);
@@ -134,13 +149,14 @@ static ddstream_batch *new_batch(void *block, size_t block_cap, size_t rows, siz
 ddstream_batch *dds_batch_new_shaped(void *block, size_t block_cap, size_t rows,
                                      size_t series_count, size_t tag_bytes, int grouped,
                                      int with_query, int with_value) {
-    return new_batch(block, block_cap, rows, series_count, tag_bytes, grouped, with_query,
+    return new_batch(NULL, block, block_cap, rows, series_count, tag_bytes, grouped, with_query,
                      with_value, 0);
 }
 
-ddstream_batch *dds_batch_new_value_only(void *block, size_t block_cap, size_t rows,
-                                         size_t series_count, size_t tag_bytes, int grouped) {
-    return new_batch(block, block_cap, rows, series_count, tag_bytes, grouped, 1, 1, 1);
+ddstream_batch *dds_batch_new_value_only(dds_batch_pool *pool, void *block, size_t block_cap,
+                                         size_t rows, size_t series_count, size_t tag_bytes,
+                                         int grouped) {
+    return new_batch(pool, block, block_cap, rows, series_count, tag_bytes, grouped, 1, 1, 1);
 }
 
 dds_batch_columns dds_batch_columns_of(ddstream_batch *b) {
@@ -172,5 +188,8 @@ int dds_batch_set_tag(ddstream_batch *b, size_t i, const char *tags) {
 }
 
 DDSTREAM_API void ddstream_batch_free(ddstream_batch *batch) {
-    free(batch); /* the whole batch is the one block dds_batch_new allocated */
+    /* The whole batch is the one block new_batch allocated, or took from its stream's pool. */
+    batch_block *blk = (batch_block *)batch;
+    if (blk != NULL && blk->pool != NULL) dds_batch_pool_put(blk->pool, blk, blk->block_cap);
+    else free(blk);
 }

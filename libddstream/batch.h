@@ -2,6 +2,7 @@
 #ifndef DDSTREAM_BATCH_H
 #define DDSTREAM_BATCH_H
 
+#include "batch_pool.h"
 #include "ddstream.h"
 
 /* Alignment of every column start (Arrow recommends 64-byte aligned, 64-byte padded buffers). */
@@ -35,9 +36,12 @@ ddstream_batch *dds_batch_new_shaped(void *block, size_t block_cap, size_t rows,
 
 /* A v2 batch (one value per row): dds_batch_new_shaped with query and value, whose avg, min,
  * max and sum, NaN on every row, point to one shared column: a quarter of their memory to
- * fault in and write. Read-only, as every batch is to the caller, so the sharing is unseen. */
-ddstream_batch *dds_batch_new_value_only(void *block, size_t block_cap, size_t rows,
-                                         size_t series_count, size_t tag_bytes, int grouped);
+ * fault in and write. Read-only, as every batch is to the caller, so the sharing is unseen.
+ * With a pool (may be NULL), the block is one the pool kept when there is one of the size (block
+ * is then freed), and ddstream_batch_free gives it back to the pool (batch_pool.h). */
+ddstream_batch *dds_batch_new_value_only(dds_batch_pool *pool, void *block, size_t block_cap,
+                                         size_t rows, size_t series_count, size_t tag_bytes,
+                                         int grouped);
 
 /* Writable views of a batch made by dds_batch_new (the public struct only has const views). */
 typedef struct dds_batch_columns {

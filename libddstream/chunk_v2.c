@@ -24,6 +24,8 @@ void dds_v2_chunk_free(dds_v2_chunk *c) {
     free(c->tags);
     free(c->formula);
     free(c->values);
+    dds_v2_response_free(&c->answer);
+    free(c->dest);
     memset(c, 0, sizeof *c);
 }
 
@@ -58,13 +60,15 @@ static size_t formula_count(const dds_v2_plan *p) {
     return p->formula_count ? p->formula_count : p->query_count;
 }
 
-static ddstream_status alloc_chunk(dds_v2_chunk *c, size_t series, size_t buckets,
+/* with_values: room for the values; without, they stay in the answer (dds_v2_chunk.answer). */
+static ddstream_status alloc_chunk(dds_v2_chunk *c, size_t series, size_t buckets, int with_values,
                                    ddstream_error *err) {
     c->series_count = 0;
     c->formula = calloc(series ? series : 1, sizeof *c->formula);
     c->tags = calloc(series ? series : 1, sizeof *c->tags);
-    c->values = malloc((series * buckets > 0 ? series * buckets : 1) * sizeof *c->values);
-    if (!c->formula || !c->tags || !c->values) {
+    if (with_values)
+        c->values = malloc((series * buckets > 0 ? series * buckets : 1) * sizeof *c->values);
+    if (!c->formula || !c->tags || (with_values && !c->values)) {
         dds_v2_chunk_free(c);
         return dds_error_set(err, DDSTREAM_E_NOMEM, "out of memory for a chunk of %zu series",
                              series);
@@ -72,9 +76,10 @@ static ddstream_status alloc_chunk(dds_v2_chunk *c, size_t series, size_t bucket
     return DDSTREAM_OK;
 }
 
-/* One answer on [start, start + buckets * step) as a dense chunk. */
-static ddstream_status to_chunk(const dds_v2_plan *plan, const dds_v2_response *r, int64_t start,
-                                size_t buckets, dds_v2_chunk *out, ddstream_error *err) {
+/* One answer on [start, start + buckets * step) as a dense chunk; with defer, its values are
+ * left in the answer, which the chunk takes over (*r is emptied), for place_values. */
+static ddstream_status to_chunk(const dds_v2_plan *plan, dds_v2_response *r, int64_t start,
+                                size_t buckets, int defer, dds_v2_chunk *out, ddstream_error *err) {
     size_t nf = formula_count(plan);
     size_t *per = calloc(nf, sizeof *per);
     if (per == NULL) return dds_error_set(err, DDSTREAM_E_NOMEM, "out of memory");
@@ -125,7 +130,7 @@ static ddstream_status to_chunk(const dds_v2_plan *plan, const dds_v2_response *
             goto done;
         }
     }
-    if ((st = alloc_chunk(out, n, buckets, err)) != DDSTREAM_OK) goto done;
+    if ((st = alloc_chunk(out, n, buckets, !defer, err)) != DDSTREAM_OK) goto done;
     out->start = start;
     out->step = plan->granularity;
     out->buckets = buckets;
@@ -137,9 +142,16 @@ static ddstream_status to_chunk(const dds_v2_plan *plan, const dds_v2_response *
             st = dds_error_set(err, DDSTREAM_E_NOMEM, "out of memory");
             goto done;
         }
-        if (e[j].src == (size_t)-1)
+        if (e[j].src != (size_t)-1) dest[e[j].src] = j;
+        else if (!defer)
             for (size_t b = 0; b < buckets; b++) out->values[j * buckets + b] = NAN;
-        else dest[e[j].src] = j;
+    }
+    if (defer) {
+        out->answer = *r;
+        memset(r, 0, sizeof *r);
+        out->dest = dest;
+        dest = NULL;
+        goto done;
     }
     char msg[300];
     st = dds_v2_densify(r, start * 1000, plan->granularity * 1000, buckets, dest, out->values, msg,
@@ -157,7 +169,7 @@ done:
 static ddstream_status merge(const dds_v2_chunk *a, const dds_v2_chunk *b, dds_v2_chunk *out,
                              ddstream_error *err) {
     size_t nb = a->buckets + b->buckets;
-    ddstream_status st = alloc_chunk(out, a->series_count + b->series_count, nb, err);
+    ddstream_status st = alloc_chunk(out, a->series_count + b->series_count, nb, 1, err);
     if (st != DDSTREAM_OK) return st;
     out->start = a->start;
     out->step = a->step;
@@ -191,8 +203,8 @@ static ddstream_status merge(const dds_v2_chunk *a, const dds_v2_chunk *b, dds_v
 }
 
 static ddstream_status fetch_range(dds_http *h, const dds_v2_plan *plan, int64_t start, int64_t end,
-                                   dds_v2_memory *mem, int64_t parent_wide_ms, dds_v2_chunk *out,
-                                   ddstream_error *err);
+                                   dds_v2_memory *mem, int64_t parent_wide_ms, int defer,
+                                   dds_v2_chunk *out, ddstream_error *err);
 
 static ddstream_status split(dds_http *h, const dds_v2_plan *plan, int64_t start, int64_t end,
                              dds_v2_memory *mem, int64_t wide_ms, dds_v2_chunk *out,
@@ -202,8 +214,8 @@ static ddstream_status split(dds_http *h, const dds_v2_plan *plan, int64_t start
     dds_v2_chunk a, b;
     memset(&a, 0, sizeof a);
     memset(&b, 0, sizeof b);
-    ddstream_status st = fetch_range(h, plan, start, mid, mem, wide_ms, &a, err);
-    if (st == DDSTREAM_OK) st = fetch_range(h, plan, mid, end, mem, wide_ms, &b, err);
+    ddstream_status st = fetch_range(h, plan, start, mid, mem, wide_ms, 0, &a, err);
+    if (st == DDSTREAM_OK) st = fetch_range(h, plan, mid, end, mem, wide_ms, 0, &b, err);
     if (st == DDSTREAM_OK) st = merge(&a, &b, out, err);
     dds_v2_chunk_free(&a);
     dds_v2_chunk_free(&b);
@@ -211,8 +223,8 @@ static ddstream_status split(dds_http *h, const dds_v2_plan *plan, int64_t start
 }
 
 static ddstream_status fetch_range(dds_http *h, const dds_v2_plan *plan, int64_t start, int64_t end,
-                                   dds_v2_memory *mem, int64_t parent_wide_ms, dds_v2_chunk *out,
-                                   ddstream_error *err) {
+                                   dds_v2_memory *mem, int64_t parent_wide_ms, int defer,
+                                   dds_v2_chunk *out, ddstream_error *err) {
     int64_t g = plan->granularity;
     size_t buckets = (size_t)((end - start) / g);
     char *body = NULL;
@@ -254,20 +266,22 @@ static ddstream_status fetch_range(dds_http *h, const dds_v2_plan *plan, int64_t
             return split(h, plan, start, end, mem, check.spacing_ms, out, err);
         }
     }
-    st = to_chunk(plan, &a.r, start, buckets, out, err);
+    st = to_chunk(plan, &a.r, start, buckets, defer, out, err);
     dds_v2_response_free(&a.r);
     return st;
 }
 
-ddstream_status dds_v2_fetch_chunk(dds_http *h, const dds_v2_plan *plan, int64_t start, int64_t end,
-                                   dds_v2_memory *mem, dds_v2_chunk *out, ddstream_error *err) {
+/* dds_v2_fetch_chunk, with defer as to_chunk's when the chunk takes one answer (no split). */
+static ddstream_status fetch_chunk(dds_http *h, const dds_v2_plan *plan, int64_t start, int64_t end,
+                                   dds_v2_memory *mem, int defer, dds_v2_chunk *out,
+                                   ddstream_error *err) {
     memset(out, 0, sizeof *out);
     if (plan == NULL || mem == NULL || plan->granularity <= 0 || end <= start ||
         start % plan->granularity != 0 || end % plan->granularity != 0)
         return dds_error_set(err, DDSTREAM_E_INVALID_ARGUMENT,
                              "internal: a v2 chunk [%lld, %lld) off its grid", (long long)start,
                              (long long)end);
-    ddstream_status st = fetch_range(h, plan, start, end, mem, 0, out, err);
+    ddstream_status st = fetch_range(h, plan, start, end, mem, 0, defer, out, err);
     if (st != DDSTREAM_OK && err) {
         err->chunk_start = start;
         err->chunk_end = end;
@@ -275,9 +289,32 @@ ddstream_status dds_v2_fetch_chunk(dds_http *h, const dds_v2_plan *plan, int64_t
     return st;
 }
 
+ddstream_status dds_v2_fetch_chunk(dds_http *h, const dds_v2_plan *plan, int64_t start, int64_t end,
+                                   dds_v2_memory *mem, dds_v2_chunk *out, ddstream_error *err) {
+    return fetch_chunk(h, plan, start, end, mem, 0, out, err);
+}
+
+/* The chunk's values into out (series_count x buckets): copied, or placed from its answer. */
+static ddstream_status place_values(const dds_v2_chunk *c, double *out, ddstream_error *err) {
+    size_t rows = c->series_count * c->buckets;
+    if (c->values != NULL) {
+        if (rows > 0) memcpy(out, c->values, rows * sizeof *out);
+        return DDSTREAM_OK;
+    }
+    /* Rows of formulas the answer has no series for (filled with NaN by to_chunk otherwise). */
+    if (c->series_count > c->answer.series_count)
+        for (size_t r = 0; r < rows; r++) out[r] = NAN;
+    char msg[300];
+    ddstream_status st = dds_v2_densify(&c->answer, c->start * 1000, c->step * 1000, c->buckets,
+                                        c->dest, out, msg, sizeof msg);
+    if (st != DDSTREAM_OK) return dds_error_set(err, st, "v2 answer: %s", msg);
+    return DDSTREAM_OK;
+}
+
 ddstream_status dds_fetch_chunk_v2(dds_http *http, dds_chunk_cache *cache, const dds_settings *s,
                                    int64_t start, int64_t end, dds_v2_memory *mem,
-                                   ddstream_batch **out, ddstream_error *err) {
+                                   dds_batch_pool *pool, ddstream_batch **out,
+                                   ddstream_error *err) {
     *out = NULL;
     const dds_v2_settings *v = &s->v2;
     dds_v2_plan plan = {v->queries,
@@ -288,7 +325,7 @@ ddstream_status dds_fetch_chunk_v2(dds_http *http, dds_chunk_cache *cache, const
                         s->granularity,
                         cache};
     dds_v2_chunk c;
-    ddstream_status st = dds_v2_fetch_chunk(http, &plan, start, end, mem, &c, err);
+    ddstream_status st = fetch_chunk(http, &plan, start, end, mem, 1, &c, err);
     if (st != DDSTREAM_OK) return st;
     size_t max_rows = (uint64_t)s->max_batch_rows > SIZE_MAX ? SIZE_MAX : (size_t)s->max_batch_rows;
     if (c.series_count > 0 &&
@@ -306,7 +343,7 @@ ddstream_status dds_fetch_chunk_v2(dds_http *http, dds_chunk_cache *cache, const
     for (size_t j = 0; grouped && j < c.series_count; j++) tag_bytes += strlen(c.tags[j]) + 1;
     size_t spare_cap = 0;
     char *spare = dds_http_take_spare(http, &spare_cap);
-    ddstream_batch *b = dds_batch_new_value_only(spare, spare_cap, rows,
+    ddstream_batch *b = dds_batch_new_value_only(pool, spare, spare_cap, rows,
                                                  grouped ? c.series_count : 0, tag_bytes, grouped);
     if (b == NULL) {
         dds_v2_chunk_free(&c);
@@ -315,7 +352,15 @@ ddstream_status dds_fetch_chunk_v2(dds_http *http, dds_chunk_cache *cache, const
     dds_batch_columns col = dds_batch_columns_of(b);
     /* Column by column, each a straight run: the chunk's values are already in the batch's
      * order (series by series, then time), and every series has the same times. */
-    if (rows > 0) memcpy(col.value, c.values, rows * sizeof *col.value);
+    if ((st = place_values(&c, col.value, err)) != DDSTREAM_OK) {
+        if (err) {
+            err->chunk_start = start;
+            err->chunk_end = end;
+        }
+        ddstream_batch_free(b);
+        dds_v2_chunk_free(&c);
+        return st;
+    }
     for (size_t r = 0; r < rows; r++) col.avg[r] = NAN; /* min, max and sum are this column */
     for (size_t k = 0; k < c.buckets && c.series_count > 0; k++)
         col.timestamps[k] = start + (int64_t)k * s->granularity;

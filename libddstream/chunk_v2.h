@@ -7,9 +7,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "batch_pool.h"
 #include "chunk_cache.h"
 #include "ddstream.h"
 #include "fetch.h"
+#include "parse_v2.h"
 #include "v2_request.h"
 
 typedef struct dds_v2_plan {
@@ -41,6 +43,11 @@ typedef struct dds_v2_chunk {
     int32_t *formula; /* per series: its formula (query_index) */
     char **tags;      /* per series: group tags joined with ',', "" when ungrouped */
     double *values;   /* series_count x buckets, NaN where no value */
+    /* Inside chunk_v2.c only: a chunk whose values are not placed yet (values NULL) keeps its
+     * answer and the row of each of its series, so that the batch's column is written once,
+     * straight from the answer (dds_fetch_chunk_v2), not through values and a copy. */
+    dds_v2_response answer;
+    size_t *dest;
 } dds_v2_chunk;
 
 /*
@@ -65,11 +72,14 @@ void dds_v2_chunk_free(dds_v2_chunk *c);
  * formulas, then the batch: series x buckets rows ordered by (formula, tags, time), the value in
  * `value`, the formula's index in `query` (and `series_query`), avg/min/max/sum NaN, series and
  * their tags when s->grouped, interval the granularity. More rows than s->max_batch_rows is
- * DDSTREAM_E_PROTOCOL before the batch exists. mem is the fetcher's (see dds_v2_memory).
+ * DDSTREAM_E_PROTOCOL before the batch exists. mem is the fetcher's (see dds_v2_memory). pool
+ * (may be NULL): the stream's, which the batch's block comes from and goes back to
+ * (batch_pool.h).
  */
 DDSTREAM_NODISCARD ddstream_status dds_fetch_chunk_v2(dds_http *http, dds_chunk_cache *cache,
                                                       const struct dds_settings *s, int64_t start,
                                                       int64_t end, dds_v2_memory *mem,
-                                                      ddstream_batch **out, ddstream_error *err);
+                                                      dds_batch_pool *pool, ddstream_batch **out,
+                                                      ddstream_error *err);
 
 #endif

@@ -91,8 +91,11 @@ void dds_body_free(dds_body *b) {
 static void reserve_body(dds_http *h, int64_t n) {
     if (n < 0 || n > h->s->max_body_bytes || (size_t)n + 1 <= h->cap || h->len > 0) return;
     free(h->buf); /* nothing in it yet: replaced, not copied */
-    h->buf = dds_big_alloc((size_t)n + 1);
-    h->cap = h->buf ? (size_t)n + 1 : 0;
+    /* A quarter more: the next answer, a few bytes longer, then fits (as inflate.c's output). */
+    int64_t more = n / 4 < h->s->max_body_bytes - n ? n / 4 : h->s->max_body_bytes - n;
+    size_t want = (size_t)n + (size_t)more + 1;
+    h->buf = dds_big_alloc(want);
+    h->cap = h->buf ? want : 0;
 }
 
 static size_t on_write(char *ptr, size_t size, size_t nmemb, void *userdata) {

@@ -63,20 +63,27 @@ void dds_inflater_free(dds_inflater *z) {
 
 /* Make *buf hold at least need + 1 bytes (the NUL), keeping its first keep bytes. A buffer that
  * holds nothing worth keeping is replaced rather than realloc'd: no copy of stale bytes. */
-static int reserve(char **buf, size_t *cap, size_t need, size_t keep) {
+static int reserve(char **buf, size_t *cap, size_t need, size_t keep, size_t limit) {
     if (*cap > need) return 0;
     char *grown;
+    /* A fresh buffer gets a quarter more than asked: a stream's answers differ by a few bytes,
+     * and one a byte longer than the last would otherwise cost a new buffer, every page of it
+     * faulted in again (fetch.c keeps the buffer from one answer to the next). Never past the
+     * limit, which no output may reach. */
+    size_t want = need;
+    if (keep == 0 && need < limit) want = need / 4 < limit - need ? need + need / 4 : limit;
+    want++;
     if (keep == 0) {
         free(*buf);
         *buf = NULL;
         *cap = 0;
-        grown = dds_big_alloc(need + 1);
+        grown = dds_big_alloc(want);
     } else {
-        grown = realloc(*buf, need + 1);
+        grown = realloc(*buf, want);
     }
     if (!grown) return -1;
     *buf = grown;
-    *cap = need + 1;
+    *cap = want;
     return 0;
 }
 
@@ -110,7 +117,7 @@ static dds_inflate_result gunzip(dds_inflater *z, const unsigned char *in, size_
         want = in_len > limit / DEFLATE_RATIO_GUESS ? limit : in_len * DEFLATE_RATIO_GUESS;
         if (want < MIN_GUESS) want = MIN_GUESS < limit ? MIN_GUESS : limit;
     }
-    if (reserve(out, out_cap, want, 0) != 0) return DDS_INFLATE_NOMEM;
+    if (reserve(out, out_cap, want, 0, limit) != 0) return DDS_INFLATE_NOMEM;
     size_t pos = 0, written = 0;
     while (pos < in_len) {
         if (in_len - pos < GZIP_MIN_MEMBER || in[pos] != 0x1f || in[pos + 1] != 0x8b) {
@@ -129,7 +136,7 @@ static dds_inflate_result gunzip(dds_inflater *z, const unsigned char *in, size_
         if (r != LIBDEFLATE_INSUFFICIENT_SPACE) return DDS_INFLATE_CORRUPT;
         size_t next = grow(room, limit);
         if (next == 0) return DDS_INFLATE_TOO_LARGE;
-        if (reserve(out, out_cap, next, written) != 0) return DDS_INFLATE_NOMEM;
+        if (reserve(out, out_cap, next, written, limit) != 0) return DDS_INFLATE_NOMEM;
     }
     (*out)[written] = 0;
     *out_len = written;
@@ -146,7 +153,7 @@ static dds_inflate_result inflate_deflate(dds_inflater *z, const unsigned char *
     if (*out_cap > 0 && *out_cap - 1 > want) want = *out_cap - 1 <= limit ? *out_cap - 1 : limit;
     int raw = in_len < 2 || (((unsigned)in[0] << 8 | in[1]) % 31 != 0) || (in[0] & 0x0f) != 8;
     for (;;) {
-        if (reserve(out, out_cap, want, 0) != 0) return DDS_INFLATE_NOMEM;
+        if (reserve(out, out_cap, want, 0, limit) != 0) return DDS_INFLATE_NOMEM;
         size_t used_out = 0;
         enum libdeflate_result r =
             raw ? libdeflate_deflate_decompress(z->d, in, in_len, *out, want, &used_out)
@@ -172,7 +179,7 @@ dds_inflate_result dds_inflate(dds_inflater *z, dds_encoding enc, const unsigned
     *out_len = 0;
     if (limit > SIZE_MAX / 2) limit = SIZE_MAX / 2; /* room for the NUL and for doubling */
     if (in_len == 0) {
-        if (reserve(out, out_cap, 0, 0) != 0) return DDS_INFLATE_NOMEM;
+        if (reserve(out, out_cap, 0, 0, limit) != 0) return DDS_INFLATE_NOMEM;
         (*out)[0] = 0;
         return DDS_INFLATE_OK;
     }

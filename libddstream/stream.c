@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "batch_pool.h"
 #include "cancel.h"
 #include "chunk_cache.h"
 #include "chunk_fetch.h"
@@ -68,6 +69,7 @@ struct ddstream_stream {
     fetcher *fetchers;
     size_t nfetchers;
     dds_chunk_cache *cache; /* NULL: no cache_dir; shared by the fetchers (chunk_cache.h) */
+    dds_batch_pool *pool;   /* freed v2 batches' blocks for the next ones (batch_pool.h) */
 
     pthread_mutex_t mu;
     pthread_cond_t work_cv;  /* idle fetchers wait here for a chunk to claim */
@@ -289,7 +291,7 @@ static void *fetcher_main(void *arg) {
                  c.start, c.end);
         ddstream_status rc = st->s.v2.enabled
                                  ? dds_fetch_chunk_v2(f->http, st->cache, &st->s, c.start, c.end,
-                                                      &f->v2mem, &batch, &err)
+                                                      &f->v2mem, st->pool, &batch, &err)
                                  : dds_fetch_chunk(f->http, st->cache, &st->s, &st->log, c.start,
                                                    c.end, &batch, &err);
 
@@ -375,6 +377,7 @@ DDSTREAM_API void ddstream_close(ddstream_stream *st) {
         if (st->fetchers[i].stop_ready) dds_cancel_destroy(&st->fetchers[i].stop);
     }
     free(st->fetchers);
+    dds_batch_pool_close(st->pool); /* batches still out keep it until they are freed */
     dds_chunk_cache_free(st->cache);
     pthread_cond_destroy(&st->work_cv);
     pthread_cond_destroy(&st->ready_cv);
@@ -469,9 +472,10 @@ DDSTREAM_API ddstream_status ddstream_open(const ddstream_config *cfg, ddstream_
     st->nfetchers = in_flight < st->plan.count ? in_flight : (st->plan.count ? st->plan.count : 1);
     st->slots = calloc(st->wcap, sizeof *st->slots);
     st->fetchers = calloc(st->nfetchers, sizeof *st->fetchers);
+    st->pool = dds_batch_pool_new(DDS_BATCH_POOL_MAX_BYTES);
     rc = dds_chunk_cache_open(&st->s, &st->log, &st->cache, err);
     if (rc != DDSTREAM_OK) goto fail;
-    if (!st->slots || !st->fetchers) {
+    if (!st->slots || !st->fetchers || !st->pool) {
         rc = dds_error_set(err, DDSTREAM_E_NOMEM, "out of memory creating the stream");
         goto fail;
     }

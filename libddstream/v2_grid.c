@@ -123,19 +123,30 @@ ddstream_status dds_v2_densify(const dds_v2_response *r, int64_t start_ms, int64
     int full = r->time_count == buckets;
     for (size_t t = 0; t < r->time_count && full; t++)
         if (r->times_ms[t] != start_ms + (int64_t)t * step_ms) full = 0;
+    if (full) {
+        for (size_t s = 0; s < r->series_count && buckets > 0; s++)
+            memcpy(out + (dest_row ? dest_row[s] : s) * buckets, r->values + s * r->time_count,
+                   buckets * sizeof *out);
+        return DDSTREAM_OK;
+    }
+    /* Otherwise each time's bucket is computed once for all series (a division per time, not per
+     * value); a time off the range gets `buckets`, which no row has. */
+    size_t *bucket_of = malloc((r->time_count ? r->time_count : 1) * sizeof *bucket_of);
+    if (bucket_of == NULL) {
+        dds_set_msg(msg, cap, "out of memory while placing %zu times", r->time_count);
+        return DDSTREAM_E_NOMEM;
+    }
+    for (size_t t = 0; t < r->time_count; t++) {
+        int64_t ts = r->times_ms[t];
+        bucket_of[t] = ts < start_ms || ts >= end ? buckets : (size_t)((ts - start_ms) / step_ms);
+    }
     for (size_t s = 0; s < r->series_count; s++) {
         double *row = out + (dest_row ? dest_row[s] : s) * buckets;
         const double *src = r->values + s * r->time_count;
-        if (full) {
-            if (buckets > 0) memcpy(row, src, buckets * sizeof *row);
-            continue;
-        }
         for (size_t k = 0; k < buckets; k++) row[k] = NAN;
-        for (size_t t = 0; t < r->time_count; t++) {
-            int64_t ts = r->times_ms[t];
-            if (ts < start_ms || ts >= end) continue;
-            row[(size_t)((ts - start_ms) / step_ms)] = src[t];
-        }
+        for (size_t t = 0; t < r->time_count; t++)
+            if (bucket_of[t] < buckets) row[bucket_of[t]] = src[t];
     }
+    free(bucket_of);
     return DDSTREAM_OK;
 }

@@ -19,6 +19,10 @@ __all__ = ["batch_from_box", "new_batch_box"]
 _INT64 = np.dtype(np.int64).str
 _FLOAT64 = np.dtype(np.float64).str
 _INT32 = np.dtype(np.int32).str
+# Parsed once, at import: cffi parses a type's text the first time it meets it (pycparser, some
+# milliseconds), which would otherwise fall on a stream's first batch.
+_UINTPTR = ffi.typeof("uintptr_t")
+_BATCH_BOX = ffi.typeof("ddstream_batch **")
 
 
 def _free_batch_box(box: Any) -> None:
@@ -35,7 +39,7 @@ def new_batch_box() -> Any:
     ``ddstream_next`` writes straight into it, so a batch is owned from the instant it exists:
     an exception (Ctrl-C) at any point can neither leak nor double-free it.
     """
-    box = ffi.new("ddstream_batch **")
+    box = ffi.new(_BATCH_BOX)
     box[0] = ffi.NULL
     return ffi.gc(box, _free_batch_box)
 
@@ -65,7 +69,7 @@ def _column(
 ) -> np.ndarray[Any, Any]:
     if length == 0 or pointer == ffi.NULL:
         return np.empty(length, dtype=np.dtype(typestr))
-    address = int(ffi.cast("uintptr_t", pointer))
+    address = int(ffi.cast(_UINTPTR, pointer))
     return np.asarray(_Column(owner, address, typestr, length, readonly))
 
 

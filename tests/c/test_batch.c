@@ -140,7 +140,7 @@ static void test_in_block(void) {
  * with the same columns by three columns of doubles. */
 static void test_value_only(void) {
     const size_t rows = 1001;
-    ddstream_batch *b = dds_batch_new_value_only(NULL, 0, rows, 2, 16, 1);
+    ddstream_batch *b = dds_batch_new_value_only(NULL, NULL, 0, rows, 2, 16, 1);
     ddstream_batch *full = dds_batch_new_shaped(NULL, 0, rows, 2, 16, 1, 1, 1);
     CHECK(b != NULL && full != NULL);
     if (b == NULL || full == NULL) {

@@ -139,6 +139,16 @@ static const bad bads[] = {
     {"{\"data\":{\"attributes\":{\"times\":[1],\"values\":[[1e999]],\"series\":[{\"query_index\":"
      "0}]}}}",
      DDSTREAM_E_PROTOCOL, "data.attributes.values[0][0] is out of range"},
+    /* Past the first values of a row (read on its fast path), the general reading names them. */
+    {"{\"data\":{\"attributes\":{\"times\":[1,2,3],\"series\":[{\"query_index\":0}],"
+     "\"values\":[[1,null,1e999]]}}}",
+     DDSTREAM_E_PROTOCOL, "data.attributes.values[0][2] is out of range"},
+    {"{\"data\":{\"attributes\":{\"times\":[1,2,3],\"series\":[{\"query_index\":0}],"
+     "\"values\":[[1, 2,\"3\"]]}}}",
+     DDSTREAM_E_PROTOCOL, "data.attributes.values[0][2] is a string, expected a number or null"},
+    {"{\"data\":{\"attributes\":{\"times\":[1,2],\"series\":[{\"query_index\":0}],"
+     "\"values\":[[1,nul]]}}}",
+     DDSTREAM_E_PROTOCOL, "invalid JSON at byte"},
     {"{\"data\":{\"attributes\":{\"values\":{}}}}", DDSTREAM_E_PROTOCOL,
      "data.attributes.values is an object, expected an array"},
     {"{\"data\":{\"attributes\":{\"values\":[1]}}}", DDSTREAM_E_PROTOCOL,

@@ -9,6 +9,7 @@
  * without queries).
  */
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,6 +93,67 @@ static size_t compare_with_v1(dds_http *h, const ddstream_batch *b, int32_t f, s
     }
     dds_response_free(&v1);
     return compared;
+}
+
+/* A batch's content in one number: every cell, tag and timestamp, placed by its row. */
+static double fingerprint(const ddstream_batch *b) {
+    double f = (double)b->length + (double)b->series_count;
+    for (size_t r = 0; r < b->length; r++) {
+        double v = isnan(b->value[r]) ? -1.0 : b->value[r];
+        f += (v + (double)(b->timestamps[r] % 100000) + b->query[r] + b->series[r]) *
+             (double)(r % 97 + 1);
+    }
+    for (size_t j = 0; j < b->series_count; j++) f += (double)strlen(b->series_tags[j]) * 7.0;
+    return f;
+}
+
+enum { KEPT_DAYS = 6 };
+
+typedef struct kept_batches {
+    ddstream_batch *b[KEPT_DAYS];
+    double print[KEPT_DAYS];
+    int same; /* batches still as they were after the stream's close */
+} kept_batches;
+
+static void *check_and_free(void *arg) {
+    kept_batches *k = arg;
+    for (int i = 0; i < KEPT_DAYS; i++) {
+        k->same += k->b[i] != NULL && fingerprint(k->b[i]) == k->print[i];
+        ddstream_batch_free(k->b[i]);
+    }
+    return NULL;
+}
+
+/* A stream's batches are made in the blocks of batches freed before (batch_pool.c): kept past
+ * the stream's close and freed on another thread, they are intact; freed at once, every block
+ * taken again holds exactly its new chunk. */
+static void test_batch_blocks_reused(ddstream_config cfg) {
+    cfg.range_end = cfg.range_start + KEPT_DAYS * 86400;
+    ddstream_error err;
+    ddstream_stream *stream = NULL;
+    kept_batches k;
+    memset(&k, 0, sizeof k);
+    CHECK_MSG(ddstream_open(&cfg, &stream, &err) == DDSTREAM_OK, "%s", err.message);
+    for (int i = 0; stream && i < KEPT_DAYS; i++) {
+        CHECK_MSG(ddstream_next(stream, -1, &k.b[i], &err) == DDSTREAM_OK, "%s", err.message);
+        if (k.b[i]) k.print[i] = fingerprint(k.b[i]);
+    }
+    ddstream_close(stream);
+    pthread_t t;
+    CHECK_INT(pthread_create(&t, NULL, check_and_free, &k), 0);
+    pthread_join(t, NULL);
+    CHECK_INT(k.same, KEPT_DAYS);
+
+    CHECK_MSG(ddstream_open(&cfg, &stream, &err) == DDSTREAM_OK, "%s", err.message);
+    int same = 0;
+    for (int i = 0; stream && i < KEPT_DAYS; i++) {
+        ddstream_batch *b = NULL;
+        CHECK_MSG(ddstream_next(stream, -1, &b, &err) == DDSTREAM_OK, "%s", err.message);
+        same += b != NULL && fingerprint(b) == k.print[i];
+        ddstream_batch_free(b);
+    }
+    ddstream_close(stream);
+    CHECK_INT(same, KEPT_DAYS);
 }
 
 int main(int argc, char **argv) {
@@ -242,6 +304,8 @@ int main(int argc, char **argv) {
     array.release(&array);
     schema.release(&schema);
     as.release(&as); /* closes the stream */
+
+    test_batch_blocks_reused(cfg);
 
     dds_http_free(h);
     dds_cancel_destroy(&cancel);
