@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import csv
 import functools
+import gc
 import json
 import math
 import os
 import pickle
 import subprocess
 import sys
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -130,6 +132,32 @@ def test_formula_over_30_days_is_exact_with_gaps_as_nan(fake: FakeDatadog) -> No
                                & (b["timestamps"] % DAY < 5 * 3600 + 600) for b in batches])
     assert blackout.sum() == 30 * 3 * 10 and np.isnan(values[blackout]).all()
     assert np.isfinite(values).sum() > 0.9 * len(values)
+
+
+def test_a_statistic_alone_keeps_its_batch_alive_after_close(fake: FakeDatadog) -> None:
+    # A v2 batch's min, max and sum are views of its avg (one C column): each must still own
+    # the C batch on its own, after the dict, the other columns and the stream are gone.
+    with dd.DDStream(config(fake)) as stream:
+        batch = stream.next_batch()
+    assert batch is not None
+    n = len(batch["timestamps"])
+    views = [batch[k] for k in ("avg", "min", "max", "sum")]
+    assert len({id(v) for v in views}) == 4  # four arrays, as before, over one memory
+    assert all(np.shares_memory(views[0], v) for v in views[1:])
+    column = views[3]
+    owner = column
+    while not hasattr(owner, "_owner"):  # array -> array -> the C batch's interface object
+        owner = owner.base
+    box = weakref.ref(owner._owner)
+    del batch, views, owner
+    gc.collect()
+    assert box() is not None
+    assert column.shape == (n,) and np.isnan(column).all()
+    with pytest.raises(ValueError, match="read-only"):
+        column[0] = 1.0
+    del column
+    gc.collect()
+    assert box() is None  # the last view gone, the batch is freed
 
 
 def test_two_formulas_and_a_grouped_one(fake: FakeDatadog) -> None:
