@@ -29,20 +29,6 @@ void dds_v2_chunk_free(dds_v2_chunk *c) {
     memset(c, 0, sizeof *c);
 }
 
-typedef struct answer {
-    dds_v2_response r;
-} answer;
-
-/* The transport's reader: may run once per 200 attempt, so it drops an earlier parse first. */
-static ddstream_status read_answer(void *arg, char *data, size_t len, ddstream_error *err) {
-    answer *a = arg;
-    dds_v2_response_free(&a->r);
-    char msg[400];
-    ddstream_status st = dds_parse_v2_timeseries(data, len, &a->r, msg, sizeof msg);
-    if (st != DDSTREAM_OK) return dds_error_set(err, st, "%s", msg);
-    return DDSTREAM_OK;
-}
-
 /* A series of the chunk being built: its key and where its values come from. */
 typedef struct entry {
     int32_t formula;
@@ -235,21 +221,21 @@ static ddstream_status fetch_range(dds_http *h, const dds_v2_plan *plan, int64_t
     if (st != DDSTREAM_OK)
         return dds_error_set(err, st, "could not build the v2 request for [%lld, %lld)",
                              (long long)start, (long long)end);
-    answer a;
+    dds_v2_response a;
     memset(&a, 0, sizeof a);
     mem->requests++;
-    st = dds_cache_read(plan->cache, h, DDS_V2_TIMESERIES_PATH, body, len, 1, end, read_answer, &a,
-                        err);
+    st = dds_cache_read(plan->cache, h, DDS_V2_TIMESERIES_PATH, body, len, 1, end,
+                        dds_v2_read_timeseries, &a, err);
     free(body);
     if (st != DDSTREAM_OK) {
-        dds_v2_response_free(&a.r);
+        dds_v2_response_free(&a);
         return st;
     }
     dds_grid_check check;
     dds_grid_verdict v =
-        dds_v2_grid_check(a.r.times_ms, a.r.time_count, start * 1000, g * 1000, buckets, &check);
+        dds_v2_grid_check(a.times_ms, a.time_count, start * 1000, g * 1000, buckets, &check);
     if (v == DDS_GRID_OFF) {
-        dds_v2_response_free(&a.r);
+        dds_v2_response_free(&a);
         if (buckets <= 1)
             return dds_error_set(err, DDSTREAM_E_PROTOCOL,
                                  "v2 answer for the one bucket at %lld: time %lld ms is not on "
@@ -262,12 +248,12 @@ static ddstream_status fetch_range(dds_http *h, const dds_v2_plan *plan, int64_t
             /* Half the buckets, the same spacing: not a cap on points but the data's own. */
             mem->sparse_spacing_ms = check.spacing_ms;
         } else {
-            dds_v2_response_free(&a.r);
+            dds_v2_response_free(&a);
             return split(h, plan, start, end, mem, check.spacing_ms, out, err);
         }
     }
-    st = to_chunk(plan, &a.r, start, buckets, defer, out, err);
-    dds_v2_response_free(&a.r);
+    st = to_chunk(plan, &a, start, buckets, defer, out, err);
+    dds_v2_response_free(&a);
     return st;
 }
 

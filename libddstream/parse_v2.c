@@ -986,3 +986,18 @@ ddstream_status dds_parse_v2_scalar(const char *body, size_t len, dds_v2_scalar 
     }
     return v.st;
 }
+
+ddstream_status dds_v2_read_timeseries(void *response, char *data, size_t len,
+                                       ddstream_error *err) {
+    dds_v2_response_free(response);
+    char msg[400];
+    ddstream_status st = dds_parse_v2_timeseries(data, len, response, msg, sizeof msg);
+    return st == DDSTREAM_OK ? st : dds_error_set(err, st, "%s", msg);
+}
+
+ddstream_status dds_v2_read_scalar(void *table, char *data, size_t len, ddstream_error *err) {
+    dds_v2_scalar_free(table);
+    char msg[400];
+    ddstream_status st = dds_parse_v2_scalar(data, len, table, msg, sizeof msg);
+    return st == DDSTREAM_OK ? st : dds_error_set(err, st, "%s", msg);
+}

@@ -60,4 +60,15 @@ DDSTREAM_NODISCARD ddstream_status dds_parse_v2_scalar(const char *body, size_t 
                                                        size_t msg_cap);
 void dds_v2_scalar_free(dds_v2_scalar *s);
 
+/*
+ * The two parsers as the transport's body readers (fetch.h's dds_body_reader): arg is a
+ * dds_v2_response (timeseries) or a dds_v2_scalar (scalar), zeroed or filled by an earlier call.
+ * A reader may run once per 200 attempt, so an earlier parse is dropped first. A parse error
+ * goes to err with the parser's message; the caller frees arg either way.
+ */
+DDSTREAM_NODISCARD ddstream_status dds_v2_read_timeseries(void *response, char *data, size_t len,
+                                                          ddstream_error *err);
+DDSTREAM_NODISCARD ddstream_status dds_v2_read_scalar(void *table, char *data, size_t len,
+                                                      ddstream_error *err);
+
 #endif

@@ -160,24 +160,11 @@ typedef struct scalar_io {
     size_t requests, cache_hits;
 } scalar_io;
 
-typedef struct answer {
-    dds_v2_scalar a;
-} answer;
-
-static ddstream_status read_answer(void *arg, char *data, size_t len, ddstream_error *err) {
-    answer *x = arg;
-    dds_v2_scalar_free(&x->a);
-    char msg[400];
-    ddstream_status st = dds_parse_v2_scalar(data, len, &x->a, msg, sizeof msg);
-    if (st != DDSTREAM_OK) return dds_error_set(err, st, "%s", msg);
-    return DDSTREAM_OK;
-}
-
 /* POST one scalar request over [from, to) seconds, or read its answer from the cache when it
  * has settled and is there (the key is the method, path and body: never a timeseries chunk's). */
 static ddstream_status ask(scalar_io *io, const dds_v2_query *q, size_t nq,
                            const char *const *formulas, size_t nf, int64_t from, int64_t to,
-                           answer *out, ddstream_error *err) {
+                           dds_v2_scalar *out, ddstream_error *err) {
     char *body = NULL;
     size_t len = 0;
     memset(out, 0, sizeof *out);
@@ -187,12 +174,12 @@ static ddstream_status ask(scalar_io *io, const dds_v2_query *q, size_t nq,
         return dds_error_set(err, st, "could not build the scalar request for [%lld, %lld)",
                              (long long)from, (long long)to);
     int from_cache = 0;
-    st = dds_cache_read_counted(io->cache, io->h, DDS_V2_SCALAR_PATH, body, len, 1, to, read_answer,
-                                out, &from_cache, err);
+    st = dds_cache_read_counted(io->cache, io->h, DDS_V2_SCALAR_PATH, body, len, 1, to,
+                                dds_v2_read_scalar, out, &from_cache, err);
     if (from_cache) io->cache_hits++;
     else io->requests++;
     free(body);
-    if (st != DDSTREAM_OK) dds_v2_scalar_free(&out->a);
+    if (st != DDSTREAM_OK) dds_v2_scalar_free(out);
     return st;
 }
 
@@ -268,7 +255,7 @@ static ddstream_status fetch_parts(scalar_io *io, const scalar_job *j, const dds
                                    const int32_t *pq_query, const int32_t *pq_part, size_t npq,
                                    int64_t from, int64_t to, size_t *pieces, records *rs,
                                    ddstream_error *err) {
-    answer x;
+    dds_v2_scalar x;
     ddstream_status st = ask(io, pq, npq, NULL, 0, from, to, &x, err);
     if (timed_out(st, err)) {
         int64_t g = j->s.granularity;
@@ -287,17 +274,17 @@ static ddstream_status fetch_parts(scalar_io *io, const scalar_job *j, const dds
     }
     if (st != DDSTREAM_OK) return st;
     size_t piece = (*pieces)++;
-    if (x.a.column_count != npq) {
+    if (x.column_count != npq) {
         st = dds_error_set(err, DDSTREAM_E_PROTOCOL,
                            "scalar answer: %zu number columns for %zu "
                            "queries",
-                           x.a.column_count, npq);
+                           x.column_count, npq);
     }
     for (size_t c = 0; st == DDSTREAM_OK && c < npq; c++) {
-        for (size_t g = 0; g < x.a.group_count; g++) {
-            double val = x.a.values[c * x.a.group_count + g];
+        for (size_t g = 0; g < x.group_count; g++) {
+            double val = x.values[c * x.group_count + g];
             if (isnan(val)) continue;
-            record r = {pq_query[c], pq_part[c], piece, strdup(x.a.groups[g]), val};
+            record r = {pq_query[c], pq_part[c], piece, strdup(x.groups[g]), val};
             if (r.tags == NULL || push_record(rs, r) != 0) {
                 free(r.tags);
                 st = dds_error_set(err, DDSTREAM_E_NOMEM, "out of memory");
@@ -305,7 +292,7 @@ static ddstream_status fetch_parts(scalar_io *io, const scalar_job *j, const dds
             }
         }
     }
-    dds_v2_scalar_free(&x.a);
+    dds_v2_scalar_free(&x);
     return st;
 }
 
@@ -511,13 +498,13 @@ static ddstream_status run_job(scalar_job *j, dds_cancel *cancel, ddstream_scala
     int64_t step = piece_seconds(s);
     int one_piece = s->range_end - range_base(s) <= step;
     if (j->reason || one_piece) {
-        answer x;
+        dds_v2_scalar x;
         st = ask(&io, v->queries, v->query_count, (const char *const *)v->formulas,
                  v->formula_count, s->range_start, s->range_end, &x, err);
         if (st == DDSTREAM_OK) {
             pieces = 1;
-            st = direct_rows(j, &x.a, &rs, err);
-            dds_v2_scalar_free(&x.a);
+            st = direct_rows(j, &x, &rs, err);
+            dds_v2_scalar_free(&x);
             if (j->reason) snprintf(reason, sizeof reason, "%s", j->reason);
             else
                 snprintf(reason, sizeof reason,

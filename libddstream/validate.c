@@ -73,14 +73,6 @@ static ddstream_status check_app_key_and_query(dds_http *http, const dds_setting
     return DDSTREAM_OK;
 }
 
-static ddstream_status read_v2_answer(void *arg, char *data, size_t len, ddstream_error *err) {
-    dds_v2_response *r = arg;
-    char msg[300];
-    ddstream_status st = dds_parse_v2_timeseries(data, len, r, msg, sizeof msg);
-    if (st != DDSTREAM_OK) return dds_error_set(err, st, "%s", msg);
-    return DDSTREAM_OK;
-}
-
 /* A v2 stream checks what it will send: its named queries and formulas, posted to the v2
  * endpoint over one bucket (a v1 query would pass where the v2 endpoint, its permission or a
  * formula the server refuses, would not). */
@@ -97,7 +89,8 @@ static ddstream_status check_app_key_and_v2(dds_http *http, const dds_settings *
     if (st != DDSTREAM_OK) return dds_error_set(err, st, "could not build the v2 request");
     dds_v2_response r;
     memset(&r, 0, sizeof r);
-    st = dds_http_post_read(http, DDS_V2_TIMESERIES_PATH, body, len, read_v2_answer, &r, err);
+    st = dds_http_post_read(http, DDS_V2_TIMESERIES_PATH, body, len, dds_v2_read_timeseries, &r,
+                            err);
     free(body);
     dds_v2_response_free(&r);
     if (st != DDSTREAM_OK && err) dds_http_scrub(http, err->message);
