@@ -28,6 +28,16 @@ START = (T0 // STEP + 1) * STEP  # aligned: chunk i is [START + i*STEP, START + 
 QUERY = "avg:system.cpu.user{*}"
 
 
+def clear_log_when_idle(server: FakeDatadog) -> None:
+    """Forget the request log once no answer is in flight (a closed stream's prefetch may still
+    be finishing), so that only the next stream's requests are counted."""
+    deadline = time.monotonic() + 5
+    while server.in_flight and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.05)
+    server.clear_log()
+
+
 def follow_stream(server: FakeDatadog, clock: FakeClock, **options: Any) -> dd.DDStream[dd.Batch]:
     values: dict[str, Any] = {
         "api_key": API_KEY, "app_key": APP_KEY, "base_url": server.url, "query": QUERY,
@@ -132,11 +142,7 @@ def test_restart_from_the_token_has_no_gap_and_no_duplicate(fake: FakeDatadog) -
     clock.advance(4 * STEP)
     # The first stream may have prefetched chunk 3 (never delivered): let that answer finish
     # before the log starts over, so that only the second stream's requests are counted.
-    deadline = time.monotonic() + 5
-    while fake.in_flight and time.monotonic() < deadline:
-        time.sleep(0.01)
-    time.sleep(0.05)
-    fake.clear_log()
+    clear_log_when_idle(fake)
     with follow_stream(fake, clock, resume=token, end=None) as again:
         for index in range(3, 8):
             batch = next(again)

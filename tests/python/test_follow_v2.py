@@ -22,6 +22,7 @@ import ddstream as dd
 from conftest import API_KEY, APP_KEY, subprocess_env
 from ddstream.testing import FakeClock, FakeDatadog
 from reference import bucket_starts, expected_buckets
+from test_follow import clear_log_when_idle
 from test_formulas import DAY, START, A, B, G, truths
 
 FORMULA = "a / b * 100"
@@ -112,11 +113,7 @@ def test_restart_from_the_token_has_no_gap_and_no_duplicate(fake: FakeDatadog) -
     clock.advance(4 * STEP)
     # The first stream may have prefetched chunk 3 (never delivered): let that answer finish
     # before the log starts over, so that only the second stream's requests are counted.
-    deadline = time.monotonic() + 5
-    while fake.in_flight and time.monotonic() < deadline:
-        time.sleep(0.01)
-    time.sleep(0.05)
-    fake.clear_log()
+    clear_log_when_idle(fake)
     with follow_stream(fake, clock, resume=token) as again:
         for index in range(3, 8):
             batch = next(again)
@@ -136,12 +133,8 @@ def test_followed_formula_through_the_cache(fake: FakeDatadog, tmp_path: Path) -
     with follow_stream(fake, clock, cache_dir=str(tmp_path)) as stream:
         for index in range(4):
             check_batch(next(stream), index)
-    deadline = time.monotonic() + 5
-    while fake.in_flight and time.monotonic() < deadline:
-        time.sleep(0.01)
-    time.sleep(0.05)
     clock.advance(2 * STEP)
-    fake.clear_log()
+    clear_log_when_idle(fake)
     with follow_stream(fake, clock, cache_dir=str(tmp_path)) as stream:
         for index in range(6):
             check_batch(next(stream), index)
